@@ -1,0 +1,254 @@
+package cdc
+
+import (
+	"fmt"
+
+	"github.com/walhook/walhook/mapping"
+)
+
+// derive raises the events of one row change: an INSERT raises Create (or the parent's
+// link event), an UPDATE raises Update plus every transition it satisfies (or only Delete
+// when it sets the soft-delete flag), a DELETE raises Delete.
+func (d *decoder) derive(rel *relation, typ byte, oldCols, newCols []rawCol) error {
+	if rel.link != nil && typ == 'I' {
+		return d.deriveLink(rel, newCols)
+	}
+	var oldPlan, newPlan *entityPlan
+	if len(oldCols) > 0 {
+		oldPlan = rel.planFor(oldCols)
+	}
+	if len(newCols) > 0 {
+		newPlan = rel.planFor(newCols)
+	}
+	switch typ {
+	case 'I':
+		if newPlan == nil {
+			return d.unmatched()
+		}
+		_, err := d.emit(newPlan, newPlan.create, mapping.ActionCreate, nil, newCols, nil)
+		return err
+	case 'D':
+		if oldPlan == nil {
+			return d.unmatched()
+		}
+		_, err := d.emit(oldPlan, oldPlan.delete, mapping.ActionDelete, oldCols, nil, nil)
+		return err
+	}
+	if newPlan == nil {
+		return d.unmatched()
+	}
+	return d.deriveUpdate(rel, oldPlan, newPlan, oldCols, newCols)
+}
+
+func (d *decoder) unmatched() error {
+	d.met.unmatched.Inc()
+	return nil
+}
+
+// planFor picks the entity whose discriminator matches the tuple.
+func (rel *relation) planFor(cols []rawCol) *entityPlan {
+	for _, p := range rel.plans {
+		if p.disc == nil || p.disc.match(cols, rel.cols) {
+			return p
+		}
+	}
+	return nil
+}
+
+func (d *decoder) deriveUpdate(rel *relation, oldPlan, newPlan *entityPlan, oldCols, newCols []rawCol) error {
+	if lost := fillUnchangedToast(newCols, oldCols); lost > 0 {
+		d.met.toastLost.Add(float64(lost))
+	}
+	hasOld := len(oldCols) == len(newCols)
+	if !hasOld {
+		oldCols = nil // key-only old tuple: no previous values to compare
+	}
+	changed := func(i int) bool {
+		return hasOld && i >= 0 && !sameCol(oldCols[i], newCols[i])
+	}
+	if p := newPlan; p.soft != nil && hasOld && oldPlan == p && p.soft.match(newCols, rel.cols) && !p.soft.match(oldCols, rel.cols) {
+		_, err := d.emit(p, p.delete, mapping.ActionDelete, oldCols, newCols, nil)
+		return err
+	}
+	var changedFields []string
+	if hasOld {
+		for i, name := range newPlan.names {
+			if name != "" && changed(i) {
+				changedFields = append(changedFields, name)
+			}
+		}
+	}
+	p := newPlan
+	ev, err := d.emit(p, p.update, mapping.ActionUpdate, oldCols, newCols, changedFields)
+	if err != nil {
+		return err
+	}
+	if changed(p.owner) {
+		if err := d.emitLike(ev, p.ownerChanged, mapping.ActionOwnerChanged); err != nil {
+			return err
+		}
+	}
+	for _, t := range p.trans {
+		if !t.satisfied(oldPlan, newPlan, newCols, rel.cols, changed) {
+			continue
+		}
+		if err := d.emitLike(ev, t.name, t.action); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *transPlan) satisfied(oldPlan, newPlan *entityPlan, newCols []rawCol, cols []column, changed func(int) bool) bool {
+	if t.from != "" {
+		return oldPlan != nil && oldPlan != newPlan && oldPlan.ent.Name == t.from
+	}
+	if !changed(t.idx) {
+		return false
+	}
+	if len(t.to) == 0 {
+		return true
+	}
+	c := newCols[t.idx]
+	for _, v := range t.to {
+		if c.kind == 't' && textEqual(cols[t.idx].kind, c.data, v) {
+			return true
+		}
+	}
+	return false
+}
+
+func sameCol(a, b rawCol) bool {
+	return a.kind == b.kind && string(a.data) == string(b.data)
+}
+
+// fillUnchangedToast replaces unchanged-TOAST markers ('u') in the new tuple with the old
+// tuple's value; REPLICA IDENTITY FULL makes the old tuple carry it. A marker with no old
+// value to take is counted and left as is (the field is then left out of the row).
+func fillUnchangedToast(newCols, oldCols []rawCol) (lost int) {
+	for i := range newCols {
+		if newCols[i].kind != 'u' {
+			continue
+		}
+		if i < len(oldCols) && oldCols[i].kind != 'u' {
+			newCols[i] = oldCols[i]
+		} else {
+			lost++
+		}
+	}
+	return lost
+}
+
+// emit builds and hands out one event for entity plan p.
+func (d *decoder) emit(p *entityPlan, name EventName, action mapping.Action, oldCols, newCols []rawCol, changed []string) (*Event, error) {
+	keyCols := newCols
+	if keyCols == nil {
+		keyCols = oldCols
+	}
+	ev := &Event{
+		Name:       name,
+		Entity:     EntityName(p.ent.Name),
+		Action:     action,
+		Custom:     p.ent.Custom,
+		EntityID:   string(keyCols[p.key].data),
+		CommitLSN:  d.txn.commitLSN,
+		CommitTime: d.txn.commitTime,
+		XID:        d.txn.xid,
+		Seq:        d.txn.seq,
+		Changed:    changed,
+		SkipKeys:   d.txn.skipKeys[:len(d.txn.skipKeys):len(d.txn.skipKeys)],
+	}
+	if newCols != nil {
+		ev.New = p.row(newCols)
+	}
+	if oldCols != nil {
+		ev.Old = p.row(oldCols)
+	}
+	return ev, d.hand(ev)
+}
+
+// emitLike hands out another event of the same change (OwnerChanged, a transition).
+func (d *decoder) emitLike(base *Event, name EventName, action mapping.Action) error {
+	ev := *base
+	ev.Name, ev.Action, ev.ID = name, action, ""
+	return d.hand(&ev)
+}
+
+func (d *decoder) hand(ev *Event) error {
+	ev.ID = makeEventID(ev.CommitLSN, ev.Seq, ev.Name)
+	d.txn.events++
+	d.countEvent(ev.Entity)
+	if err := d.h.event(ev); err != nil {
+		return fmt.Errorf("%w: %w", errHandler, err)
+	}
+	return nil
+}
+
+// row copies a tuple's mapped columns into a Row: one allocation for the fields and one for
+// all their bytes.
+func (p *entityPlan) row(cols []rawCol) Row {
+	size := 0
+	for i, c := range cols {
+		if p.names[i] != "" && c.kind == 't' {
+			size += len(c.data)
+		}
+	}
+	arena := make([]byte, 0, size)
+	row := make(Row, 0, p.nfields)
+	for i, c := range cols {
+		name := p.names[i]
+		if name == "" || c.kind == 'u' {
+			continue
+		}
+		v := Value{Kind: p.cols[i].kind, OID: p.cols[i].oid}
+		if c.kind == 't' {
+			start := len(arena)
+			arena = append(arena, c.data...)
+			v.Raw = arena[start:len(arena):len(arena)]
+		}
+		row = append(row, Field{Name: name, Value: v})
+	}
+	return row
+}
+
+// deriveLink raises <Parent>.<Action> for an INSERT into a link table.
+func (d *decoder) deriveLink(rel *relation, cols []rawCol) error {
+	lp := rel.link
+	if lp.parentIdx < 0 || cols[lp.parentIdx].kind != 't' {
+		return d.unmatched()
+	}
+	parentName := lp.link.Parent.Entity
+	if lp.typeIdx >= 0 {
+		parentName = lp.link.Parent.Types[string(cols[lp.typeIdx].data)]
+	}
+	parent := d.m.Entity(parentName)
+	if parent == nil || !parent.Events {
+		return d.unmatched()
+	}
+	name := EventName(parent.EventName(lp.link.Action))
+	linkRow := lp.rowPlan.row(cols)
+	related := &Related{Entity: EntityName(lp.link.Related.Entity)}
+	if lp.relatedIdx >= 0 {
+		related.ID = string(cols[lp.relatedIdx].data)
+	} else {
+		related.Row = linkRow
+		if lp.rowPlan.key >= 0 {
+			related.ID = string(cols[lp.rowPlan.key].data)
+		}
+	}
+	ev := &Event{
+		Name:       name,
+		Entity:     EntityName(parent.Name),
+		Action:     lp.link.Action,
+		Custom:     parent.Custom,
+		EntityID:   string(cols[lp.parentIdx].data),
+		CommitLSN:  d.txn.commitLSN,
+		CommitTime: d.txn.commitTime,
+		XID:        d.txn.xid,
+		Seq:        d.txn.seq,
+		Related:    related,
+		Link:       linkRow,
+		SkipKeys:   d.txn.skipKeys[:len(d.txn.skipKeys):len(d.txn.skipKeys)],
+	}
+	return d.hand(ev)
+}

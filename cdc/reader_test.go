@@ -1,0 +1,159 @@
+package cdc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/schema"
+	"github.com/walhook/walhook/schema/sample"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// crm is a test database holding the sample CRM with walhook set up on it.
+type crm struct {
+	dsn  string
+	slot string
+	m    *mapping.Mapping
+	conn *pgx.Conn
+}
+
+func newCRM(t *testing.T) *crm {
+	t.Helper()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	m, err := mapping.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if err := m.Validate(ctx, conn); err != nil {
+		t.Fatalf("validate mapping: %v", err)
+	}
+	c := &crm{dsn: dsn, slot: fmt.Sprintf("slot_%d", time.Now().UnixNano()), m: m, conn: conn}
+	if err := schema.Setup(ctx, conn, m, schema.Options{Slot: c.slot, Publication: "walhook"}, discardLogger()); err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	return c
+}
+
+// exec runs statements in one transaction.
+func (c *crm) exec(t *testing.T, sql string) {
+	t.Helper()
+	if _, err := c.conn.Exec(context.Background(), "BEGIN;"+sql+";COMMIT"); err != nil {
+		t.Fatalf("exec %q: %v", sql, err)
+	}
+}
+
+func (c *crm) confirmedFlush(t *testing.T) pglogrepl.LSN {
+	t.Helper()
+	var lsn pglogrepl.LSN
+	err := c.conn.QueryRow(context.Background(), "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", c.slot).Scan(&lsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+// collector is a Handler that passes events and commits to channels and acks every
+// transaction at commit unless told otherwise.
+type collector struct {
+	events  chan *Event
+	commits chan Txn
+	reader  *Reader
+	noAck   bool
+}
+
+func newCollector() *collector {
+	return &collector{events: make(chan *Event, 1<<16), commits: make(chan Txn, 1<<12)}
+}
+
+func (c *collector) HandleEvent(ctx context.Context, ev *Event) error {
+	select {
+	case c.events <- ev:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *collector) HandleCommit(ctx context.Context, txn Txn) error {
+	if !c.noAck {
+		c.reader.Ack(txn.EndLSN)
+	}
+	select {
+	case c.commits <- txn:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// nextTxn waits for the next transaction and returns its events.
+func (c *collector) nextTxn(t *testing.T) (Txn, []*Event) {
+	t.Helper()
+	select {
+	case txn := <-c.commits:
+		evs := make([]*Event, 0, txn.Events)
+		for range txn.Events {
+			evs = append(evs, <-c.events)
+		}
+		return txn, evs
+	case <-time.After(30 * time.Second):
+		t.Fatal("no transaction within 30s")
+		return Txn{}, nil
+	}
+}
+
+// startReader runs a reader until the test ends; stop ends it early.
+func startReader(t *testing.T, c *crm, h *collector, tweak func(*Config)) (r *Reader, stop func()) {
+	t.Helper()
+	cfg := Config{ConnString: c.dsn, Slot: c.slot, Publication: "walhook", Mapping: c.m,
+		StandbyInterval: 100 * time.Millisecond, ReconnectBackoff: 50 * time.Millisecond, Logger: discardLogger()}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	r, err := New(cfg, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.reader = r
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("reader: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return r, stop
+}
+
+type gotEvent struct {
+	name, entity, id string
+}
+
+func summarize(evs []*Event) []gotEvent {
+	out := make([]gotEvent, len(evs))
+	for i, ev := range evs {
+		out[i] = gotEvent{string(ev.Name), string(ev.Entity), ev.EntityID}
+	}
+	return out
+}

@@ -1,0 +1,200 @@
+package cdc
+
+import (
+	"github.com/jackc/pglogrepl"
+
+	"github.com/walhook/walhook/mapping"
+)
+
+// column is one column of a relation as the last Relation message described it.
+type column struct {
+	name string
+	oid  uint32
+	kind Kind
+}
+
+// relation is the cache entry for one table: its columns and the plans that turn its rows
+// into entity events. A Relation message replaces the entry, so a column added to or
+// dropped from a live table is picked up at the next change without a restart.
+type relation struct {
+	table mapping.Table
+	cols  []column
+	// plans are the entities stored in this table (several with a discriminator).
+	plans []*entityPlan
+	link  *linkPlan
+}
+
+// entityPlan holds, for one entity and one column layout, everything event derivation
+// needs, resolved to column indexes once per Relation message rather than per row.
+type entityPlan struct {
+	ent     *mapping.Entity
+	cols    []column
+	names   []string // API name per column; "" when excluded
+	nfields int
+	key     int
+	owner   int
+	disc    *condPlan
+	soft    *condPlan
+	trans   []transPlan
+	// Event names, precomputed.
+	create, update, delete, ownerChanged EventName
+}
+
+type condPlan struct {
+	idx    int
+	values []string
+}
+
+type transPlan struct {
+	action mapping.Action
+	name   EventName
+	idx    int // -1 for discriminator transitions
+	to     []string
+	from   string
+}
+
+// linkPlan resolves a link table's columns.
+type linkPlan struct {
+	link       *mapping.Link
+	parentIdx  int
+	typeIdx    int // -1 for a plain foreign key
+	relatedIdx int // -1 when the link row is the related row
+	// rowPlan gives the link row's API names (the related entity's, when the link table
+	// is also that entity's table, else the column names).
+	rowPlan *entityPlan
+}
+
+func (d *decoder) newRelation(msg *pglogrepl.RelationMessage) *relation {
+	rel := &relation{table: mapping.Table{Schema: msg.Namespace, Name: msg.RelationName}}
+	rel.cols = make([]column, len(msg.Columns))
+	index := make(map[string]int, len(msg.Columns))
+	for i, c := range msg.Columns {
+		rel.cols[i] = column{name: c.Name, oid: c.DataType, kind: KindOf(c.DataType)}
+		index[c.Name] = i
+	}
+	for _, e := range d.m.EntitiesFor(rel.table) {
+		if !e.Events {
+			continue
+		}
+		if p := d.planEntity(e, rel, index); p != nil {
+			rel.plans = append(rel.plans, p)
+		}
+	}
+	if l := d.m.LinkFor(rel.table); l != nil {
+		rel.link = d.planLink(l, rel, index)
+	}
+	return rel
+}
+
+// colIndex resolves an API field of e to a column index, -1 when absent.
+func colIndex(e *mapping.Entity, index map[string]int, field string) int {
+	if field == "" {
+		return -1
+	}
+	if i, ok := index[e.Column(field)]; ok {
+		return i
+	}
+	return -1
+}
+
+func (d *decoder) planEntity(e *mapping.Entity, rel *relation, index map[string]int) *entityPlan {
+	p := &entityPlan{ent: e, cols: rel.cols, names: make([]string, len(rel.cols)), owner: colIndex(e, index, e.Owner)}
+	for i, c := range rel.cols {
+		if name, ok := e.FieldName(c.name); ok {
+			p.names[i] = name
+			p.nfields++
+		}
+	}
+	key, ok := index[e.Key]
+	if !ok {
+		d.log.Error("mapped table lacks its key column; its changes raise nothing",
+			"table", rel.table.String(), "entity", e.Name, "column", e.Key)
+		return nil
+	}
+	p.key = key
+	p.disc = d.planCond(e, rel, index, e.Discriminator)
+	p.soft = d.planCond(e, rel, index, e.SoftDelete)
+	for _, t := range e.Transitions {
+		tp := transPlan{action: t.Action, name: EventName(e.EventName(t.Action)), idx: colIndex(e, index, t.Field), to: t.To, from: t.From}
+		if t.Field != "" && tp.idx < 0 {
+			d.log.Warn("transition field missing from table", "table", rel.table.String(), "entity", e.Name, "field", t.Field)
+			continue
+		}
+		p.trans = append(p.trans, tp)
+	}
+	p.create = EventName(e.EventName(mapping.ActionCreate))
+	p.update = EventName(e.EventName(mapping.ActionUpdate))
+	p.delete = EventName(e.EventName(mapping.ActionDelete))
+	p.ownerChanged = EventName(e.EventName(mapping.ActionOwnerChanged))
+	return p
+}
+
+func (d *decoder) planCond(e *mapping.Entity, rel *relation, index map[string]int, c *mapping.Condition) *condPlan {
+	if c == nil {
+		return nil
+	}
+	i := colIndex(e, index, c.Field)
+	if i < 0 {
+		d.log.Warn("condition field missing from table", "table", rel.table.String(), "entity", e.Name, "field", c.Field)
+		return &condPlan{idx: -1}
+	}
+	return &condPlan{idx: i, values: c.Values}
+}
+
+// match reports whether the condition holds for a tuple. A discriminator whose column is
+// missing matches nothing.
+func (c *condPlan) match(cols []rawCol, kinds []column) bool {
+	if c.idx < 0 || c.idx >= len(cols) {
+		return false
+	}
+	col := cols[c.idx]
+	if col.kind != 't' {
+		return false
+	}
+	for _, v := range c.values {
+		if textEqual(kinds[c.idx].kind, col.data, v) {
+			return true
+		}
+	}
+	return false
+}
+
+// textEqual compares a raw value with a condition's canonical text without allocating.
+func textEqual(k Kind, raw []byte, v string) bool {
+	if k == KindBool && len(raw) == 1 {
+		return (raw[0] == 't') == (v == "true") && (v == "true" || v == "false")
+	}
+	return string(raw) == v
+}
+
+func (d *decoder) planLink(l *mapping.Link, rel *relation, index map[string]int) *linkPlan {
+	lp := &linkPlan{link: l, parentIdx: -1, typeIdx: -1, relatedIdx: -1}
+	get := func(col string) int {
+		if i, ok := index[col]; ok {
+			return i
+		}
+		d.log.Warn("link column missing from table", "table", rel.table.String(), "column", col)
+		return -1
+	}
+	lp.parentIdx = get(l.Parent.Field)
+	if l.Parent.TypeField != "" {
+		lp.typeIdx = get(l.Parent.TypeField)
+	}
+	if l.Related.Field != "" {
+		lp.relatedIdx = get(l.Related.Field)
+	}
+	// Name the link row's fields as the related entity does when it lives in this table.
+	if e := d.m.Entity(l.Related.Entity); e != nil && e.Table == rel.table {
+		lp.rowPlan = d.planEntity(e, rel, index)
+	}
+	if lp.rowPlan == nil {
+		lp.rowPlan = &entityPlan{cols: rel.cols, names: make([]string, len(rel.cols)), nfields: len(rel.cols), key: -1}
+		for i, c := range rel.cols {
+			lp.rowPlan.names[i] = c.name
+		}
+		if i, ok := index["id"]; ok {
+			lp.rowPlan.key = i
+		}
+	}
+	return lp
+}
