@@ -37,6 +37,8 @@ func run(t *testing.T, d *decoder, rec *recorder, msgs ...[]byte) []string {
 
 func TestDeriveEvents(t *testing.T) {
 	opp := deal("1", "opportunity", owner1, "Open", "10", "f")
+	lostTwice := deal("1", "opportunity", owner1, "Lost", "10", "f")
+	lostTwice[8] = s("lost")
 	lead := deal("1", "lead", owner1, "Open", "10", "f")
 	tests := []struct {
 		name string
@@ -48,6 +50,8 @@ func TestDeriveEvents(t *testing.T) {
 			[]string{"Opportunity.Update", "Opportunity.OwnerChanged"}},
 		{"won and moved", updateMsg(1, opp, deal("1", "opportunity", owner1, "Won", "11", "f")),
 			[]string{"Opportunity.Update", "Opportunity.Won", "Opportunity.Move"}},
+		{"lost twice over raises Lost once", updateMsg(1, opp, lostTwice),
+			[]string{"Opportunity.Update", "Opportunity.Lost"}},
 		{"soft delete", updateMsg(1, opp, deal("1", "opportunity", owner1, "Open", "10", "t")), []string{"Opportunity.Delete"}},
 		{"qualify", updateMsg(1, lead, opp), []string{"Opportunity.Update", "Opportunity.Qualify"}},
 		{"back to lead", updateMsg(1, opp, lead), []string{"Lead.Update", "Lead.BackToLead"}},

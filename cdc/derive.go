@@ -88,8 +88,10 @@ func (d *decoder) deriveUpdate(rel *relation, oldPlan, newPlan *entityPlan, oldC
 			return err
 		}
 	}
-	for _, t := range p.trans {
-		if !t.satisfied(oldPlan, newPlan, newCols, rel.cols, changed) {
+	for i, t := range p.trans {
+		// An event name is raised at most once per change (two ways to Lost, say), so
+		// event ids stay unique.
+		if !t.satisfied(oldPlan, newPlan, newCols, rel.cols, changed) || raisedBefore(p.trans[:i], t.name, oldPlan, newPlan, newCols, rel.cols, changed) {
 			continue
 		}
 		if err := d.emitLike(ev, t.name, t.action); err != nil {
@@ -97,6 +99,15 @@ func (d *decoder) deriveUpdate(rel *relation, oldPlan, newPlan *entityPlan, oldC
 		}
 	}
 	return nil
+}
+
+func raisedBefore(earlier []transPlan, name EventName, oldPlan, newPlan *entityPlan, newCols []rawCol, cols []column, changed func(int) bool) bool {
+	for _, t := range earlier {
+		if t.name == name && t.satisfied(oldPlan, newPlan, newCols, cols, changed) {
+			return true
+		}
+	}
+	return false
 }
 
 func (t *transPlan) satisfied(oldPlan, newPlan *entityPlan, newCols []rawCol, cols []column, changed func(int) bool) bool {

@@ -26,7 +26,7 @@ type crm struct {
 	conn *pgx.Conn
 }
 
-func newCRM(t *testing.T) *crm {
+func newCRM(t testing.TB) *crm {
 	t.Helper()
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
@@ -50,14 +50,14 @@ func newCRM(t *testing.T) *crm {
 }
 
 // exec runs statements in one transaction.
-func (c *crm) exec(t *testing.T, sql string) {
+func (c *crm) exec(t testing.TB, sql string) {
 	t.Helper()
 	if _, err := c.conn.Exec(context.Background(), "BEGIN;"+sql+";COMMIT"); err != nil {
 		t.Fatalf("exec %q: %v", sql, err)
 	}
 }
 
-func (c *crm) confirmedFlush(t *testing.T) pglogrepl.LSN {
+func (c *crm) confirmedFlush(t testing.TB) pglogrepl.LSN {
 	t.Helper()
 	var lsn pglogrepl.LSN
 	err := c.conn.QueryRow(context.Background(), "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", c.slot).Scan(&lsn)

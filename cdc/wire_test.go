@@ -105,6 +105,8 @@ entities:
     transitions:
       - {action: Won, field: status, to: Won}
       - {action: Move, field: step_id}
+      - {action: Lost, field: status, to: Lost}
+      - {action: Lost, field: notes, to: lost}
       - {action: Qualify, from: Lead}
   Lead:
     table: crm.deals

@@ -1,0 +1,103 @@
+package mapping
+
+import "maps"
+
+// buildLink checks one link of the file; it returns nil when the link is unusable (no
+// table), having recorded why.
+func buildLink(m *Mapping, i int, y *linkYAML, p *problems) *Link {
+	if y == nil {
+		p.addf("%s: empty; table, action, parent and related are required", linkLabel(i, ""))
+		return nil
+	}
+	where := linkLabel(i, y.Table)
+	l := &Link{
+		Action: Action(y.Action),
+		Parent: LinkParent{
+			Entity:    y.Parent.Entity,
+			Field:     y.Parent.Field,
+			TypeField: y.Parent.TypeField,
+			Types:     maps.Clone(y.Parent.Types),
+		},
+		Related: LinkRelated{Entity: y.Related.Entity, Field: y.Related.Field},
+	}
+	tableOK := false
+	if y.Table == "" {
+		p.addf("%s: table: required", where)
+	} else if t, err := ParseTable(y.Table); err != nil {
+		p.addf("%s: table: %v", where, err)
+	} else {
+		l.Table, tableOK = t, true
+	}
+	switch {
+	case y.Action == "":
+		p.addf("%s: action: required", where)
+	case !identRE.MatchString(y.Action):
+		p.addf("%s: action: %q must be an identifier", where, y.Action)
+	case rowActions[l.Action]:
+		p.addf("%s: action: %s is raised by every row change; a link needs its own action", where, y.Action)
+	}
+	checkLinkParent(m, where, y.Parent, p)
+	checkLinkRelated(m, where, l, tableOK, p)
+	if !tableOK {
+		return nil
+	}
+	if m.links[l.Table] != nil {
+		p.addf("%s: table: %s already has a link", where, l.Table)
+		return nil
+	}
+	m.links[l.Table] = l
+	return l
+}
+
+func checkLinkParent(m *Mapping, where string, y parentYAML, p *problems) {
+	switch {
+	case y.Entity != "" && y.TypeField != "":
+		p.addf("%s: parent: entity and type_field exclude each other", where)
+	case y.Entity != "":
+		checkParentEntity(m, where+": parent.entity", y.Entity, p)
+		if len(y.Types) > 0 {
+			p.addf("%s: parent.types: only with type_field", where)
+		}
+	case y.TypeField != "":
+		if len(y.Types) == 0 {
+			p.addf("%s: parent.types: required with type_field", where)
+		}
+		for _, k := range sortedKeys(y.Types) {
+			if k == "" {
+				p.addf("%s: parent.types: empty type value", where)
+				continue
+			}
+			checkParentEntity(m, where+": parent.types."+k, y.Types[k], p)
+		}
+	default:
+		p.addf("%s: parent: entity or type_field required", where)
+	}
+	if y.Field == "" {
+		p.addf("%s: parent.field: required", where)
+	}
+}
+
+func checkParentEntity(m *Mapping, where, name string, p *problems) {
+	e := m.byName[name]
+	switch {
+	case e == nil:
+		p.addf("%s: unknown entity %q", where, name)
+	case !e.Events:
+		p.addf("%s: entity %s is a lookup entity (events: false) and raises nothing", where, name)
+	}
+}
+
+func checkLinkRelated(m *Mapping, where string, l *Link, tableOK bool, p *problems) {
+	if l.Related.Entity == "" {
+		p.addf("%s: related.entity: required", where)
+		return
+	}
+	rel := m.byName[l.Related.Entity]
+	switch {
+	case rel == nil:
+		p.addf("%s: related.entity: unknown entity %q", where, l.Related.Entity)
+	case l.Related.Field == "" && tableOK && rel.Table != l.Table:
+		p.addf("%s: related: without field the link row is the related row, so entity %s must be stored in %s (it is in %s)",
+			where, rel.Name, l.Table, rel.Table)
+	}
+}
