@@ -128,3 +128,8 @@ func makeEventID(commit pglogrepl.LSN, seq uint32, name EventName) EventID {
 	b = append(b, name...)
 	return EventID(b)
 }
+
+// LSN is a WAL position. It is pglogrepl's type under another name, so consumers such as
+// the sender can name positions (and the acknowledgement callback, func(cdc.LSN)) without
+// depending on the replication library.
+type LSN = pglogrepl.LSN

@@ -13,11 +13,11 @@ import (
 // wire builds pgoutput protocol 1 messages for decoder tests.
 type wire []byte
 
-func (w wire) u8(v byte) wire     { return append(w, v) }
-func (w wire) u16(v uint16) wire  { return binary.BigEndian.AppendUint16(w, v) }
-func (w wire) u32(v uint32) wire  { return binary.BigEndian.AppendUint32(w, v) }
-func (w wire) u64(v uint64) wire  { return binary.BigEndian.AppendUint64(w, v) }
-func (w wire) str(s string) wire  { return append(append(w, s...), 0) }
+func (w wire) u8(v byte) wire    { return append(w, v) }
+func (w wire) u16(v uint16) wire { return binary.BigEndian.AppendUint16(w, v) }
+func (w wire) u32(v uint32) wire { return binary.BigEndian.AppendUint32(w, v) }
+func (w wire) u64(v uint64) wire { return binary.BigEndian.AppendUint64(w, v) }
+func (w wire) str(s string) wire { return append(append(w, s...), 0) }
 func (w wire) pgTime(t time.Time) wire {
 	return w.u64(uint64(t.Sub(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)).Microseconds()))
 }

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/sethvargo/go-envconfig"
+)
+
+// Config is walhook's whole configuration, read from the environment (DESIGN.md §2).
+// README.md's Configuration table lists every variable: keep the two in step.
+type Config struct {
+	// DatabaseURL is the CRM database, as a postgres:// URL or key=value string. Only run
+	// and setup need it (requireDatabase); it holds a password, so never print it:
+	// LogValue redacts it.
+	DatabaseURL string `env:"WALHOOK_DATABASE_URL"`
+	// ListenAddr is the address of the webhook API, /metrics, /healthz and /readyz.
+	ListenAddr string `env:"WALHOOK_LISTEN_ADDR, default=:8080"`
+	// APITokens are the bearer tokens the webhook API accepts (comma-separated).
+	APITokens []string `env:"WALHOOK_API_TOKENS"`
+	// MappingFile is the mapping YAML; empty means the bundled sample CRM mapping.
+	MappingFile string `env:"WALHOOK_MAPPING_FILE"`
+	// Slot is the logical replication slot.
+	Slot string `env:"WALHOOK_SLOT, default=walhook"`
+	// Publication is the publication of the mapped tables.
+	Publication string `env:"WALHOOK_PUBLICATION, default=walhook"`
+	// AllowPrivateTargets lets deliveries reach loopback, private, link-local and metadata
+	// addresses (demo and tests only).
+	AllowPrivateTargets bool `env:"WALHOOK_ALLOW_PRIVATE_TARGETS, default=false"`
+	// LogLevel is one of debug, info, warn, error.
+	LogLevel string `env:"WALHOOK_LOG_LEVEL, default=info"`
+	// LogFormat is json or text.
+	LogFormat string `env:"WALHOOK_LOG_FORMAT, default=json"`
+	// StandbyInterval is how often the reader sends a standby status update (its
+	// acknowledged LSN) to the server, whatever the traffic.
+	StandbyInterval time.Duration `env:"WALHOOK_STANDBY_INTERVAL, default=10s"`
+	// ReconnectBackoff is the wait before the reader reconnects after losing the
+	// replication connection.
+	ReconnectBackoff time.Duration `env:"WALHOOK_RECONNECT_BACKOFF, default=1s"`
+	// MemoryLimitBytes bounds the memory for events in flight; past it, chunks go to the
+	// durable queue.
+	MemoryLimitBytes int64 `env:"WALHOOK_MEMORY_LIMIT_BYTES, default=268435456"`
+
+	// ---- Sender settings ----
+	// Later issues add the sender's settings here (request timeout, retry window, linger,
+	// workers, ...): one field each, named WALHOOK_<NAME> with a default, checked in
+	// validate below, and listed in README.md's Configuration table.
+}
+
+// errConfig is wrapped by every configuration error.
+var errConfig = errors.New("config")
+
+// configErrorf returns "config: VARIABLE: message".
+func configErrorf(variable, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", errConfig, variable, fmt.Sprintf(format, args...))
+}
+
+var (
+	identifierName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	logLevels      = []string{"debug", "info", "warn", "error"}
+	logFormats     = []string{"json", "text"}
+)
+
+// loadConfig reads and validates the configuration. Its error is one line naming the
+// variable at fault, and never contains a password.
+func loadConfig(ctx context.Context, l envconfig.Lookuper) (Config, error) {
+	var c Config
+	if err := envconfig.ProcessWith(ctx, &envconfig.Config{Target: &c, Lookuper: l}); err != nil {
+		return Config{}, decodeError(err, l)
+	}
+	c.APITokens = slices.DeleteFunc(trimAll(c.APITokens), func(s string) bool { return s == "" })
+	if err := c.validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func trimAll(ss []string) []string {
+	for i, s := range ss {
+		ss[i] = strings.TrimSpace(s)
+	}
+	return ss
+}
+
+// decodeError rewrites envconfig's error, which names the Go field, to name the
+// variable and say what kind of value it wants.
+func decodeError(err error, l envconfig.Lookuper) error {
+	field, _, _ := strings.Cut(err.Error(), ":")
+	f, ok := reflect.TypeFor[Config]().FieldByName(field)
+	if !ok {
+		return fmt.Errorf("%w: %w", errConfig, err)
+	}
+	variable, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	value, _ := l.Lookup(variable)
+	want := "a valid " + f.Type.String()
+	switch f.Type {
+	case reflect.TypeFor[time.Duration]():
+		want = "a duration (such as 500ms, 10s or 1m30s)"
+	case reflect.TypeFor[bool]():
+		want = "a boolean (true or false)"
+	case reflect.TypeFor[int64]():
+		want = "a whole number"
+	}
+	return configErrorf(variable, "%q is not %s", value, want)
+}
+
+// validate checks the values, in field order, and reports the first bad one.
+func (c Config) validate() error {
+	if c.DatabaseURL != "" {
+		if _, err := pgconn.ParseConfig(c.DatabaseURL); err != nil {
+			return configErrorf("WALHOOK_DATABASE_URL", "%s", scrubSecrets(err.Error(), c.DatabaseURL))
+		}
+	}
+	if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil || port == "" {
+		return configErrorf("WALHOOK_LISTEN_ADDR", "%q is not host:port or :port", c.ListenAddr)
+	}
+	for _, v := range []struct{ variable, value string }{
+		{"WALHOOK_SLOT", c.Slot}, {"WALHOOK_PUBLICATION", c.Publication},
+	} {
+		if !identifierName.MatchString(v.value) {
+			return configErrorf(v.variable, "%q is not a lowercase identifier (1 to 63 of a-z, 0-9 and _, not starting with a digit)", v.value)
+		}
+	}
+	if !slices.Contains(logLevels, c.LogLevel) {
+		return configErrorf("WALHOOK_LOG_LEVEL", "%q is not one of %s", c.LogLevel, strings.Join(logLevels, ", "))
+	}
+	if !slices.Contains(logFormats, c.LogFormat) {
+		return configErrorf("WALHOOK_LOG_FORMAT", "%q is not one of %s", c.LogFormat, strings.Join(logFormats, ", "))
+	}
+	for _, d := range []struct {
+		variable string
+		value    time.Duration
+	}{{"WALHOOK_STANDBY_INTERVAL", c.StandbyInterval}, {"WALHOOK_RECONNECT_BACKOFF", c.ReconnectBackoff}} {
+		if d.value <= 0 {
+			return configErrorf(d.variable, "%s is not positive", d.value)
+		}
+	}
+	if c.MemoryLimitBytes <= 0 {
+		return configErrorf("WALHOOK_MEMORY_LIMIT_BYTES", "%d is not positive", c.MemoryLimitBytes)
+	}
+	return nil
+}
+
+// requireDatabase reports a missing WALHOOK_DATABASE_URL, for the commands that need it.
+func (c Config) requireDatabase() error {
+	if c.DatabaseURL == "" {
+		return fmt.Errorf("%w: WALHOOK_DATABASE_URL is required (the CRM database, such as postgres://walhook@db.example.com/crm)", errConfig)
+	}
+	return nil
+}
+
+// LogValue shows the configuration without secrets: the database URL's password is
+// masked and the API tokens are counted.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("database_url", redactConnString(c.DatabaseURL)),
+		slog.String("listen_addr", c.ListenAddr),
+		slog.Int("api_tokens", len(c.APITokens)),
+		slog.String("mapping_file", c.MappingFile),
+		slog.String("slot", c.Slot),
+		slog.String("publication", c.Publication),
+		slog.Bool("allow_private_targets", c.AllowPrivateTargets),
+		slog.String("log_level", c.LogLevel),
+		slog.String("log_format", c.LogFormat),
+		slog.Duration("standby_interval", c.StandbyInterval),
+		slog.Duration("reconnect_backoff", c.ReconnectBackoff),
+		slog.Int64("memory_limit_bytes", c.MemoryLimitBytes),
+	)
+}
+
+const mask = "xxxxx"
+
+var (
+	// kvPassword matches a password in a key=value string or a URL query, quoted or not.
+	kvPassword = regexp.MustCompile(`(?i)(password|sslpassword)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]*)`)
+	urlScheme  = regexp.MustCompile(`^(?i)postgres(?:ql)?://`)
+)
+
+// redactConnString masks the passwords in a connection URL or key=value string, even a
+// malformed one: in a URL, everything between the user name and the last "@" counts as
+// the password.
+func redactConnString(s string) string {
+	s = kvPassword.ReplaceAllString(s, "${1}="+mask)
+	loc := urlScheme.FindStringIndex(s)
+	if loc == nil {
+		return s
+	}
+	rest := s[loc[1]:]
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return s
+	}
+	user, _, hasPassword := strings.Cut(rest[:at], ":")
+	if !hasPassword {
+		return s
+	}
+	return s[:loc[1]] + user + ":" + mask + rest[at:]
+}
+
+// secrets returns the strings in a connection string that may be passwords, in the
+// forms an error message may quote them, longest first.
+func secrets(connString string) []string {
+	var raw []string
+	for _, m := range kvPassword.FindAllStringSubmatch(connString, -1) {
+		raw = append(raw, strings.Trim(m[2], "'"))
+	}
+	if loc := urlScheme.FindStringIndex(connString); loc != nil {
+		rest := connString[loc[1]:]
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			if _, pw, ok := strings.Cut(rest[:at], ":"); ok {
+				raw = append(raw, pw)
+			}
+		}
+	}
+	var out []string
+	for _, r := range raw {
+		quoted := strconv.Quote(r)
+		out = append(out, r, quoted[1:len(quoted)-1])
+		if u, err := url.PathUnescape(r); err == nil {
+			out = append(out, u)
+		}
+		if u, err := url.QueryUnescape(r); err == nil {
+			out = append(out, u)
+		}
+	}
+	out = slices.DeleteFunc(out, func(s string) bool { return s == "" || s == mask })
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// scrubSecrets masks every password of connString that appears in msg.
+func scrubSecrets(msg, connString string) string {
+	for _, s := range secrets(connString) {
+		msg = strings.ReplaceAll(msg, s, mask)
+	}
+	return msg
+}

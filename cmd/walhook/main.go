@@ -1,0 +1,192 @@
+// Command walhook reads a CRM PostgreSQL database's row changes through logical
+// replication and delivers them as Pipeliner-style webhooks (see README.md).
+//
+// This package only wires: each subcommand is a function of (ctx, args) in its own file,
+// configuration comes from the environment (config.go), and main turns errors into one
+// line on stderr and an exit code: 0 on success, 1 on failure, 2 on a usage error, 130
+// when interrupted. The first SIGINT or SIGTERM cancels the context so a subcommand can
+// stop cleanly; a second one exits at once.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand.
+type command struct {
+	name    string
+	args    string // synopsis of the arguments, for help
+	summary string
+	run     func(ctx context.Context, args []string) error
+	// flags, when set, declares the command's flags, for help.
+	flags func(fs *flag.FlagSet)
+}
+
+// commands lists the subcommands in the order help shows them. Their names are part of
+// walhook's contract (DESIGN.md §1).
+func commands() []command {
+	return []command{
+		{"run", "", "run the service: replication reader, matcher, sender, webhook API, /metrics", cmdRun, nil},
+		{"setup", "[--print-sql]", "create or update walhook's schema, publication, replica identities and slot",
+			cmdSetup, func(fs *flag.FlagSet) { setupFlags(fs) }},
+		{"demo", "", "throwaway PostgreSQL + sample CRM + live webhook deliveries, until interrupted", cmdDemo, nil},
+		{"bench", "", "benchmark delivery against a bare replication read", cmdBench, nil},
+		{"version", "", "print the version", cmdVersion, nil},
+		{"help", "[command]", "show this help, or a command's", cmdHelp, nil},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	exitOnSecondSignal()
+	code := runMain(ctx, os.Args[1:], os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitOnSecondSignal exits with status 130 on the second SIGINT or SIGTERM: the first
+// one cancels main's context, and a user who signals again wants out now.
+func exitOnSecondSignal() {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-sigs
+		<-sigs
+		fmt.Fprintln(os.Stderr, "walhook: second signal, exiting now")
+		os.Exit(130)
+	}()
+}
+
+// runMain dispatches args to a subcommand and returns the exit code, writing errors to
+// stderr as one line.
+func runMain(ctx context.Context, args []string, stderr io.Writer) int {
+	if len(args) == 0 {
+		writeUsage(stderr)
+		return 2
+	}
+	name := args[0]
+	if name == "-h" || name == "-help" || name == "--help" {
+		name = "help"
+	}
+	cmd, ok := lookupCommand(name)
+	if !ok {
+		fmt.Fprintf(stderr, "walhook: unknown command %q; run \"walhook help\"\n", name)
+		return 2
+	}
+	return exitCode(ctx, name, cmd.run(ctx, args[1:]), stderr)
+}
+
+// exitCode reports err of command name on stderr, as one line, and returns the exit
+// status for it.
+func exitCode(ctx context.Context, name string, err error, stderr io.Writer) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		fmt.Fprintf(stderr, "walhook %s: interrupted\n", name)
+		return 130
+	}
+	fmt.Fprintf(stderr, "walhook %s: %s\n", name, oneLine(err.Error()))
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return 2
+	}
+	return 1
+}
+
+func lookupCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// oneLine folds a multi-line error message into one line.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ; ")), " ")
+}
+
+// usageError marks a mistake in the command line (exit status 2).
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() + ` (see "walhook help")` }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}
+
+// newFlagSet returns a flag set that reports errors instead of printing them.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("walhook "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parseFlags parses args, printing the command's help for -h and turning bad flags and
+// unexpected arguments into usage errors.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		name := strings.TrimPrefix(fs.Name(), "walhook ")
+		if c, ok := lookupCommand(name); ok {
+			writeCommandHelp(os.Stdout, c)
+		}
+		return err
+	}
+	if err != nil {
+		return &usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	return nil
+}
+
+// cmdHelp is "walhook help [command]".
+func cmdHelp(_ context.Context, args []string) error {
+	switch len(args) {
+	case 0:
+		writeUsage(os.Stdout)
+		return nil
+	case 1:
+		c, ok := lookupCommand(args[0])
+		if !ok {
+			return usagef("unknown command %q", args[0])
+		}
+		writeCommandHelp(os.Stdout, c)
+		return nil
+	}
+	return usagef("help takes at most one command")
+}
+
+func writeUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: walhook <command> [arguments]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nConfiguration is read from WALHOOK_* environment variables; see README.md.")
+}
+
+func writeCommandHelp(w io.Writer, c command) {
+	fmt.Fprintf(w, "usage: walhook %s %s\n\n%s\n", c.name, c.args, c.summary)
+	if c.flags == nil {
+		return
+	}
+	fs := newFlagSet(c.name)
+	c.flags(fs)
+	fmt.Fprintln(w, "\nflags:")
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/sethvargo/go-envconfig"
+
+	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/schema"
+	"github.com/walhook/walhook/schema/sample"
+)
+
+// TestSetupCommandTwice runs "walhook setup" twice on the sample CRM: the first run
+// applies every step, the second has nothing to do, and then walhook run's check passes.
+func TestSetupCommandTwice(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	const slot = "walhook_cmd_setup"
+	t.Cleanup(func() { dropSlot(t, dsn, slot) })
+	env := envconfig.MapLookuper(map[string]string{"WALHOOK_DATABASE_URL": dsn, "WALHOOK_SLOT": slot})
+
+	var results [2]map[string]string
+	for i := range results {
+		var stdout, stderr bytes.Buffer
+		if err := setup(ctx, nil, env, &stdout, &stderr); err != nil {
+			t.Fatalf("setup run %d: %v\n%s", i+1, err, stderr.String())
+		}
+		results[i] = stepResults(t, stderr.String())
+	}
+	if len(results[0]) == 0 {
+		t.Fatal("first setup logged no steps")
+	}
+	for step, result := range results[0] {
+		if result != "applied" {
+			t.Errorf("first setup: step %q: %s, want applied", step, result)
+		}
+		if r := results[1][step]; r != "nothing to do" {
+			t.Errorf("second setup: step %q: %q, want nothing to do", step, r)
+		}
+	}
+
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	m, err := mapping.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schema.Check(ctx, conn, m, schema.Options{Slot: slot}); err != nil {
+		t.Errorf("Check after walhook setup: %v", err)
+	}
+}
+
+func TestSetupCommandPrintSQLNeedsNoDatabase(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := setup(context.Background(), []string{"--print-sql"}, envconfig.MapLookuper(nil), &stdout, &stderr); err != nil {
+		t.Fatalf("setup --print-sql: %v", err)
+	}
+	for _, want := range []string{"BEGIN;", "CREATE PUBLICATION", "REPLICA IDENTITY FULL", "COMMIT;", "pg_create_logical_replication_slot('walhook', 'pgoutput')"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("printed SQL lacks %q", want)
+		}
+	}
+}
+
+func TestSetupCommandNeedsDatabaseURL(t *testing.T) {
+	err := setup(context.Background(), nil, envconfig.MapLookuper(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "WALHOOK_DATABASE_URL is required") {
+		t.Fatalf("setup without WALHOOK_DATABASE_URL = %v", err)
+	}
+}
+
+func stepResults(t *testing.T, log string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for line := range strings.Lines(log) {
+		var rec struct{ Msg, Step, Result string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if rec.Msg == "setup step" {
+			out[rec.Step] = rec.Result
+		}
+	}
+	return out
+}
+
+func dropSlot(t *testing.T, dsn, slot string) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Logf("drop slot %s: %v", slot, err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, slot); err != nil {
+		t.Logf("drop slot %s: %v", slot, err)
+	}
+}

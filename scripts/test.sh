@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The whole test suite, runnable on a fresh machine: installs PostgreSQL when missing,
+# then checks formatting, vets, and runs every test against real PostgreSQL.
+# Extra arguments go to "go test" (e.g. scripts/test.sh -run TestSetup -v).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+have_postgres() {
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null
+}
+
+install_postgres() {
+	local sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		if ! command -v sudo >/dev/null; then
+			log "PostgreSQL is not installed and this is not root without sudo: install the postgresql package, then rerun"
+			exit 1
+		fi
+		sudo=(sudo)
+	fi
+	if ! command -v apt-get >/dev/null; then
+		log "PostgreSQL is not installed and apt-get is missing: install PostgreSQL 14 or newer (initdb on PATH), then rerun"
+		exit 1
+	fi
+	log "installing PostgreSQL with apt-get"
+	"${sudo[@]}" apt-get update
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
+}
+
+if ! command -v go >/dev/null; then
+	log "go is not on PATH: install Go (see go.mod for the version), then rerun"
+	exit 1
+fi
+if ! have_postgres; then
+	install_postgres
+fi
+
+log "go mod download"
+go mod download
+
+log "gofmt"
+unformatted=$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -l)
+if [[ -n $unformatted ]]; then
+	log "these files need gofmt -w:"
+	printf '%s\n' "$unformatted" >&2
+	exit 1
+fi
+
+log "go vet ./..."
+go vet ./...
+
+log "go test"
+go test -count=1 -timeout 25m ./... "$@"
