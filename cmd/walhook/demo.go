@@ -2,10 +2,159 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/sethvargo/go-envconfig"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/internal/demo"
+	"github.com/walhook/walhook/internal/pgcluster"
+	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/schema"
+	"github.com/walhook/walhook/schema/sample"
 )
 
-// cmdDemo is "walhook demo" (DESIGN.md §1); the lead replaces this placeholder.
+// cmdDemo is "walhook demo": a throwaway PostgreSQL (installed with apt-get when missing)
+// with the sample CRM, walhook set up and running on it, and live CRM activity, until
+// interrupted. Everything it starts is removed when it stops.
 func cmdDemo(ctx context.Context, args []string) error {
-	return errors.New("not implemented yet")
+	if err := parseFlags(newFlagSet("demo"), args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(ctx, envconfig.OsLookuper())
+	if err != nil {
+		return err
+	}
+	if os.Getenv("WALHOOK_LOG_FORMAT") == "" {
+		cfg.LogFormat = "text"
+	}
+	log := newLogger(cfg, os.Stderr)
+	cluster, err := startDemoCluster(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer cluster.Stop()
+	cfg.DatabaseURL = cluster.DSN("crm")
+	cfg.AllowPrivateTargets = true
+	cfg.ListenAddr = demoListenAddr(cfg.ListenAddr)
+	if len(cfg.APITokens) == 0 {
+		cfg.APITokens = []string{"demo-token"}
+	}
+	if err := loadSampleCRM(ctx, cfg, log); err != nil {
+		return err
+	}
+	return runDemo(ctx, cfg, log)
+}
+
+// startDemoCluster installs PostgreSQL when missing and starts a throwaway cluster.
+func startDemoCluster(ctx context.Context, log *slog.Logger) (*pgcluster.Cluster, error) {
+	if _, err := pgcluster.BinDir(); err != nil {
+		log.Info("PostgreSQL not found; installing it with apt-get")
+		if err := pgcluster.EnsureInstalled(ctx, os.Stderr); err != nil {
+			return nil, fmt.Errorf("install postgresql: %w", err)
+		}
+	}
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("start a throwaway postgresql: %w", err)
+	}
+	log.Info("throwaway PostgreSQL started", "dsn", cluster.DSN("crm"), "dir", cluster.Dir())
+	return cluster, nil
+}
+
+// demoListenAddr keeps the configured address when it is free, else takes any free
+// loopback port, so a busy :8080 does not stop the demo.
+func demoListenAddr(addr string) string {
+	if ln, err := net.Listen("tcp", addr); err == nil {
+		ln.Close()
+		return addr
+	}
+	return "127.0.0.1:0"
+}
+
+// loadSampleCRM creates the crm database with the sample schema and data, and runs setup.
+func loadSampleCRM(ctx context.Context, cfg Config, log *slog.Logger) error {
+	admin, err := pgx.Connect(ctx, swapDatabase(cfg.DatabaseURL, "postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to the demo cluster: %w", err)
+	}
+	_, err = admin.Exec(ctx, "CREATE DATABASE crm")
+	admin.Close(ctx)
+	if err != nil {
+		return fmt.Errorf("create the crm database: %w", err)
+	}
+	conn, err := pgx.Connect(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("connect to the crm database: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, sample.CRMSQL); err != nil {
+		return fmt.Errorf("load the sample CRM: %w", err)
+	}
+	m, err := mapping.Load(cfg.MappingFile)
+	if err != nil {
+		return fmt.Errorf("load mapping: %w", err)
+	}
+	if err := m.Validate(ctx, conn); err != nil {
+		return fmt.Errorf("validate mapping: %w", err)
+	}
+	return schema.Setup(ctx, conn, m, schema.Options{Slot: cfg.Slot, Publication: cfg.Publication}, log)
+}
+
+// swapDatabase returns the cluster DSN for another database of the same cluster.
+func swapDatabase(dsn, db string) string {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return dsn
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, db)
+}
+
+// runDemo runs walhook and the CRM activity side by side until ctx ends.
+func runDemo(ctx context.Context, cfg Config, log *slog.Logger) error {
+	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("connect to the crm database: %w", err)
+	}
+	defer pool.Close()
+	fmt.Fprintln(os.Stdout, "walhook demo: CRM activity every second; events follow, one per line. Ctrl-C stops and removes everything.")
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return runService(gctx, cfg, log, func(_ *service, ack func(cdc.LSN)) (cdc.Handler, error) {
+			return &printHandler{w: os.Stdout, ack: ack}, nil
+		})
+	})
+	g.Go(func() error { return demo.Activity(gctx, pool, time.Second, log) })
+	return g.Wait()
+}
+
+// printHandler prints each event on one line and acknowledges every transaction.
+type printHandler struct {
+	w   io.Writer
+	ack func(cdc.LSN)
+}
+
+func (p *printHandler) HandleEvent(_ context.Context, ev *cdc.Event) error {
+	line := fmt.Sprintf("event %-32s %-12s %s", ev.Name, ev.Entity, ev.EntityID)
+	if len(ev.Changed) > 0 {
+		line += fmt.Sprintf(" changed=%v", ev.Changed)
+	}
+	if len(ev.SkipKeys) > 0 {
+		line += fmt.Sprintf(" skip_keys=%v", ev.SkipKeys)
+	}
+	_, err := fmt.Fprintln(p.w, line)
+	return err
+}
+
+func (p *printHandler) HandleCommit(_ context.Context, txn cdc.Txn) error {
+	p.ack(txn.EndLSN)
+	return nil
 }
