@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // waitFor polls cond every 50ms until it holds, failing the test after limit. It waits
@@ -230,4 +231,65 @@ func benchReader(b *testing.B, rows int) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// TestReconnectAfterConnectionLoss: when the replication connection drops, Run reconnects
+// by itself and raises again whatever was not acknowledged, then goes on.
+func TestReconnectAfterConnectionLoss(t *testing.T) {
+	c := newCRM(t)
+	h := newCollector()
+	h.noAck = true
+	var k killableConn
+	r, _ := startReader(t, c, h, func(cfg *Config) { cfg.AfterNetConnect = k.wrap })
+	c.exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
+	txn1, evs1 := h.nextTxn(t)
+	r.Ack(txn1.EndLSN)
+	c.exec(t, `UPDATE crm.products SET price = 2 WHERE id = 1`)
+	_, evs2 := h.nextTxn(t)
+	waitFor(t, 30*time.Second, "the first transaction to be confirmed", func() bool { return c.confirmedFlush(t) >= txn1.EndLSN })
+	k.kill()
+	// The unacknowledged second transaction comes again on the new connection.
+	_, again := h.nextTxn(t)
+	if again[0].ID != evs2[0].ID || again[0].ID == evs1[0].ID {
+		t.Fatalf("after reconnect got %s, want %s again", again[0].ID, evs2[0].ID)
+	}
+	c.exec(t, `UPDATE crm.products SET price = 3 WHERE id = 1`)
+	if _, evs3 := h.nextTxn(t); evs3[0].Name != "Product.Update" {
+		t.Errorf("after reconnect: %s", evs3[0].Name)
+	}
+	if got := testutil.ToFloat64(r.met.reconnects); got < 1 {
+		t.Errorf("walhook_replication_reconnects_total = %v, want ≥ 1", got)
+	}
+}
+
+// TestStandbyTakesOver: a second reader on the same slot waits as a standby while the first
+// streams, and takes over when the first stops.
+func TestStandbyTakesOver(t *testing.T) {
+	c := newCRM(t)
+	h1, h2 := newCollector(), newCollector()
+	_, stop1 := startReader(t, c, h1, nil)
+	c.exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
+	h1.nextTxn(t)
+	r2, _ := startReader(t, c, h2, nil)
+	waitFor(t, 30*time.Second, "the second reader to be a standby", func() bool {
+		return testutil.ToFloat64(r2.met.state.WithLabelValues(StateStandby)) == 1
+	})
+	stop1()
+	c.exec(t, `UPDATE crm.products SET price = 2 WHERE id = 1`)
+	_, evs := h2.nextTxn(t)
+	if v, _ := evs[0].New.Get("price"); v.Text() != "2.00" {
+		t.Errorf("standby got %s", evs[0].New.AppendJSON(nil))
+	}
+}
+
+// TestReaderStopsCleanly: after Run returns, none of the reader's goroutines remain.
+func TestReaderStopsCleanly(t *testing.T) {
+	c := newCRM(t)
+	before := runtime.NumGoroutine()
+	h := newCollector()
+	_, stop := startReader(t, c, h, nil)
+	c.exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
+	h.nextTxn(t)
+	stop()
+	waitFor(t, 10*time.Second, "reader goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
 }

@@ -323,6 +323,13 @@ func (r *Reader) sendStatus(ctx context.Context, conn *pgconn.PgConn, reply bool
 	} else {
 		r.met.lagSeconds.Set(0)
 	}
+	// pglogrepl's send ignores ctx; bound the write with a deadline instead.
+	dl, ok := ctx.Deadline()
+	if !ok {
+		dl = time.Now().Add(10 * time.Second)
+	}
+	conn.Conn().SetWriteDeadline(dl)
+	defer conn.Conn().SetWriteDeadline(time.Time{})
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: lsn, WALFlushPosition: lsn, WALApplyPosition: lsn,
 		ClientTime: time.Now(), ReplyRequested: reply,
