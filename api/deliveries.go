@@ -1,0 +1,158 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/walhook/walhook/matcher"
+)
+
+// DeliveryLog serves a webhook's delivery sub-resources; the sender implements it. Every
+// method is called only for a webhook that exists; a dead letter that does not exist is an
+// error wrapping matcher.ErrNotFound. Methods must be safe for concurrent use.
+type DeliveryLog interface {
+	// Deliveries returns one page of the webhook's delivery attempts, newest first, as a
+	// JSON-encodable slice, and how many there are in all.
+	Deliveries(ctx context.Context, webhookID string, p Page) (items any, total int, err error)
+	// DeadLetters returns one page of the webhook's dead-lettered chunks (in the
+	// implementation's order) and how many there are in all.
+	DeadLetters(ctx context.Context, webhookID string, p Page) (items any, total int, err error)
+	// Redeliver queues the dead letter deadLetterID of the webhook for delivery again, or
+	// all of its dead letters when deadLetterID is "", and returns how many were queued.
+	Redeliver(ctx context.Context, webhookID, deadLetterID string) (int, error)
+}
+
+// LogOf adapts typed listing functions, such as a sender's methods, to DeliveryLog:
+// api.LogOf(s.Deliveries, s.DeadLetters, s.Redeliver). Nil pages are answered as [].
+func LogOf[D, L any](
+	deliveries func(ctx context.Context, webhookID string, offset, limit int) ([]D, int, error),
+	deadLetters func(ctx context.Context, webhookID string, offset, limit int) ([]L, int, error),
+	redeliver func(ctx context.Context, webhookID, deadLetterID string) (int, error),
+) DeliveryLog {
+	return funcLog[D, L]{deliveries, deadLetters, redeliver}
+}
+
+type funcLog[D, L any] struct {
+	deliveries  func(context.Context, string, int, int) ([]D, int, error)
+	deadLetters func(context.Context, string, int, int) ([]L, int, error)
+	redeliver   func(context.Context, string, string) (int, error)
+}
+
+// Deliveries calls the adapted function.
+func (f funcLog[D, L]) Deliveries(ctx context.Context, id string, p Page) (any, int, error) {
+	items, total, err := f.deliveries(ctx, id, p.Offset, p.Limit)
+	if items == nil {
+		items = []D{}
+	}
+	return items, total, err
+}
+
+// DeadLetters calls the adapted function.
+func (f funcLog[D, L]) DeadLetters(ctx context.Context, id string, p Page) (any, int, error) {
+	items, total, err := f.deadLetters(ctx, id, p.Offset, p.Limit)
+	if items == nil {
+		items = []L{}
+	}
+	return items, total, err
+}
+
+// Redeliver calls the adapted function.
+func (f funcLog[D, L]) Redeliver(ctx context.Context, id, deadLetterID string) (int, error) {
+	return f.redeliver(ctx, id, deadLetterID)
+}
+
+func (a *API) deliveries(w http.ResponseWriter, r *http.Request) *apiError {
+	return a.listLog(w, r, func(ctx context.Context, id string, p Page) (any, int, error) {
+		return a.cfg.Deliveries.Deliveries(ctx, id, p)
+	})
+}
+
+func (a *API) deadLetters(w http.ResponseWriter, r *http.Request) *apiError {
+	return a.listLog(w, r, func(ctx context.Context, id string, p Page) (any, int, error) {
+		return a.cfg.Deliveries.DeadLetters(ctx, id, p)
+	})
+}
+
+func (a *API) listLog(w http.ResponseWriter, r *http.Request, fetch func(context.Context, string, Page) (any, int, error)) *apiError {
+	id, aerr := a.logTarget(r)
+	if aerr != nil {
+		return aerr
+	}
+	p, aerr := parsePage(r)
+	if aerr != nil {
+		return aerr
+	}
+	items, total, err := fetch(r.Context(), id, p)
+	if err != nil {
+		return storeError(err)
+	}
+	data, err := json.Marshal(items)
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "", "encode delivery log: "+err.Error())
+	}
+	n := 0
+	var arr []json.RawMessage
+	if json.Unmarshal(data, &arr) == nil {
+		n = len(arr)
+	}
+	writeRaw(w, http.StatusOK, data, pageInfo(p, n, total))
+	return nil
+}
+
+// redeliver handles POST /{id}/redeliver with {"dead_letter_id": "…"} (one) or an empty
+// body or {} (all).
+func (a *API) redeliver(w http.ResponseWriter, r *http.Request) *apiError {
+	id, aerr := a.logTarget(r)
+	if aerr != nil {
+		return aerr
+	}
+	body, aerr := readBody(w, r, a.cfg.MaxBodyBytes)
+	if aerr != nil {
+		return aerr
+	}
+	deadLetter := ""
+	if len(body) > 0 {
+		if !json.Valid(body) {
+			return errorf(http.StatusBadRequest, "", "body: malformed JSON: "+syntaxError(body))
+		}
+		members, err := matcher.DecodeObject("body", body)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "", err.Error())
+		}
+		for _, mb := range members {
+			if mb.Key != "dead_letter_id" {
+				return invalid(mb.Key, "unknown field (fields: dead_letter_id)")
+			}
+			v, aerr := decodeNullable[string]("dead_letter_id", mb.Value, "string")
+			if aerr != nil {
+				return aerr
+			}
+			if *v != nil {
+				deadLetter = **v
+			}
+		}
+	}
+	n, err := a.cfg.Deliveries.Redeliver(r.Context(), id, deadLetter)
+	if errors.Is(err, matcher.ErrNotFound) && deadLetter != "" {
+		return errorf(http.StatusNotFound, "dead_letter_id", "dead_letter_id: "+shorten(deadLetter)+" not found")
+	}
+	if err != nil {
+		return storeError(err)
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"redelivered": n})
+	return nil
+}
+
+// logTarget checks that the delivery log is wired and the webhook exists.
+func (a *API) logTarget(r *http.Request) (string, *apiError) {
+	if a.cfg.Deliveries == nil {
+		return "", errorf(http.StatusNotImplemented, "", "the delivery log is not available on this instance (no sender is configured)")
+	}
+	id := r.PathValue("id")
+	if _, err := a.cfg.Store.Get(r.Context(), id); err != nil {
+		return "", storeError(err)
+	}
+	return id, nil
+}

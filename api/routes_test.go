@@ -1,0 +1,239 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/matcher"
+)
+
+// TestOpenAPIMatchesRoutes checks that the document describes exactly the registered
+// routes, and is itself well formed.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	if !strings.HasPrefix(doc.OpenAPI, "3.0") {
+		t.Errorf("openapi version %q", doc.OpenAPI)
+	}
+	var documented, registered []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if method != "parameters" {
+				documented = append(documented, strings.ToUpper(method)+" "+path)
+			}
+		}
+	}
+	for _, rt := range routes() {
+		registered = append(registered, rt.method+" "+rt.path)
+	}
+	slices.Sort(documented)
+	slices.Sort(registered)
+	if diff := cmp.Diff(registered, documented); diff != "" {
+		t.Errorf("routes (-registered +documented):\n%s", diff)
+	}
+	// Every $ref resolves.
+	var whole map[string]any
+	json.Unmarshal(openapiJSON, &whole)
+	var walk func(v any)
+	walk = func(v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			if ref, ok := x["$ref"].(string); ok {
+				var cur any = whole
+				for _, p := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
+					m, _ := cur.(map[string]any)
+					cur = m[p]
+				}
+				if cur == nil {
+					t.Errorf("dangling $ref %s", ref)
+				}
+			}
+			for _, y := range x {
+				walk(y)
+			}
+		case []any:
+			for _, y := range x {
+				walk(y)
+			}
+		}
+	}
+	walk(whole)
+}
+
+// fakeLog is a DeliveryLog in memory.
+type fakeLog struct {
+	redelivered []string
+}
+
+func (f *fakeLog) Deliveries(_ context.Context, id string, p Page) (any, int, error) {
+	return []map[string]any{{"webhook_id": id, "status": 200}}, 1, nil
+}
+
+func (f *fakeLog) DeadLetters(_ context.Context, id string, p Page) (any, int, error) {
+	return []map[string]any{}, 0, nil
+}
+
+func (f *fakeLog) Redeliver(_ context.Context, id, dl string) (int, error) {
+	if dl == "missing" {
+		return 0, fmt.Errorf("dead letter %s: %w", dl, matcher.ErrNotFound)
+	}
+	f.redelivered = append(f.redelivered, dl)
+	return 1, nil
+}
+
+// typedDeliveries stands for a sender's typed listing method.
+func typedDeliveries(_ context.Context, _ string, offset, limit int) ([]struct {
+	ID string `json:"id"`
+}, int, error) {
+	return []struct {
+		ID string `json:"id"`
+	}{{ID: fmt.Sprintf("d-%d-%d", offset, limit)}}, 10, nil
+}
+
+func TestDeliverySubresources(t *testing.T) {
+	none := newEnv(t, nil)
+	id := none.do(t, "POST", collection, `{"url": "https://example.com", "events": ["*"]}`).webhook(t).ID
+	for _, p := range []string{"/deliveries", "/dead-letters"} {
+		if r := none.do(t, "GET", collection+"/"+id+p, ""); r.Status != 501 || !strings.Contains(r.Message, "delivery log") {
+			t.Errorf("GET %s without a delivery log: %d %s", p, r.Status, r.Raw)
+		}
+	}
+	if r := none.do(t, "POST", collection+"/"+id+"/redeliver", ""); r.Status != 501 {
+		t.Errorf("redeliver without a delivery log: %d", r.Status)
+	}
+
+	log := &fakeLog{}
+	e := newEnv(t, func(c *Config) { c.Deliveries = log })
+	typed := newEnv(t, func(c *Config) { c.Deliveries = LogOf(typedDeliveries, typedDeliveries, log.Redeliver) })
+	tid := typed.do(t, "POST", collection, `{"url": "https://example.com", "events": ["*"]}`).webhook(t).ID
+	if r := typed.do(t, "GET", collection+"/"+tid+"/dead-letters?offset=3&limit=7", ""); r.Status != 200 || r.Total != 10 ||
+		string(r.Data) != `[{"id":"d-3-7"}]` {
+		t.Errorf("adapted log: %s", r.Raw)
+	}
+	id = e.do(t, "POST", collection, `{"url": "https://example.com", "events": ["*"]}`).webhook(t).ID
+	r := e.do(t, "GET", collection+"/"+id+"/deliveries?limit=10", "")
+	if r.Status != 200 || r.Total != 1 || !strings.Contains(string(r.Data), id) {
+		t.Errorf("deliveries: %s", r.Raw)
+	}
+	if r := e.do(t, "GET", collection+"/"+id+"/dead-letters", ""); r.Status != 200 || string(r.Data) != "[]" {
+		t.Errorf("dead letters: %s", r.Raw)
+	}
+	for body, want := range map[string]int{``: 200, `{}`: 200, `{"dead_letter_id": "d1"}`: 200, `{"dead_letter_id": "missing"}`: 404,
+		`{"id": "x"}`: 422, `{"dead_letter_id": 5}`: 422, `[`: 400} {
+		if r := e.do(t, "POST", collection+"/"+id+"/redeliver", body); r.Status != want {
+			t.Errorf("redeliver %q: %d, want %d: %s", body, r.Status, want, r.Raw)
+		}
+	}
+	if diff := cmp.Diff([]string{"", "", "d1"}, log.redelivered, cmp.Transformer("sort", func(s []string) []string {
+		s = slices.Clone(s)
+		slices.Sort(s)
+		return s
+	})); diff != "" {
+		t.Errorf("redelivered (-want +got):\n%s", diff)
+	}
+	if r := e.do(t, "GET", collection+"/01234567-abcd-dcba-ffff-000000000000/deliveries", ""); r.Status != 404 {
+		t.Errorf("deliveries of an unknown webhook: %d", r.Status)
+	}
+}
+
+// TestCreatedWebhookReachesAnotherInstance checks the contract: a webhook created through
+// the API of one instance is matched by a second instance within one second of the POST's
+// answer.
+func TestCreatedWebhookReachesAnotherInstance(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	other, err := pgxpool.New(ctx, e.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	b := matcher.New(matcher.Config{DB: other, Mapping: e.m, ReloadInterval: time.Hour})
+	if err := b.Load(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	time.Sleep(100 * time.Millisecond) // let B's LISTEN start, as a running instance's has
+	ev := &cdc.Event{Name: "Opportunity.Update", Entity: "Opportunity", Action: "Update",
+		New: cdc.Row{{Name: "status", Value: cdc.Value{Kind: cdc.KindText, Raw: []byte("Open")}}}}
+	r := e.do(t, "POST", collection, seedRequests["filtered"])
+	posted := time.Now()
+	if r.Status != 200 {
+		t.Fatalf("POST: %s", r.Raw)
+	}
+	id := r.webhook(t).ID
+	for {
+		ms := b.Match(ev, nil)
+		if len(ms) == 1 && ms[0].Webhook.ID == id {
+			break
+		}
+		if time.Since(posted) > time.Second {
+			t.Fatalf("the webhook did not reach the second instance within 1s of the POST")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Logf("reached the second instance %v after the POST returned", time.Since(posted))
+	e.do(t, "DELETE", collection+"/"+id, "")
+	deleted := time.Now()
+	for len(b.Match(ev, nil)) != 0 {
+		if time.Since(deleted) > time.Second {
+			t.Fatalf("the deletion did not reach the second instance within 1s")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestAPIMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	e := newEnv(t, func(c *Config) { c.Registerer = reg })
+	e.do(t, "GET", collection, "")
+	e.doAuth(t, "GET", collection, "", "")
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != "walhook_api_requests_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var route, class string
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "route":
+					route = l.GetValue()
+				case "status_class":
+					class = l.GetValue()
+				default:
+					t.Errorf("unexpected label %s", l.GetName())
+				}
+			}
+			got[route+" "+class] = m.GetCounter().GetValue()
+		}
+	}
+	if got["list 2xx"] != 1 || got["list 4xx"] != 1 {
+		t.Errorf("walhook_api_requests_total: %v", got)
+	}
+}

@@ -1,0 +1,181 @@
+package api
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/walhook/walhook/internal/netguard"
+	"github.com/walhook/walhook/matcher"
+)
+
+// Field limits.
+const (
+	maxURLBytes  = 2048
+	maxAuthBytes = 256
+)
+
+// Resolver looks up a host's addresses; *net.Resolver satisfies it.
+type Resolver interface {
+	// LookupNetIP returns the addresses of host for network "ip"; an error means none
+	// could be found (the host may still resolve later).
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+func invalid(field, format string, args ...any) *apiError {
+	return errorf(http.StatusUnprocessableEntity, field, field+": "+fmt.Sprintf(format, args...))
+}
+
+// checkURL validates a webhook URL: absolute http(s) with a host, no credentials, a valid
+// port, and, unless private targets are allowed, a host that neither is nor resolves to a
+// forbidden address (see netguard). A host that does not resolve now is accepted: the
+// sender checks the address it dials anyway.
+func (a *API) checkURL(ctx context.Context, raw string) *apiError {
+	switch {
+	case raw == "":
+		return invalid("url", "required")
+	case len(raw) > maxURLBytes:
+		return invalid("url", "longer than %d bytes", maxURLBytes)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return invalid("url", "%s is not a URL: %v", shorten(raw), unwrapURLError(err))
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return invalid("url", "%s: the scheme must be http or https", shorten(raw))
+	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+		return invalid("url", "%s has no host", shorten(raw))
+	case u.User != nil:
+		return invalid("url", "%s holds credentials; use http_auth_user and http_auth_password", shorten(redacted(u)))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return invalid("url", "%s: port %s is out of range", shorten(raw), shorten(p))
+		}
+	}
+	if a.cfg.AllowPrivateTargets {
+		return nil
+	}
+	return a.checkHost(ctx, u.Hostname())
+}
+
+func unwrapURLError(err error) error {
+	if ue, ok := err.(*url.Error); ok {
+		return ue.Err
+	}
+	return err
+}
+
+func redacted(u *url.URL) string { return u.Redacted() }
+
+// checkHost refuses hosts that are, or resolve to, forbidden addresses.
+func (a *API) checkHost(ctx context.Context, host string) *apiError {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if reason := netguard.Classify(ip); reason != "" {
+			return invalid("url", "host %s is a %s address; deliveries to private targets are disabled", shorten(host), reason)
+		}
+		return nil
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return invalid("url", "host %s is a loopback name; deliveries to private targets are disabled", shorten(host))
+	}
+	if looksNumeric(host) {
+		return invalid("url", "host %s is neither a canonical IP address nor a DNS name", shorten(host))
+	}
+	lctx, cancel := context.WithTimeout(ctx, a.cfg.LookupTimeout)
+	defer cancel()
+	ips, err := a.cfg.Resolver.LookupNetIP(lctx, "ip", host)
+	if err != nil {
+		a.log.Debug("webhook url host does not resolve; accepted", "host", host, "err", err)
+		return nil
+	}
+	for _, ip := range ips {
+		if reason := netguard.Classify(ip); reason != "" {
+			return invalid("url", "host %s resolves to %s, a %s address; deliveries to private targets are disabled",
+				shorten(host), ip, reason)
+		}
+	}
+	return nil
+}
+
+// looksNumeric reports hosts whose last label is numeric ("2130706433", "0x7f.1",
+// "127.1"): no DNS name ends so, and some resolvers read them as IPv4 addresses.
+func looksNumeric(host string) bool {
+	last := host[strings.LastIndexByte(host, '.')+1:]
+	if last == "" {
+		return false
+	}
+	if strings.HasPrefix(last, "0x") {
+		return true
+	}
+	for _, c := range last {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkWebhook validates a complete webhook (after PATCH merging) except the URL's host,
+// which checkURL does.
+func (a *API) checkWebhook(wh *matcher.Webhook) *apiError {
+	if wh.Signature != "" && !matcher.IsUUID(wh.Signature) {
+		return invalid("signature", "%s is not a UUID (8-4-4-4-12 hexadecimal digits)", shorten(wh.Signature))
+	}
+	switch wh.Signing {
+	case "", matcher.SigningPipeliner:
+	case matcher.SigningStandardWebhooks:
+		if wh.Signature == "" {
+			return invalid("signing", "%q needs a signature (its secret is whsec_ + base64 of the signature)", wh.Signing)
+		}
+	default:
+		return invalid("signing", "unknown signing %s (want %q or %q)", shorten(wh.Signing),
+			matcher.SigningPipeliner, matcher.SigningStandardWebhooks)
+	}
+	if err := checkAuth(wh); err != nil {
+		return err
+	}
+	if a.validator == nil {
+		return errorf(http.StatusInternalServerError, "", "api: no mapping configured")
+	}
+	if err := a.validator.Check(wh.Events, wh.Options); err != nil {
+		if ve, ok := err.(*matcher.ValidationError); ok {
+			return errorf(http.StatusUnprocessableEntity, ve.Field, ve.Error())
+		}
+		return errorf(http.StatusUnprocessableEntity, "", err.Error())
+	}
+	return nil
+}
+
+// checkAuth validates the Basic auth credentials of deliveries; messages never repeat the
+// password.
+func checkAuth(wh *matcher.Webhook) *apiError {
+	u, p := wh.HTTPAuthUser, wh.HTTPAuthPassword
+	switch {
+	case len(u) > maxAuthBytes:
+		return invalid("http_auth_user", "longer than %d bytes", maxAuthBytes)
+	case strings.ContainsRune(u, ':'):
+		return invalid("http_auth_user", "%s contains ':', which Basic auth cannot carry", shorten(u))
+	case strings.ContainsFunc(u, isControl):
+		return invalid("http_auth_user", "%s contains a control character", shorten(u))
+	case len(p) > maxAuthBytes:
+		return invalid("http_auth_password", "longer than %d bytes", maxAuthBytes)
+	case strings.ContainsFunc(p, isControl):
+		return invalid("http_auth_password", "contains a control character")
+	case p != "" && u == "":
+		return invalid("http_auth_password", "set without http_auth_user")
+	}
+	return nil
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+
+// defaultResolver is used when Config.Resolver is nil.
+func defaultResolver() Resolver { return &net.Resolver{} }

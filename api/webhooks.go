@@ -1,0 +1,290 @@
+package api
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/walhook/walhook/matcher"
+)
+
+// create handles POST: it validates the whole body, then stores the webhook.
+func (a *API) create(w http.ResponseWriter, r *http.Request) *apiError {
+	body, aerr := readBody(w, r, a.cfg.MaxBodyBytes)
+	if aerr != nil {
+		return aerr
+	}
+	in, aerr := decodeInput(body)
+	if aerr != nil {
+		return aerr
+	}
+	switch {
+	case in.URL == nil:
+		return invalid("url", "required")
+	case in.Events == nil:
+		return invalid("events", "required: a non-empty array of event names")
+	case in.DisabledAt != nil:
+		return invalid("disabled_at", "cannot be set on create")
+	case in.HTTPAuthPassword != nil && *in.HTTPAuthPassword != nil && **in.HTTPAuthPassword == passwordMask:
+		return invalid("http_auth_password", "is the placeholder responses show; send the real password")
+	}
+	wh := &matcher.Webhook{Options: json.RawMessage("{}")}
+	in.apply(wh)
+	if err := a.checkURL(r.Context(), wh.URL); err != nil {
+		return err
+	}
+	if err := a.checkWebhook(wh); err != nil {
+		return err
+	}
+	created, err := a.cfg.Store.Create(r.Context(), wh)
+	if err != nil {
+		return storeError(err)
+	}
+	writeRaw(w, http.StatusOK, appendWebhook(nil, created))
+	return nil
+}
+
+// apply copies the fields present in in onto wh.
+func (in *input) apply(wh *matcher.Webhook) {
+	if in.URL != nil {
+		wh.URL = *in.URL
+	}
+	if in.Events != nil {
+		wh.Events = *in.Events
+	}
+	if in.InsecureSSL != nil {
+		wh.InsecureSSL = *in.InsecureSSL
+	}
+	if in.Options != nil {
+		wh.Options = *in.Options
+		if matcher.KindOfJSON(wh.Options) == "null" {
+			wh.Options = json.RawMessage("{}")
+		}
+	}
+	setString(&wh.Signature, in.Signature)
+	setString(&wh.HTTPAuthUser, in.HTTPAuthUser)
+	if in.HTTPAuthPassword != nil && (*in.HTTPAuthPassword == nil || **in.HTTPAuthPassword != passwordMask) {
+		setString(&wh.HTTPAuthPassword, in.HTTPAuthPassword)
+	}
+	setString(&wh.Signing, in.Signing)
+	if wh.Signing == "" {
+		wh.Signing = matcher.SigningPipeliner
+	}
+	if in.DisabledAt != nil {
+		wh.DisabledAt = nil
+	}
+}
+
+func setString(dst *string, v **string) {
+	switch {
+	case v == nil:
+	case *v == nil:
+		*dst = ""
+	default:
+		*dst = **v
+	}
+}
+
+// update handles PATCH: the fields present replace the stored ones, and the result is
+// validated as a whole, as on create. Sending http_auth_password back as "********" keeps
+// the stored password.
+func (a *API) update(w http.ResponseWriter, r *http.Request) *apiError {
+	id := r.PathValue("id")
+	body, aerr := readBody(w, r, a.cfg.MaxBodyBytes)
+	if aerr != nil {
+		return aerr
+	}
+	in, aerr := decodeInput(body)
+	if aerr != nil {
+		return aerr
+	}
+	if in.URL != nil {
+		// Resolving may take a while: not while the row is locked.
+		if err := a.checkURL(r.Context(), *in.URL); err != nil {
+			return err
+		}
+	}
+	updated, err := a.cfg.Store.Update(r.Context(), id, func(wh *matcher.Webhook) error {
+		in.apply(wh)
+		if err := a.checkWebhook(wh); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return storeError(err)
+	}
+	writeRaw(w, http.StatusOK, appendWebhook(nil, updated))
+	return nil
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) *apiError {
+	wh, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return storeError(err)
+	}
+	writeRaw(w, http.StatusOK, appendWebhook(nil, wh))
+	return nil
+}
+
+func (a *API) delete(w http.ResponseWriter, r *http.Request) *apiError {
+	if err := a.cfg.Store.Delete(r.Context(), r.PathValue("id")); err != nil {
+		return storeError(err)
+	}
+	writeRaw(w, http.StatusOK, []byte("null"))
+	return nil
+}
+
+// list handles GET on the collection: live webhooks, oldest first, one page at a time.
+func (a *API) list(w http.ResponseWriter, r *http.Request) *apiError {
+	p, aerr := parsePage(r)
+	if aerr != nil {
+		return aerr
+	}
+	whs, total, err := a.cfg.Store.List(r.Context(), p.Offset, p.Limit)
+	if err != nil {
+		return storeError(err)
+	}
+	data := []byte{'['}
+	for i, wh := range whs {
+		if i > 0 {
+			data = append(data, ',')
+		}
+		data = appendWebhook(data, wh)
+	}
+	data = append(data, ']')
+	writeRaw(w, http.StatusOK, data, pageInfo(p, len(whs), total))
+	return nil
+}
+
+// Page is one page of a listing: Offset items skipped, at most Limit returned.
+type Page struct {
+	Offset int
+	Limit  int
+}
+
+// Paging limits.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// parsePage reads limit (or first, Pipeliner's name) and offset (or after, a cursor from a
+// previous page_info).
+func parsePage(r *http.Request) (Page, *apiError) {
+	q := r.URL.Query()
+	p := Page{Limit: defaultLimit}
+	for _, key := range []string{"limit", "first"} {
+		if v := q.Get(key); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > maxLimit {
+				return p, errorf(http.StatusBadRequest, key, fmt.Sprintf("%s: %s is not an integer from 1 to %d", key, shorten(v), maxLimit))
+			}
+			p.Limit = n
+		}
+	}
+	if v := q.Get("offset"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return p, errorf(http.StatusBadRequest, "offset", fmt.Sprintf("offset: %s is not a non-negative integer", shorten(v)))
+		}
+		p.Offset = n
+	}
+	if v := q.Get("after"); v != "" {
+		n, ok := decodeCursor(v)
+		if !ok {
+			return p, errorf(http.StatusBadRequest, "after", fmt.Sprintf("after: %s is not a cursor from page_info", shorten(v)))
+		}
+		p.Offset = n
+	}
+	return p, nil
+}
+
+// Cursors are positions in the listing order, opaque to clients.
+func encodeCursor(pos int) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("o:" + strconv.Itoa(pos)))
+}
+
+func decodeCursor(s string) (int, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || !strings.HasPrefix(string(b), "o:") {
+		return 0, false
+	}
+	n, err := strconv.Atoi(string(b[2:]))
+	return n, err == nil && n >= 0
+}
+
+// pageInfo encodes the members that follow data in a listing.
+func pageInfo(p Page, n, total int) []byte {
+	info := struct {
+		StartCursor     *string `json:"start_cursor"`
+		EndCursor       *string `json:"end_cursor"`
+		HasNextPage     bool    `json:"has_next_page"`
+		HasPreviousPage bool    `json:"has_previous_page"`
+	}{HasNextPage: p.Offset+n < total, HasPreviousPage: p.Offset > 0}
+	if n > 0 {
+		start, end := encodeCursor(p.Offset), encodeCursor(p.Offset+n)
+		info.StartCursor, info.EndCursor = &start, &end
+	}
+	b, _ := json.Marshal(info)
+	return fmt.Appendf(nil, `,"total":%d,"page_info":%s`, total, b)
+}
+
+// storeError turns a Store error into a response.
+func storeError(err error) *apiError {
+	var ae *apiError
+	var ve *matcher.ValidationError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &ve):
+		return errorf(http.StatusUnprocessableEntity, ve.Field, ve.Error())
+	case errors.Is(err, matcher.ErrNotFound):
+		return errorf(http.StatusNotFound, "id", "webhook not found")
+	}
+	return errorf(http.StatusInternalServerError, "", err.Error())
+}
+
+// appendWebhook appends the response form of wh: events and options exactly as stored,
+// http_auth_password masked.
+func appendWebhook(dst []byte, wh *matcher.Webhook) []byte {
+	str := func(s string) []byte {
+		if s == "" {
+			return []byte("null")
+		}
+		b, _ := json.Marshal(s)
+		return b
+	}
+	events, _ := json.Marshal(wh.Events)
+	password := ""
+	if wh.HTTPAuthPassword != "" {
+		password = passwordMask
+	}
+	disabled := ""
+	if wh.DisabledAt != nil {
+		disabled = formatTime(*wh.DisabledAt)
+	}
+	options := wh.Options
+	if len(options) == 0 {
+		options = json.RawMessage("{}")
+	}
+	dst = fmt.Appendf(dst, `{"id":%s,"url":%s,"events":%s,"insecure_ssl":%t,"signature":%s,"options":`,
+		str(wh.ID), str(wh.URL), events, wh.InsecureSSL, str(wh.Signature))
+	dst = append(dst, options...)
+	return fmt.Appendf(dst, `,"http_auth_user":%s,"http_auth_password":%s,"signing":%s,"created":%s,"modified":%s,"is_deleted":%t,"disabled_at":%s}`,
+		str(wh.HTTPAuthUser), str(password), str(wh.Signing), str(formatTime(wh.Created)), str(formatTime(wh.Modified)),
+		wh.IsDeleted, str(disabled))
+}
+
+// formatTime writes RFC 3339 in UTC with microseconds.
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05.000000Z07:00")
+}

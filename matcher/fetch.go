@@ -1,0 +1,222 @@
+package matcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/mapping"
+)
+
+// ConfigureCRMPool sets the session parameters under which Render reads CRM rows, the same
+// as the replication reader's (so values render alike whether they came from the WAL or
+// from a query): ISO dates, UTC time zone, PostgreSQL interval style, shortest exact floats
+// and hex bytea. Render also checks them on each connection it uses and sets them if
+// needed, but a configured pool saves that round trip.
+func ConfigureCRMPool(cfg *pgxpool.Config) {
+	p := cfg.ConnConfig.RuntimeParams
+	p["TimeZone"] = "UTC"
+	p["DateStyle"] = "ISO, MDY"
+	p["IntervalStyle"] = "postgres"
+	p["extra_float_digits"] = "3"
+	p["bytea_output"] = "hex"
+}
+
+// fetcher runs the batched CRM queries of one rendered chunk on one connection.
+type fetcher struct {
+	m    *Matcher
+	conn *pgxpool.Conn
+}
+
+func (f *fetcher) acquire(ctx context.Context) (*pgxpool.Conn, error) {
+	if f.conn != nil {
+		return f.conn, nil
+	}
+	if f.m.cfg.CRM == nil {
+		return nil, errors.New("no CRM database configured")
+	}
+	conn, err := f.m.cfg.CRM.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acquire CRM connection: %w", err)
+	}
+	pc := conn.Conn().PgConn()
+	if pc.ParameterStatus("TimeZone") != "UTC" || !strings.HasPrefix(pc.ParameterStatus("DateStyle"), "ISO") ||
+		pc.ParameterStatus("IntervalStyle") != "postgres" {
+		_, err := conn.Exec(ctx, `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'`)
+		if err != nil {
+			conn.Release()
+			return nil, fmt.Errorf("set CRM session parameters: %w", err)
+		}
+	}
+	f.conn = conn
+	return conn, nil
+}
+
+func (f *fetcher) release() {
+	if f.conn != nil {
+		f.conn.Release()
+		f.conn = nil
+	}
+}
+
+// load returns the rows of entity e whose column col holds one of keys, grouped by key (as
+// given) and ordered by e's key within a group: one query, whatever the number of keys.
+// Keys that cannot be of col's type (not a UUID for a uuid column…) match nothing.
+func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys []string) (map[string][]cdc.Row, error) {
+	conn, err := f.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	typ, err := f.m.types.typeOf(ctx, conn, f.m.cfg.Mapping, e.Table, col)
+	if err != nil {
+		return nil, err
+	}
+	keys = slices.DeleteFunc(keys, func(k string) bool { return !castable(typ, k) })
+	out := make(map[string][]cdc.Row, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	fields := e.FieldNames()
+	if len(fields) == 0 {
+		return nil, fmt.Errorf("entity %s has no known columns (mapping not validated)", e.Name)
+	}
+	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}, keys}
+	if e.Discriminator != nil {
+		args = append(args, e.Discriminator.Values)
+	}
+	f.m.met.renderQuery.Inc()
+	rows, err := conn.Query(ctx, selectSQL(e, fields, col, typ), args...)
+	if err != nil {
+		return nil, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		raw := rows.RawValues()
+		row := decodeRow(fields, rows.FieldDescriptions()[1:], raw[1:])
+		out[string(raw[0])] = append(out[string(raw[0])], row)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
+	}
+	return out, nil
+}
+
+func selectSQL(e *mapping.Entity, fields []string, col, typ string) string {
+	var b strings.Builder
+	b.WriteString("SELECT k.req")
+	for _, api := range fields {
+		b.WriteString(", t.")
+		b.WriteString(pgx.Identifier{e.Column(api)}.Sanitize())
+	}
+	b.WriteString(" FROM unnest($1::text[]) AS k(req) JOIN ")
+	b.WriteString(pgx.Identifier{e.Table.Schema, e.Table.Name}.Sanitize())
+	b.WriteString(" AS t ON t.")
+	b.WriteString(pgx.Identifier{col}.Sanitize())
+	b.WriteString(" = k.req::")
+	b.WriteString(typ)
+	if d := e.Discriminator; d != nil {
+		b.WriteString(" AND t.")
+		b.WriteString(pgx.Identifier{e.Column(d.Field)}.Sanitize())
+		b.WriteString("::text = ANY($2::text[])")
+	}
+	b.WriteString(" ORDER BY k.req, t.")
+	b.WriteString(pgx.Identifier{e.Key}.Sanitize())
+	return b.String()
+}
+
+// decodeRow copies one result row (text format) into a cdc.Row: one allocation for the
+// fields, one for their bytes.
+func decodeRow(fields []string, fds []pgconn.FieldDescription, raw [][]byte) cdc.Row {
+	size := 0
+	for _, r := range raw {
+		size += len(r)
+	}
+	arena := make([]byte, 0, size)
+	row := make(cdc.Row, len(fields))
+	for i, name := range fields {
+		oid := fds[i].DataTypeOID
+		v := cdc.Value{Kind: cdc.KindOf(oid), OID: oid}
+		if raw[i] != nil {
+			start := len(arena)
+			arena = append(arena, raw[i]...)
+			v.Raw = arena[start:len(arena):len(arena)]
+		}
+		row[i] = cdc.Field{Name: name, Value: v}
+	}
+	return row
+}
+
+// castable reports whether key can be cast to the SQL type typ without an error that would
+// fail the whole query.
+func castable(typ, key string) bool {
+	switch typ {
+	case "uuid":
+		_, err := uuid.Parse(key)
+		return err == nil
+	case "smallint":
+		_, err := strconv.ParseInt(strings.TrimSpace(key), 10, 16)
+		return err == nil
+	case "integer":
+		_, err := strconv.ParseInt(strings.TrimSpace(key), 10, 32)
+		return err == nil
+	case "bigint":
+		_, err := strconv.ParseInt(strings.TrimSpace(key), 10, 64)
+		return err == nil
+	case "numeric", "real", "double precision":
+		_, ok := parseDecimal([]byte(strings.TrimSpace(key)))
+		return ok
+	}
+	return !strings.ContainsRune(key, 0)
+}
+
+// typeCache holds the SQL types of the mapped tables' columns, read once from the catalog.
+type typeCache struct {
+	mu    sync.Mutex
+	types map[mapping.Table]map[string]string
+}
+
+func (c *typeCache) typeOf(ctx context.Context, q *pgxpool.Conn, m *mapping.Mapping, t mapping.Table, col string) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if typ, ok := c.types[t][col]; ok {
+		return typ, nil
+	}
+	tables := m.Tables()
+	schemas, names := make([]string, len(tables)), make([]string, len(tables))
+	for i, t := range tables {
+		schemas[i], names[i] = t.Schema, t.Name
+	}
+	rows, _ := q.Query(ctx, `SELECT n.nspname::text, c.relname::text, a.attname::text, pg_catalog.format_type(a.atttypid, NULL)
+		FROM unnest($1::text[], $2::text[]) AS w(s, r)
+		JOIN pg_catalog.pg_namespace n ON n.nspname = w.s
+		JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = w.r
+		JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped`, schemas, names)
+	types := map[mapping.Table]map[string]string{}
+	var tt mapping.Table
+	var name, typ string
+	_, err := pgx.ForEachRow(rows, []any{&tt.Schema, &tt.Name, &name, &typ}, func() error {
+		if types[tt] == nil {
+			types[tt] = map[string]string{}
+		}
+		types[tt][name] = typ
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("read column types: %w", err)
+	}
+	c.types = types
+	if typ, ok := types[t][col]; ok {
+		return typ, nil
+	}
+	return "", fmt.Errorf("column %s.%s does not exist", t, col)
+}

@@ -1,0 +1,268 @@
+package matcher
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/walhook/walhook/cdc"
+)
+
+// op is a filter operator (options.entity.<E>.filter-op).
+type op uint8
+
+const (
+	opEq op = iota
+	opNe
+	opGt
+	opGte
+	opLt
+	opLte
+	opContains
+	opStarts
+	opEnds
+	opIn
+	opIsNull
+	opNotNull
+)
+
+// opNames lists the operators in documentation order; the index is the op.
+var opNames = [...]string{"eq", "ne", "gt", "gte", "lt", "lte", "contains", "starts", "ends", "in", "is_null", "not_null"}
+
+func parseOp(s string) (op, bool) {
+	for i, n := range opNames {
+		if n == s {
+			return op(i), true
+		}
+	}
+	return 0, false
+}
+
+// filter is one compiled condition: field op values. A row passes when the condition holds
+// for any of the values (for ne: for none of them).
+type filter struct {
+	field string
+	op    op
+	vals  []fval
+}
+
+// fval is a filter value parsed once, at compile time, into every form a column kind may
+// need, so that matching only reads the event's bytes.
+type fval struct {
+	null   bool
+	raw    []byte // strings as written, numbers as written, booleans "true"/"false"
+	str    string // raw as a string, for the folding operators
+	num    decimal
+	numOK  bool
+	ts     int64
+	tsOK   bool
+	date   int64
+	dateOK bool
+	b      bool
+	bOK    bool
+}
+
+// compileFilter compiles the values of one filter field.
+func compileFilter(field, name string, raw json.RawMessage, o op) (filter, error) {
+	f := filter{field: name, op: o}
+	if o == opIsNull || o == opNotNull {
+		return f, nil // the value is not used
+	}
+	var items []json.RawMessage
+	if KindOfJSON(raw) == "array" {
+		if err := json.Unmarshal(raw, &items); err != nil {
+			return f, Invalidf(field, "malformed JSON: %v", err)
+		}
+		if len(items) == 0 {
+			return f, Invalidf(field, "empty list: give at least one value")
+		}
+		if len(items) > maxListLen {
+			return f, Invalidf(field, "more than %d values", maxListLen)
+		}
+	} else {
+		items = []json.RawMessage{raw}
+	}
+	for i, it := range items {
+		v, err := compileValue(it)
+		if err != nil {
+			if len(items) > 1 || KindOfJSON(raw) == "array" {
+				field = fmt.Sprintf("%s[%d]", field, i)
+			}
+			return f, Invalidf(field, "%v", err)
+		}
+		if v.null && o != opEq && o != opNe && o != opIn {
+			return f, Invalidf(field, "null can only be compared with eq, ne or in (or use is_null, not_null)")
+		}
+		f.vals = append(f.vals, v)
+	}
+	return f, nil
+}
+
+func compileValue(raw json.RawMessage) (fval, error) {
+	var v fval
+	switch k := KindOfJSON(raw); k {
+	case "null":
+		v.null = true
+		return v, nil
+	case "string":
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return v, fmt.Errorf("malformed JSON: %v", err)
+		}
+		v.raw = []byte(s)
+	case "number":
+		v.raw = bytes.TrimSpace(raw)
+	case "boolean":
+		v.raw = bytes.TrimSpace(raw)
+	default:
+		return v, fmt.Errorf("a filter value must be a string, number, boolean, null or an array of them, got %s", k)
+	}
+	v.str = string(v.raw)
+	v.num, v.numOK = parseDecimal(v.raw)
+	v.ts, v.tsOK = parseTimestamp(v.raw)
+	v.date, v.dateOK = parseDate(v.raw)
+	switch strings.ToLower(v.str) {
+	case "true", "t", "yes", "y", "on", "1":
+		v.b, v.bOK = true, true
+	case "false", "f", "no", "n", "off", "0":
+		v.b, v.bOK = false, true
+	}
+	return v, nil
+}
+
+// match reports whether row passes the filter. A field the row lacks is NULL.
+func (f *filter) match(row cdc.Row) bool {
+	v, _ := row.Get(f.field)
+	switch f.op {
+	case opIsNull:
+		return v.IsNull()
+	case opNotNull:
+		return !v.IsNull()
+	case opNe:
+		for i := range f.vals {
+			if equalValue(v, &f.vals[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	for i := range f.vals {
+		if f.test(v, &f.vals[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *filter) test(v cdc.Value, fv *fval) bool {
+	switch f.op {
+	case opEq, opIn:
+		return equalValue(v, fv)
+	}
+	if v.IsNull() || fv.null {
+		return false
+	}
+	switch f.op {
+	case opContains:
+		return containsFold(textOf(v), fv.str)
+	case opStarts:
+		_, ok := prefixFold(textOf(v), fv.str)
+		return ok
+	case opEnds:
+		return suffixFold(textOf(v), fv.str)
+	}
+	c, ok := compare(v, fv)
+	if !ok {
+		return false
+	}
+	switch f.op {
+	case opGt:
+		return c > 0
+	case opGte:
+		return c >= 0
+	case opLt:
+		return c < 0
+	case opLte:
+		return c <= 0
+	}
+	return false
+}
+
+func equalValue(v cdc.Value, fv *fval) bool {
+	if v.IsNull() || fv.null {
+		return v.IsNull() && fv.null
+	}
+	c, ok := compare(v, fv)
+	return ok && c == 0
+}
+
+var (
+	textTrue  = []byte("true")
+	textFalse = []byte("false")
+)
+
+// textOf is the text the folding operators search: the value as PostgreSQL wrote it,
+// booleans as "true"/"false".
+func textOf(v cdc.Value) []byte {
+	if v.Kind == cdc.KindBool {
+		if len(v.Raw) == 1 && v.Raw[0] == 't' {
+			return textTrue
+		}
+		return textFalse
+	}
+	return v.Raw
+}
+
+// compare orders the event value v against the filter value by v's kind; ok is false when
+// they are not comparable (a number column against a non-numeric value, NaN, infinity).
+func compare(v cdc.Value, fv *fval) (int, bool) {
+	switch v.Kind {
+	case cdc.KindInt, cdc.KindFloat, cdc.KindNumeric:
+		d, ok := parseDecimal(v.Raw)
+		if !ok || !fv.numOK {
+			return 0, false
+		}
+		return cmpDecimal(&d, &fv.num), true
+	case cdc.KindTimestamptz, cdc.KindTimestamp:
+		t, ok := parseTimestamp(v.Raw)
+		if !ok || !fv.tsOK {
+			return 0, false
+		}
+		return cmpInt64(t, fv.ts), true
+	case cdc.KindDate:
+		d, ok := parseDate(v.Raw)
+		if !ok || !fv.dateOK {
+			return 0, false
+		}
+		return cmpInt64(d, fv.date), true
+	case cdc.KindBool:
+		if !fv.bOK || len(v.Raw) != 1 {
+			return 0, false
+		}
+		return cmpBool(v.Raw[0] == 't', fv.b), true
+	case cdc.KindUUID:
+		return cmpFoldASCII(v.Raw, fv.str), true
+	}
+	return bytes.Compare(v.Raw, fv.raw), true
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case b:
+		return -1
+	}
+	return 1
+}

@@ -1,0 +1,128 @@
+package matcher
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/mapping"
+)
+
+// index is an immutable snapshot of the compiled subscriptions, keyed so that an event only
+// meets the subscriptions whose patterns name it: exact event names, "<Entity>.*"
+// prefixes, and "*". Each subscription sits in exactly one of the three, so an event never
+// meets it twice.
+type index struct {
+	exact map[string]*bucket
+	wild  map[string]*bucket
+	all   *bucket
+	// byWebhook finds a webhook's compiled form for Render.
+	byWebhook map[*Webhook]*subscription
+	byID      map[string]*subscription
+	size      int
+}
+
+func newIndex(subs []*subscription) *index {
+	ix := &index{
+		exact:     map[string]*bucket{},
+		wild:      map[string]*bucket{},
+		byWebhook: make(map[*Webhook]*subscription, len(subs)),
+		byID:      make(map[string]*subscription, len(subs)),
+		size:      len(subs),
+	}
+	exact, wild := map[string][]*subscription{}, map[string][]*subscription{}
+	var all []*subscription
+	for _, s := range subs {
+		ix.byWebhook[s.wh] = s
+		ix.byID[s.wh.ID] = s
+		if s.all {
+			all = append(all, s)
+			continue
+		}
+		for _, p := range s.wild {
+			wild[p] = append(wild[p], s)
+		}
+		for _, name := range s.exact {
+			exact[name] = append(exact[name], s)
+		}
+	}
+	for name, list := range exact {
+		ix.exact[name] = newBucket(list)
+	}
+	for p, list := range wild {
+		ix.wild[p] = newBucket(list)
+	}
+	if len(all) > 0 {
+		ix.all = newBucket(all)
+	}
+	return ix
+}
+
+// match appends a Match for every subscription that wants ev.
+func (ix *index) match(ev *cdc.Event, dst []Match) []Match {
+	name := string(ev.Name)
+	dst = ix.exact[name].match(ev, dst)
+	if dot := strings.IndexByte(name, '.'); dot > 0 {
+		dst = ix.wild[name[:dot]].match(ev, dst)
+	}
+	return ix.all.match(ev, dst)
+}
+
+func matchEach(subs []*subscription, ev *cdc.Event, dst []Match) []Match {
+	for _, s := range subs {
+		if s.wants(ev) {
+			dst = append(dst, Match{Webhook: s.wh, Event: ev})
+		}
+	}
+	return dst
+}
+
+// wants applies everything but the event pattern: custom entity names, skip keys,
+// on-field-change (Update events only) and filters (on the new row; the old row for
+// Delete). Link events (DocumentLinked, Comment) carry no parent row, so filters do not
+// apply to them.
+func (s *subscription) wants(ev *cdc.Event) bool {
+	if ev.Custom && !slices.Contains(s.custom, string(ev.Entity)) {
+		return false
+	}
+	for _, k := range ev.SkipKeys {
+		if slices.Contains(s.skip, k) {
+			return false
+		}
+	}
+	es := s.ents[ev.Entity]
+	if es == nil {
+		return true
+	}
+	if ev.Action == mapping.ActionUpdate && len(es.onChange) > 0 && !anyIn(es.onChange, ev.Changed) {
+		return false
+	}
+	row := filterRow(ev)
+	if row == nil {
+		return true
+	}
+	for i := range es.filters {
+		if !es.filters[i].match(row) {
+			return false
+		}
+	}
+	return true
+}
+
+// filterRow is the row filters see: the new row, the old row for Delete, nil for link
+// events.
+func filterRow(ev *cdc.Event) cdc.Row {
+	if ev.New == nil || ev.Action == mapping.ActionDelete && ev.Old != nil {
+		return ev.Old
+	}
+	return ev.New
+}
+
+func anyIn(want, have []string) bool {
+	for _, w := range want {
+		if slices.Contains(have, w) {
+			return true
+		}
+	}
+	return false
+}
