@@ -1,0 +1,61 @@
+// Package pipeline joins the replication reader to the matcher and the sender: it is the
+// reader's cdc.Handler. Each event is matched against the webhooks and every match is
+// handed to the sender; each commit is passed on so the sender can acknowledge the
+// transaction once its chunks are delivered or durably queued (at once when nothing
+// matched). Both calls run on the reader's goroutine, in commit order, and block when the
+// sender applies backpressure.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/matcher"
+)
+
+// Matcher finds the webhooks that want an event; *matcher.Matcher satisfies it.
+type Matcher interface {
+	// Match appends one Match per webhook that wants ev to dst and returns it.
+	Match(ev *cdc.Event, dst []matcher.Match) []matcher.Match
+}
+
+// Sender takes matches and commits; *sender.Sender satisfies it.
+type Sender interface {
+	// Add takes one match of the current transaction; it may block for backpressure.
+	Add(ctx context.Context, m matcher.Match) error
+	// Commit ends the current transaction.
+	Commit(ctx context.Context, txn cdc.Txn) error
+}
+
+// Pipeline is the reader's Handler. It is used from the reader's goroutine only.
+type Pipeline struct {
+	m   Matcher
+	s   Sender
+	buf []matcher.Match
+}
+
+// New returns a Pipeline feeding m's matches to s.
+func New(m Matcher, s Sender) *Pipeline { return &Pipeline{m: m, s: s} }
+
+// HandleEvent matches ev and hands each match to the sender.
+func (p *Pipeline) HandleEvent(ctx context.Context, ev *cdc.Event) error {
+	p.buf = p.m.Match(ev, p.buf[:0])
+	for _, m := range p.buf {
+		if err := p.s.Add(ctx, m); err != nil {
+			return fmt.Errorf("hand event %s to the sender for webhook %s: %w", ev.ID, m.Webhook.ID, err)
+		}
+	}
+	clear(p.buf)
+	return nil
+}
+
+// HandleCommit passes the end of txn to the sender.
+func (p *Pipeline) HandleCommit(ctx context.Context, txn cdc.Txn) error {
+	if err := p.s.Commit(ctx, txn); err != nil {
+		return fmt.Errorf("commit transaction %d at %s in the sender: %w", txn.XID, txn.EndLSN, err)
+	}
+	return nil
+}
+
+var _ cdc.Handler = (*Pipeline)(nil)

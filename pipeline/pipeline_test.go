@@ -1,0 +1,273 @@
+package pipeline_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/matcher"
+	"github.com/walhook/walhook/pipeline"
+	"github.com/walhook/walhook/schema"
+	"github.com/walhook/walhook/schema/sample"
+	"github.com/walhook/walhook/sender"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// matchAll matches every event to one webhook.
+type matchAll struct{ wh *matcher.Webhook }
+
+func (m matchAll) Match(ev *cdc.Event, dst []matcher.Match) []matcher.Match {
+	return append(dst, matcher.Match{Webhook: m.wh, Event: ev})
+}
+
+// renderer renders items with the keys the tests read.
+type renderer struct{}
+
+func (renderer) Render(_ context.Context, _ *matcher.Webhook, evs []*cdc.Event) ([]json.RawMessage, error) {
+	out := make([]json.RawMessage, len(evs))
+	for i, ev := range evs {
+		b, err := json.Marshal(map[string]any{"id": ev.ID, "event": ev.Name, "entity": ev.Entity,
+			"entity_id": ev.EntityID, "data": json.RawMessage(ev.New.AppendJSON(nil))})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// env is a sample CRM with walhook set up, a reader, the pipeline and a sender.
+type env struct {
+	conn   *pgx.Conn
+	slot   string
+	reader *cdc.Reader
+}
+
+func start(t *testing.T, wh *matcher.Webhook) *env {
+	t.Helper()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	m, err := mapping.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if err := m.Validate(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	e := &env{conn: conn, slot: fmt.Sprintf("slot_%d", time.Now().UnixNano())}
+	if err := schema.Setup(ctx, conn, m, schema.Options{Slot: e.slot}, nil); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+
+	var reader *cdc.Reader
+	s := sender.New(sender.Config{Version: "e2e", AllowPrivateTargets: true, Linger: time.Millisecond,
+		RetryMinBackoff: 10 * time.Millisecond, RetryMaxBackoff: 50 * time.Millisecond,
+		BreakerCooldown: 50 * time.Millisecond, QueuePollInterval: 20 * time.Millisecond},
+		renderer{}, pool, func(l cdc.LSN) { reader.Ack(l) })
+	reader, err = cdc.New(cdc.Config{ConnString: dsn, Slot: e.slot, Publication: schema.DefaultName, Mapping: m,
+		StandbyInterval: 50 * time.Millisecond, ReconnectBackoff: 50 * time.Millisecond}, pipeline.New(matchAll{wh}, s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.reader = reader
+	rctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.Run(rctx); err != nil {
+			t.Errorf("sender: %v", err)
+		}
+	})
+	wg.Go(func() {
+		if err := reader.Run(rctx); err != nil {
+			t.Errorf("reader: %v", err)
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer ccancel()
+		if err := s.Close(cctx); err != nil {
+			t.Errorf("close sender: %v", err)
+		}
+	})
+	return e
+}
+
+func (e *env) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	if _, err := e.conn.Exec(context.Background(), sql, args...); err != nil {
+		t.Fatalf("exec %q: %v", sql, err)
+	}
+}
+
+func (e *env) confirmed(t *testing.T) cdc.LSN {
+	t.Helper()
+	var lsn cdc.LSN
+	if err := e.conn.QueryRow(context.Background(), `SELECT confirmed_flush_lsn FROM pg_replication_slots
+		WHERE slot_name = $1`, e.slot).Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+func (e *env) walLSN(t *testing.T) cdc.LSN {
+	t.Helper()
+	var lsn cdc.LSN
+	if err := e.conn.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()`).Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+type delivery struct {
+	Items []struct {
+		ID    string `json:"id"`
+		Event string `json:"event"`
+		Data  struct {
+			Name string `json:"name"`
+		} `json:"data"`
+	} `json:"items"`
+}
+
+// receiver accepts requests while up, answering 503 otherwise; accepted bodies go to got.
+func receiver(t *testing.T, up *atomic.Bool, signature string) (*httptest.Server, chan delivery) {
+	got := make(chan delivery, 1000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if !up.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		mac := hmac.New(sha256.New, []byte(signature))
+		mac.Write(body)
+		if r.Header.Get("WebHook-Signature") != hex.EncodeToString(mac.Sum(nil)) {
+			t.Errorf("bad signature")
+		}
+		var d delivery
+		if err := json.Unmarshal(body, &d); err != nil {
+			t.Errorf("body: %v", err)
+		}
+		got <- d
+	}))
+	t.Cleanup(srv.Close)
+	return srv, got
+}
+
+// collect reads accepted deliveries until n items arrived and returns the account names.
+func collect(t *testing.T, got chan delivery, n int) []string {
+	t.Helper()
+	var names []string
+	timeout := time.After(60 * time.Second)
+	for len(names) < n {
+		select {
+		case d := <-got:
+			for _, it := range d.Items {
+				if it.Event == "Account.Create" {
+					names = append(names, it.Data.Name)
+				}
+			}
+		case <-timeout:
+			t.Fatalf("got %d of %d events", len(names), n)
+		}
+	}
+	return names
+}
+
+func TestCRMWritesReachWebhook(t *testing.T) {
+	var up atomic.Bool
+	up.Store(true)
+	sig := uuid.NewString()
+	srv, got := receiver(t, &up, sig)
+	wh := &matcher.Webhook{ID: uuid.NewString(), URL: srv.URL, Signature: sig, ChunkSize: 100}
+	e := start(t, wh)
+	e.exec(t, `INSERT INTO crm.accounts (name) SELECT 'bulk ' || g FROM generate_series(1, 250) g`)
+	for i := range 5 {
+		e.exec(t, `INSERT INTO crm.accounts (name) VALUES ($1)`, fmt.Sprintf("single %d", i))
+	}
+	names := collect(t, got, 255)
+	for i := range 250 {
+		if names[i] != fmt.Sprintf("bulk %d", i+1) {
+			t.Fatalf("event %d is %q: commit order broken", i, names[i])
+		}
+	}
+	for i := range 5 {
+		if names[250+i] != fmt.Sprintf("single %d", i) {
+			t.Fatalf("event %d is %q", 250+i, names[250+i])
+		}
+	}
+	end := e.walLSN(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for e.confirmed(t) < end {
+		if time.Now().After(deadline) {
+			t.Fatalf("confirmed_flush_lsn %s never reached %s", e.confirmed(t), end)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestSlotAdvancesWhileEndpointIsDown(t *testing.T) {
+	var up atomic.Bool
+	sig := uuid.NewString()
+	srv, got := receiver(t, &up, sig)
+	wh := &matcher.Webhook{ID: uuid.NewString(), URL: srv.URL, Signature: sig, ChunkSize: 10}
+	e := start(t, wh)
+	const n = 40
+	for i := range n {
+		e.exec(t, `INSERT INTO crm.accounts (name) VALUES ($1)`, fmt.Sprintf("acct %02d", i))
+	}
+	end := e.walLSN(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for e.confirmed(t) < end {
+		if time.Now().After(deadline) {
+			t.Fatalf("endpoint down: confirmed_flush_lsn %s stuck below %s", e.confirmed(t), end)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var queued int
+	if err := e.conn.QueryRow(context.Background(), `SELECT count(*) FROM walhook.delivery_queue
+		WHERE state = 'pending'`).Scan(&queued); err != nil {
+		t.Fatal(err)
+	}
+	if queued == 0 {
+		t.Fatal("slot advanced but nothing waits in the durable queue")
+	}
+	if len(got) != 0 {
+		t.Fatalf("%d deliveries accepted while down", len(got))
+	}
+	up.Store(true)
+	names := collect(t, got, n)
+	for i := range n {
+		if names[i] != fmt.Sprintf("acct %02d", i) {
+			t.Fatalf("event %d is %q, want %q: order broken across the queue", i, names[i], fmt.Sprintf("acct %02d", i))
+		}
+	}
+}

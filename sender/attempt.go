@@ -1,0 +1,201 @@
+package sender
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/walhook/walhook/matcher"
+)
+
+// attemptResult is one attempt's classified result.
+type attemptResult struct {
+	v      verdict
+	status int // 0: no response
+	// errText describes a failure for the queue and the log: the method, the URL
+	// without credentials or query, and the transport error or status. Never a body.
+	errText string
+	// aborted: the sender is closing and the attempt was cut short; nothing is decided
+	// (a queued chunk's lease runs out and it is tried again).
+	aborted bool
+}
+
+// attempt makes one delivery attempt of a body to a webhook, and accounts for it:
+// metrics, circuit breaker, delivery log, and a rate-limited log line on failure.
+func (s *Sender) attempt(ctx context.Context, wh *matcher.Webhook, deliveryID string, body []byte, attempt, items int) attemptResult {
+	start := time.Now()
+	actx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	var (
+		status int
+		header http.Header
+		resp   []byte
+	)
+	req, err := newRequest(actx, wh, deliveryID, body, start, s.ua)
+	if err == nil {
+		var r *http.Response
+		if r, err = s.clients.get(wh.InsecureSSL).Do(req); err == nil {
+			status, header = r.StatusCode, r.Header
+			resp = readResponse(r.Body)
+		}
+	}
+	end := time.Now()
+	if ctx.Err() != nil {
+		return attemptResult{aborted: true}
+	}
+	res := attemptResult{v: classify(status, header, err, end), status: status}
+	switch {
+	case err != nil:
+		res.errText = describeError(wh.URL, err)
+	case res.v.Outcome != OutcomeDelivered:
+		res.errText = fmt.Sprintf("POST %s: HTTP %d", safeURL(wh.URL), status)
+	}
+	dur := end.Sub(start)
+	s.met.delivery(res.v.Outcome, status)
+	s.met.requestDuration.Observe(dur.Seconds())
+	br := s.breakerFor(wh.ID)
+	if res.v.Outcome == OutcomeDelivered {
+		br.success()
+	} else if br.failure(end) {
+		s.met.breakerOpens.Inc()
+		s.log.Warn("circuit breaker open: holding deliveries back", "webhook_id", wh.ID, "attempt", attempt, "err", res.errText)
+	}
+	s.logw.add(logEntry{
+		webhookID: wh.ID, deliveryID: deliveryID, attempt: attempt, at: start, items: items,
+		outcome: res.v.Outcome, status: status, duration: dur, errText: res.errText, response: resp,
+	})
+	if res.v.Outcome != OutcomeDelivered {
+		s.errLog.log(s.log, "attempt/"+wh.ID, "delivery attempt failed",
+			"webhook_id", wh.ID, "delivery_id", deliveryID, "attempt", attempt,
+			"outcome", res.v.Outcome.String(), "status", status, "err", res.errText)
+	}
+	return res
+}
+
+// safeURL returns the URL without user info, query or fragment, for errors and logs.
+func safeURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid url)"
+	}
+	return u.Scheme + "://" + u.Host + u.Path
+}
+
+// describeError describes a transport error without the URL's credentials or query.
+func describeError(rawURL string, err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return "POST " + safeURL(rawURL) + ": " + err.Error()
+}
+
+// logLimiter rate-limits repeated log lines per key: the first line of a key is logged,
+// then at most one per interval, with the number suppressed in between.
+type logLimiter struct {
+	interval time.Duration
+	mu       sync.Mutex
+	seen     map[string]*limited
+}
+
+type limited struct {
+	last       time.Time
+	suppressed int
+}
+
+func newLogLimiter(interval time.Duration) *logLimiter {
+	return &logLimiter{interval: interval, seen: map[string]*limited{}}
+}
+
+// log logs msg with args at warning level unless key was logged within the interval.
+func (l *logLimiter) log(log *slog.Logger, key, msg string, args ...any) {
+	now := time.Now()
+	l.mu.Lock()
+	e, ok := l.seen[key]
+	if !ok {
+		if len(l.seen) > 10000 {
+			clear(l.seen)
+		}
+		e = &limited{}
+		l.seen[key] = e
+	}
+	if ok && now.Sub(e.last) < l.interval {
+		e.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	suppressed := e.suppressed
+	e.last, e.suppressed = now, 0
+	l.mu.Unlock()
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	log.Warn(msg, args...)
+}
+
+// errNotHere means a queued chunk's webhook is unknown to this process and there is no
+// webhook store to ask.
+var errNotHere = errors.New("webhook unknown to this process and no webhook store configured")
+
+// lookup returns the webhook of a queued chunk: from the store when configured, else as
+// this process last saw it. It returns nil, nil when the webhook no longer exists.
+func (s *Sender) lookup(ctx context.Context, id string) (*matcher.Webhook, error) {
+	if s.cfg.Webhooks != nil {
+		wh, err := s.cfg.Webhooks.Get(ctx, id)
+		if errors.Is(err, matcher.ErrNotFound) {
+			return nil, nil
+		}
+		return wh, err
+	}
+	if h := s.localHook(id); h != nil {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.wh, nil
+	}
+	return nil, fmt.Errorf("look up webhook %s: %w", id, errNotHere)
+}
+
+// hasDelivered reports whether any attempt to the webhook succeeded at or after since,
+// in this process or, per the delivery log, anywhere.
+func (s *Sender) hasDelivered(ctx context.Context, id string, since time.Time) (bool, error) {
+	if s.breakerFor(id).succeededSince(since) {
+		return true, nil
+	}
+	var ok bool
+	err := s.st.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM walhook.delivery_log
+		WHERE webhook_id = $1 AND outcome = 'delivered' AND attempted_at >= $2)`, id, since).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("read delivery log of webhook %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+// maybeDisable disables a webhook whose chunk was just dead-lettered, if no delivery to
+// it succeeded since the chunk first failed: it failed for a whole retry window.
+func (s *Sender) maybeDisable(ctx context.Context, id string, since time.Time) {
+	if s.cfg.Webhooks == nil {
+		return
+	}
+	ok, err := s.hasDelivered(ctx, id, since)
+	if err != nil || ok {
+		if err != nil {
+			s.errLog.log(s.log, "disable/"+id, "cannot decide whether to disable webhook", "webhook_id", id, "err", err)
+		}
+		return
+	}
+	now := time.Now()
+	if err := s.cfg.Webhooks.SetDisabled(ctx, id, &now); err != nil {
+		if !errors.Is(err, matcher.ErrNotFound) {
+			s.errLog.log(s.log, "disable/"+id, "disable webhook", "webhook_id", id, "err", err)
+		}
+		return
+	}
+	s.met.disabled.Inc()
+	s.log.Warn("webhook disabled: its endpoint failed for the whole retry window",
+		"webhook_id", id, "failing_since", since, "retry_window", s.cfg.RetryWindow)
+}

@@ -1,0 +1,114 @@
+package sender
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/matcher"
+)
+
+// position is an event's place in commit order: its transaction's commit LSN and its
+// change's sequence number in the transaction.
+type position struct {
+	lsn cdc.LSN
+	seq int64
+}
+
+func posOf(ev *cdc.Event) position { return position{ev.CommitLSN, int64(ev.Seq)} }
+
+// txnRef counts, for one transaction, the chunks holding its events that are not yet
+// delivered or durably queued, plus one until the transaction's commit is seen. When the
+// count drops to zero the transaction's end LSN is acknowledged, exactly once.
+type txnRef struct {
+	refs atomic.Int64
+	// end is set by Commit before it drops the commit's reference.
+	end cdc.LSN
+	ack func(cdc.LSN)
+}
+
+func newTxnRef(ack func(cdc.LSN)) *txnRef {
+	t := &txnRef{ack: ack}
+	t.refs.Store(1)
+	return t
+}
+
+func (t *txnRef) release() {
+	if t.refs.Add(-1) == 0 {
+		t.ack(t.end)
+	}
+}
+
+// chunk is one request to be: up to chunk_size events of one webhook lane, in commit
+// order. The reader goroutine fills it under its hook's lock; once sealed it belongs to
+// the hook's loop.
+type chunk struct {
+	lane   int
+	events []*cdc.Event
+	// txns are the distinct transactions of events, in order; each holds a reference
+	// for this chunk until the chunk is resolved.
+	txns     []*txnRef
+	memBytes int64
+	opened   time.Time // first event added: the linger starts
+	formed   time.Time // sealed
+	wh       *matcher.Webhook
+
+	// Set by the hook loop once sealed.
+	due  time.Time
+	id   uuid.UUID
+	body []byte
+	// resolved: delivered, durably queued or dropped; its references are released.
+	resolved bool
+	// leaseID and leaseClaim identify the queue row written while the chunk's first
+	// attempt was in flight; that attempt then settles the row.
+	leaseID, leaseClaim int64
+}
+
+func (c *chunk) addEvent(ev *cdc.Event, t *txnRef, size int64) {
+	c.events = append(c.events, ev)
+	if n := len(c.txns); n == 0 || c.txns[n-1] != t {
+		c.txns = append(c.txns, t)
+		t.refs.Add(1)
+	}
+	c.memBytes += size
+}
+
+// committedAt returns the commit time of the chunk's first event.
+func (c *chunk) committedAt() time.Time { return c.events[0].CommitTime }
+
+// eventSize estimates the memory an event holds.
+func eventSize(ev *cdc.Event) int64 {
+	n := 256 + len(ev.ID) + len(ev.EntityID)
+	for _, r := range [...]cdc.Row{ev.New, ev.Old, ev.Link} {
+		for _, f := range r {
+			n += 48 + len(f.Name) + len(f.Value.Raw)
+		}
+	}
+	return int64(n)
+}
+
+// laneOf returns the ordering lane of an event's entity: a hash of entity name and
+// entity id modulo n. Lanes must be stable across restarts, so this uses FNV-1a rather
+// than a seeded hash.
+func laneOf(ev *cdc.Event, n int) int {
+	if n <= 1 {
+		return 0
+	}
+	h := uint64(14695981039346656037)
+	for _, s := range [...]string{string(ev.Entity), "\x00", ev.EntityID} {
+		for i := 0; i < len(s); i++ {
+			h = (h ^ uint64(s[i])) * 1099511628211
+		}
+	}
+	return int(h % uint64(n))
+}
+
+// chunkSize returns the webhook's chunk_size, within 1–100.
+func chunkSize(wh *matcher.Webhook) int {
+	if wh.ChunkSize < 1 || wh.ChunkSize > 100 {
+		return 100
+	}
+	return wh.ChunkSize
+}

@@ -1,0 +1,106 @@
+package sender
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/walhook/walhook/internal/netguard"
+)
+
+// errForbiddenTarget is wrapped by the dial error when the resolved address of a webhook
+// URL is private and private targets are not allowed.
+var errForbiddenTarget = errors.New("target address is private (loopback, private, link-local or metadata)")
+
+// responseLimitBytes is how much of a response body is read for the delivery log;
+// drainLimitBytes how much more is read and discarded so that the connection can be
+// reused. A longer body closes the connection instead.
+const (
+	responseLimitBytes = 4 << 10
+	drainLimitBytes    = 64 << 10
+)
+
+// clients holds the sender's two HTTP clients: one verifying TLS and one not (for
+// webhooks with insecure_ssl). Each is shared by every webhook, so connections are kept
+// alive and reused per host.
+type clients struct {
+	verify, insecure *http.Client
+}
+
+func newClients(timeout time.Duration, allowPrivate bool) clients {
+	return clients{
+		verify:   newClient(timeout, allowPrivate, false),
+		insecure: newClient(timeout, allowPrivate, true),
+	}
+}
+
+func (c clients) get(insecureSSL bool) *http.Client {
+	if insecureSSL {
+		return c.insecure
+	}
+	return c.verify
+}
+
+// newClient returns a delivery client: per-attempt timeout, redirects not followed (a
+// 3xx is a failed attempt), no proxy (a proxy would dial on our behalf and bypass the
+// guard), TLS verified unless insecure, and the private-target guard in the dialer's
+// Control hook, which sees the address after DNS resolution, so DNS rebinding cannot get
+// around it.
+func newClient(timeout time.Duration, allowPrivate, insecure bool) *http.Client {
+	d := &net.Dialer{Timeout: min(timeout, 30*time.Second), KeepAlive: 30 * time.Second}
+	if !allowPrivate {
+		d.Control = guardControl
+	}
+	tr := &http.Transport{
+		Proxy:                 nil,
+		DialContext:           d.DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   64,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   min(timeout, 10*time.Second),
+		ResponseHeaderTimeout: timeout,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure}, //nolint:gosec // the webhook's insecure_ssl
+	}
+	return &http.Client{
+		Transport:     tr,
+		Timeout:       timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// guardControl refuses to connect to a forbidden address. It fails closed: an address it
+// cannot parse is refused too.
+func guardControl(network, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", address, errForbiddenTarget)
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || netguard.Forbidden(ip) {
+		return fmt.Errorf("dial %s: %w", address, errForbiddenTarget)
+	}
+	return nil
+}
+
+// readResponse reads up to responseLimitBytes of the body for the delivery log, drains
+// up to drainLimitBytes more so the connection can be reused, and closes it.
+func readResponse(body io.ReadCloser) []byte {
+	defer body.Close()
+	b, _ := io.ReadAll(io.LimitReader(body, responseLimitBytes))
+	_, _ = io.CopyN(io.Discard, body, drainLimitBytes)
+	return b
+}
+
+// closeIdle closes the clients' idle connections (on Close).
+func (c clients) closeIdle() {
+	c.verify.CloseIdleConnections()
+	c.insecure.CloseIdleConnections()
+}

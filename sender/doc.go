@@ -1,0 +1,60 @@
+// Package sender delivers matched events to webhooks as signed, chunked HTTP POSTs, with
+// retries, a durable queue in PostgreSQL and dead letters (DESIGN.md §5, §6, §9).
+//
+// # The fast path
+//
+// Each webhook has its own send loop and bounded in-memory queue with a coalescing
+// wake-up. Events are packed into chunks of at most chunk_size items in commit order; a
+// chunk lingers (Config.Linger) for more events but is only closed between
+// transactions, so a transaction's events stay together (250 events at chunk_size 100
+// go out as 100, 100 and 50). Chunks are delivered from memory: nothing is written to
+// the database for a chunk that succeeds at its first attempt.
+//
+// # The durable queue
+//
+// A chunk is written to walhook.delivery_queue (migration 0003) only when its first
+// attempt fails, when it is due beyond Config.DelayHorizon (chunk_delay), when memory is
+// short (Config.MemoryLimitBytes), when its webhook's circuit breaker is open, or when
+// its lane already has chunks queued. Workers (Run) claim due chunks with FOR UPDATE SKIP
+// LOCKED and a lease, so every walhook instance shares the queue, and a chunk held by a
+// crashed instance is retried when its lease runs out. Failed attempts are retried with
+// exponential backoff and full jitter, honouring Retry-After, for Config.RetryWindow;
+// then the chunk is dead-lettered (Redeliver puts it back). A webhook whose endpoint
+// failed for a whole window is disabled. A circuit breaker per webhook stops attempts
+// after consecutive failures and lets one probe through per cooldown; an endpoint that
+// fails or hangs never delays other webhooks, which have their own loops, and the
+// queue's workers skip webhooks whose breaker is open.
+//
+// # Order
+//
+// A webhook receives each entity's events in commit order, across retries and
+// restarts: a later event of an entity is never delivered before an earlier one was
+// delivered or dead-lettered. Events go to one of Config.Concurrency lanes per webhook by
+// a hash of entity and entity id; a lane is a FIFO of chunks. In memory a lane sends one
+// chunk at a time. Once any chunk of a lane is in the queue, the lane is parked: its later
+// chunks are queued behind it (a chunk whose first attempt is still in flight is queued
+// first, leased to that attempt), and the lane returns to the fast path only when the
+// queue holds none of its chunks. In the queue only a lane's head (its earliest chunk by
+// commit position) is ever due; the next is promoted when the head is delivered or
+// dead-lettered, under the lane's advisory lock.
+//
+// # Acknowledgement and memory
+//
+// A transaction's end LSN is acknowledged (the ack callback) once every chunk holding
+// one of its events is delivered or durably queued, or at once when none matched, so
+// the slot's confirmed LSN passes only what cannot be lost. Memory for events and bodies
+// not yet delivered or queued is bounded: past Config.MemoryLimitBytes, Add waits briefly,
+// then in-memory chunks move to the queue, so the slot never waits on a dead endpoint.
+// Chunks in memory at a crash or Close are not acknowledged: the slot raises their events
+// again, with the same event ids, and a chunk formed again gets the same delivery id.
+//
+// # Requests
+//
+// POST, Content-Type application/json, body {"webhook_id", "delivery_id", "items"};
+// headers Webhook-Id (the delivery id, the same on every retry), Webhook-Timestamp,
+// User-Agent walhook/<version>; WebHook-Signature (hex HMAC-SHA256 of the body keyed by
+// the webhook's signature) or, with signing "standard-webhooks", webhook-signature
+// "v1,<base64 HMAC-SHA256 of id.timestamp.body>"; Basic auth when http_auth_user is set.
+// One shared HTTP client per TLS mode keeps connections alive; redirects are not
+// followed; private addresses are refused at dial time, after DNS, unless allowed.
+package sender

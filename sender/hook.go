@@ -1,0 +1,417 @@
+package sender
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/matcher"
+)
+
+// leaseMargin is added to the request timeout for the lease of a chunk whose attempt is
+// in flight while it is written to the queue: the attempt ends (and settles the row)
+// well before anyone else may claim it.
+const leaseMargin = 30 * time.Second
+
+// hook is one webhook's send loop (STYLE 18): the reader goroutine fills chunks under mu
+// and wakes the loop through a coalescing channel; the loop seals lingering chunks,
+// renders them, spaces them by chunk_delay and sends each lane's chunks one at a time,
+// in order. A lane that has chunks in the durable queue is parked: its later chunks go
+// to the queue behind them, until the queue has none left for it.
+type hook struct {
+	s       *Sender
+	id      string
+	wake    chan struct{}
+	results chan attemptDone
+
+	mu      sync.Mutex
+	wh      *matcher.Webhook // as last seen by Add
+	open    []*chunk         // per lane: being filled
+	sealed  []*chunk         // sealed, not yet taken by the loop
+	midTxn  bool             // the reader is inside a transaction that touched this webhook
+	spill   bool             // memory is short: move everything to the queue
+	recheck bool             // a worker settled a queued chunk: parked lanes may be empty now
+
+	touchedBy *txnRef // reader goroutine only: the last transaction that touched the hook
+
+	// Loop goroutine only.
+	lanes []laneState
+	sched schedule
+}
+
+// laneState is one ordering lane of a webhook, as its loop sees it.
+type laneState struct {
+	pending  []*chunk // rendered, in order, not yet sent
+	inflight *chunk   // the chunk whose first attempt runs
+	parked   bool     // the queue holds chunks of this lane: later ones go behind them
+	checkAt  time.Time
+}
+
+// attemptDone is a first attempt's result, reported to the loop.
+type attemptDone struct {
+	c   *chunk
+	res attemptResult
+}
+
+func newHook(s *Sender, wh *matcher.Webhook) *hook {
+	n := s.cfg.Concurrency
+	return &hook{
+		s: s, id: wh.ID, wh: wh,
+		wake:    make(chan struct{}, 1),
+		results: make(chan attemptDone, n),
+		open:    make([]*chunk, n),
+		lanes:   make([]laneState, n),
+	}
+}
+
+func (h *hook) signal() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// add puts an event in its lane's open chunk; a full chunk is sealed at once.
+func (h *hook) add(wh *matcher.Webhook, ev *cdc.Event, t *txnRef, lane int, size int64, now time.Time) {
+	h.mu.Lock()
+	h.wh = wh
+	h.midTxn = true
+	c := h.open[lane]
+	if c == nil {
+		c = &chunk{lane: lane, opened: now}
+		h.open[lane] = c
+	}
+	c.addEvent(ev, t, size)
+	full := len(c.events) >= chunkSize(wh)
+	if full {
+		h.sealLocked(c, now)
+	}
+	h.mu.Unlock()
+	if full {
+		h.signal()
+	}
+}
+
+func (h *hook) sealLocked(c *chunk, now time.Time) {
+	c.formed = now
+	c.wh = h.wh
+	h.open[c.lane] = nil
+	h.sealed = append(h.sealed, c)
+}
+
+// commit notes a transaction boundary: open chunks whose linger is over are sealed.
+func (h *hook) commit(now time.Time) {
+	h.mu.Lock()
+	h.midTxn = false
+	for _, c := range h.open {
+		if c != nil && !now.Before(c.opened.Add(h.s.cfg.Linger)) {
+			h.sealLocked(c, now)
+		}
+	}
+	h.mu.Unlock()
+	h.signal()
+}
+
+// take collects the loop's input: sealed chunks, plus open chunks whose linger is over
+// (only between transactions, so a transaction's events stay together) or every open
+// chunk when a spill was requested. lingerAt is the earliest linger end still pending.
+func (h *hook) take(now time.Time) (batch []*chunk, spill, recheck bool, lingerAt time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	spill, recheck = h.spill, h.recheck
+	h.spill, h.recheck = false, false
+	for _, c := range h.open {
+		if c == nil {
+			continue
+		}
+		at := c.opened.Add(h.s.cfg.Linger)
+		switch {
+		case spill || (!h.midTxn && !now.Before(at)):
+			h.sealLocked(c, now)
+		case !h.midTxn:
+			lingerAt = earliest(lingerAt, at)
+		}
+	}
+	batch, h.sealed = h.sealed, nil
+	return batch, spill, recheck, lingerAt
+}
+
+// earliest returns the earlier of two times, a zero time meaning "none".
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
+}
+
+// run is the loop. It ends when ctx does; chunks still in memory are then left
+// unacknowledged, for the slot to raise again.
+func (h *hook) run(ctx context.Context) {
+	defer h.s.wg.Done()
+	if !h.loadLanes(ctx) {
+		return
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		next := h.step(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if next.IsZero() {
+			timer.Stop()
+		} else {
+			timer.Reset(max(time.Until(next), 0))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		case d := <-h.results:
+			h.settle(ctx, d)
+		case <-timer.C:
+		}
+	}
+}
+
+// loadLanes parks the lanes that have chunks in the durable queue (from before a
+// restart, or another instance), before anything of the webhook is sent.
+func (h *hook) loadLanes(ctx context.Context) bool {
+	for attempt := 1; ; attempt++ {
+		lanes, err := h.s.st.busyLanes(ctx, h.id)
+		if err == nil {
+			for _, i := range lanes {
+				if i < len(h.lanes) {
+					h.lanes[i].parked = true
+				}
+			}
+			return true
+		}
+		h.s.errLog.log(h.s.log, "load-lanes/"+h.id, "read queued lanes; retrying", "webhook_id", h.id, "err", err)
+		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
+			return false
+		}
+	}
+}
+
+// step does one round of work and returns when the loop must look again (zero: when
+// woken).
+func (h *hook) step(ctx context.Context) time.Time {
+	batch, spill, recheck, next := h.take(time.Now())
+	for _, c := range batch {
+		if !h.prepare(ctx, c) {
+			return time.Time{}
+		}
+		h.lanes[c.lane].pending = append(h.lanes[c.lane].pending, c)
+	}
+	for i := range h.lanes {
+		if recheck {
+			h.lanes[i].checkAt = time.Time{}
+		}
+		next = earliest(next, h.dispatch(ctx, i, time.Now(), spill))
+	}
+	return next
+}
+
+// prepare schedules a sealed chunk by chunk_delay, derives its delivery id and renders
+// its body. It retries rendering until it succeeds or ctx ends (false).
+func (h *hook) prepare(ctx context.Context, c *chunk) bool {
+	c.due = h.sched.due(c.formed, c.wh.ChunkDelay)
+	c.id = deliveryID(h.id, c.events[0].ID, c.events[len(c.events)-1].ID)
+	for attempt := 1; ; attempt++ {
+		items, err := h.s.render.Render(ctx, c.wh, c.events)
+		if err == nil && len(items) != len(c.events) {
+			err = fmt.Errorf("renderer returned %d items for %d events", len(items), len(c.events))
+		}
+		if err == nil {
+			c.body = appendBody(make([]byte, 0, bodySize(h.id, items)), h.id, c.id, items)
+			n := int64(len(c.body))
+			c.memBytes += n
+			h.s.mem.Add(n)
+			return true
+		}
+		h.s.errLog.log(h.s.log, "render/"+h.id, "render delivery items; retrying",
+			"webhook_id", h.id, "delivery_id", c.id.String(), "err", err)
+		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
+			return false
+		}
+	}
+}
+
+// dispatch moves lane i along: its chunks go to the queue when it is parked, when
+// memory is short or the webhook's breaker is open, or when the next chunk is due beyond
+// the delay horizon; otherwise the next due chunk is sent. It returns when the lane's
+// next chunk falls due, if it waits in memory.
+func (h *hook) dispatch(ctx context.Context, i int, now time.Time, spill bool) time.Time {
+	l := &h.lanes[i]
+	leasable := l.inflight != nil && !l.inflight.resolved
+	if len(l.pending) == 0 && !(spill && leasable) {
+		return time.Time{}
+	}
+	if l.parked && l.inflight == nil && !now.Before(l.checkAt) {
+		busy, err := h.s.st.laneBusy(ctx, laneKey{h.id, i})
+		if err != nil {
+			h.s.errLog.log(h.s.log, "lane/"+h.id, "check queued lane", "webhook_id", h.id, "err", err)
+		} else if !busy {
+			l.parked = false
+		}
+		l.checkAt = now.Add(h.s.cfg.QueuePollInterval)
+	}
+	switch {
+	case l.parked:
+		h.toQueue(ctx, i, reasonBehind, nil)
+	case spill || h.s.breakerFor(h.id).isOpen(now):
+		h.toQueue(ctx, i, reasonSpilled, nil)
+	case l.inflight != nil:
+	default:
+		c := l.pending[0]
+		switch {
+		case c.due.After(now.Add(h.s.cfg.DelayHorizon)):
+			h.toQueue(ctx, i, reasonDelayed, nil)
+		case c.due.After(now):
+			return c.due
+		default:
+			l.pending[0] = nil
+			l.pending = l.pending[1:]
+			l.inflight = c
+			h.start(c)
+		}
+	}
+	return time.Time{}
+}
+
+// start runs a chunk's first attempt; the result comes back on h.results.
+func (h *hook) start(c *chunk) {
+	h.s.wg.Add(1)
+	go func() {
+		defer h.s.wg.Done()
+		res := h.s.attempt(h.s.ctx, c.wh, c.id.String(), c.body, 1, len(c.events))
+		h.results <- attemptDone{c: c, res: res}
+	}()
+}
+
+// settle handles a first attempt's result.
+func (h *hook) settle(ctx context.Context, d attemptDone) {
+	c := d.c
+	h.lanes[c.lane].inflight = nil
+	if d.res.aborted {
+		return
+	}
+	now := time.Now()
+	delivered := d.res.v.Outcome == OutcomeDelivered
+	if delivered {
+		h.observe(c, now)
+	}
+	switch {
+	case c.leaseID != 0:
+		// Written to the queue while in flight: this attempt settles the row.
+		ctx, cancel := settleContext(ctx)
+		defer cancel()
+		h.s.settleRow(ctx, rowRef{id: c.leaseID, claim: c.leaseClaim, lane: laneKey{h.id, c.lane}, attempt: 1}, c.wh, d.res, now)
+	case c.resolved:
+	case delivered:
+		h.s.resolve(c)
+	default:
+		next, _ := h.s.policy.next(now, now, 1, d.res.v.RetryAfter)
+		h.s.met.retries.Inc()
+		h.toQueue(ctx, c.lane, reasonFailed, &failedFirst{c: c, next: next, at: now, res: d.res})
+	}
+}
+
+// observe records the commit-to-delivery latency of a delivered chunk's events.
+func (h *hook) observe(c *chunk, now time.Time) {
+	for _, ev := range c.events {
+		h.s.met.commitLatency.Observe(now.Sub(ev.CommitTime).Seconds())
+	}
+}
+
+// failedFirst is a chunk whose first attempt failed, to be queued as its lane's head.
+type failedFirst struct {
+	c    *chunk
+	next time.Time
+	at   time.Time
+	res  attemptResult
+}
+
+// toQueue writes lane i's chunks to the durable queue, in order, and parks the lane:
+// first a chunk whose first attempt failed (failed) or, when the lane is moved while an
+// attempt is in flight, that chunk leased to the attempt; then the pending chunks. Once
+// written, the chunks' transactions no longer wait for them. It retries until the write
+// succeeds or ctx ends.
+func (h *hook) toQueue(ctx context.Context, i int, reason string, failed *failedFirst) {
+	l := &h.lanes[i]
+	now := time.Now()
+	rows := make([]qrow, 0, len(l.pending)+1)
+	var lead *chunk
+	switch {
+	case failed != nil:
+		lead = failed.c
+		r := h.row(lead, i)
+		r.next, r.attempt, r.firstFailed = failed.next, 1, failed.at
+		r.lastStatus, r.lastError = failed.res.status, failed.res.errText
+		rows = append(rows, r)
+	case l.inflight != nil && !l.inflight.resolved:
+		lead = l.inflight
+		r := h.row(lead, i)
+		r.next, r.attempt, r.claim = now.Add(h.s.cfg.RequestTimeout+leaseMargin), 1, rand.Int64()|1
+		rows = append(rows, r)
+	}
+	for _, c := range l.pending {
+		rows = append(rows, h.row(c, i))
+	}
+	var ids []int64
+	for attempt := 1; ; attempt++ {
+		var err error
+		if ids, _, err = h.s.st.enqueue(ctx, rows); err == nil {
+			break
+		}
+		h.s.errLog.log(h.s.log, "enqueue/"+h.id, "write chunks to the durable queue; retrying",
+			"webhook_id", h.id, "chunks", len(rows), "err", err)
+		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
+			return
+		}
+	}
+	if lead != nil {
+		if failed == nil {
+			lead.leaseID, lead.leaseClaim = ids[0], rows[0].claim
+		}
+		h.s.resolve(lead)
+		h.s.met.queued.WithLabelValues(reason).Inc()
+		reason = reasonBehind
+	}
+	for k, c := range l.pending {
+		h.s.resolve(c)
+		l.pending[k] = nil
+	}
+	h.s.met.queued.WithLabelValues(reason).Add(float64(len(l.pending)))
+	l.pending = l.pending[:0]
+	l.parked = true
+	l.checkAt = now.Add(h.s.cfg.QueuePollInterval)
+	h.s.signalQueue()
+}
+
+// row returns the queue row of a chunk of lane i, due at its chunk_delay time.
+func (h *hook) row(c *chunk, i int) qrow {
+	return qrow{
+		webhookID: h.id, deliveryID: c.id, lane: i, pos: posOf(c.events[0]), items: len(c.events),
+		body: c.body, committedAt: c.committedAt(), dueAt: c.due, next: c.due,
+	}
+}
+
+// dbBackoff spaces retries of state-database operations.
+var dbBackoff = backoff{min: 100 * time.Millisecond, max: 10 * time.Second}
+
+// sleepCtx waits d or until ctx ends (false).
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

@@ -1,0 +1,107 @@
+package sender
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the sender's Prometheus metrics. Labels are bounded: outcome, status_class,
+// reason, state — never webhook ids or URLs.
+type metrics struct {
+	deliveries      *prometheus.CounterVec // outcome, status_class
+	requestDuration prometheus.Histogram
+	commitLatency   prometheus.Histogram
+	retries         prometheus.Counter
+	deadLetters     prometheus.Counter
+	queued          *prometheus.CounterVec // reason
+	queueChunks     *prometheus.GaugeVec   // state
+	disabled        prometheus.Counter
+	logDropped      prometheus.Counter
+	breakerOpens    prometheus.Counter
+	// delivered[outcome][status class] caches the counters of deliveries.
+	delivered [numOutcomes]map[string]prometheus.Counter
+}
+
+// Reasons a chunk is written to the durable queue (label "reason").
+const (
+	reasonFailed  = "failed"  // its first attempt failed
+	reasonDelayed = "delayed" // due later than the delay horizon (chunk_delay)
+	reasonBehind  = "behind"  // its lane already had chunks queued (order)
+	reasonSpilled = "spilled" // memory limit reached, or breaker open
+)
+
+func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64) *metrics {
+	m := &metrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "walhook_deliveries_total",
+			Help: "Delivery attempts (one HTTP request each), by outcome and response status class.",
+		}, []string{"outcome", "status_class"}),
+		requestDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "walhook_delivery_request_duration_seconds",
+			Help:    "Duration of delivery attempts, request sent to response read.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12),
+		}),
+		commitLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "walhook_commit_to_delivery_seconds",
+			Help:    "Time from an event's transaction commit to its successful delivery, per event.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 3, 14),
+		}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_delivery_retries_total",
+			Help: "Failed delivery attempts that were scheduled for a retry.",
+		}),
+		deadLetters: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_dead_letters_total",
+			Help: "Chunks dead-lettered after their retry window.",
+		}),
+		queued: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "walhook_chunks_queued_total",
+			Help: "Chunks written to the durable queue, by reason (failed, delayed, behind, spilled).",
+		}, []string{"reason"}),
+		queueChunks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "walhook_delivery_queue_chunks",
+			Help: "Chunks in the durable queue by state (pending, dead), counted periodically.",
+		}, []string{"state"}),
+		disabled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_webhooks_disabled_total",
+			Help: "Webhooks disabled after failing for a whole retry window.",
+		}),
+		logDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_delivery_log_dropped_total",
+			Help: "Delivery log entries dropped because the log writer fell behind.",
+		}),
+		breakerOpens: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_circuit_breaker_opens_total",
+			Help: "Times a webhook's circuit breaker opened (or re-opened after a failed probe).",
+		}),
+	}
+	for o := range numOutcomes {
+		m.delivered[o] = map[string]prometheus.Counter{}
+		for _, sc := range statusClasses {
+			m.delivered[o][sc] = m.deliveries.WithLabelValues(o.String(), sc)
+		}
+	}
+	for _, r := range []string{reasonFailed, reasonDelayed, reasonBehind, reasonSpilled} {
+		m.queued.WithLabelValues(r)
+	}
+	for _, s := range []string{statePending, stateDead} {
+		m.queueChunks.WithLabelValues(s)
+	}
+	if reg != nil {
+		reg.MustRegister(m.deliveries, m.requestDuration, m.commitLatency, m.retries, m.deadLetters,
+			m.queued, m.queueChunks, m.disabled, m.logDropped, m.breakerOpens,
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "walhook_sender_memory_bytes",
+				Help: "Bytes of events and bodies held in memory, not yet delivered or durably queued.",
+			}, memBytes),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "walhook_circuit_breakers_open",
+				Help: "Webhooks whose circuit breaker is open in this instance.",
+			}, openBreakers))
+	}
+	return m
+}
+
+// delivery counts one attempt.
+func (m *metrics) delivery(o Outcome, status int) {
+	m.delivered[o][statusClass(status)].Inc()
+}

@@ -1,0 +1,111 @@
+package sender
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/matcher"
+)
+
+// deliveryNamespace is the UUIDv5 namespace of delivery ids.
+var deliveryNamespace = uuid.MustParse("6f0c2a52-3c1e-5b8e-9d0e-77616c686f6b")
+
+// deliveryID returns a chunk's delivery id: a UUIDv5 over the webhook id and the ids of
+// the chunk's first and last events. It is the same on every retry of the chunk and when
+// a replay after a crash forms the same chunk again, so receivers can deduplicate on it.
+func deliveryID(webhookID string, first, last cdc.EventID) uuid.UUID {
+	b := make([]byte, 0, len(webhookID)+len(first)+len(last)+2)
+	b = append(b, webhookID...)
+	b = append(b, 0)
+	b = append(b, first...)
+	b = append(b, 0)
+	b = append(b, last...)
+	return uuid.NewSHA1(deliveryNamespace, b)
+}
+
+// appendBody appends a delivery body, {"webhook_id": …, "delivery_id": …, "items": […]},
+// to dst. The items are embedded as rendered.
+func appendBody(dst []byte, webhookID string, id uuid.UUID, items []json.RawMessage) []byte {
+	dst = append(dst, `{"webhook_id":`...)
+	dst = cdc.AppendJSONString(dst, webhookID)
+	dst = append(dst, `,"delivery_id":"`...)
+	dst = append(dst, id.String()...)
+	dst = append(dst, `","items":[`...)
+	for i, it := range items {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, it...)
+	}
+	return append(dst, "]}"...)
+}
+
+// bodySize estimates appendBody's output size.
+func bodySize(webhookID string, items []json.RawMessage) int {
+	n := 80 + len(webhookID)
+	for _, it := range items {
+		n += len(it) + 1
+	}
+	return n
+}
+
+// signPipeliner returns the WebHook-Signature header value: lowercase hex
+// HMAC-SHA256(key = the signature string, message = the body).
+func signPipeliner(key string, body []byte) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write(body)
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// signStandard returns the Standard Webhooks webhook-signature header value:
+// "v1," + base64(HMAC-SHA256(key, id + "." + timestamp + "." + body)). The webhook's
+// secret, in the scheme's terms, is "whsec_" + base64(key): the HMAC key is the raw
+// bytes of the signature string.
+func signStandard(key, id string, timestamp int64, body []byte) string {
+	m := hmac.New(sha256.New, []byte(key))
+	m.Write([]byte(id))
+	m.Write([]byte{'.'})
+	m.Write(strconv.AppendInt(nil, timestamp, 10))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// newRequest builds one attempt's request: the body as queued, signed for the attempt's
+// time (Standard Webhooks receivers reject stale timestamps, so each retry is signed
+// anew).
+func newRequest(ctx context.Context, wh *matcher.Webhook, id string, body []byte, now time.Time, userAgent string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build request for webhook %s: %w", wh.ID, err)
+	}
+	ts := now.Unix()
+	h := req.Header
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", userAgent)
+	h.Set("Webhook-Id", id)
+	h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
+	if wh.Signature != "" {
+		if wh.Signing == matcher.SigningStandardWebhooks {
+			h.Set("Webhook-Signature", signStandard(wh.Signature, id, ts, body))
+		} else {
+			h.Set("WebHook-Signature", signPipeliner(wh.Signature, body))
+		}
+	}
+	if wh.HTTPAuthUser != "" {
+		req.SetBasicAuth(wh.HTTPAuthUser, wh.HTTPAuthPassword)
+	}
+	return req, nil
+}

@@ -1,0 +1,332 @@
+package sender
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/matcher"
+)
+
+// Renderer renders the delivery items of a webhook's events: one ITEM JSON object per
+// event, in order (with load-only and expand applied, expansions batched). The matcher
+// satisfies it. Safe for concurrent use.
+type Renderer interface {
+	Render(ctx context.Context, wh *matcher.Webhook, evs []*cdc.Event) ([]json.RawMessage, error)
+}
+
+// ErrClosed is returned by Add, Commit and Run once Close was called.
+var ErrClosed = errors.New("sender closed")
+
+// Sender delivers matched events to webhooks. See the package documentation for its
+// guarantees. Add and Commit are called from one goroutine (the replication reader's);
+// every other method is safe for concurrent use.
+type Sender struct {
+	cfg     Config
+	log     *slog.Logger
+	render  Renderer
+	st      *store
+	ack     func(cdc.LSN)
+	met     *metrics
+	clients clients
+	policy  backoff
+	ua      string
+	errLog  *logLimiter
+	logw    *logWriter
+
+	// ctx ends at Close; hook loops and attempts run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // hook loops and their attempts
+	closed atomic.Bool
+
+	mu       sync.Mutex
+	hooks    map[string]*hook
+	breakers map[string]*breaker
+	running  bool
+	runDone  chan struct{}
+
+	mem       atomic.Int64
+	memFreed  chan struct{} // coalescing: memory was released
+	queueWake chan struct{} // coalescing: a chunk was queued here
+
+	// Reader goroutine only.
+	cur     *txnRef
+	touched []*hook
+}
+
+// New returns a Sender that keeps its durable queue and delivery log in the walhook
+// schema reached through pool and calls ack with a transaction's end LSN once every
+// chunk holding one of its events is delivered or durably queued (or at once when none
+// matched). New does no I/O; Run must run for queued chunks to be delivered and the
+// delivery log to be written.
+func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(cdc.LSN)) *Sender {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Sender{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		render:    r,
+		st:        &store{pool: pool},
+		ack:       ack,
+		clients:   newClients(cfg.RequestTimeout, cfg.AllowPrivateTargets),
+		policy:    backoff{min: cfg.RetryMinBackoff, max: cfg.RetryMaxBackoff, window: cfg.RetryWindow},
+		ua:        "walhook/" + cfg.Version,
+		errLog:    newLogLimiter(time.Minute),
+		ctx:       ctx,
+		cancel:    cancel,
+		hooks:     map[string]*hook{},
+		breakers:  map[string]*breaker{},
+		memFreed:  make(chan struct{}, 1),
+		queueWake: make(chan struct{}, 1),
+	}
+	s.met = newMetrics(cfg.Registerer, func() float64 { return float64(s.mem.Load()) }, s.countOpenBreakers)
+	s.logw = newLogWriter(s.met)
+	return s
+}
+
+// Add takes one matched event. Events arrive in commit order and belong to the
+// transaction that the next Commit closes. Add blocks while in-memory work is over
+// MemoryLimitBytes: for SpillWait, then it has in-memory chunks moved to the durable
+// queue and waits for memory to be freed, so memory stays bounded and the slot never
+// waits on a dead endpoint. It returns ctx's error, or ErrClosed.
+func (s *Sender) Add(ctx context.Context, m matcher.Match) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	if err := s.reserve(ctx); err != nil {
+		return err
+	}
+	t := s.cur
+	if t == nil {
+		t = newTxnRef(s.ack)
+		s.cur = t
+	}
+	h := s.hookFor(m.Webhook)
+	if h == nil {
+		return ErrClosed
+	}
+	if h.touchedBy != t {
+		h.touchedBy = t
+		s.touched = append(s.touched, h)
+	}
+	size := eventSize(m.Event)
+	s.mem.Add(size)
+	h.add(m.Webhook, m.Event, t, laneOf(m.Event, s.cfg.Concurrency), size, time.Now())
+	return nil
+}
+
+// Commit closes the transaction whose events Add received since the last Commit. Its
+// end LSN is acknowledged once all its chunks are delivered or durably queued, or at once
+// when it matched nothing. It does not block.
+func (s *Sender) Commit(ctx context.Context, txn cdc.Txn) error {
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	t := s.cur
+	s.cur = nil
+	now := time.Now()
+	for _, h := range s.touched {
+		h.commit(now)
+	}
+	clear(s.touched)
+	s.touched = s.touched[:0]
+	if t == nil {
+		s.ack(txn.EndLSN)
+		return nil
+	}
+	t.end = txn.EndLSN
+	t.release()
+	return nil
+}
+
+// reserve waits while memory is over the limit (see Add).
+func (s *Sender) reserve(ctx context.Context) error {
+	if s.mem.Load() < s.cfg.MemoryLimitBytes {
+		return nil
+	}
+	t := time.NewTimer(s.cfg.SpillWait)
+	defer t.Stop()
+	for s.mem.Load() >= s.cfg.MemoryLimitBytes {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.ctx.Done():
+			return ErrClosed
+		case <-s.memFreed:
+		case <-t.C:
+			s.requestSpill()
+			t.Reset(s.cfg.SpillWait)
+		}
+	}
+	return nil
+}
+
+// requestSpill asks every webhook loop to move its in-memory chunks to the queue.
+func (s *Sender) requestSpill() {
+	s.mu.Lock()
+	hooks := make([]*hook, 0, len(s.hooks))
+	for _, h := range s.hooks {
+		hooks = append(hooks, h)
+	}
+	s.mu.Unlock()
+	for _, h := range hooks {
+		h.mu.Lock()
+		h.spill = true
+		h.mu.Unlock()
+		h.signal()
+	}
+}
+
+// release returns a chunk's memory.
+func (s *Sender) release(n int64) {
+	s.mem.Add(-n)
+	select {
+	case s.memFreed <- struct{}{}:
+	default:
+	}
+}
+
+// resolve marks a chunk delivered, durably queued or dropped: its transactions' references
+// are released (which may acknowledge them) and its memory returned.
+func (s *Sender) resolve(c *chunk) {
+	if c.resolved {
+		return
+	}
+	c.resolved = true
+	for _, t := range c.txns {
+		t.release()
+	}
+	c.txns = nil
+	s.release(c.memBytes)
+	c.memBytes = 0
+}
+
+// hookFor returns the webhook's loop, starting it on first use; nil once closed.
+func (s *Sender) hookFor(wh *matcher.Webhook) *hook {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h, ok := s.hooks[wh.ID]
+	if !ok {
+		if s.closed.Load() {
+			return nil
+		}
+		h = newHook(s, wh)
+		s.hooks[wh.ID] = h
+		s.wg.Add(1)
+		go h.run(s.ctx)
+	}
+	return h
+}
+
+// localHook returns the webhook's loop if this process runs one.
+func (s *Sender) localHook(id string) *hook {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hooks[id]
+}
+
+// breakerFor returns the webhook's circuit breaker.
+func (s *Sender) breakerFor(id string) *breaker {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.breakers[id]
+	if !ok {
+		b = &breaker{threshold: s.cfg.BreakerThreshold, base: s.cfg.BreakerCooldown, max: s.cfg.RetryMaxBackoff}
+		s.breakers[id] = b
+	}
+	return b
+}
+
+// openBreakers returns the ids of webhooks whose breaker holds attempts back now.
+func (s *Sender) openBreakers(now time.Time) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, b := range s.breakers {
+		if b.isOpen(now) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (s *Sender) countOpenBreakers() float64 { return float64(len(s.openBreakers(time.Now()))) }
+
+// signalQueue wakes an idle queue worker.
+func (s *Sender) signalQueue() {
+	select {
+	case s.queueWake <- struct{}{}:
+	default:
+	}
+}
+
+// Run delivers chunks from the durable queue with QueueWorkers workers, writes the
+// delivery log, prunes it and dead letters past their retention, and refreshes the queue
+// depth gauge. Every walhook instance runs it: workers claim chunks with FOR UPDATE SKIP
+// LOCKED, so instances share the work. It blocks until ctx ends or Close is called and
+// returns nil then; errors of the state database are logged and retried.
+func (s *Sender) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed.Load() {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if s.running {
+		s.mu.Unlock()
+		return errors.New("sender: Run called twice")
+	}
+	s.running = true
+	s.runDone = make(chan struct{})
+	s.mu.Unlock()
+	defer close(s.runDone)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.ctx, cancel)
+	defer stop()
+
+	var wg sync.WaitGroup
+	for range s.cfg.QueueWorkers {
+		wg.Go(func() { s.worker(ctx) })
+	}
+	wg.Go(func() { s.logw.run(ctx, s.st, s.log) })
+	s.maintain(ctx)
+	wg.Wait()
+	return nil
+}
+
+// Close stops the sender: Add and Commit fail from then on, webhook loops, attempts and
+// Run stop, and the delivery log is flushed. Chunks still in memory are not acknowledged,
+// so the replication slot raises their events again after a restart. It waits for all of
+// that until ctx ends and returns ctx's error if it ends first.
+func (s *Sender) Close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed.Store(true)
+	runDone := s.runDone
+	s.mu.Unlock()
+	s.cancel()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		if runDone != nil {
+			<-runDone
+		}
+		close(done)
+	}()
+	defer s.clients.closeIdle()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close sender: %w", ctx.Err())
+	}
+}
