@@ -52,10 +52,31 @@ type Config struct {
 	// durable queue.
 	MemoryLimitBytes int64 `env:"WALHOOK_MEMORY_LIMIT_BYTES, default=268435456"`
 
-	// ---- Sender settings ----
-	// Later issues add the sender's settings here (request timeout, retry window, linger,
-	// workers, ...): one field each, named WALHOOK_<NAME> with a default, checked in
-	// validate below, and listed in README.md's Configuration table.
+	// ---- Sender settings (see README.md, Delivery) ----
+	// DeliveryLinger is how long a partly filled chunk waits for more events.
+	DeliveryLinger time.Duration `env:"WALHOOK_DELIVERY_LINGER, default=5ms"`
+	// RequestTimeout bounds one delivery attempt, connect to response body.
+	RequestTimeout time.Duration `env:"WALHOOK_REQUEST_TIMEOUT, default=10s"`
+	// RetryMinBackoff and RetryMaxBackoff bound the jittered exponential retry waits.
+	RetryMinBackoff time.Duration `env:"WALHOOK_RETRY_MIN_BACKOFF, default=1s"`
+	RetryMaxBackoff time.Duration `env:"WALHOOK_RETRY_MAX_BACKOFF, default=10m"`
+	// RetryWindow is how long a chunk is retried before it is dead-lettered.
+	RetryWindow time.Duration `env:"WALHOOK_RETRY_WINDOW, default=24h"`
+	// WebhookConcurrency is the number of ordered lanes (requests in flight) per webhook.
+	WebhookConcurrency int `env:"WALHOOK_WEBHOOK_CONCURRENCY, default=1"`
+	// DelayHorizon: chunks due later than this (chunk_delay) wait in the durable queue.
+	DelayHorizon time.Duration `env:"WALHOOK_DELAY_HORIZON, default=1s"`
+	// SpillWait is how long the reader waits at the memory limit before chunks spill.
+	SpillWait time.Duration `env:"WALHOOK_SPILL_WAIT, default=100ms"`
+	// QueueWorkers deliver from the durable queue; QueuePollInterval is their idle poll.
+	QueueWorkers      int           `env:"WALHOOK_QUEUE_WORKERS, default=8"`
+	QueuePollInterval time.Duration `env:"WALHOOK_QUEUE_POLL_INTERVAL, default=1s"`
+	// BreakerThreshold consecutive failures open a webhook's breaker for BreakerCooldown.
+	BreakerThreshold int           `env:"WALHOOK_BREAKER_THRESHOLD, default=5"`
+	BreakerCooldown  time.Duration `env:"WALHOOK_BREAKER_COOLDOWN, default=30s"`
+	// DeliveryLogRetention and DeadLetterRetention bound what the delivery log keeps.
+	DeliveryLogRetention time.Duration `env:"WALHOOK_DELIVERY_LOG_RETENTION, default=168h"`
+	DeadLetterRetention  time.Duration `env:"WALHOOK_DEAD_LETTER_RETENTION, default=720h"`
 }
 
 // errConfig is wrapped by every configuration error.
@@ -141,10 +162,32 @@ func (c Config) validate() error {
 	for _, d := range []struct {
 		variable string
 		value    time.Duration
-	}{{"WALHOOK_STANDBY_INTERVAL", c.StandbyInterval}, {"WALHOOK_RECONNECT_BACKOFF", c.ReconnectBackoff}} {
+	}{
+		{"WALHOOK_STANDBY_INTERVAL", c.StandbyInterval}, {"WALHOOK_RECONNECT_BACKOFF", c.ReconnectBackoff},
+		{"WALHOOK_DELIVERY_LINGER", c.DeliveryLinger}, {"WALHOOK_REQUEST_TIMEOUT", c.RequestTimeout},
+		{"WALHOOK_RETRY_MIN_BACKOFF", c.RetryMinBackoff}, {"WALHOOK_RETRY_MAX_BACKOFF", c.RetryMaxBackoff},
+		{"WALHOOK_RETRY_WINDOW", c.RetryWindow}, {"WALHOOK_DELAY_HORIZON", c.DelayHorizon},
+		{"WALHOOK_SPILL_WAIT", c.SpillWait}, {"WALHOOK_QUEUE_POLL_INTERVAL", c.QueuePollInterval},
+		{"WALHOOK_BREAKER_COOLDOWN", c.BreakerCooldown}, {"WALHOOK_DELIVERY_LOG_RETENTION", c.DeliveryLogRetention},
+		{"WALHOOK_DEAD_LETTER_RETENTION", c.DeadLetterRetention},
+	} {
 		if d.value <= 0 {
 			return configErrorf(d.variable, "%s is not positive", d.value)
 		}
+	}
+	for _, n := range []struct {
+		variable string
+		value    int
+	}{
+		{"WALHOOK_WEBHOOK_CONCURRENCY", c.WebhookConcurrency}, {"WALHOOK_QUEUE_WORKERS", c.QueueWorkers},
+		{"WALHOOK_BREAKER_THRESHOLD", c.BreakerThreshold},
+	} {
+		if n.value < 1 {
+			return configErrorf(n.variable, "%d is less than 1", n.value)
+		}
+	}
+	if c.RetryMaxBackoff < c.RetryMinBackoff {
+		return configErrorf("WALHOOK_RETRY_MAX_BACKOFF", "%s is less than WALHOOK_RETRY_MIN_BACKOFF (%s)", c.RetryMaxBackoff, c.RetryMinBackoff)
 	}
 	if c.MemoryLimitBytes <= 0 {
 		return configErrorf("WALHOOK_MEMORY_LIMIT_BYTES", "%d is not positive", c.MemoryLimitBytes)

@@ -27,6 +27,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		ReconnectBackoff: time.Second,
 		MemoryLimitBytes: 256 << 20,
 	}
+	withSenderDefaults(&want)
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("defaults (-want +got):\n%s", diff)
 	}
@@ -49,6 +50,8 @@ func TestLoadConfigValues(t *testing.T) {
 		"WALHOOK_STANDBY_INTERVAL":      "1m30s",
 		"WALHOOK_RECONNECT_BACKOFF":     "250ms",
 		"WALHOOK_MEMORY_LIMIT_BYTES":    "1048576",
+		"WALHOOK_RETRY_WINDOW":          "1h",
+		"WALHOOK_WEBHOOK_CONCURRENCY":   "4",
 	}))
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
@@ -67,6 +70,8 @@ func TestLoadConfigValues(t *testing.T) {
 		ReconnectBackoff:    250 * time.Millisecond,
 		MemoryLimitBytes:    1 << 20,
 	}
+	withSenderDefaults(&want)
+	want.RetryWindow, want.WebhookConcurrency = time.Hour, 4
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -170,4 +175,22 @@ func TestNewLoggerHonoursLevelAndFormat(t *testing.T) {
 	if got := b.String(); !strings.HasPrefix(got, `{"time":`) {
 		t.Errorf("json logger wrote %q", got)
 	}
+}
+
+// withSenderDefaults sets the sender settings' documented defaults.
+func withSenderDefaults(c *Config) {
+	c.DeliveryLinger = 5 * time.Millisecond
+	c.RequestTimeout = 10 * time.Second
+	c.RetryMinBackoff = time.Second
+	c.RetryMaxBackoff = 10 * time.Minute
+	c.RetryWindow = 24 * time.Hour
+	c.WebhookConcurrency = 1
+	c.DelayHorizon = time.Second
+	c.SpillWait = 100 * time.Millisecond
+	c.QueueWorkers = 8
+	c.QueuePollInterval = time.Second
+	c.BreakerThreshold = 5
+	c.BreakerCooldown = 30 * time.Second
+	c.DeliveryLogRetention = 168 * time.Hour
+	c.DeadLetterRetention = 720 * time.Hour
 }

@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"time"
 
@@ -14,7 +15,6 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/internal/demo"
 	"github.com/walhook/walhook/internal/pgcluster"
 	"github.com/walhook/walhook/mapping"
@@ -118,43 +118,54 @@ func swapDatabase(dsn, db string) string {
 	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, db)
 }
 
-// runDemo runs walhook and the CRM activity side by side until ctx ends.
+// demoSecret is the demo webhook's signature string (the seeds' example UUID).
+const demoSecret = "01234567-abcd-dcba-ffff-000000000000"
+
+// runDemo runs walhook, a receiver that verifies and prints deliveries, and the CRM
+// activity, registers a signed webhook for the receiver through the API, and runs until
+// ctx ends.
 func runDemo(ctx context.Context, cfg Config, log *slog.Logger) error {
 	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("connect to the crm database: %w", err)
 	}
 	defer pool.Close()
-	fmt.Fprintln(os.Stdout, "walhook demo: CRM activity every second; events follow, one per line. Ctrl-C stops and removes everything.")
+	recvLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen for the demo receiver: %w", err)
+	}
+	recv := &http.Server{Handler: &demo.Receiver{Secret: demoSecret, Out: os.Stdout}, ReadHeaderTimeout: 10 * time.Second}
+	svc, err := startService(ctx, cfg, log, nil)
+	if err != nil {
+		recvLn.Close()
+		return err
+	}
+	defer svc.pool.Close()
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return svc.run(gctx) })
 	g.Go(func() error {
-		return runService(gctx, cfg, log, func(_ *service, ack func(cdc.LSN)) (cdc.Handler, error) {
-			return &printHandler{w: os.Stdout, ack: ack}, nil
-		})
+		go func() { <-gctx.Done(); recv.Close() }()
+		if err := recv.Serve(recvLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("demo receiver: %w", err)
+		}
+		return nil
 	})
-	g.Go(func() error { return demo.Activity(gctx, pool, time.Second, log) })
+	g.Go(func() error {
+		base := "http://" + svc.ln.Addr().String()
+		target := "http://" + recvLn.Addr().String() + "/hooks/crm"
+		if err := demo.Register(gctx, base, cfg.APITokens[0], target, demoSecret); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stdout, "walhook demo: API %s (token %q), webhook → %s signed with %s.\n"+
+			"CRM activity every second; each delivery and its items follow. Ctrl-C stops and removes everything.\n",
+			base, cfg.APITokens[0], target, demoSecret)
+		// A new webhook reaches the matcher within a second (LISTEN/NOTIFY).
+		select {
+		case <-gctx.Done():
+			return nil
+		case <-time.After(time.Second):
+		}
+		return demo.Activity(gctx, pool, time.Second, log)
+	})
 	return g.Wait()
-}
-
-// printHandler prints each event on one line and acknowledges every transaction.
-type printHandler struct {
-	w   io.Writer
-	ack func(cdc.LSN)
-}
-
-func (p *printHandler) HandleEvent(_ context.Context, ev *cdc.Event) error {
-	line := fmt.Sprintf("event %-32s %-12s %s", ev.Name, ev.Entity, ev.EntityID)
-	if len(ev.Changed) > 0 {
-		line += fmt.Sprintf(" changed=%v", ev.Changed)
-	}
-	if len(ev.SkipKeys) > 0 {
-		line += fmt.Sprintf(" skip_keys=%v", ev.SkipKeys)
-	}
-	_, err := fmt.Fprintln(p.w, line)
-	return err
-}
-
-func (p *printHandler) HandleCommit(_ context.Context, txn cdc.Txn) error {
-	p.ack(txn.EndLSN)
-	return nil
 }

@@ -24,7 +24,7 @@ func TestRunMainExitCodes(t *testing.T) {
 		{[]string{"setup", "--bogus"}, 2, "walhook setup: flag provided but not defined: -bogus"},
 		{[]string{"setup", "extra"}, 2, `walhook setup: unexpected argument "extra"`},
 		{[]string{"help", "nope"}, 2, `walhook help: unknown command "nope"`},
-		{[]string{"run"}, 1, "walhook run: not implemented yet"},
+		{[]string{"run", "extra"}, 2, `walhook run: unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

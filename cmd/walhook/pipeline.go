@@ -2,21 +2,42 @@ package main
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/walhook/walhook/api"
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/matcher"
+	"github.com/walhook/walhook/pipeline"
+	"github.com/walhook/walhook/sender"
 )
 
-// pipelineHandler is the handler "walhook run" uses: until the matcher and sender are
-// wired, every transaction is acknowledged as matched by nothing.
-func pipelineHandler(s *service, ack func(cdc.LSN)) (cdc.Handler, error) {
-	return ackHandler{ack: ack}, nil
-}
-
-type ackHandler struct{ ack func(cdc.LSN) }
-
-func (ackHandler) HandleEvent(context.Context, *cdc.Event) error { return nil }
-
-func (h ackHandler) HandleCommit(_ context.Context, txn cdc.Txn) error {
-	h.ack(txn.EndLSN)
-	return nil
+// pipelineHandler wires walhook proper behind the reader: the webhook store and its API,
+// the matcher (loaded before the first event, so no event meets an empty matcher), and the
+// sender, which acknowledges transactions through ack.
+func pipelineHandler(ctx context.Context, s *service, ack func(cdc.LSN)) (cdc.Handler, error) {
+	store := matcher.NewStore(s.pool)
+	m := matcher.New(matcher.Config{DB: s.pool, Mapping: s.m, Logger: s.log, Registerer: s.reg})
+	if err := m.Load(ctx); err != nil {
+		return nil, fmt.Errorf("load webhooks: %w", err)
+	}
+	c := s.cfg
+	snd := sender.New(sender.Config{
+		Version: version, Logger: s.log, Registerer: s.reg,
+		AllowPrivateTargets: c.AllowPrivateTargets, Webhooks: store,
+		Linger: c.DeliveryLinger, RequestTimeout: c.RequestTimeout,
+		RetryMinBackoff: c.RetryMinBackoff, RetryMaxBackoff: c.RetryMaxBackoff, RetryWindow: c.RetryWindow,
+		Concurrency: c.WebhookConcurrency, DelayHorizon: c.DelayHorizon,
+		MemoryLimitBytes: c.MemoryLimitBytes, SpillWait: c.SpillWait,
+		QueueWorkers: c.QueueWorkers, QueuePollInterval: c.QueuePollInterval,
+		BreakerThreshold: c.BreakerThreshold, BreakerCooldown: c.BreakerCooldown,
+		DeliveryLogRetention: c.DeliveryLogRetention, DeadLetterRetention: c.DeadLetterRetention,
+	}, m, s.pool, ack)
+	a := api.New(api.Config{
+		Store: store, Mapping: s.m, Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets,
+		Deliveries: api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver), Logger: s.log, Registerer: s.reg,
+	})
+	s.mux.Handle("/api/", a.Handler())
+	s.runners = append(s.runners, m.Run, snd.Run)
+	s.closers = append(s.closers, snd.Close)
+	return pipeline.New(m, snd), nil
 }

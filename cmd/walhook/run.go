@@ -19,6 +19,7 @@ import (
 
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/schema"
 )
 
@@ -49,11 +50,14 @@ type service struct {
 	reader *cdc.Reader
 	mux    *http.ServeMux
 	ln     net.Listener
+	// runners run beside the reader until ctx ends; closers flush after they stopped.
+	runners []func(context.Context) error
+	closers []func(context.Context) error
 }
 
 // newHandler builds what consumes the reader's events; the reader's Ack is passed so
 // the handler can acknowledge transactions. nil means walhook's pipeline.
-type newHandler func(s *service, ack func(cdc.LSN)) (cdc.Handler, error)
+type newHandler func(ctx context.Context, s *service, ack func(cdc.LSN)) (cdc.Handler, error)
 
 // runService starts the service, checks that setup is current, and runs until ctx ends.
 func runService(ctx context.Context, cfg Config, log *slog.Logger, handler newHandler) error {
@@ -73,7 +77,12 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger, handler new
 		return nil, fmt.Errorf("load mapping (WALHOOK_MAPPING_FILE=%q): %w", cfg.MappingFile, err)
 	}
 	s.m = m
-	if s.pool, err = pgxpool.New(ctx, cfg.DatabaseURL); err != nil {
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("parse WALHOOK_DATABASE_URL: %s", redactConnString(err.Error()))
+	}
+	matcher.ConfigureCRMPool(pcfg)
+	if s.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, fmt.Errorf("connect to the database: %s", redactConnString(err.Error()))
 	}
 	if err := s.checkSetup(ctx); err != nil {
@@ -81,7 +90,7 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger, handler new
 		return nil, err
 	}
 	var ack func(cdc.LSN)
-	h, err := s.buildHandler(handler, func(lsn cdc.LSN) { ack(lsn) })
+	h, err := s.buildHandler(ctx, handler, func(lsn cdc.LSN) { ack(lsn) })
 	if err != nil {
 		s.pool.Close()
 		return nil, err
@@ -118,11 +127,11 @@ func (s *service) checkSetup(ctx context.Context) error {
 	return schema.Check(ctx, conn.Conn(), s.m, schema.Options{Slot: s.cfg.Slot, Publication: s.cfg.Publication})
 }
 
-func (s *service) buildHandler(handler newHandler, ack func(cdc.LSN)) (cdc.Handler, error) {
+func (s *service) buildHandler(ctx context.Context, handler newHandler, ack func(cdc.LSN)) (cdc.Handler, error) {
 	if handler == nil {
 		handler = pipelineHandler
 	}
-	return handler(s, ack)
+	return handler(ctx, s, ack)
 }
 
 func (s *service) routes() {
@@ -157,8 +166,18 @@ func (s *service) run(ctx context.Context) error {
 		return srv.Shutdown(sctx)
 	})
 	g.Go(func() error { return s.reader.Run(gctx) })
+	for _, run := range s.runners {
+		g.Go(func() error { return run(gctx) })
+	}
 	s.log.Info("walhook running", "listen_addr", s.ln.Addr().String(), "slot", s.cfg.Slot, "config", s.cfg)
 	err := g.Wait()
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, closeFn := range s.closers {
+		if cerr := closeFn(cctx); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
 	s.log.Info("walhook stopped")
 	return err
 }

@@ -6,8 +6,11 @@ package demo
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -67,4 +70,28 @@ func Activity(ctx context.Context, pool *pgxpool.Pool, interval time.Duration, l
 		case <-t.C:
 		}
 	}
+}
+
+// Register creates the demo webhook through walhook's API at base: every event, the custom
+// entities, signed with secret, and skipping changes made by the Gmail sync (skip key
+// gmail_sync), so those never reach the receiver.
+func Register(ctx context.Context, base, token, target, secret string) error {
+	body := fmt.Sprintf(`{"url": %q, "events": ["*"], "signature": %q, "insecure_ssl": false,
+		"options": {"custom_entity_api_name": ["CE_Bid", "CE_Campaign"], "skip_keys": ["gmail_sync"], "chunk_size": 100}}`, target, secret)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v100/rest/spaces/demo/entities/Webhooks", strings.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("register demo webhook: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("register demo webhook: %w", err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
+		return fmt.Errorf("register demo webhook: %s: %s", resp.Status, msg)
+	}
+	return nil
 }

@@ -205,7 +205,9 @@ func (c *Cluster) start(ctx context.Context, bin string, cred *syscall.Credentia
 	defer logFile.Close()
 	// Not CommandContext: the server must outlive ctx, which only bounds the start-up.
 	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	// Pdeathsig: a test binary or fuzz worker that is killed must not leave its server
+	// running.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start postgres: %w", err)
