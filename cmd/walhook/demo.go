@@ -151,7 +151,7 @@ func runDemo(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return nil
 	})
 	g.Go(func() error {
-		base := "http://" + svc.ln.Addr().String()
+		base := "http://" + loopbackAddr(svc.ln.Addr())
 		target := "http://" + recvLn.Addr().String() + "/hooks/crm"
 		if err := demo.Register(gctx, base, cfg.APITokens[0], target, demoSecret); err != nil {
 			return err
@@ -168,4 +168,14 @@ func runDemo(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return demo.Activity(gctx, pool, time.Second, log)
 	})
 	return g.Wait()
+}
+
+// loopbackAddr turns a listener's address into one a browser on this machine can use
+// (an unspecified host such as [::] becomes 127.0.0.1).
+func loopbackAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil || host == "" || net.ParseIP(host).IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return a.String()
 }
