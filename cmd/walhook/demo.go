@@ -62,7 +62,9 @@ func startDemoCluster(ctx context.Context, log *slog.Logger) (*pgcluster.Cluster
 			return nil, fmt.Errorf("install postgresql: %w", err)
 		}
 	}
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{})
+	// synchronous_commit on: the WAL sender only sends flushed WAL, and with it off a commit
+	// waits up to wal_writer_delay (200 ms) to be flushed, which would show as latency.
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"synchronous_commit": "on"}})
 	if err != nil {
 		return nil, fmt.Errorf("start a throwaway postgresql: %w", err)
 	}

@@ -1,7 +1,7 @@
 package bench
 
 import (
-	"encoding/json"
+	"bytes"
 	"io"
 	"net/http"
 	"os"
@@ -34,12 +34,51 @@ func NewReceiver(secret string) *Receiver {
 	return &Receiver{Secret: secret, seen: make(map[string]struct{}), notify: make(chan struct{}, 1)}
 }
 
-type benchDelivery struct {
-	WebhookID string `json:"webhook_id"`
-	Items     []struct {
-		ID          string `json:"id"`
-		CommittedAt string `json:"committed_at"`
-	} `json:"items"`
+// benchItem is what the receiver reads of an item.
+type benchItem struct {
+	id          string
+	committedAt string
+}
+
+// scanDelivery reads the webhook id and each item's id and committed_at from a delivery
+// body without decoding all of it: the receiver shares the machine with walhook and the
+// server, and full JSON decoding cost it a third of the process's CPU. It relies on the
+// key order walhook writes ({"webhook_id", …, "items": [{"id", "event", …, "committed_at"…}]})
+// and reports false for any body not of that shape.
+func scanDelivery(body []byte) (webhookID string, items []benchItem, ok bool) {
+	webhookID, rest, ok := stringAfter(body, `{"webhook_id":"`)
+	if !ok {
+		return "", nil, false
+	}
+	for {
+		var it benchItem
+		var found bool
+		if it.id, rest, found = stringAfter(rest, `{"id":"`); !found {
+			return webhookID, items, len(items) > 0
+		}
+		if !bytes.HasPrefix(rest, []byte(`,"event":"`)) {
+			continue // an "id" inside a row, not an item's
+		}
+		if it.committedAt, rest, found = stringAfter(rest, `"committed_at":"`); !found {
+			return "", nil, false
+		}
+		items = append(items, it)
+	}
+}
+
+// stringAfter finds key in b and returns the JSON string value that follows (up to the
+// next quote; walhook's ids and timestamps hold no escapes) and the rest after it.
+func stringAfter(b []byte, key string) (string, []byte, bool) {
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return "", nil, false
+	}
+	b = b[i+len(key):]
+	j := bytes.IndexByte(b, '"')
+	if j < 0 {
+		return "", nil, false
+	}
+	return string(b[:j]), b[j+1:], true
 }
 
 // ServeHTTP verifies and records one delivery.
@@ -57,9 +96,9 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	var d benchDelivery
-	if err := json.Unmarshal(body, &d); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
+	webhookID, items, ok := scanDelivery(body)
+	if !ok {
+		http.Error(w, "not a walhook delivery", http.StatusBadRequest)
 		return
 	}
 	r.mu.Lock()
@@ -67,13 +106,13 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		r.first = now
 	}
 	r.last = now
-	for _, it := range d.Items {
-		key := d.WebhookID + "/" + it.ID
+	for _, it := range items {
+		key := webhookID + "/" + it.id
 		if _, dup := r.seen[key]; dup {
 			continue
 		}
 		r.seen[key] = struct{}{}
-		if at, err := time.Parse(time.RFC3339Nano, it.CommittedAt); err == nil {
+		if at, err := time.Parse(time.RFC3339Nano, it.committedAt); err == nil {
 			r.latencies = append(r.latencies, now.Sub(at))
 		}
 	}

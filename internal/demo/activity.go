@@ -76,22 +76,26 @@ func Activity(ctx context.Context, pool *pgxpool.Pool, interval time.Duration, l
 // entities, signed with secret, and skipping changes made by the Gmail sync (skip key
 // gmail_sync), so those never reach the receiver.
 func Register(ctx context.Context, base, token, target, secret string) error {
-	body := fmt.Sprintf(`{"url": %q, "events": ["*"], "signature": %q, "insecure_ssl": false,
-		"options": {"custom_entity_api_name": ["CE_Bid", "CE_Campaign"], "skip_keys": ["gmail_sync"], "chunk_size": 100}}`, target, secret)
+	return PostWebhook(ctx, base, token, fmt.Sprintf(`{"url": %q, "events": ["*"], "signature": %q, "insecure_ssl": false,
+		"options": {"custom_entity_api_name": ["CE_Bid", "CE_Campaign"], "skip_keys": ["gmail_sync"], "chunk_size": 100}}`, target, secret))
+}
+
+// PostWebhook creates a webhook from a JSON body through walhook's API at base.
+func PostWebhook(ctx context.Context, base, token, body string) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v100/rest/spaces/demo/entities/Webhooks", strings.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("register demo webhook: %w", err)
+		return fmt.Errorf("create webhook: %w", err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("register demo webhook: %w", err)
+		return fmt.Errorf("create webhook: %w", err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated {
-		return fmt.Errorf("register demo webhook: %s: %s", resp.Status, msg)
+		return fmt.Errorf("create webhook: %s: %s", resp.Status, msg)
 	}
 	return nil
 }
