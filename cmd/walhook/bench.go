@@ -70,7 +70,9 @@ func cmdBench(ctx context.Context, args []string) error {
 }
 
 // switchHandler serves with whichever receiver the current phase set.
-type switchHandler struct{ h atomic.Pointer[bench.Receiver] }
+type switchHandler struct {
+	h atomic.Pointer[bench.Receiver]
+}
 
 func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.Load().ServeHTTP(w, r) }
 
