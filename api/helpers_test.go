@@ -5,32 +5,25 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"sync"
-	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
-	"github.com/walhook/walhook/schema"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 const token = "test-token-123"
-
-var slotSeq atomic.Int64
 
 // fakeResolver answers from a table; other hosts resolve to a public address.
 type fakeResolver map[string][]string
@@ -71,26 +64,9 @@ type env struct {
 
 func newEnv(tb testing.TB, mod func(*Config)) *env {
 	tb.Helper()
-	ctx := context.Background()
-	dsn := pgtest.NewDatabase(tb, sample.CRMSQL)
-	m := mapping.Default()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := m.Validate(ctx, conn); err != nil {
-		tb.Fatal(err)
-	}
-	slot := fmt.Sprintf("api_%d_%d", time.Now().UnixNano()%1e9, slotSeq.Add(1))
-	if err := schema.Setup(ctx, conn, m, schema.Options{Slot: slot, Publication: "walhook"}, nil); err != nil {
-		tb.Fatalf("setup: %v", err)
-	}
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(pool.Close)
+	c := crmtest.New(tb)
+	dsn, m := c.DSN, c.Mapping
+	pool := c.Pool(tb, nil)
 	e := &env{dsn: dsn, m: m, pool: pool, store: matcher.NewStore(pool), logs: &syncBuffer{}}
 	cfg := Config{Store: e.store, Mapping: m, Tokens: []string{"other", token}, Resolver: testResolver,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}

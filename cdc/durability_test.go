@@ -36,9 +36,9 @@ func TestUnmappedWritesAdvanceSlot(t *testing.T) {
 	start := c.confirmedFlush(t)
 	var target pglogrepl.LSN
 	for i := range 20 {
-		c.exec(t, fmt.Sprintf(`INSERT INTO crm.audit_log (message) SELECT 'batch %d row ' || g FROM generate_series(1, 200) g`, i))
+		c.Exec(t, fmt.Sprintf(`INSERT INTO crm.audit_log (message) SELECT 'batch %d row ' || g FROM generate_series(1, 200) g`, i))
 	}
-	if err := c.conn.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()").Scan(&target); err != nil {
+	if err := c.Conn.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()").Scan(&target); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "confirmed_flush_lsn to pass the unmapped writes", func() bool {
@@ -91,7 +91,7 @@ func TestKillMidStreamReplaysWithSameIDs(t *testing.T) {
 	}
 	var first []txnEvents
 	for i := range 20 {
-		c.exec(t, fmt.Sprintf(`UPDATE crm.accounts SET phone = '%d' WHERE id = '%s'; INSERT INTO crm.tasks (subject) VALUES ('t%d')`, i, acme, i))
+		c.Exec(t, fmt.Sprintf(`UPDATE crm.accounts SET phone = '%d' WHERE id = '%s'; INSERT INTO crm.tasks (subject) VALUES ('t%d')`, i, acme, i))
 		txn, evs := h1.nextTxn(t)
 		first = append(first, txnEvents{txn, evs})
 	}
@@ -173,12 +173,12 @@ func TestLargeTransactionBoundedMemory(t *testing.T) {
 	}
 	c := newCRM(t)
 	h := &countingHandler{done: make(chan struct{}), want: 200_000}
-	r, err := New(Config{ConnString: c.dsn, Slot: c.slot, Publication: "walhook", Mapping: c.m, Logger: discardLogger()}, h)
+	r, err := New(Config{ConnString: c.DSN, Slot: c.Slot, Publication: "walhook", Mapping: c.Mapping, Logger: discardLogger()}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.reader = r
-	c.exec(t, `INSERT INTO crm.tasks (subject, description, owner_id, due_date) SELECT 'bulk ' || g, repeat('x', 200), '`+jana+`', DATE '2026-01-01' + (g % 365) FROM generate_series(1, 200000) g`)
+	c.Exec(t, `INSERT INTO crm.tasks (subject, description, owner_id, due_date) SELECT 'bulk ' || g, repeat('x', 200), '`+jana+`', DATE '2026-01-01' + (g % 365) FROM generate_series(1, 200000) g`)
 	runtime.GC()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -212,9 +212,9 @@ func benchReader(b *testing.B, rows int) {
 	total := 0
 	for b.Loop() {
 		b.StopTimer()
-		c.exec(b, fmt.Sprintf(`INSERT INTO crm.tasks (subject, owner_id) SELECT 'bulk ' || g, '%s' FROM generate_series(1, %d) g`, jana, rows))
+		c.Exec(b, fmt.Sprintf(`INSERT INTO crm.tasks (subject, owner_id) SELECT 'bulk ' || g, '%s' FROM generate_series(1, %d) g`, jana, rows))
 		h := &countingHandler{done: make(chan struct{}), want: rows}
-		r, err := New(Config{ConnString: c.dsn, Slot: c.slot, Publication: "walhook", Mapping: c.m, Logger: discardLogger()}, h)
+		r, err := New(Config{ConnString: c.DSN, Slot: c.Slot, Publication: "walhook", Mapping: c.Mapping, Logger: discardLogger()}, h)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -241,10 +241,10 @@ func TestReconnectAfterConnectionLoss(t *testing.T) {
 	h.noAck = true
 	var k killableConn
 	r, _ := startReader(t, c, h, func(cfg *Config) { cfg.AfterNetConnect = k.wrap })
-	c.exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
+	c.Exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
 	txn1, evs1 := h.nextTxn(t)
 	r.Ack(txn1.EndLSN)
-	c.exec(t, `UPDATE crm.products SET price = 2 WHERE id = 1`)
+	c.Exec(t, `UPDATE crm.products SET price = 2 WHERE id = 1`)
 	_, evs2 := h.nextTxn(t)
 	waitFor(t, 30*time.Second, "the first transaction to be confirmed", func() bool { return c.confirmedFlush(t) >= txn1.EndLSN })
 	k.kill()
@@ -253,7 +253,7 @@ func TestReconnectAfterConnectionLoss(t *testing.T) {
 	if again[0].ID != evs2[0].ID || again[0].ID == evs1[0].ID {
 		t.Fatalf("after reconnect got %s, want %s again", again[0].ID, evs2[0].ID)
 	}
-	c.exec(t, `UPDATE crm.products SET price = 3 WHERE id = 1`)
+	c.Exec(t, `UPDATE crm.products SET price = 3 WHERE id = 1`)
 	if _, evs3 := h.nextTxn(t); evs3[0].Name != "Product.Update" {
 		t.Errorf("after reconnect: %s", evs3[0].Name)
 	}
@@ -268,14 +268,14 @@ func TestStandbyTakesOver(t *testing.T) {
 	c := newCRM(t)
 	h1, h2 := newCollector(), newCollector()
 	_, stop1 := startReader(t, c, h1, nil)
-	c.exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
+	c.Exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
 	h1.nextTxn(t)
 	r2, _ := startReader(t, c, h2, nil)
 	waitFor(t, 30*time.Second, "the second reader to be a standby", func() bool {
 		return testutil.ToFloat64(r2.met.state.WithLabelValues(StateStandby)) == 1
 	})
 	stop1()
-	c.exec(t, `UPDATE crm.products SET price = 2 WHERE id = 1`)
+	c.Exec(t, `UPDATE crm.products SET price = 2 WHERE id = 1`)
 	_, evs := h2.nextTxn(t)
 	if v, _ := evs[0].New.Get("price"); v.Text() != "2.00" {
 		t.Errorf("standby got %s", evs[0].New.AppendJSON(nil))
@@ -288,7 +288,7 @@ func TestReaderStopsCleanly(t *testing.T) {
 	before := runtime.NumGoroutine()
 	h := newCollector()
 	_, stop := startReader(t, c, h, nil)
-	c.exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
+	c.Exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
 	h.nextTxn(t)
 	stop()
 	waitFor(t, 10*time.Second, "reader goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })

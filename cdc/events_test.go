@@ -84,7 +84,7 @@ func TestSampleCRMEvents(t *testing.T) {
 		{"truncate raises nothing", `TRUNCATE crm.appointment_comments`, nil},
 	}
 	for _, st := range steps {
-		c.exec(t, st.sql)
+		c.Exec(t, st.sql)
 		_, evs := h.nextTxn(t)
 		got := summarize(evs)
 		for i := range got {
@@ -107,7 +107,7 @@ func TestEventBodies(t *testing.T) {
 	h := newCollector()
 	startReader(t, c, h, nil)
 
-	c.exec(t, `UPDATE crm.lead_oppty SET value = 125000.10, "closingDate" = '2026-01-31', owner_id = '`+tom+`' WHERE id = '`+opp1+`'`)
+	c.Exec(t, `UPDATE crm.lead_oppty SET value = 125000.10, "closingDate" = '2026-01-31', owner_id = '`+tom+`' WHERE id = '`+opp1+`'`)
 	txn, evs := h.nextTxn(t)
 	if len(evs) != 2 {
 		t.Fatalf("got %v", summarize(evs))
@@ -132,7 +132,7 @@ func TestEventBodies(t *testing.T) {
 		t.Errorf("ids %s and %s", upd.ID, evs[1].ID)
 	}
 
-	c.exec(t, `INSERT INTO crm.accounts (id, name, internal_notes, tags, custom_fields) VALUES ('`+newAcc+`', 'Quote "Co"', 'secret', '{a,b}', '{"tier": "gold"}')`)
+	c.Exec(t, `INSERT INTO crm.accounts (id, name, internal_notes, tags, custom_fields) VALUES ('`+newAcc+`', 'Quote "Co"', 'secret', '{a,b}', '{"tier": "gold"}')`)
 	_, evs = h.nextTxn(t)
 	body = string(evs[0].New.AppendJSON(nil))
 	for _, want := range []string{`"name":"Quote \"Co\""`, `"tags":["a","b"]`, `"custom_fields":{"tier": "gold"}`} {
@@ -144,14 +144,14 @@ func TestEventBodies(t *testing.T) {
 		t.Errorf("account row: excluded column or bad timestamp: %s", body)
 	}
 
-	c.exec(t, `INSERT INTO crm.document_links (document_id, entity_type, entity_id) VALUES ('`+doc2+`', 'opportunity', '`+opp2+`')`)
+	c.Exec(t, `INSERT INTO crm.document_links (document_id, entity_type, entity_id) VALUES ('`+doc2+`', 'opportunity', '`+opp2+`')`)
 	_, evs = h.nextTxn(t)
 	ev := evs[0]
 	if ev.Related == nil || ev.Related.Entity != "Document" || ev.Related.ID != doc2 || ev.New != nil || ev.Link == nil {
 		t.Errorf("document link event: %+v related %+v", ev, ev.Related)
 	}
 
-	c.exec(t, `INSERT INTO crm.ce_bids (name) VALUES ('x')`)
+	c.Exec(t, `INSERT INTO crm.ce_bids (name) VALUES ('x')`)
 	_, evs = h.nextTxn(t)
 	if !evs[0].Custom || evs[0].Entity != "CE_Bid" || evs[0].Name != "CustomEntity.Create" {
 		t.Errorf("custom entity event %+v", evs[0])
@@ -164,7 +164,7 @@ func TestSkipKeyCarriedByTransaction(t *testing.T) {
 	c := newCRM(t)
 	h := newCollector()
 	startReader(t, c, h, nil)
-	c.exec(t, `UPDATE crm.accounts SET phone = '1' WHERE id = '`+acme+`';
+	c.Exec(t, `UPDATE crm.accounts SET phone = '1' WHERE id = '`+acme+`';
 		SELECT walhook.skip_key('gmail_sync');
 		UPDATE crm.accounts SET phone = '2' WHERE id = '`+acme+`';
 		SELECT walhook.skip_key('custom_integration');
@@ -178,7 +178,7 @@ func TestSkipKeyCarriedByTransaction(t *testing.T) {
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, ",") })); diff != "" {
 		t.Errorf("skip keys (-want +got):\n%s", diff)
 	}
-	c.exec(t, `UPDATE crm.accounts SET phone = '4' WHERE id = '`+acme+`'`)
+	c.Exec(t, `UPDATE crm.accounts SET phone = '4' WHERE id = '`+acme+`'`)
 	if _, evs := h.nextTxn(t); len(evs[0].SkipKeys) != 0 {
 		t.Errorf("next transaction inherited skip keys %v", evs[0].SkipKeys)
 	}
@@ -190,12 +190,12 @@ func TestColumnAddedMidStream(t *testing.T) {
 	c := newCRM(t)
 	h := newCollector()
 	startReader(t, c, h, nil)
-	c.exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
+	c.Exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
 	if _, evs := h.nextTxn(t); hasField(evs[0], "warranty_months") {
 		t.Fatal("field present before it was added")
 	}
-	c.exec(t, `ALTER TABLE crm.products ADD COLUMN warranty_months int`)
-	c.exec(t, `UPDATE crm.products SET warranty_months = 24 WHERE id = 1`)
+	c.Exec(t, `ALTER TABLE crm.products ADD COLUMN warranty_months int`)
+	c.Exec(t, `UPDATE crm.products SET warranty_months = 24 WHERE id = 1`)
 	_, evs := h.nextTxn(t)
 	if v, ok := evs[0].New.Get("warranty_months"); !ok || v.Text() != "24" {
 		t.Errorf("after ADD COLUMN: %s", evs[0].New.AppendJSON(nil))
@@ -203,8 +203,8 @@ func TestColumnAddedMidStream(t *testing.T) {
 	if diff := cmp.Diff([]string{"warranty_months"}, evs[0].Changed); diff != "" {
 		t.Errorf("changed (-want +got):\n%s", diff)
 	}
-	c.exec(t, `ALTER TABLE crm.products DROP COLUMN sku`)
-	c.exec(t, `UPDATE crm.products SET price = 2 WHERE id = 1`)
+	c.Exec(t, `ALTER TABLE crm.products DROP COLUMN sku`)
+	c.Exec(t, `UPDATE crm.products SET price = 2 WHERE id = 1`)
 	if _, evs := h.nextTxn(t); hasField(evs[0], "sku") {
 		t.Errorf("dropped column still present: %s", evs[0].New.AppendJSON(nil))
 	}

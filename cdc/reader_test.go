@@ -2,65 +2,27 @@ package cdc
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pglogrepl"
-	"github.com/jackc/pgx/v5"
 
+	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
-	"github.com/walhook/walhook/mapping"
-	"github.com/walhook/walhook/schema"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
 // crm is a test database holding the sample CRM with walhook set up on it.
-type crm struct {
-	dsn  string
-	slot string
-	m    *mapping.Mapping
-	conn *pgx.Conn
-}
+type crm struct{ *crmtest.CRM }
 
-func newCRM(t testing.TB) *crm {
-	t.Helper()
-	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	m, err := mapping.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	if err := m.Validate(ctx, conn); err != nil {
-		t.Fatalf("validate mapping: %v", err)
-	}
-	c := &crm{dsn: dsn, slot: fmt.Sprintf("slot_%d", time.Now().UnixNano()), m: m, conn: conn}
-	if err := schema.Setup(ctx, conn, m, schema.Options{Slot: c.slot, Publication: "walhook"}, discardLogger()); err != nil {
-		t.Fatalf("setup: %v", err)
-	}
-	return c
-}
-
-// exec runs statements in one transaction.
-func (c *crm) exec(t testing.TB, sql string) {
-	t.Helper()
-	if _, err := c.conn.Exec(context.Background(), "BEGIN;"+sql+";COMMIT"); err != nil {
-		t.Fatalf("exec %q: %v", sql, err)
-	}
-}
+func newCRM(t testing.TB) *crm { return &crm{crmtest.New(t)} }
 
 func (c *crm) confirmedFlush(t testing.TB) pglogrepl.LSN {
 	t.Helper()
 	var lsn pglogrepl.LSN
-	err := c.conn.QueryRow(context.Background(), "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", c.slot).Scan(&lsn)
+	err := c.Conn.QueryRow(context.Background(), "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", c.Slot).Scan(&lsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,7 +82,7 @@ func (c *collector) nextTxn(t *testing.T) (Txn, []*Event) {
 // startReader runs a reader until the test ends; stop ends it early.
 func startReader(t *testing.T, c *crm, h *collector, tweak func(*Config)) (r *Reader, stop func()) {
 	t.Helper()
-	cfg := Config{ConnString: c.dsn, Slot: c.slot, Publication: "walhook", Mapping: c.m,
+	cfg := Config{ConnString: c.DSN, Slot: c.Slot, Publication: "walhook", Mapping: c.Mapping,
 		StandbyInterval: 100 * time.Millisecond, ReconnectBackoff: 50 * time.Millisecond, Logger: discardLogger()}
 	if tweak != nil {
 		tweak(&cfg)

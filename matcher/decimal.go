@@ -1,5 +1,7 @@
 package matcher
 
+import "cmp"
+
 // decimal is an exact decimal number read from its text, without allocating: PostgreSQL
 // integers, numerics ("125000.00") and floats ("1.5e+20"), and filter values written as JSON
 // numbers or numeric strings. Its value is ±0.D × 10^exp, D being the significant digits.
@@ -92,7 +94,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 func cmpDecimal(a, b *decimal) int {
 	sa, sb := a.sign(), b.sign()
 	if sa != sb {
-		return cmpInt(sa, sb)
+		return cmp.Compare(sa, sb)
 	}
 	if sa == 0 {
 		return 0
@@ -100,17 +102,17 @@ func cmpDecimal(a, b *decimal) int {
 	mag := 0
 	switch {
 	case a.exp != b.exp:
-		mag = cmpInt(a.exp, b.exp)
+		mag = cmp.Compare(a.exp, b.exp)
 	default:
 		i, j := a.lo, b.lo
 		for ; i < a.hi && j < b.hi; i, j = i+1, j+1 {
 			if x, y := a.digit(i), b.digit(j); x != y {
-				mag = cmpInt(int(x), int(y))
+				mag = cmp.Compare(int(x), int(y))
 				break
 			}
 		}
 		if mag == 0 {
-			mag = cmpInt(a.hi-i, b.hi-j) // the one with digits left is larger
+			mag = cmp.Compare(a.hi-i, b.hi-j) // the one with digits left is larger
 		}
 	}
 	return sa * mag
@@ -124,14 +126,4 @@ func (d *decimal) sign() int {
 		return -1
 	}
 	return 1
-}
-
-func cmpInt(a, b int) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

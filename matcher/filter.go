@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -229,13 +230,13 @@ func compare(v cdc.Value, fv *fval) (int, bool) {
 		if !ok || !fv.tsOK {
 			return 0, false
 		}
-		return cmpInt64(t, fv.ts), true
+		return cmp.Compare(t, fv.ts), true
 	case cdc.KindDate:
 		d, ok := parseDate(v.Raw)
 		if !ok || !fv.dateOK {
 			return 0, false
 		}
-		return cmpInt64(d, fv.date), true
+		return cmp.Compare(d, fv.date), true
 	case cdc.KindBool:
 		if !fv.bOK || len(v.Raw) != 1 {
 			return 0, false
@@ -245,16 +246,6 @@ func compare(v cdc.Value, fv *fval) (int, bool) {
 		return cmpFoldASCII(v.Raw, fv.str), true
 	}
 	return bytes.Compare(v.Raw, fv.raw), true
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func cmpBool(a, b bool) int {

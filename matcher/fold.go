@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"cmp"
 	"unicode"
 	"unicode/utf8"
 )
@@ -81,10 +82,10 @@ func cmpFoldASCII(a []byte, b string) int {
 	for i := 0; i < len(a) && i < len(b); i++ {
 		x, y := lowerASCII(a[i]), lowerASCII(b[i])
 		if x != y {
-			return cmpInt(int(x), int(y))
+			return cmp.Compare(int(x), int(y))
 		}
 	}
-	return cmpInt(len(a), len(b))
+	return cmp.Compare(len(a), len(b))
 }
 
 func lowerASCII(c byte) byte {

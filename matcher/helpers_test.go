@@ -3,9 +3,7 @@ package matcher
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,15 +11,12 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/mapping"
-	"github.com/walhook/walhook/schema"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
-
-var slotSeq atomic.Int64
 
 // env is a test database holding the sample CRM with walhook set up on it.
 type env struct {
@@ -37,22 +32,9 @@ type env struct {
 
 func newEnv(tb testing.TB) *env {
 	tb.Helper()
-	ctx := context.Background()
-	dsn := pgtest.NewDatabase(tb, sample.CRMSQL)
-	m := mapping.Default()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	if err := m.Validate(ctx, conn); err != nil {
-		tb.Fatalf("validate mapping: %v", err)
-	}
-	e := &env{tb: tb, dsn: dsn, m: m, slot: fmt.Sprintf("matcher_%d_%d", time.Now().UnixNano()%1e9, slotSeq.Add(1))}
-	if err := schema.Setup(ctx, conn, m, schema.Options{Slot: e.slot, Publication: "walhook"}, nil); err != nil {
-		tb.Fatalf("setup: %v", err)
-	}
-	e.pool = newPool(tb, dsn, nil)
+	c := crmtest.New(tb)
+	e := &env{tb: tb, dsn: c.DSN, m: c.Mapping, slot: c.Slot}
+	e.pool = newPool(tb, c.DSN, nil)
 	return e
 }
 

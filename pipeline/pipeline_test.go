@@ -17,15 +17,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
-	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/pipeline"
 	"github.com/walhook/walhook/schema"
-	"github.com/walhook/walhook/schema/sample"
 	"github.com/walhook/walhook/sender"
 )
 
@@ -64,28 +62,11 @@ type env struct {
 func start(t *testing.T, wh *matcher.Webhook) *env {
 	t.Helper()
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	m, err := mapping.Load("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close(context.Background()) })
-	if err := m.Validate(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	e := &env{conn: conn, slot: fmt.Sprintf("slot_%d", time.Now().UnixNano())}
-	if err := schema.Setup(ctx, conn, m, schema.Options{Slot: e.slot}, nil); err != nil {
-		t.Fatal(err)
-	}
-	pool, err := pgxpool.New(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+	c := crmtest.New(t)
+	e := &env{conn: c.Conn, slot: c.Slot}
+	pool := c.Pool(t, nil)
+	dsn, m := c.DSN, c.Mapping
+	var err error
 
 	var reader *cdc.Reader
 	s := sender.New(sender.Config{Version: "e2e", AllowPrivateTargets: true, Linger: time.Millisecond,
