@@ -27,6 +27,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"route"}),
 	}
 	for _, rt := range routes() {
+		m.duration.WithLabelValues(rt.name)
 		for _, c := range []string{"2xx", "4xx", "5xx"} {
 			m.requests.WithLabelValues(rt.name, c)
 		}

@@ -2,6 +2,8 @@ package cdc
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/walhook/walhook/mapping"
 )
 
 // Reader states, exported as walhook_reader_state{state}.
@@ -30,8 +32,10 @@ type metrics struct {
 	transaction prometheus.Counter
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
-	m := &metrics{
+// newMetrics builds the reader's metrics, with a series for every event-raising entity of
+// m (nil: none), and registers them with reg (nil: not registered).
+func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
+	met := &metrics{
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "walhook_changes_decoded_total", Help: "Row changes decoded from the replication stream, by operation.",
 		}, []string{"op"}),
@@ -67,16 +71,23 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	for i, op := range []string{"insert", "update", "delete"} {
-		m.changeOps[i] = m.changes.WithLabelValues(op)
+		met.changeOps[i] = met.changes.WithLabelValues(op)
 	}
 	for _, s := range readerStates {
-		m.state.WithLabelValues(s)
+		met.state.WithLabelValues(s)
+	}
+	if m != nil {
+		for _, e := range m.Entities {
+			if e.Events {
+				met.events.WithLabelValues(e.Name)
+			}
+		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.changes, m.events, m.truncates, m.unmatched, m.toastLost, m.reconnects,
-			m.statusSent, m.lagBytes, m.lagSeconds, m.state, m.transaction)
+		reg.MustRegister(met.changes, met.events, met.truncates, met.unmatched, met.toastLost, met.reconnects,
+			met.statusSent, met.lagBytes, met.lagSeconds, met.state, met.transaction)
 	}
-	return m
+	return met
 }
 
 func (m *metrics) setState(s string) {

@@ -10,7 +10,7 @@ import (
 // TestMetricsLint: the reader's metrics follow Prometheus naming and help conventions.
 func TestMetricsLint(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	newMetrics(reg)
+	newMetrics(reg, nil)
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func New(cfg Config, h Handler) (*Reader, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Reader{cfg: cfg, h: h, log: cfg.Logger.With("slot", cfg.Slot), met: newMetrics(cfg.Registerer)}
+	r := &Reader{cfg: cfg, h: h, log: cfg.Logger.With("slot", cfg.Slot), met: newMetrics(cfg.Registerer, cfg.Mapping)}
 	r.met.setState(StateStopped)
 	return r, nil
 }
@@ -130,6 +130,9 @@ func (r *Reader) Run(ctx context.Context) error {
 			r.met.reconnects.Inc()
 		}
 		r.met.setState(state)
+		// Not streaming: the lag gauges would otherwise keep the last session's values.
+		r.met.lagBytes.Set(0)
+		r.met.lagSeconds.Set(0)
 		if streamed {
 			backoff = r.cfg.ReconnectBackoff
 		}

@@ -144,7 +144,7 @@ func newTestDecoder(tb testing.TB) (*decoder, *recorder) {
 		tb.Fatalf("parse test mapping: %v", err)
 	}
 	rec := &recorder{}
-	d := newDecoder(m, discardLogger(), rec, newMetrics(nil))
+	d := newDecoder(m, discardLogger(), rec, newMetrics(nil, nil))
 	for _, msg := range [][]byte{
 		relationMsg(1, "crm", "deals", dealCols),
 		relationMsg(2, "crm", "tasks", []wireCol{{"id", 20}, {"subject", 25}}),

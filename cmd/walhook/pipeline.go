@@ -15,14 +15,24 @@ import (
 // the matcher (loaded before the first event, so no event meets an empty matcher), and the
 // sender, which acknowledges transactions through ack.
 func pipelineHandler(ctx context.Context, s *service, ack func(cdc.LSN)) (cdc.Handler, error) {
-	store := matcher.NewStore(s.pool)
-	m := matcher.New(matcher.Config{DB: s.pool, Mapping: s.m, Logger: s.log, Registerer: s.reg})
+	m, snd, a := s.components(ack)
 	if err := m.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load webhooks: %w", err)
 	}
+	s.mux.Handle("/api/", a.Handler())
+	s.runners = append(s.runners, m.Run, snd.Run)
+	s.closers = append(s.closers, snd.Close)
+	return pipeline.New(m, snd), nil
+}
+
+// components builds the matcher, the sender and the API on the service's pool, mapping,
+// configuration and metrics. It does no I/O.
+func (s *service) components(ack func(cdc.LSN)) (*matcher.Matcher, *sender.Sender, *api.API) {
+	store := matcher.NewStore(s.pool)
+	m := matcher.New(matcher.Config{DB: s.pool, Mapping: s.m, Logger: s.log, Registerer: s.registerer})
 	c := s.cfg
 	snd := sender.New(sender.Config{
-		Version: version, Logger: s.log, Registerer: s.reg,
+		Version: version, Logger: s.log, Registerer: s.registerer,
 		AllowPrivateTargets: c.AllowPrivateTargets, Webhooks: store,
 		Linger: c.DeliveryLinger, RequestTimeout: c.RequestTimeout,
 		RetryMinBackoff: c.RetryMinBackoff, RetryMaxBackoff: c.RetryMaxBackoff, RetryWindow: c.RetryWindow,
@@ -34,10 +44,7 @@ func pipelineHandler(ctx context.Context, s *service, ack func(cdc.LSN)) (cdc.Ha
 	}, m, s.pool, ack)
 	a := api.New(api.Config{
 		Store: store, Mapping: s.m, Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets,
-		Deliveries: api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver), Logger: s.log, Registerer: s.reg,
+		Deliveries: api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver), Logger: s.log, Registerer: s.registerer,
 	})
-	s.mux.Handle("/api/", a.Handler())
-	s.runners = append(s.runners, m.Run, snd.Run)
-	s.closers = append(s.closers, snd.Close)
-	return pipeline.New(m, snd), nil
+	return m, snd, a
 }

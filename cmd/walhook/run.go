@@ -42,14 +42,16 @@ func cmdRun(ctx context.Context, args []string) error {
 // service is one running walhook: the replication reader and everything behind it, and the
 // HTTP listener serving the API, /metrics, /healthz and /readyz.
 type service struct {
-	cfg    Config
-	log    *slog.Logger
-	reg    *prometheus.Registry
-	m      *mapping.Mapping
-	pool   *pgxpool.Pool
-	reader *cdc.Reader
-	mux    *http.ServeMux
-	ln     net.Listener
+	cfg Config
+	log *slog.Logger
+	reg *prometheus.Registry
+	// registerer is where components register their metrics: reg, or a wrapper in tests.
+	registerer prometheus.Registerer
+	m          *mapping.Mapping
+	pool       *pgxpool.Pool
+	reader     *cdc.Reader
+	mux        *http.ServeMux
+	ln         net.Listener
 	// runners run beside the reader until ctx ends; closers flush after they stopped.
 	runners []func(context.Context) error
 	closers []func(context.Context) error
@@ -70,8 +72,8 @@ func runService(ctx context.Context, cfg Config, log *slog.Logger, handler newHa
 }
 
 func startService(ctx context.Context, cfg Config, log *slog.Logger, handler newHandler) (*service, error) {
-	s := &service{cfg: cfg, log: log, reg: prometheus.NewRegistry(), mux: http.NewServeMux()}
-	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &service{cfg: cfg, log: log, reg: newRegistry(), mux: http.NewServeMux()}
+	s.registerer = s.reg
 	m, err := mapping.Load(cfg.MappingFile)
 	if err != nil {
 		return nil, fmt.Errorf("load mapping (WALHOOK_MAPPING_FILE=%q): %w", cfg.MappingFile, err)
@@ -95,12 +97,7 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger, handler new
 		s.pool.Close()
 		return nil, err
 	}
-	s.reader, err = cdc.New(cdc.Config{
-		ConnString: cfg.DatabaseURL, Slot: cfg.Slot, Publication: cfg.Publication, Mapping: m,
-		StandbyInterval: cfg.StandbyInterval, ReconnectBackoff: cfg.ReconnectBackoff,
-		Logger: log, Registerer: s.reg,
-	}, h)
-	if err != nil {
+	if s.reader, err = s.newReader(h); err != nil {
 		s.pool.Close()
 		return nil, err
 	}
@@ -111,6 +108,24 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger, handler new
 	}
 	s.routes()
 	return s, nil
+}
+
+// newRegistry returns the registry /metrics serves: walhook's metrics are added by each
+// component; the Go and process collectors are added here.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// newReader builds the replication reader (no I/O).
+func (s *service) newReader(h cdc.Handler) (*cdc.Reader, error) {
+	c := s.cfg
+	return cdc.New(cdc.Config{
+		ConnString: c.DatabaseURL, Slot: c.Slot, Publication: c.Publication, Mapping: s.m,
+		StandbyInterval: c.StandbyInterval, ReconnectBackoff: c.ReconnectBackoff,
+		Logger: s.log, Registerer: s.registerer,
+	}, h)
 }
 
 // checkSetup validates the mapping against the live schema and refuses to start when
