@@ -220,7 +220,11 @@ func (r *Reader) session(ctx context.Context) (streamed bool, err error) {
 	}
 	r.track.reset()
 	r.met.setState(StateStreaming)
-	r.log.Info("replication started", "lsn", start, "server_wal", sys.XLogPos, "timeline", sys.Timeline)
+	from := "the slot's confirmed position"
+	if start != 0 {
+		from = start.String()
+	}
+	r.log.Info("replication started", "from", from, "server_wal", sys.XLogPos.String(), "timeline", sys.Timeline)
 	err = r.stream(ctx, conn)
 	if ctx.Err() != nil {
 		// Shutting down: confirm what is done so a restart replays as little as possible.

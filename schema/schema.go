@@ -583,16 +583,29 @@ func (st *state) problems(tables []mapping.Table, opts Options, latest int) []pr
 		}
 		ps = append(ps, p)
 	}
+	var notFull []string
 	for _, t := range tables {
 		switch id := st.replident[t]; id {
 		case "f":
 		case "":
 			ps = append(ps, problem{fmt.Sprintf("mapped table %s does not exist", t), "fix the mapping"})
 		default:
-			ps = append(ps, problem{text: fmt.Sprintf("table %s has REPLICA IDENTITY %s, not FULL", t, identityName(id))})
+			notFull = append(notFull, fmt.Sprintf("%s (%s)", t, identityName(id)))
 		}
 	}
+	if len(notFull) > 0 {
+		ps = append(ps, problem{text: "REPLICA IDENTITY is not FULL on " + summarizeList(notFull, 3)})
+	}
 	return append(ps, st.slotProblems(opts.Slot)...)
+}
+
+// summarizeList names the first n items and counts the rest, so one line stays readable
+// when every mapped table has the same problem.
+func summarizeList(items []string, n int) string {
+	if len(items) <= n {
+		return strings.Join(items, ", ")
+	}
+	return fmt.Sprintf("%s and %d more tables", strings.Join(items[:n], ", "), len(items)-n)
 }
 
 func (st *state) migrationProblems(latest int) []problem {

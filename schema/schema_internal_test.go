@@ -57,3 +57,18 @@ func TestQuoteLiteral(t *testing.T) {
 		}
 	}
 }
+
+func TestSummarizeList(t *testing.T) {
+	for _, tt := range []struct {
+		items []string
+		want  string
+	}{
+		{[]string{"a"}, "a"},
+		{[]string{"a", "b", "c"}, "a, b, c"},
+		{[]string{"a", "b", "c", "d", "e"}, "a, b, c and 2 more tables"},
+	} {
+		if got := summarizeList(tt.items, 3); got != tt.want {
+			t.Errorf("summarizeList(%v) = %q, want %q", tt.items, got, tt.want)
+		}
+	}
+}

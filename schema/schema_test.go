@@ -213,7 +213,7 @@ func TestCheckNamesTheProblem(t *testing.T) {
 	}, {
 		name: "replica identity reset", setup: true,
 		breakSQL:   `ALTER TABLE crm.contacts REPLICA IDENTITY DEFAULT`,
-		want:       []string{"table crm.contacts has REPLICA IDENTITY DEFAULT, not FULL", `run "walhook setup"`},
+		want:       []string{"REPLICA IDENTITY is not FULL on crm.contacts (DEFAULT)", `run "walhook setup"`},
 		repairable: true,
 	}, {
 		name: "slot dropped", setup: true,
