@@ -214,3 +214,23 @@ func hasField(ev *Event, name string) bool {
 	_, ok := ev.New.Get(name)
 	return ok
 }
+
+// TestUnchangedToastFilledFromOldRow: an UPDATE that leaves a large, out-of-line (TOASTed)
+// value alone sends it as "unchanged"; the event still carries it, from the old row.
+func TestUnchangedToastFilledFromOldRow(t *testing.T) {
+	c := newCRM(t)
+	h := newCollector()
+	startReader(t, c, h, nil)
+	// 32,000 hex digits of md5 output barely compress, so the value is stored out of line.
+	c.Exec(t, `UPDATE crm.tasks SET description = (SELECT string_agg(md5(g::text), '') FROM generate_series(1, 1000) g) WHERE id = 1`)
+	h.nextTxn(t)
+	c.Exec(t, `UPDATE crm.tasks SET subject = 'Call Wile again' WHERE id = 1`)
+	_, evs := h.nextTxn(t)
+	v, ok := evs[0].New.Get("description")
+	if !ok || len(v.Raw) != 32000 {
+		t.Fatalf("description after an update that left it alone: present=%v, %d bytes, want 32000", ok, len(v.Raw))
+	}
+	if diff := cmp.Diff([]string{"subject"}, evs[0].Changed); diff != "" {
+		t.Errorf("changed (-want +got):\n%s", diff)
+	}
+}
