@@ -56,16 +56,11 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	cfg.LogFormat = "text"
 	log := newLogger(cfg, os.Stderr)
-	cluster, err := startDemoCluster(ctx, log)
+	cluster, cfg, err := sampleCRM(ctx, cfg, log, "127.0.0.1:0", "bench-token")
 	if err != nil {
 		return err
 	}
 	defer cluster.Stop()
-	cfg.DatabaseURL, cfg.AllowPrivateTargets, cfg.ListenAddr = cluster.DSN("crm"), true, "127.0.0.1:0"
-	cfg.APITokens = []string{"bench-token"}
-	if err := loadSampleCRM(ctx, cfg, log); err != nil {
-		return err
-	}
 	return runBench(ctx, cfg, log, o, os.Stdout)
 }
 

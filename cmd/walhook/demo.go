@@ -37,21 +37,32 @@ func cmdDemo(ctx context.Context, args []string) error {
 		cfg.LogFormat = "text"
 	}
 	log := newLogger(cfg, os.Stderr)
-	cluster, err := startDemoCluster(ctx, log)
+	cluster, cfg, err := sampleCRM(ctx, cfg, log, demoListenAddr(cfg.ListenAddr), "demo-token")
 	if err != nil {
 		return err
 	}
 	defer cluster.Stop()
-	cfg.DatabaseURL = cluster.DSN("crm")
-	cfg.AllowPrivateTargets = true
-	cfg.ListenAddr = demoListenAddr(cfg.ListenAddr)
+	return runDemo(ctx, cfg, log)
+}
+
+// sampleCRM starts a throwaway cluster holding the sample CRM with walhook set up on it,
+// and returns cfg pointed at it: private targets allowed (receivers are on loopback),
+// listening on addr, and token as API token unless tokens are configured. The caller
+// stops the cluster.
+func sampleCRM(ctx context.Context, cfg Config, log *slog.Logger, addr, token string) (*pgcluster.Cluster, Config, error) {
+	cluster, err := startDemoCluster(ctx, log)
+	if err != nil {
+		return nil, cfg, err
+	}
+	cfg.DatabaseURL, cfg.AllowPrivateTargets, cfg.ListenAddr = cluster.DSN("crm"), true, addr
 	if len(cfg.APITokens) == 0 {
-		cfg.APITokens = []string{"demo-token"}
+		cfg.APITokens = []string{token}
 	}
 	if err := loadSampleCRM(ctx, cfg, log); err != nil {
-		return err
+		cluster.Stop()
+		return nil, cfg, err
 	}
-	return runDemo(ctx, cfg, log)
+	return cluster, cfg, nil
 }
 
 // startDemoCluster installs PostgreSQL when missing and starts a throwaway cluster.
