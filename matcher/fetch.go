@@ -86,23 +86,21 @@ func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys 
 	if len(keys) == 0 {
 		return out, nil
 	}
-	fields := e.FieldNames()
-	if len(fields) == 0 {
-		return nil, fmt.Errorf("entity %s has no known columns (mapping not validated)", e.Name)
-	}
 	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}, keys}
 	if e.Discriminator != nil {
 		args = append(args, e.Discriminator.Values)
 	}
 	f.m.met.renderQuery.Inc()
-	rows, err := conn.Query(ctx, selectSQL(e, fields, col, typ), args...)
+	rows, err := conn.Query(ctx, selectSQL(e, col, typ), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
 	}
 	defer rows.Close()
+	fds := rows.FieldDescriptions()[1:]
+	names := apiNames(e, fds)
 	for rows.Next() {
 		raw := rows.RawValues()
-		row := decodeRow(fields, rows.FieldDescriptions()[1:], raw[1:])
+		row := decodeRow(names, fds, raw[1:])
 		out[string(raw[0])] = append(out[string(raw[0])], row)
 	}
 	if err := rows.Err(); err != nil {
@@ -111,13 +109,11 @@ func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys 
 	return out, nil
 }
 
-func selectSQL(e *mapping.Entity, fields []string, col, typ string) string {
+// selectSQL selects whole rows (t.*): the columns are named by the result, not by a list
+// read at start-up, so a column added to or dropped from a live table never breaks a render.
+func selectSQL(e *mapping.Entity, col, typ string) string {
 	var b strings.Builder
-	b.WriteString("SELECT k.req")
-	for _, api := range fields {
-		b.WriteString(", t.")
-		b.WriteString(pgx.Identifier{e.Column(api)}.Sanitize())
-	}
+	b.WriteString("SELECT k.req, t.*")
 	b.WriteString(" FROM unnest($1::text[]) AS k(req) JOIN ")
 	b.WriteString(pgx.Identifier{e.Table.Schema, e.Table.Name}.Sanitize())
 	b.WriteString(" AS t ON t.")
@@ -134,16 +130,33 @@ func selectSQL(e *mapping.Entity, fields []string, col, typ string) string {
 	return b.String()
 }
 
-// decodeRow copies one result row (text format) into a cdc.Row: one allocation for the
-// fields, one for their bytes.
-func decodeRow(fields []string, fds []pgconn.FieldDescription, raw [][]byte) cdc.Row {
-	size := 0
-	for _, r := range raw {
-		size += len(r)
+// apiNames maps result columns to the entity's API names; "" marks an excluded column.
+func apiNames(e *mapping.Entity, fds []pgconn.FieldDescription) []string {
+	names := make([]string, len(fds))
+	for i, fd := range fds {
+		if api, ok := e.FieldName(fd.Name); ok {
+			names[i] = api
+		}
+	}
+	return names
+}
+
+// decodeRow copies one result row (text format) into a cdc.Row, leaving out excluded
+// columns: one allocation for the fields, one for their bytes.
+func decodeRow(names []string, fds []pgconn.FieldDescription, raw [][]byte) cdc.Row {
+	size, n := 0, 0
+	for i, r := range raw {
+		if names[i] != "" {
+			size += len(r)
+			n++
+		}
 	}
 	arena := make([]byte, 0, size)
-	row := make(cdc.Row, len(fields))
-	for i, name := range fields {
+	row := make(cdc.Row, 0, n)
+	for i, name := range names {
+		if name == "" {
+			continue
+		}
 		oid := fds[i].DataTypeOID
 		v := cdc.Value{Kind: cdc.KindOf(oid), OID: oid}
 		if raw[i] != nil {
@@ -151,7 +164,7 @@ func decodeRow(fields []string, fds []pgconn.FieldDescription, raw [][]byte) cdc
 			arena = append(arena, raw[i]...)
 			v.Raw = arena[start:len(arena):len(arena)]
 		}
-		row[i] = cdc.Field{Name: name, Value: v}
+		row = append(row, cdc.Field{Name: name, Value: v})
 	}
 	return row
 }

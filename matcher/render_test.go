@@ -315,3 +315,29 @@ func TestRenderMissingRowsAreNull(t *testing.T) {
 		t.Errorf("item %s\nwant suffix %s", items[0], want)
 	}
 }
+
+// TestRenderSurvivesColumnChanges: columns dropped from or added to an expanded table after
+// start-up neither fail the render (which would stall the webhook and pin WAL) nor go
+// stale: the expansion shows the table as it is now.
+func TestRenderSurvivesColumnChanges(t *testing.T) {
+	e := newEnv(t)
+	m := e.matcher(t)
+	wh := webhook("expand", []string{"Contact.Update"}, `{"entity": {"Contact": {"expand": ["primary_account"]}}}`)
+	if err := m.Set([]*Webhook{wh}); err != nil {
+		t.Fatal(err)
+	}
+	e.exec(t, `ALTER TABLE crm.accounts DROP COLUMN industry`)
+	e.exec(t, `ALTER TABLE crm.accounts ADD COLUMN tier text DEFAULT 'gold'`)
+	evs := e.capture(t, `UPDATE crm.contacts SET email1 = 'x@example.com' WHERE id = 'c0000000-0000-4000-8000-000000000002'`)
+	items := render(t, m, wh, evs)
+	acct := items[0]["data"].(map[string]any)["primary_account"].(map[string]any)
+	if _, ok := acct["industry"]; ok {
+		t.Errorf("dropped column still rendered: %v", acct)
+	}
+	if acct["tier"] != "gold" || acct["name"] != "Acme Corporation" {
+		t.Errorf("primary_account after column changes: %v", acct)
+	}
+	if _, ok := acct["internal_notes"]; ok {
+		t.Errorf("excluded column rendered: %v", acct)
+	}
+}
