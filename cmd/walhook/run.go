@@ -167,7 +167,10 @@ func (s *service) routes() {
 // its requests, and the reader confirms what was acknowledged before it exits.
 func (s *service) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	// Timeouts reap slow or idle clients: the API takes at most 1 MiB bodies, and
+	// unauthenticated keep-alive connections must not accumulate.
+	srv := &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 60 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve http on %s: %w", s.ln.Addr(), err)
