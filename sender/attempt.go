@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,8 +18,9 @@ import (
 type attemptResult struct {
 	v      verdict
 	status int // 0: no response
-	// errText describes a failure for the queue and the log: the method, the URL
-	// without credentials or query, and the transport error or status. Never a body.
+	// errText describes a failure for the queue, the delivery log and the log: the
+	// method, the URL's origin (see urlOrigin) and the transport error or status. Never
+	// a body.
 	errText string
 	// aborted: the sender is closing and the attempt was cut short; nothing is decided
 	// (a queued chunk's lease runs out and it is tried again).
@@ -53,7 +55,7 @@ func (s *Sender) attempt(ctx context.Context, wh *matcher.Webhook, deliveryID st
 	case err != nil:
 		res.errText = describeError(wh.URL, err)
 	case res.v.Outcome != OutcomeDelivered:
-		res.errText = fmt.Sprintf("POST %s: HTTP %d", safeURL(wh.URL), status)
+		res.errText = fmt.Sprintf("POST %s: HTTP %d", urlOrigin(wh.URL), status)
 	}
 	dur := end.Sub(start)
 	s.met.delivery(res.v.Outcome, status)
@@ -77,22 +79,50 @@ func (s *Sender) attempt(ctx context.Context, wh *matcher.Webhook, deliveryID st
 	return res
 }
 
-// safeURL returns the URL without user info, query or fragment, for errors and logs.
-func safeURL(raw string) string {
+// urlOrigin returns scheme://host[:port] of a webhook URL: the only part of it that
+// errors and logs name (STYLE 13). User info, path, query and fragment may hold secrets —
+// Slack, Discord and Zapier URLs carry their token in the path — and webhook_id already
+// identifies the webhook.
+func urlOrigin(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil {
+	if err != nil || u.Scheme == "" || u.Host == "" {
 		return "(invalid url)"
 	}
-	return u.Scheme + "://" + u.Host + u.Path
+	return u.Scheme + "://" + u.Host
 }
 
-// describeError describes a transport error without the URL's credentials or query.
+// describeError describes a transport error naming only the URL's origin. The
+// *url.Error that the client wraps around every error names the whole URL, so only its
+// cause is kept; any other part of the URL that the cause quotes is cut out too.
 func describeError(rawURL string, err error) string {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err
 	}
-	return "POST " + safeURL(rawURL) + ": " + err.Error()
+	return "POST " + urlOrigin(rawURL) + ": " + redactURL(err.Error(), rawURL)
+}
+
+// redactURL replaces in msg the parts of rawURL past its origin (the whole URL, its path,
+// query, fragment and password, raw and decoded) with "[redacted]". Parts of fewer than
+// three bytes are left alone: too short for a secret, and replacing "/" would mangle the
+// message.
+func redactURL(msg, rawURL string) string {
+	parts := []string{rawURL}
+	if u, err := url.Parse(rawURL); err == nil {
+		parts = append(parts, u.EscapedPath(), u.Path, u.RawQuery, u.Fragment, u.EscapedFragment())
+		if q, err := url.QueryUnescape(u.RawQuery); err == nil {
+			parts = append(parts, q)
+		}
+		if pw, ok := u.User.Password(); ok {
+			parts = append(parts, pw)
+		}
+	}
+	for _, p := range parts {
+		if len(p) >= 3 {
+			msg = strings.ReplaceAll(msg, p, "[redacted]")
+		}
+	}
+	return msg
 }
 
 // logLimiter rate-limits repeated log lines per key: the first line of a key is logged,

@@ -28,7 +28,8 @@ type Config struct {
 	// state may have changed since the chunk was queued) and disables a webhook whose
 	// endpoint failed for a whole retry window. The webhook store (*matcher.Store)
 	// satisfies it. When nil, queued chunks are sent with the webhook as this process last
-	// saw it through Add, chunks of webhooks it has not seen wait, and nothing is disabled.
+	// saw it through Add, chunks of webhooks it has not seen (or whose loop retired, see
+	// HookIdleTimeout) wait, and nothing is disabled.
 	Webhooks WebhookStore
 
 	// Linger is how long a partly filled chunk waits for more events before it is sent
@@ -71,6 +72,13 @@ type Config struct {
 	// DeadLetterRetention how long dead letters are kept (default 720h).
 	DeliveryLogRetention time.Duration
 	DeadLetterRetention  time.Duration
+	// HookIdleTimeout is how long a webhook's send loop stays with nothing to do — nothing
+	// in memory or in flight, nothing of the webhook in the durable queue, its chunk_delay
+	// schedule caught up — before it ends and forgets the webhook, its circuit breaker
+	// included once that holds nothing back (default 10m). Add starts a new loop for the
+	// webhook's next event. It bounds what deleted, disabled or unmatched webhooks keep in
+	// memory. It has no WALHOOK_ variable.
+	HookIdleTimeout time.Duration
 }
 
 // WebhookStore is what the sender needs of the webhook store. *matcher.Store satisfies
@@ -102,6 +110,7 @@ const (
 	DefaultBreakerCooldown      = 30 * time.Second
 	DefaultDeliveryLogRetention = 7 * 24 * time.Hour
 	DefaultDeadLetterRetention  = 30 * 24 * time.Hour
+	DefaultHookIdleTimeout      = 10 * time.Minute
 )
 
 func orDefault[T comparable](v, def T) T {
@@ -133,5 +142,6 @@ func (c Config) withDefaults() Config {
 	c.BreakerCooldown = orDefault(c.BreakerCooldown, DefaultBreakerCooldown)
 	c.DeliveryLogRetention = orDefault(c.DeliveryLogRetention, DefaultDeliveryLogRetention)
 	c.DeadLetterRetention = orDefault(c.DeadLetterRetention, DefaultDeadLetterRetention)
+	c.HookIdleTimeout = orDefault(c.HookIdleTimeout, DefaultHookIdleTimeout)
 	return c
 }

@@ -8,7 +8,9 @@
 // chunk lingers (Config.Linger) for more events but is only closed between
 // transactions, so a transaction's events stay together (250 events at chunk_size 100
 // go out as 100, 100 and 50). Chunks are delivered from memory: nothing is written to
-// the database for a chunk that succeeds at its first attempt.
+// the database for a chunk that succeeds at its first attempt. A loop that has had
+// nothing to do for Config.HookIdleTimeout — nothing in memory, in flight or in the
+// durable queue — ends and forgets the webhook; its next event starts a new loop.
 //
 // # The durable queue
 //

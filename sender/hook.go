@@ -20,7 +20,9 @@ const leaseMargin = 30 * time.Second
 // and wakes the loop through a coalescing channel; the loop seals lingering chunks,
 // renders them, spaces them by chunk_delay and sends each lane's chunks one at a time,
 // in order. A lane that has chunks in the durable queue is parked: its later chunks go
-// to the queue behind them, until the queue has none left for it.
+// to the queue behind them, until the queue has none left for it. A loop left with
+// nothing to do for HookIdleTimeout retires (see retire), so webhooks that are deleted,
+// disabled or no longer matched cost nothing.
 type hook struct {
 	s       *Sender
 	id      string
@@ -31,7 +33,7 @@ type hook struct {
 	wh      *matcher.Webhook // as last seen by Add
 	open    []*chunk         // per lane: being filled
 	sealed  []*chunk         // sealed, not yet taken by the loop
-	midTxn  bool             // the reader is inside a transaction that touched this webhook
+	midTxn  bool             // the reader's current transaction touched the webhook (set by hookFor, cleared by commit)
 	spill   bool             // memory is short: move everything to the queue
 	recheck bool             // a worker settled a queued chunk: parked lanes may be empty now
 
@@ -148,7 +150,8 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // run is the loop. It ends when ctx does; chunks still in memory are then left
-// unacknowledged, for the slot to raise again.
+// unacknowledged, for the slot to raise again. It also ends when it retires, after
+// HookIdleTimeout with nothing to do.
 func (h *hook) run(ctx context.Context) {
 	defer h.s.wg.Done()
 	if !h.loadLanes(ctx) {
@@ -156,11 +159,17 @@ func (h *hook) run(ctx context.Context) {
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var idleSince time.Time // zero: busy
 	for {
 		next := h.step(ctx)
 		if ctx.Err() != nil {
 			return
 		}
+		at, retired := h.idle(ctx, &idleSince)
+		if retired {
+			return
+		}
+		next = earliest(next, at)
 		if next.IsZero() {
 			timer.Stop()
 		} else {
@@ -175,6 +184,94 @@ func (h *hook) run(ctx context.Context) {
 		case <-timer.C:
 		}
 	}
+}
+
+// idle tracks since when the loop has had nothing to do and retires it once it may. It
+// returns when to look again (zero: when woken) and whether the loop retired. Loop
+// goroutine only.
+func (h *hook) idle(ctx context.Context, since *time.Time) (at time.Time, retired bool) {
+	now := time.Now()
+	if !h.quiet() {
+		*since = time.Time{}
+		return time.Time{}, false
+	}
+	if since.IsZero() {
+		*since = now
+	}
+	if at = h.retireAt(*since); now.Before(at) {
+		return at, false
+	}
+	if h.retire(ctx, now) {
+		return time.Time{}, true
+	}
+	// Look again after another timeout, and no sooner than the queue poll.
+	*since = now
+	at = h.retireAt(now)
+	if poll := now.Add(h.s.cfg.QueuePollInterval); at.Before(poll) {
+		at = poll
+	}
+	return at, false
+}
+
+// quiet reports whether the loop has nothing to do: no chunk open, sealed, pending or in
+// flight, and the reader is not inside a transaction that touched the webhook. Loop
+// goroutine only.
+func (h *hook) quiet() bool {
+	for i := range h.lanes {
+		if len(h.lanes[i].pending) > 0 || h.lanes[i].inflight != nil {
+			return false
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.quietLocked()
+}
+
+// quietLocked is the part of quiet that the reader may change. Call it holding h.mu.
+func (h *hook) quietLocked() bool {
+	if h.midTxn || len(h.sealed) > 0 {
+		return false
+	}
+	for _, c := range h.open {
+		if c != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// retireAt returns when a loop quiet since idleSince may retire: after HookIdleTimeout,
+// and not before its chunk_delay schedule has caught up, since a new loop would start a
+// fresh burst and send the next chunk early.
+func (h *hook) retireAt(idleSince time.Time) time.Time {
+	at := idleSince.Add(h.s.cfg.HookIdleTimeout)
+	if h.sched.next.After(at) {
+		return h.sched.next
+	}
+	return at
+}
+
+// retire ends the loop of a quiet webhook when the durable queue holds none of its
+// chunks either (without a webhook store, the queue's workers send them with the webhook
+// as this loop last saw it), and reports whether it did; the loop must then return. The
+// queue is read first, without locks: in this process only this loop queues the
+// webhook's chunks. Then detach re-checks, under the sender's lock, what the reader may
+// have changed meanwhile. Loop goroutine only, with quiet true.
+func (h *hook) retire(ctx context.Context, now time.Time) bool {
+	queued, err := h.s.st.hasPending(ctx, h.id)
+	if err != nil {
+		if ctx.Err() == nil {
+			h.s.errLog.log(h.s.log, "retire/"+h.id, "check queued chunks of an idle webhook", "webhook_id", h.id, "err", err)
+		}
+		return false
+	}
+	if queued {
+		return false
+	}
+	for i := range h.lanes {
+		h.lanes[i].parked = false // the queue holds none of its chunks
+	}
+	return h.s.detach(h, now)
 }
 
 // loadLanes parks the lanes that have chunks in the durable queue (from before a

@@ -31,6 +31,9 @@ const (
 
 var outcomeNames = [numOutcomes]string{"delivered", "http_error", "timeout", "connection_error", "blocked"}
 
+// String returns the outcome's snake_case name, as used for the "outcome" metric label,
+// the delivery log's outcome column and the "outcome" log key; "unknown" for a value
+// outside the defined outcomes.
 func (o Outcome) String() string {
 	if o < numOutcomes {
 		return outcomeNames[o]

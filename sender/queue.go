@@ -280,6 +280,18 @@ func (st *store) busyLanes(ctx context.Context, webhookID string) ([]int, error)
 	return out, nil
 }
 
+// hasPending reports whether the queue holds a pending chunk of the webhook, in any lane
+// (the redelivery lane included).
+func (st *store) hasPending(ctx context.Context, webhookID string) (bool, error) {
+	var ok bool
+	err := st.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM walhook.delivery_queue
+		WHERE webhook_id = $1 AND state = 'pending')`, webhookID).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("check queued chunks of webhook %s: %w", webhookID, err)
+	}
+	return ok, nil
+}
+
 // laneBusy reports whether the lane has pending chunks.
 func (st *store) laneBusy(ctx context.Context, l laneKey) (bool, error) {
 	var busy bool

@@ -48,9 +48,11 @@ type Sender struct {
 	wg     sync.WaitGroup // hook loops and their attempts
 	closed atomic.Bool
 
+	// mu guards hooks, breakers (and each slot's used), running and runDone. Lock
+	// order: mu before a hook's mu and a breaker's mu.
 	mu       sync.Mutex
-	hooks    map[string]*hook
-	breakers map[string]*breaker
+	hooks    map[string]*hook // loops running, by webhook id; a loop removes itself (detach)
+	breakers map[string]*breakerSlot
 	running  bool
 	runDone  chan struct{}
 
@@ -84,7 +86,7 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(cdc.LSN)) *Sender 
 		ctx:       ctx,
 		cancel:    cancel,
 		hooks:     map[string]*hook{},
-		breakers:  map[string]*breaker{},
+		breakers:  map[string]*breakerSlot{},
 		memFreed:  make(chan struct{}, 1),
 		queueWake: make(chan struct{}, 1),
 	}
@@ -210,7 +212,11 @@ func (s *Sender) resolve(c *chunk) {
 	c.memBytes = 0
 }
 
-// hookFor returns the webhook's loop, starting it on first use; nil once closed.
+// hookFor returns the webhook's loop for Add, starting it when none runs; nil once
+// closed. It claims the loop for the reader's current transaction (midTxn) under s.mu,
+// the lock detach holds, so the loop cannot retire between hookFor and the Commit that
+// follows: either detach ran first and a new loop starts here, or detach sees the claim
+// and refuses.
 func (s *Sender) hookFor(wh *matcher.Webhook) *hook {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -224,7 +230,32 @@ func (s *Sender) hookFor(wh *matcher.Webhook) *hook {
 		s.wg.Add(1)
 		go h.run(s.ctx)
 	}
+	h.mu.Lock()
+	h.midTxn = true
+	h.mu.Unlock()
 	return h
+}
+
+// detach removes a loop that has been idle for HookIdleTimeout from the sender, with its
+// breaker when that holds nothing back, and reports whether it did: then the loop must
+// end. Only the loop itself calls it, after checking its own state (nothing pending or
+// in flight, nothing queued, schedule caught up); detach checks, under s.mu and h.mu, what
+// the reader may change (open and sealed chunks, midTxn). Holding s.mu makes it atomic
+// with respect to hookFor, so no event reaches a detached loop.
+func (s *Sender) detach(h *hook, now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h.mu.Lock()
+	quiet := h.quietLocked()
+	h.mu.Unlock()
+	if !quiet {
+		return false
+	}
+	if s.hooks[h.id] == h {
+		delete(s.hooks, h.id)
+	}
+	s.pruneBreakerLocked(h.id, now)
+	return true
 }
 
 // localHook returns the webhook's loop if this process runs one.
@@ -234,16 +265,47 @@ func (s *Sender) localHook(id string) *hook {
 	return s.hooks[id]
 }
 
-// breakerFor returns the webhook's circuit breaker.
+// breakerSlot is a webhook's circuit breaker and when it was last asked for.
+type breakerSlot struct {
+	b    *breaker
+	used time.Time
+}
+
+// breakerFor returns the webhook's circuit breaker and notes its use, which keeps it
+// from being pruned for HookIdleTimeout.
 func (s *Sender) breakerFor(id string) *breaker {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.breakers[id]
+	e, ok := s.breakers[id]
 	if !ok {
-		b = &breaker{threshold: s.cfg.BreakerThreshold, base: s.cfg.BreakerCooldown, max: s.cfg.RetryMaxBackoff}
-		s.breakers[id] = b
+		e = &breakerSlot{b: &breaker{threshold: s.cfg.BreakerThreshold, base: s.cfg.BreakerCooldown, max: s.cfg.RetryMaxBackoff}}
+		s.breakers[id] = e
 	}
-	return b
+	e.used = time.Now()
+	return e.b
+}
+
+// pruneBreakerLocked forgets the webhook's breaker when no loop of the webhook runs
+// here, nobody asked for it within HookIdleTimeout, and it holds nothing back (an open
+// breaker is kept for its cooldown). A breaker pruned while an attempt still holds it
+// (only possible when HookIdleTimeout is shorter than an attempt) loses that attempt's
+// result: the next one starts a fresh count. Call it holding s.mu.
+func (s *Sender) pruneBreakerLocked(id string, now time.Time) {
+	e, ok := s.breakers[id]
+	if !ok || s.hooks[id] != nil || now.Sub(e.used) < s.cfg.HookIdleTimeout || e.b.isOpen(now) {
+		return
+	}
+	delete(s.breakers, id)
+}
+
+// pruneBreakers forgets idle breakers (see pruneBreakerLocked), including those of
+// webhooks that only the durable queue's workers used here.
+func (s *Sender) pruneBreakers(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id := range s.breakers {
+		s.pruneBreakerLocked(id, now)
+	}
 }
 
 // openBreakers returns the ids of webhooks whose breaker holds attempts back now.
@@ -251,8 +313,8 @@ func (s *Sender) openBreakers(now time.Time) []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var ids []string
-	for id, b := range s.breakers {
-		if b.isOpen(now) {
+	for id, e := range s.breakers {
+		if e.b.isOpen(now) {
 			ids = append(ids, id)
 		}
 	}

@@ -157,8 +157,8 @@ const (
 	pruneInterval  = 10 * time.Minute
 )
 
-// maintain refreshes the queue depth gauge, repairs headless lanes and prunes the
-// delivery log and old dead letters until ctx ends.
+// maintain refreshes the queue depth gauge, repairs headless lanes, forgets idle circuit
+// breakers and prunes the delivery log and old dead letters until ctx ends.
 func (s *Sender) maintain(ctx context.Context) {
 	var lastRepair, lastPrune time.Time
 	t := time.NewTicker(depthInterval)
@@ -173,6 +173,7 @@ func (s *Sender) maintain(ctx context.Context) {
 		}
 		if now.Sub(lastRepair) >= repairInterval {
 			lastRepair = now
+			s.pruneBreakers(now)
 			if n, err := s.st.repairHeadless(ctx, now); err != nil && ctx.Err() == nil {
 				s.errLog.log(s.log, "repair", "repair queue lanes", "err", err)
 			} else if n > 0 {
