@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testlog"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 )
@@ -56,7 +56,7 @@ type env struct {
 	pool   *pgxpool.Pool
 	store  *matcher.Store
 	srv    *httptest.Server
-	logs   *syncBuffer
+	logs   *testlog.Buffer
 	deliv  DeliveryLog
 	api    *API
 	client *http.Client
@@ -67,7 +67,7 @@ func newEnv(tb testing.TB, mod func(*Config)) *env {
 	c := crmtest.New(tb)
 	dsn, m := c.DSN, c.Mapping
 	pool := c.Pool(tb, nil)
-	e := &env{dsn: dsn, m: m, pool: pool, store: matcher.NewStore(pool), logs: &syncBuffer{}}
+	e := &env{dsn: dsn, m: m, pool: pool, store: matcher.NewStore(pool), logs: &testlog.Buffer{}}
 	cfg := Config{Store: e.store, Mapping: m, Tokens: []string{"other", token}, Resolver: testResolver,
 		Logger: slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if mod != nil {
@@ -78,24 +78,6 @@ func newEnv(tb testing.TB, mod func(*Config)) *env {
 	tb.Cleanup(e.srv.Close)
 	e.client = e.srv.Client()
 	return e
-}
-
-// syncBuffer is a concurrency-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // response is a decoded API response.

@@ -3,7 +3,6 @@ package schema_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testlog"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/schema"
 	"github.com/walhook/walhook/schema/sample"
@@ -121,7 +121,7 @@ func TestSetupTwiceIsNoop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	results := stepResults(t, &logBuf)
+	results := testlog.SetupSteps(t, logBuf.String())
 	if len(results) != len(steps) {
 		t.Errorf("second Setup logged %d steps, Plan has %d", len(results), len(steps))
 	}
@@ -133,20 +133,6 @@ func TestSetupTwiceIsNoop(t *testing.T) {
 }
 
 // stepResults reads the "setup step" records of a JSON log.
-func stepResults(t *testing.T, log *bytes.Buffer) map[string]string {
-	t.Helper()
-	results := map[string]string{}
-	for line := range strings.Lines(log.String()) {
-		var rec struct{ Msg, Step, Result string }
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if rec.Msg == "setup step" {
-			results[rec.Step] = rec.Result
-		}
-	}
-	return results
-}
 
 // snapshot is the catalog state Setup manages, with row versions.
 type snapshot struct {
@@ -369,7 +355,7 @@ func TestPrintSQLRunsAsScript(t *testing.T) {
 	// Setup agrees that nothing is left to do.
 	var logBuf bytes.Buffer
 	e.setup(t, slog.New(slog.NewJSONHandler(&logBuf, nil)))
-	for name, result := range stepResults(t, &logBuf) {
+	for name, result := range testlog.SetupSteps(t, logBuf.String()) {
 		if result != "nothing to do" {
 			t.Errorf("Setup after the printed script: step %q: %s", name, result)
 		}

@@ -1,7 +1,6 @@
 package sender
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,10 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/walhook/walhook/internal/testlog"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -54,24 +53,6 @@ func TestDescribeErrorNamesOnlyOrigin(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // TestFailedDeliveryHidesURLSecrets: the errors of failed attempts — an HTTP error and
 // a refused connection — name only the webhook URL's origin in the log, the queue's
 // last_error and the delivery log. Webhook URLs such as Slack's carry their secret in
@@ -86,7 +67,7 @@ func TestFailedDeliveryHidesURLSecrets(t *testing.T) {
 	closed := l.Addr().String()
 	l.Close() // nothing listens there: the connection is refused
 
-	var logs syncBuffer
+	var logs testlog.Buffer
 	cfg := testConfig()
 	cfg.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.BreakerThreshold = 1 // the breaker's log line carries the error too

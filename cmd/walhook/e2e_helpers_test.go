@@ -34,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testlog"
 )
 
 const (
@@ -129,30 +130,12 @@ func setupWalhook(tb testing.TB, vars map[string]string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // walhookProc is one "walhook run" child process.
 type walhookProc struct {
 	name   string
 	base   string // http://host:port of its listener
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testlog.Buffer
 	exited chan struct{} // closed when the process has exited and its output is read
 }
 
@@ -168,7 +151,7 @@ func startWalhook(tb testing.TB, vars map[string]string) *walhookProc {
 	p := &walhookProc{
 		name:   fmt.Sprintf("walhook run #%d", procSeq.Add(1)),
 		base:   "http://" + addr,
-		stderr: &syncBuffer{},
+		stderr: &testlog.Buffer{},
 		exited: make(chan struct{}),
 	}
 	p.cmd = exec.Command(walhookBinary(tb), "run")

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"strings"
 	"testing"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testlog"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/schema"
 	"github.com/walhook/walhook/schema/sample"
@@ -31,7 +31,7 @@ func TestSetupCommandTwice(t *testing.T) {
 		if err := setup(ctx, nil, env, &stdout, &stderr); err != nil {
 			t.Fatalf("setup run %d: %v\n%s", i+1, err, stderr.String())
 		}
-		results[i] = stepResults(t, stderr.String())
+		results[i] = testlog.SetupSteps(t, stderr.String())
 	}
 	if len(results[0]) == 0 {
 		t.Fatal("first setup logged no steps")
@@ -76,21 +76,6 @@ func TestSetupCommandNeedsDatabaseURL(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "WALHOOK_DATABASE_URL is required") {
 		t.Fatalf("setup without WALHOOK_DATABASE_URL = %v", err)
 	}
-}
-
-func stepResults(t *testing.T, log string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for line := range strings.Lines(log) {
-		var rec struct{ Msg, Step, Result string }
-		if err := json.Unmarshal([]byte(line), &rec); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
-		if rec.Msg == "setup step" {
-			out[rec.Step] = rec.Result
-		}
-	}
-	return out
 }
 
 func dropSlot(t *testing.T, dsn, slot string) {
