@@ -81,6 +81,14 @@ func TestSampleCRMEvents(t *testing.T) {
 			[]gotEvent{{"CustomEntity.Create", "CE_Bid", newBid}}},
 		{"custom entity owner change", `UPDATE crm.ce_bids SET owner_id = '` + tom + `' WHERE id = '` + newBid + `'`,
 			[]gotEvent{{"CustomEntity.Update", "CE_Bid", newBid}, {"CustomEntity.OwnerChanged", "CE_Bid", newBid}}},
+		{"line item update and delete", `UPDATE crm.oppty_product_relations SET quantity = 4 WHERE id = 1; DELETE FROM crm.oppty_product_relations WHERE id = 2`,
+			[]gotEvent{{"OpptyProductRelation.Update", "OpptyProductRelation", "1"}, {"OpptyProductRelation.Delete", "OpptyProductRelation", "2"}}},
+		{"email soft delete", `UPDATE crm.emails SET is_deleted = true WHERE id = 'e0000000-0000-4000-8000-0000000000ee'`,
+			[]gotEvent{{"Email.Delete", "Email", "e0000000-0000-4000-8000-0000000000ee"}}},
+		{"document linked to an email", `INSERT INTO crm.document_links (document_id, entity_type, entity_id) VALUES ('` + doc2 + `', 'email', 'e0000000-0000-4000-8000-000000000001')`,
+			[]gotEvent{{"Email.DocumentLinked", "Email", "e0000000-0000-4000-8000-000000000001"}}},
+		{"custom entity delete", `DELETE FROM crm.ce_bids WHERE id = '` + newBid + `'`,
+			[]gotEvent{{"CustomEntity.Delete", "CE_Bid", newBid}}},
 		{"truncate raises nothing", `TRUNCATE crm.appointment_comments`, nil},
 	}
 	for _, st := range steps {
