@@ -204,17 +204,109 @@ func appendTimestamp(dst, raw []byte, zoned bool) []byte {
 	return append(dst, '"')
 }
 
+// arrayElem gives the element kind of the array types appendFlatArray encodes.
+func arrayElem(oid uint32) (Kind, bool) {
+	switch oid {
+	case pgtype.Int2ArrayOID, pgtype.Int4ArrayOID, pgtype.Int8ArrayOID:
+		return KindInt, true
+	case pgtype.Float4ArrayOID, pgtype.Float8ArrayOID:
+		return KindFloat, true
+	case pgtype.NumericArrayOID:
+		return KindNumeric, true
+	case pgtype.BoolArrayOID:
+		return KindBool, true
+	case pgtype.TextArrayOID, pgtype.VarcharArrayOID, pgtype.BPCharArrayOID, pgtype.UUIDArrayOID, pgtype.DateArrayOID:
+		return KindText, true
+	case pgtype.TimestamptzArrayOID:
+		return KindTimestamptz, true
+	case pgtype.TimestampArrayOID:
+		return KindTimestamp, true
+	case pgtype.JSONArrayOID, pgtype.JSONBArrayOID:
+		return KindJSON, true
+	}
+	return 0, false
+}
+
+// appendArray encodes a one-dimensional array of a scalar type as a JSON array whose
+// elements are encoded exactly as scalars of that type (a uuid[] as strings, a date[] as
+// dates), without reflection: text[] tags and recipients are on the render path of every
+// such row. It reports false for other arrays (several dimensions, explicit bounds), which
+// are then sent as their PostgreSQL text: a lossless string rather than a guess.
 func appendArray(dst []byte, v Value) ([]byte, bool) {
-	m := pgtype.NewMap()
-	val, err := v.Decode(m)
-	if err != nil {
+	elem, ok := arrayElem(v.OID)
+	if !ok {
 		return dst, false
 	}
-	b, err := json.Marshal(val)
-	if err != nil {
+	return appendFlatArray(dst, v.Raw, elem)
+}
+
+// appendFlatArray encodes PostgreSQL's text form of a one-dimensional array ({a,"b c",NULL})
+// as a JSON array of elem values. It reports false, appending nothing, for any other form.
+func appendFlatArray(dst, raw []byte, elem Kind) ([]byte, bool) {
+	n := len(raw)
+	if n < 2 || raw[0] != '{' || raw[n-1] != '}' {
 		return dst, false
 	}
-	return append(dst, b...), true
+	start := len(dst)
+	dst = append(dst, '[')
+	body, scratch := raw[1:n-1], []byte(nil)
+	for i := 0; len(body) > 0; i++ {
+		item, rest, quoted, ok := nextArrayItem(body, scratch[:0])
+		if !ok {
+			return dst[:start], false
+		}
+		if quoted {
+			scratch = item // reuse the unescaping buffer; unquoted items point into raw
+		}
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		ev := Value{Kind: elem, Raw: item}
+		switch {
+		case !quoted && (string(item) == "NULL" || string(item) == "null"):
+			ev.Raw = nil
+		case item == nil:
+			ev.Raw = []byte{} // "" is the empty string, not NULL
+		}
+		dst = ev.AppendJSON(dst)
+		if len(rest) > 0 {
+			if rest[0] != ',' || len(rest) == 1 {
+				return dst[:start], false
+			}
+			rest = rest[1:]
+		}
+		body = rest
+	}
+	return append(dst, ']'), true
+}
+
+// nextArrayItem reads one element at the start of body: a quoted one, unescaped into
+// scratch (quoted reports it), or an unquoted one, a slice of body. It reports false for
+// forms it does not read.
+func nextArrayItem(body, scratch []byte) (item, rest []byte, quoted, ok bool) {
+	if body[0] == '"' {
+		j := 1
+		for ; j < len(body) && body[j] != '"'; j++ {
+			if body[j] == '\\' && j+1 < len(body) {
+				j++
+			}
+			scratch = append(scratch, body[j])
+		}
+		if j >= len(body) {
+			return nil, nil, false, false
+		}
+		return scratch, body[j+1:], true, true
+	}
+	j := 0
+	for ; j < len(body) && body[j] != ','; j++ {
+		if c := body[j]; c == '{' || c == '}' || c == '"' || c == '\\' {
+			return nil, nil, false, false
+		}
+	}
+	if j == 0 {
+		return nil, nil, false, false
+	}
+	return body[:j], body[j:], false, true
 }
 
 const hexDigits = "0123456789abcdef"
