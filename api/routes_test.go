@@ -166,6 +166,15 @@ func TestCreatedWebhookReachesAnotherInstance(t *testing.T) {
 	if err := b.Load(ctx); err != nil {
 		t.Fatal(err)
 	}
+	listening := func() (n int) {
+		err := e.pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND state = 'idle' AND query = 'LISTEN '||$1`, matcher.NotifyChannel).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := listening()
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
 	defer func() {
@@ -174,7 +183,12 @@ func TestCreatedWebhookReachesAnotherInstance(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	time.Sleep(100 * time.Millisecond) // let B's LISTEN start, as a running instance's has
+	// Wait until B listens, as a running instance does.
+	for deadline := time.Now().Add(10 * time.Second); listening() <= before; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second instance never started listening")
+		}
+	}
 	ev := &cdc.Event{Name: "Opportunity.Update", Entity: "Opportunity", Action: "Update",
 		New: cdc.Row{{Name: "status", Value: cdc.Value{Kind: cdc.KindText, Raw: []byte("Open")}}}}
 	r := e.do(t, "POST", collection, seedRequests["filtered"])
