@@ -36,6 +36,9 @@ type Options struct {
 	Settings map[string]string
 	// Dir is the parent directory for the data directory; empty means os.TempDir().
 	Dir string
+	// Port is the TCP port to listen on; 0 means a free one. Tests that replace a
+	// database under a running client start the new cluster on the old one's port.
+	Port int
 }
 
 // Cluster is one running throwaway PostgreSQL server.
@@ -123,7 +126,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	// A port found free may be taken before the server binds it; try a few.
 	for attempt := 0; ; attempt++ {
-		err = c.start(ctx, bin, cred, opts.Settings)
+		err = c.start(ctx, bin, cred, opts.Settings, opts.Port)
 		if err == nil {
 			return c, nil
 		}
@@ -166,10 +169,12 @@ func (c *Cluster) init(ctx context.Context, bin string, cred *syscall.Credential
 	return nil
 }
 
-func (c *Cluster) start(ctx context.Context, bin string, cred *syscall.Credential, extra map[string]string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
+func (c *Cluster) start(ctx context.Context, bin string, cred *syscall.Credential, extra map[string]string, port int) error {
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return err
+		}
 	}
 	c.Port = port
 	settings := map[string]string{
