@@ -65,11 +65,13 @@ func (t *tracker) idle(walEnd pglogrepl.LSN) {
 	t.mu.Unlock()
 }
 
-// reset forgets pending transactions: after a reconnect the server resends everything past
-// the confirmed LSN, so they come again.
-func (t *tracker) reset() {
+// restart forgets pending transactions and sets the mark to from, where a new session
+// starts: the server resends everything past it, so they come again. Acks of the old
+// session's transactions are then unknown and ignored.
+func (t *tracker) restart(from pglogrepl.LSN) {
 	t.mu.Lock()
 	t.pending, t.head = t.pending[:0], 0
+	t.confirmed = from
 	t.mu.Unlock()
 }
 

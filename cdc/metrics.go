@@ -12,24 +12,29 @@ const (
 	StateStreaming  = "streaming"
 	StateStandby    = "standby" // another instance holds the slot
 	StateStopped    = "stopped"
+	// StateSlotLost: the server invalidated the slot; nothing is read until it is
+	// recreated (Reader.Health says how).
+	StateSlotLost = "slot_lost"
 )
 
-var readerStates = []string{StateConnecting, StateStreaming, StateStandby, StateStopped}
+var readerStates = []string{StateConnecting, StateStreaming, StateStandby, StateStopped, StateSlotLost}
 
 // metrics are the reader's Prometheus metrics.
 type metrics struct {
-	changes     *prometheus.CounterVec
-	changeOps   [3]prometheus.Counter
-	events      *prometheus.CounterVec
-	truncates   prometheus.Counter
-	unmatched   prometheus.Counter
-	toastLost   prometheus.Counter
-	reconnects  prometheus.Counter
-	statusSent  prometheus.Counter
-	lagBytes    prometheus.Gauge
-	lagSeconds  prometheus.Gauge
-	state       *prometheus.GaugeVec
-	transaction prometheus.Counter
+	changes    *prometheus.CounterVec
+	changeOps  [3]prometheus.Counter
+	events     *prometheus.CounterVec
+	truncates  prometheus.Counter
+	unmatched  prometheus.Counter
+	toastLost  prometheus.Counter
+	reconnects prometheus.Counter
+	// positionResets counts sessions whose remembered position was not valid on the server.
+	positionResets prometheus.Counter
+	statusSent     prometheus.Counter
+	lagBytes       prometheus.Gauge
+	lagSeconds     prometheus.Gauge
+	state          *prometheus.GaugeVec
+	transaction    prometheus.Counter
 }
 
 // newMetrics builds the reader's metrics, with a series for every event-raising entity of
@@ -53,6 +58,10 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 		}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "walhook_replication_reconnects_total", Help: "Replication sessions ended by an error and retried.",
+		}),
+		positionResets: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_replication_position_resets_total",
+			Help: "Sessions that found the position this instance remembered not valid on the server (restored or replaced database, failover, recreated slot) and resumed from the slot's confirmed position.",
 		}),
 		statusSent: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "walhook_standby_status_updates_total", Help: "Standby status updates sent to the server.",
@@ -84,7 +93,7 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(met.changes, met.events, met.truncates, met.unmatched, met.toastLost, met.reconnects,
+		reg.MustRegister(met.changes, met.events, met.truncates, met.unmatched, met.toastLost, met.reconnects, met.positionResets,
 			met.statusSent, met.lagBytes, met.lagSeconds, met.state, met.transaction)
 	}
 	return met

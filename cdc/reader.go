@@ -42,9 +42,13 @@ type Config struct {
 	Slot        string
 	Publication string
 	Mapping     *mapping.Mapping
-	// StandbyInterval is how often a standby status update is sent (default 10s); one is
-	// also sent at once when the server asks.
+	// StandbyInterval is the longest time between standby status updates (default 10s);
+	// one is also sent at once when the server asks.
 	StandbyInterval time.Duration
+	// ConfirmDelay is how long acknowledgements are coalesced before the advanced
+	// position is confirmed to the server (default 100ms), so that a crash replays about
+	// what was in flight rather than a whole StandbyInterval of history.
+	ConfirmDelay time.Duration
 	// ReconnectBackoff is the first wait before reconnecting (default 1s), doubled up to
 	// 30s while connecting keeps failing.
 	ReconnectBackoff time.Duration
@@ -69,6 +73,13 @@ type Reader struct {
 	track tracker
 
 	serverEnd atomic.Uint64
+	// health is the reader's standing problem (a lost slot), or holds a nil error.
+	health atomic.Pointer[error]
+
+	// Run's goroutine only.
+	origin     origin        // the server the remembered position came from
+	lastSent   pglogrepl.LSN // the position of the last standby status update
+	lastSentAt time.Time
 }
 
 // New returns a Reader. It does no I/O.
@@ -88,6 +99,9 @@ func New(cfg Config, h Handler) (*Reader, error) {
 	if cfg.ReconnectBackoff <= 0 {
 		cfg.ReconnectBackoff = time.Second
 	}
+	if cfg.ConfirmDelay <= 0 {
+		cfg.ConfirmDelay = 100 * time.Millisecond
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -106,10 +120,24 @@ func (r *Reader) Confirmed() pglogrepl.LSN {
 	return lsn
 }
 
+// Health returns the reader's standing problem, or nil: a lost slot (wrapping
+// ErrSlotLost, naming the slot, the cause and the fix) until a session streams again.
+// Safe for concurrent use; /readyz fails while it is not nil.
+func (r *Reader) Health() error {
+	if p := r.health.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (r *Reader) setHealth(err error) { r.health.Store(&err) }
+
 // Run streams until ctx is done, reconnecting after connection errors with backoff. While
 // another instance holds the slot it waits as a standby and takes over when the slot is
-// free. It returns nil when ctx ends, or the first error that retrying cannot fix (an
-// undecodable message, a missing slot or publication, a Handler error).
+// free. A lost slot is reported (Health, the reader state, an ERROR) and retried slowly,
+// so the reader goes on by itself once the slot is recreated. Run returns nil when ctx
+// ends, or the first error that retrying cannot fix (an undecodable message, a missing
+// slot or publication, a Handler error).
 func (r *Reader) Run(ctx context.Context) error {
 	defer r.met.setState(StateStopped)
 	backoff := r.cfg.ReconnectBackoff
@@ -123,22 +151,12 @@ func (r *Reader) Run(ctx context.Context) error {
 		if permanent(err) {
 			return err
 		}
-		state := StateConnecting
-		if isSlotBusy(err) {
-			state = StateStandby
-		} else {
-			r.met.reconnects.Inc()
-		}
-		r.met.setState(state)
-		// Not streaming: the lag gauges would otherwise keep the last session's values.
-		r.met.lagBytes.Set(0)
-		r.met.lagSeconds.Set(0)
 		if streamed {
 			backoff = r.cfg.ReconnectBackoff
 		}
-		if time.Since(lastLog) > 30*time.Second || state == StateConnecting {
-			r.log.Warn("replication session ended; retrying", "state", state, "backoff", backoff, "err", err)
-			lastLog = time.Now()
+		state := r.sessionEnded(err, backoff, &lastLog)
+		if state == StateSlotLost {
+			backoff = 30 * time.Second
 		}
 		select {
 		case <-ctx.Done():
@@ -149,9 +167,53 @@ func (r *Reader) Run(ctx context.Context) error {
 	}
 }
 
+// sessionEnded sets the reader's state and metrics after a session ended with err, logs
+// it, and returns the state.
+func (r *Reader) sessionEnded(err error, backoff time.Duration, lastLog *time.Time) string {
+	if errors.Is(err, ErrSlotLost) {
+		// Loud every time: nothing is read until an operator recreates the slot. The lag
+		// gauge was set by the session from the slot's row.
+		r.met.setState(StateSlotLost)
+		r.met.lagSeconds.Set(0)
+		r.setHealth(err)
+		r.log.Error("replication slot lost; nothing can be read until it is recreated", "retry_in", backoff.String(), "err", err)
+		return StateSlotLost
+	}
+	state := StateConnecting
+	if isSlotBusy(err) {
+		state = StateStandby
+	} else {
+		r.met.reconnects.Inc()
+	}
+	r.met.setState(state)
+	// Not streaming: the lag gauges would otherwise keep the last session's values.
+	r.met.lagBytes.Set(0)
+	r.met.lagSeconds.Set(0)
+	if time.Since(*lastLog) > 30*time.Second || state == StateConnecting {
+		r.log.Warn("replication session ended; retrying", append([]any{"state", state, "backoff", backoff.String()}, errAttrs(err)...)...)
+		*lastLog = time.Now()
+	}
+	return state
+}
+
+// errAttrs logs err with the server's DETAIL and HINT, which PgError.Error leaves out.
+func errAttrs(err error) []any {
+	attrs := []any{"err", err}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgErr.Detail != "" {
+			attrs = append(attrs, "detail", pgErr.Detail)
+		}
+		if pgErr.Hint != "" {
+			attrs = append(attrs, "hint", pgErr.Hint)
+		}
+	}
+	return attrs
+}
+
 // permanent reports errors that retrying does not fix.
 func permanent(err error) bool {
-	if errors.Is(err, ErrMalformed) || errors.Is(err, errHandler) {
+	if errors.Is(err, ErrMalformed) || errors.Is(err, errHandler) || errors.Is(err, errNoSlot) {
 		return true
 	}
 	var pgErr *pgconn.PgError
@@ -201,6 +263,13 @@ func (r *Reader) connect(ctx context.Context) (*pgconn.PgConn, error) {
 
 // session runs one replication session; streamed reports whether it got as far as
 // streaming.
+//
+// It always starts from the slot's own confirmed position, never from the position this
+// instance remembers: the slot is what the server will keep, and a remembered position
+// may belong to another server (a restored or replaced database, a failover) or to a slot
+// that was recreated, where starting from it would skip changes silently. Since the
+// confirmed position is reported promptly (Config.ConfirmDelay), this replays only what
+// was in flight.
 func (r *Reader) session(ctx context.Context) (streamed bool, err error) {
 	conn, err := r.connect(ctx)
 	if err != nil {
@@ -211,29 +280,56 @@ func (r *Reader) session(ctx context.Context) (streamed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("identify system: %w", err)
 	}
-	start, _, _ := r.track.state()
-	err = pglogrepl.StartReplication(ctx, conn, r.cfg.Slot, start, pglogrepl.StartReplicationOptions{
+	slot, err := readSlot(ctx, conn, r.cfg.Slot)
+	if err != nil {
+		return false, err
+	}
+	if slot.walStatus == "lost" {
+		r.met.lagBytes.Set(float64(lagOf(slot.serverEnd, slot.confirmed)))
+		return false, lostError(r.cfg.Slot, slot)
+	}
+	now := origin{system: sys.SystemID, timeline: sys.Timeline}
+	r.logResume(r.Confirmed(), now, slot)
+	err = pglogrepl.StartReplication(ctx, conn, r.cfg.Slot, slot.confirmed, pglogrepl.StartReplicationOptions{
 		PluginArgs: pluginArgs(r.cfg.Publication),
 	})
 	if err != nil {
+		if isLostAtStart(err) {
+			return false, lostError(r.cfg.Slot, slot)
+		}
 		return false, fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err)
 	}
-	r.track.reset()
+	r.origin = now
+	r.track.restart(slot.confirmed)
+	r.lastSent, r.lastSentAt = slot.confirmed, time.Now()
+	r.setHealth(nil)
 	r.met.setState(StateStreaming)
-	from := "the slot's confirmed position"
-	if start != 0 {
-		from = start.String()
-	}
-	r.log.Info("replication started", "from", from, "server_wal", sys.XLogPos.String(), "timeline", sys.Timeline)
+	r.log.Info("replication started", "from", slot.confirmed.String(), "server_wal", sys.XLogPos.String(),
+		"timeline", sys.Timeline, "system", sys.SystemID)
 	err = r.stream(ctx, conn)
 	if ctx.Err() != nil {
 		// Shutting down: confirm what is done so a restart replays as little as possible.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		r.sendStatus(fctx, conn, false)
+		r.sendStatus(fctx, conn)
 		return true, nil
 	}
 	return true, err
+}
+
+// logResume says where a session resumes when that is not where this instance had got
+// to: loudly when the remembered position is not valid on this server.
+func (r *Reader) logResume(remembered pglogrepl.LSN, now origin, slot slotInfo) {
+	if reason := resumeReason(remembered, r.origin, now, slot); reason != "" {
+		r.met.positionResets.Inc()
+		r.log.Error("the position this instance remembers is not valid on this server; resuming from the slot's confirmed position",
+			"reason", reason, "remembered", remembered.String(), "resume_from", slot.confirmed.String(), "server_wal", slot.serverEnd.String())
+		return
+	}
+	if remembered > slot.confirmed {
+		r.log.Info("resuming from the slot's confirmed position; acknowledged changes after it are replayed",
+			"remembered", remembered.String(), "resume_from", slot.confirmed.String(), "replayed_bytes", uint64(remembered-slot.confirmed))
+	}
 }
 
 // pluginArgs pins the pgoutput options in one place: protocol 1 (transactions arrive
@@ -254,13 +350,16 @@ func (r *Reader) stream(ctx context.Context, conn *pgconn.PgConn) error {
 	// context.WithDeadline per message costs about 2 µs of CPU per row.
 	var dl deadline
 	defer dl.stop()
-	dctx := dl.reset(ctx, r.cfg.StandbyInterval)
+	dctx := dl.reset(ctx, min(r.cfg.ConfirmDelay, r.cfg.StandbyInterval))
+	tick := min(r.cfg.ConfirmDelay, r.cfg.StandbyInterval)
 	for {
 		if dl.passed() {
-			if err := r.sendStatus(ctx, conn, false); err != nil {
-				return err
+			if r.statusDue() {
+				if err := r.sendStatus(ctx, conn); err != nil {
+					return err
+				}
 			}
-			dctx = dl.reset(ctx, r.cfg.StandbyInterval)
+			dctx = dl.reset(ctx, tick)
 		}
 		msg, err := conn.ReceiveMessage(dctx)
 		if err != nil {
@@ -297,7 +396,7 @@ func (r *Reader) handleCopyData(ctx context.Context, conn *pgconn.PgConn, dec *d
 			r.track.idle(ka.ServerWALEnd)
 		}
 		if ka.ReplyRequested {
-			return r.sendStatus(ctx, conn, false)
+			return r.sendStatus(ctx, conn)
 		}
 	case pglogrepl.XLogDataByteID:
 		xld, err := pglogrepl.ParseXLogData(data[1:])
@@ -316,8 +415,16 @@ func (r *Reader) noteServerEnd(lsn pglogrepl.LSN) {
 	}
 }
 
+// statusDue reports whether a standby status update is due: the confirmable position
+// advanced since the last one (coalesced over one ConfirmDelay tick), or StandbyInterval
+// has passed.
+func (r *Reader) statusDue() bool {
+	lsn, _, _ := r.track.state()
+	return lsn != r.lastSent || time.Since(r.lastSentAt) >= r.cfg.StandbyInterval
+}
+
 // sendStatus confirms the low-water mark to the server and refreshes the lag gauges.
-func (r *Reader) sendStatus(ctx context.Context, conn *pgconn.PgConn, reply bool) error {
+func (r *Reader) sendStatus(ctx context.Context, conn *pgconn.PgConn) error {
 	lsn, pending, oldest := r.track.state()
 	end := pglogrepl.LSN(r.serverEnd.Load())
 	if end > lsn {
@@ -339,11 +446,12 @@ func (r *Reader) sendStatus(ctx context.Context, conn *pgconn.PgConn, reply bool
 	defer conn.Conn().SetWriteDeadline(time.Time{})
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: lsn, WALFlushPosition: lsn, WALApplyPosition: lsn,
-		ClientTime: time.Now(), ReplyRequested: reply,
+		ClientTime: time.Now(),
 	})
 	if err != nil {
 		return fmt.Errorf("send standby status at %s: %w", lsn, err)
 	}
+	r.lastSent, r.lastSentAt = lsn, time.Now()
 	r.met.statusSent.Inc()
 	return nil
 }

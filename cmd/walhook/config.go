@@ -42,9 +42,12 @@ type Config struct {
 	LogLevel string `env:"WALHOOK_LOG_LEVEL, default=info"`
 	// LogFormat is json or text.
 	LogFormat string `env:"WALHOOK_LOG_FORMAT, default=json"`
-	// StandbyInterval is how often the reader sends a standby status update (its
+	// StandbyInterval is the longest time between standby status updates (the
 	// acknowledged LSN) to the server, whatever the traffic.
 	StandbyInterval time.Duration `env:"WALHOOK_STANDBY_INTERVAL, default=10s"`
+	// ConfirmDelay is how long the reader coalesces acknowledgements before it confirms
+	// an advanced position to the server: about what a crash replays.
+	ConfirmDelay time.Duration `env:"WALHOOK_CONFIRM_DELAY, default=100ms"`
 	// ReconnectBackoff is the wait before the reader reconnects after losing the
 	// replication connection.
 	ReconnectBackoff time.Duration `env:"WALHOOK_RECONNECT_BACKOFF, default=1s"`
@@ -163,7 +166,8 @@ func (c Config) validate() error {
 		variable string
 		value    time.Duration
 	}{
-		{"WALHOOK_STANDBY_INTERVAL", c.StandbyInterval}, {"WALHOOK_RECONNECT_BACKOFF", c.ReconnectBackoff},
+		{"WALHOOK_STANDBY_INTERVAL", c.StandbyInterval}, {"WALHOOK_CONFIRM_DELAY", c.ConfirmDelay},
+		{"WALHOOK_RECONNECT_BACKOFF", c.ReconnectBackoff},
 		{"WALHOOK_DELIVERY_LINGER", c.DeliveryLinger}, {"WALHOOK_REQUEST_TIMEOUT", c.RequestTimeout},
 		{"WALHOOK_RETRY_MIN_BACKOFF", c.RetryMinBackoff}, {"WALHOOK_RETRY_MAX_BACKOFF", c.RetryMaxBackoff},
 		{"WALHOOK_RETRY_WINDOW", c.RetryWindow}, {"WALHOOK_DELAY_HORIZON", c.DelayHorizon},

@@ -24,6 +24,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		LogLevel:         "info",
 		LogFormat:        "json",
 		StandbyInterval:  10 * time.Second,
+		ConfirmDelay:     100 * time.Millisecond,
 		ReconnectBackoff: time.Second,
 		MemoryLimitBytes: 256 << 20,
 	}
@@ -48,6 +49,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"WALHOOK_LOG_LEVEL":             "debug",
 		"WALHOOK_LOG_FORMAT":            "text",
 		"WALHOOK_STANDBY_INTERVAL":      "1m30s",
+		"WALHOOK_CONFIRM_DELAY":         "20ms",
 		"WALHOOK_RECONNECT_BACKOFF":     "250ms",
 		"WALHOOK_MEMORY_LIMIT_BYTES":    "1048576",
 		"WALHOOK_RETRY_WINDOW":          "1h",
@@ -67,6 +69,7 @@ func TestLoadConfigValues(t *testing.T) {
 		LogLevel:            "debug",
 		LogFormat:           "text",
 		StandbyInterval:     90 * time.Second,
+		ConfirmDelay:        20 * time.Millisecond,
 		ReconnectBackoff:    250 * time.Millisecond,
 		MemoryLimitBytes:    1 << 20,
 	}

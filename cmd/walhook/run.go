@@ -123,7 +123,7 @@ func (s *service) newReader(h cdc.Handler) (*cdc.Reader, error) {
 	c := s.cfg
 	return cdc.New(cdc.Config{
 		ConnString: c.DatabaseURL, Slot: c.Slot, Publication: c.Publication, Mapping: s.m,
-		StandbyInterval: c.StandbyInterval, ReconnectBackoff: c.ReconnectBackoff,
+		StandbyInterval: c.StandbyInterval, ConfirmDelay: c.ConfirmDelay, ReconnectBackoff: c.ReconnectBackoff,
 		Logger: s.log, Registerer: s.registerer,
 	}, h)
 }
@@ -157,6 +157,10 @@ func (s *service) routes() {
 	s.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.pool.Ping(r.Context()); err != nil {
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		if err := s.reader.Health(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")
