@@ -59,6 +59,9 @@ type Options struct {
 	Slot string
 	// Publication is the publication of the mapped tables.
 	Publication string
+	// RecreateLostSlot lets Setup drop and recreate a slot that the server invalidated
+	// (wal_status lost). Without it Setup refuses to pass over a lost slot.
+	RecreateLostSlot bool
 }
 
 // Step is one piece of setup, guarded so that it is safe to run any number of times.
@@ -202,6 +205,9 @@ func newPlan(m *mapping.Mapping, opts Options) (*plan, error) {
 	for _, t := range tables {
 		p.steps = append(p.steps, replicaIdentityStep(t))
 	}
+	if opts.RecreateLostSlot {
+		p.steps = append(p.steps, dropLostSlotStep(opts.Slot))
+	}
 	p.steps = append(p.steps, slotStep(opts.Slot))
 	return p, nil
 }
@@ -298,7 +304,21 @@ WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_replication_slots WHERE slot_name = 
 	return Step{
 		Name:      "slot " + slot,
 		SQL:       sql,
-		pending:   func(st *state) bool { return st.slot == nil },
+		pending:   func(st *state) bool { return st.slot == nil || st.slot.lost() },
+		outsideTx: true,
+	}
+}
+
+// dropLostSlotStep drops the slot only while the server reports it lost: a lost slot can
+// never stream again, and only a new one lets walhook go on. It is planned only with
+// Options.RecreateLostSlot.
+func dropLostSlotStep(slot string) Step {
+	sql := `SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots
+WHERE slot_name = ` + quoteLiteral(slot) + ` AND wal_status = 'lost'`
+	return Step{
+		Name:      "drop lost slot " + slot,
+		SQL:       sql,
+		pending:   func(st *state) bool { return st.slot != nil && st.slot.lost() },
 		outsideTx: true,
 	}
 }
@@ -369,7 +389,11 @@ func Setup(ctx context.Context, conn *pgx.Conn, m *mapping.Mapping, opts Options
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
-	if ps := st.problems(p.tables, opts, p.latest); hasBlockers(ps) {
+	ps := st.problems(p.tables, opts, p.latest)
+	if opts.RecreateLostSlot {
+		ps = slices.DeleteFunc(ps, func(p problem) bool { return p.lostSlot })
+	}
+	if hasBlockers(ps) {
 		return fmt.Errorf("setup: %s", describe(blockers(ps)))
 	}
 	applied := 0
@@ -399,8 +423,29 @@ func Setup(ctx context.Context, conn *pgx.Conn, m *mapping.Mapping, opts Options
 			return fmt.Errorf("setup: %w", err)
 		}
 	}
+	if st.slot != nil && st.slot.lost() {
+		if err := reportRecreated(ctx, conn, opts.Slot, st.slot, log); err != nil {
+			return fmt.Errorf("setup: %w", err)
+		}
+	}
 	log.Info("setup complete", "steps", len(steps), "applied", applied,
 		"slot", opts.Slot, "publication", opts.Publication)
+	return nil
+}
+
+// reportRecreated says how much history a recreated lost slot left behind: the changes
+// between the lost slot's confirmed position and the new slot's start were never read.
+func reportRecreated(ctx context.Context, q querier, slot string, lost *slotState, log *slog.Logger) error {
+	var start string
+	var gone int64
+	err := q.QueryRow(ctx, `SELECT confirmed_flush_lsn::text, coalesce(confirmed_flush_lsn - $2::pg_lsn, 0)::bigint
+		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, slot, lost.confirmedOrZero()).Scan(&start, &gone)
+	if err != nil {
+		return fmt.Errorf("read recreated slot %q: %w", slot, err)
+	}
+	log.Warn("recreated the lost replication slot: changes committed between its last confirmed position and the new slot's start "+
+		"were never read and will not be delivered; backfill the affected webhooks to resync",
+		"slot", slot, "lost_confirmed_lsn", lost.confirmed, "new_start_lsn", start, "wal_bytes_gone", gone)
 	return nil
 }
 
@@ -443,7 +488,8 @@ func Check(ctx context.Context, conn *pgx.Conn, m *mapping.Mapping, opts Options
 	if err != nil {
 		return fmt.Errorf("check setup: %w", err)
 	}
-	if ps := st.problems(p.tables, p.opts, p.latest); len(ps) > 0 {
+	ps := slices.DeleteFunc(st.problems(p.tables, p.opts, p.latest), func(p problem) bool { return p.lostSlot })
+	if len(ps) > 0 {
 		return fmt.Errorf("%w: %s", ErrSetupNeeded, describe(ps))
 	}
 	return nil
@@ -469,6 +515,18 @@ type publicationState struct {
 
 type slotState struct {
 	kind, plugin, database string
+	walStatus              string // reserved, extended, unreserved or lost
+	confirmed              string // confirmed_flush_lsn, "" when NULL
+}
+
+// lost reports a slot the server invalidated: it can never stream again.
+func (s *slotState) lost() bool { return s.walStatus == "lost" }
+
+func (s *slotState) confirmedOrZero() string {
+	if s.confirmed == "" {
+		return "0/0"
+	}
+	return s.confirmed
 }
 
 // querier is what inspect needs of a connection or transaction.
@@ -502,8 +560,9 @@ func inspect(ctx context.Context, q querier, tables []mapping.Table, opts Option
 		return nil, err
 	}
 	var s slotState
-	err = q.QueryRow(ctx, `SELECT slot_type, coalesce(plugin, ''), coalesce(database, '')
-		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, opts.Slot).Scan(&s.kind, &s.plugin, &s.database)
+	err = q.QueryRow(ctx, `SELECT slot_type, coalesce(plugin, ''), coalesce(database, ''), coalesce(wal_status, ''),
+		coalesce(confirmed_flush_lsn::text, '')
+		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`, opts.Slot).Scan(&s.kind, &s.plugin, &s.database, &s.walStatus, &s.confirmed)
 	switch {
 	case err == nil:
 		st.slot = &s
@@ -565,6 +624,11 @@ func inspectReplicaIdentity(ctx context.Context, q querier, tables []mapping.Tab
 type problem struct {
 	text string
 	fix  string
+	// lostSlot marks the lost-slot problem: Setup fixes it only with
+	// Options.RecreateLostSlot, and Check passes over it because the running reader
+	// reports it itself (its /readyz fails, the log says the fix), while the rest of
+	// walhook (the API, the durable queue) keeps working.
+	lostSlot bool
 }
 
 // problems lists what is wrong with st for the mapped tables, latest being the binary's
@@ -572,8 +636,8 @@ type problem struct {
 func (st *state) problems(tables []mapping.Table, opts Options, latest int) []problem {
 	var ps []problem
 	if st.walLevel != "logical" {
-		ps = append(ps, problem{fmt.Sprintf("wal_level is %q, not \"logical\"", st.walLevel),
-			"set wal_level = logical in postgresql.conf and restart PostgreSQL"})
+		ps = append(ps, problem{text: fmt.Sprintf("wal_level is %q, not \"logical\"", st.walLevel),
+			fix: "set wal_level = logical in postgresql.conf and restart PostgreSQL"})
 	}
 	ps = append(ps, st.migrationProblems(latest)...)
 	for _, text := range st.publicationProblems(opts.Publication, tables) {
@@ -588,7 +652,7 @@ func (st *state) problems(tables []mapping.Table, opts Options, latest int) []pr
 		switch id := st.replident[t]; id {
 		case "f":
 		case "":
-			ps = append(ps, problem{fmt.Sprintf("mapped table %s does not exist", t), "fix the mapping"})
+			ps = append(ps, problem{text: fmt.Sprintf("mapped table %s does not exist", t), fix: "fix the mapping"})
 		default:
 			notFull = append(notFull, fmt.Sprintf("%s (%s)", t, identityName(id)))
 		}
@@ -623,8 +687,8 @@ func (st *state) migrationProblems(latest int) []problem {
 		newest = max(newest, v)
 	}
 	if newest > latest {
-		return []problem{{fmt.Sprintf("the walhook schema is at version %d, newer than this walhook's %d", newest, latest),
-			"upgrade walhook"}}
+		return []problem{{text: fmt.Sprintf("the walhook schema is at version %d, newer than this walhook's %d", newest, latest),
+			fix: "upgrade walhook"}}
 	}
 	if len(missing) > 0 {
 		return []problem{{text: fmt.Sprintf("the walhook schema is at version %d, this walhook needs %d (missing migrations %s)",
@@ -673,14 +737,22 @@ func (st *state) slotProblems(slot string) []problem {
 	case s == nil:
 		return []problem{{text: fmt.Sprintf("replication slot %q does not exist", slot)}}
 	case s.kind != "logical":
-		return []problem{{fmt.Sprintf("replication slot %q is a %s slot, not a logical one", slot, s.kind),
-			fmt.Sprintf("drop it with SELECT pg_drop_replication_slot('%s') or set WALHOOK_SLOT to another name", slot)}}
+		return []problem{{text: fmt.Sprintf("replication slot %q is a %s slot, not a logical one", slot, s.kind),
+			fix: fmt.Sprintf("drop it with SELECT pg_drop_replication_slot('%s') or set WALHOOK_SLOT to another name", slot)}}
 	case s.plugin != "pgoutput":
-		return []problem{{fmt.Sprintf("replication slot %q uses plugin %q, not \"pgoutput\"", slot, s.plugin),
-			fmt.Sprintf("drop it with SELECT pg_drop_replication_slot('%s') or set WALHOOK_SLOT to another name", slot)}}
+		return []problem{{text: fmt.Sprintf("replication slot %q uses plugin %q, not \"pgoutput\"", slot, s.plugin),
+			fix: fmt.Sprintf("drop it with SELECT pg_drop_replication_slot('%s') or set WALHOOK_SLOT to another name", slot)}}
 	case s.database != st.database:
-		return []problem{{fmt.Sprintf("replication slot %q belongs to database %q, not %q", slot, s.database, st.database),
-			"set WALHOOK_SLOT to another name"}}
+		return []problem{{text: fmt.Sprintf("replication slot %q belongs to database %q, not %q", slot, s.database, st.database),
+			fix: "set WALHOOK_SLOT to another name"}}
+	case s.lost():
+		return []problem{{
+			text: fmt.Sprintf("replication slot %q was invalidated by the server (wal_status lost): it fell more than "+
+				"max_slot_wal_keep_size behind, and the changes after its confirmed position %s are gone from the WAL", slot, s.confirmedOrZero()),
+			fix: "run \"walhook setup --recreate-lost-slot\" (changes committed since then are not delivered; backfill the " +
+				"affected webhooks to resync) and raise max_slot_wal_keep_size",
+			lostSlot: true,
+		}}
 	}
 	return nil
 }

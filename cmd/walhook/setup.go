@@ -15,8 +15,11 @@ import (
 )
 
 // setupFlags declares setup's flags on fs.
-func setupFlags(fs *flag.FlagSet) (printSQL *bool) {
-	return fs.Bool("print-sql", false, "print the setup SQL (a psql script) instead of running it; needs no database")
+func setupFlags(fs *flag.FlagSet) (printSQL, recreateLost *bool) {
+	printSQL = fs.Bool("print-sql", false, "print the setup SQL (a psql script) instead of running it; needs no database")
+	recreateLost = fs.Bool("recreate-lost-slot", false,
+		"drop and recreate the replication slot if the server invalidated it (wal_status lost); changes since its last confirmed position are not delivered")
+	return printSQL, recreateLost
 }
 
 // cmdSetup is "walhook setup": it validates the mapping against the CRM database and
@@ -29,7 +32,7 @@ func cmdSetup(ctx context.Context, args []string) error {
 // setup is cmdSetup with its environment, output and log passed in.
 func setup(ctx context.Context, args []string, env envconfig.Lookuper, stdout, stderr io.Writer) error {
 	fs := newFlagSet("setup")
-	printSQL := setupFlags(fs)
+	printSQL, recreateLost := setupFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,7 +44,7 @@ func setup(ctx context.Context, args []string, env envconfig.Lookuper, stdout, s
 	if err != nil {
 		return fmt.Errorf("load mapping (WALHOOK_MAPPING_FILE=%q): %w", cfg.MappingFile, err)
 	}
-	opts := schema.Options{Slot: cfg.Slot, Publication: cfg.Publication}
+	opts := schema.Options{Slot: cfg.Slot, Publication: cfg.Publication, RecreateLostSlot: *recreateLost}
 	if *printSQL {
 		return schema.PrintSQL(stdout, m, opts)
 	}
