@@ -398,6 +398,8 @@ type receiver struct {
 
 	mu         sync.Mutex
 	held       chan struct{} // non-nil while hold is in force: requests wait for it to close
+	waiting    int           // requests waiting for held to close
+	failing    bool          // answer 503 at once, recording nothing
 	deliveries []delivery
 	seen       map[string]*seenEvent
 	order      []string                   // event ids in order of first receipt
@@ -443,6 +445,21 @@ func (r *receiver) release() {
 	}
 }
 
+// failFast makes the receiver answer every request 503 at once without recording it (on),
+// or stop doing so (off).
+func (r *receiver) failFast(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failing = on
+}
+
+// heldNow returns how many requests are waiting in hold.
+func (r *receiver) heldNow() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.waiting
+}
+
 // URL is the receiver's webhook URL.
 func (r *receiver) URL() string { return r.srv.URL + "/hook" }
 
@@ -456,10 +473,24 @@ func (r *receiver) problemf(format string, args ...any) {
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
-	held := r.held
+	held, failing := r.held, r.failing
+	if held != nil && !failing {
+		r.waiting++
+	}
 	r.mu.Unlock()
+	if failing {
+		http.Error(w, "failing", http.StatusServiceUnavailable)
+		return
+	}
 	if held != nil {
-		<-held
+		// A request its client gave up on no longer counts as waiting.
+		select {
+		case <-held:
+		case <-req.Context().Done():
+		}
+		r.mu.Lock()
+		r.waiting--
+		r.mu.Unlock()
 		http.Error(w, "held", http.StatusServiceUnavailable)
 		return
 	}
