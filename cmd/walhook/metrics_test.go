@@ -36,6 +36,8 @@ var lazyFamilies = map[string]dto.MetricType{}
 var boundedLabels = map[string]bool{
 	"op": true, "entity": true, "state": true, "outcome": true, "status_class": true,
 	"reason": true, "route": true,
+	// walhook_build_info's constant labels: one value each per process.
+	"version": true, "goversion": true, "revision": true,
 }
 
 // unboundedLabels are named in failures: labels that would put one series per webhook,
