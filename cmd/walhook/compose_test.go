@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -43,19 +42,6 @@ func readCompose(t *testing.T) composeFile {
 		t.Fatalf("docker-compose.yml does not parse: %v", err)
 	}
 	return c
-}
-
-// configVariables returns every WALHOOK_ variable the Config struct reads.
-func configVariables() []string {
-	var vars []string
-	typ := reflect.TypeOf(Config{})
-	for i := range typ.NumField() {
-		tag := typ.Field(i).Tag.Get("env")
-		if name, _, _ := strings.Cut(tag, ","); name != "" {
-			vars = append(vars, name)
-		}
-	}
-	return vars
 }
 
 func TestComposeServices(t *testing.T) {

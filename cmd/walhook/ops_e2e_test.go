@@ -86,4 +86,20 @@ func TestRunStartupOperations(t *testing.T) {
 			t.Errorf("walhook_build_info series %q lacks %s", info, want)
 		}
 	}
+
+	// "walhook healthcheck" with the service's listen address, host left out as in a
+	// container: ready and live while it runs, failing once it stopped.
+	_, port, _ := strings.Cut(strings.TrimPrefix(p.base, "http://"), ":")
+	hc := map[string]string{"WALHOOK_LISTEN_ADDR": ":" + port}
+	for _, args := range [][]string{{"healthcheck"}, {"healthcheck", "--liveness"}} {
+		if code, stderr := runWalhook(t, hc, args...); code != 0 {
+			t.Errorf("walhook %s while running: exit %d, stderr %q", strings.Join(args, " "), code, stderr)
+		}
+	}
+	if code := p.terminate(t, 30*time.Second); code != 0 {
+		t.Errorf("walhook run exited %d after SIGTERM", code)
+	}
+	if code, stderr := runWalhook(t, hc, "healthcheck"); code != 1 || !strings.HasPrefix(stderr, "walhook healthcheck: GET http://127.0.0.1:"+port+"/readyz: ") {
+		t.Errorf("walhook healthcheck after stop: exit %d, stderr %q; want 1 and one line", code, stderr)
+	}
 }
