@@ -100,6 +100,12 @@ func TestComposeMountsExist(t *testing.T) {
 			}
 		}
 	}
+	// prometheus.yml's rule_files name alerts.yml relative to itself: mount both side by side.
+	for _, v := range []string{"./dashboards/prometheus.yml:/etc/prometheus/prometheus.yml:ro", "./dashboards/alerts.yml:/etc/prometheus/alerts.yml:ro"} {
+		if !slices.Contains(c.Services["prometheus"].Volumes, v) {
+			t.Errorf("prometheus service does not mount %s", v)
+		}
+	}
 	prom, err := os.ReadFile(filepath.Join(repoRoot, "dashboards/prometheus.yml"))
 	if err != nil || !strings.Contains(string(prom), `"walhook:8080"`) {
 		t.Errorf("prometheus.yml must scrape walhook:8080 (err %v)", err)
