@@ -61,6 +61,11 @@ fi
 if ! command -v promtool >/dev/null; then
 	apt_install prometheus
 fi
+# docker-compose 1.29 (Compose v1) checks that docker-compose.yml also parses for users of
+# Debian's docker-compose package (cmd/walhook/compose_ops_test.go); it needs no engine.
+if ! command -v docker-compose >/dev/null; then
+	apt_install docker-compose
+fi
 
 log "go mod download"
 go mod download

@@ -13,6 +13,10 @@ import (
 // -ldflags "-X main.version=v1.2.3"; "dev" otherwise.
 var version = "dev"
 
+// revision is the VCS revision, set at build time with -ldflags "-X main.revision=…" where
+// the build cannot record it itself (the Dockerfile builds with -buildvcs=false).
+var revision = ""
+
 // cmdVersion is "walhook version" (also "walhook --version"): it prints "walhook
 // <version>", plus the VCS revision the binary was built from when the build recorded one.
 func cmdVersion(_ context.Context, args []string) error {
@@ -32,11 +36,14 @@ type build struct {
 
 // currentBuild reads the running binary's build.
 func currentBuild() build {
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return build{version: version, goVersion: runtime.Version()}
+	b := build{version: version, goVersion: runtime.Version()}
+	if info, ok := debug.ReadBuildInfo(); ok {
+		b = buildOf(version, info)
 	}
-	return buildOf(version, info)
+	if b.revision == "" {
+		b.revision = revision
+	}
+	return b
 }
 
 func buildOf(v string, info *debug.BuildInfo) build {
