@@ -18,7 +18,10 @@ import (
 // accepts them, their expressions name only metrics walhook exports, and every rule has a
 // severity, a summary and a runbook that exists in README.md.
 
-var alertRulesPath = filepath.Join(repoRoot, "dashboards", "alerts.yml")
+var (
+	alertRulesPath     = filepath.Join(repoRoot, "dashboards", "alerts.yml")
+	alertRulesTestPath = filepath.Join(repoRoot, "dashboards", "alerts_test.yml")
+)
 
 // runbookPrefix is where every runbook_url points: a section of the README on GitHub.
 const runbookPrefix = "https://github.com/walhook/walhook/blob/main/README.md#"
@@ -207,6 +210,8 @@ func TestAlertRulesUseOnlyExportedMetrics(t *testing.T) {
 
 	for _, args := range [][]string{
 		{"check", "rules", alertRulesPath},
+		// Unit tests: each alert fires on its symptom, with its labels and annotations.
+		{"test", "rules", alertRulesTestPath},
 		// The config's rule_files must find the rules next to it, as in the container.
 		{"check", "config", filepath.Join(repoRoot, "dashboards", "prometheus.yml")},
 	} {
@@ -220,5 +225,40 @@ func TestAlertRulesUseOnlyExportedMetrics(t *testing.T) {
 	}
 	for _, p := range e.checkAlertRules(raw, anchors) {
 		t.Errorf("%s: %s", alertRulesPath, p)
+	}
+	// Every alert has a unit test in which it fires.
+	var rules ruleFile
+	if err := yaml.Unmarshal(raw, &rules); err != nil {
+		t.Fatal(err)
+	}
+	rawTests, err := os.ReadFile(alertRulesTestPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tests struct {
+		Tests []struct {
+			AlertRuleTest []struct {
+				Alertname string `yaml:"alertname"`
+				ExpAlerts []any  `yaml:"exp_alerts"`
+			} `yaml:"alert_rule_test"`
+		} `yaml:"tests"`
+	}
+	if err := yaml.Unmarshal(rawTests, &tests); err != nil {
+		t.Fatal(err)
+	}
+	fires := map[string]bool{}
+	for _, tc := range tests.Tests {
+		for _, a := range tc.AlertRuleTest {
+			if len(a.ExpAlerts) > 0 {
+				fires[a.Alertname] = true
+			}
+		}
+	}
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			if !fires[r.Alert] {
+				t.Errorf("%s: no test in which alert %s fires", alertRulesTestPath, r.Alert)
+			}
+		}
 	}
 }
