@@ -60,7 +60,9 @@ func healthcheck(ctx context.Context, args []string, env envconfig.Lookuper, std
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", url, err)
 	}
-	resp, err := http.DefaultTransport.RoundTrip(req) // no proxy from the environment: this is loopback
+	// A bare transport: no HTTP_PROXY from the environment (the target is this machine),
+	// no redirects followed, no connection kept.
+	resp, err := (&http.Transport{DisableKeepAlives: true}).RoundTrip(req)
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", url, err)
 	}
