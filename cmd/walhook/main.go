@@ -24,6 +24,7 @@ import (
 // command is one subcommand.
 type command struct {
 	name    string
+	args    string // synopsis of the arguments other than flags, for help
 	summary string
 	run     func(ctx context.Context, args []string) error
 	// flags, when set, declares the command's flags, for help.
@@ -55,7 +56,7 @@ func commands() []command {
 		{name: "healthcheck", summary: "check a running walhook's /readyz (or /healthz) on WALHOOK_LISTEN_ADDR; exit 0 or 1",
 			run: cmdHealthcheck, flags: func(fs *flag.FlagSet) { healthcheckFlags(fs) }, env: []string{"WALHOOK_LISTEN_ADDR"}},
 		{name: "version", summary: "print the version (also: walhook --version)", run: cmdVersion},
-		{name: "help", summary: "show this help, or a command's", run: cmdHelp},
+		{name: "help", args: "[command]", summary: "show this help, or a command's", run: cmdHelp},
 	}
 }
 
@@ -204,6 +205,9 @@ func writeCommandHelp(w io.Writer, c command) {
 	synopsis := "walhook " + c.name
 	if c.flags != nil {
 		synopsis += " [flags]"
+	}
+	if c.args != "" {
+		synopsis += " " + c.args
 	}
 	fmt.Fprintf(w, "usage: %s\n\n%s\n", synopsis, c.summary)
 	if c.flags != nil {
