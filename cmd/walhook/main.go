@@ -29,8 +29,10 @@ type command struct {
 	run     func(ctx context.Context, args []string) error
 	// flags, when set, declares the command's flags, for help.
 	flags func(fs *flag.FlagSet)
-	// env lists the WALHOOK_* variables the command reads, for help.
-	env []string
+	// env lists the WALHOOK_* variables the command reads, for help; envDefaults holds
+	// the defaults that differ from Config's for this command.
+	env         []string
+	envDefaults map[string]string
 }
 
 // commands lists the subcommands in the order help shows them. Their names are part of
@@ -49,10 +51,12 @@ func commands() []command {
 		// demo and bench run the service on a throwaway database of their own, with private
 		// targets allowed; bench also picks its own listen address and writes text logs.
 		{name: "demo", summary: "throwaway PostgreSQL + sample CRM + live webhook deliveries, until interrupted",
-			run: cmdDemo, env: except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS")},
+			run: cmdDemo, env: except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS"),
+			envDefaults: map[string]string{"WALHOOK_LOG_FORMAT": "text", "WALHOOK_API_TOKENS": "demo-token"}},
 		{name: "bench", summary: "benchmark delivery against a bare replication read",
 			run: cmdBench, flags: func(fs *flag.FlagSet) { benchFlags(fs) },
-			env: except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS", "WALHOOK_LISTEN_ADDR", "WALHOOK_LOG_FORMAT")},
+			env:         except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS", "WALHOOK_LISTEN_ADDR", "WALHOOK_LOG_FORMAT"),
+			envDefaults: map[string]string{"WALHOOK_LOG_LEVEL": "warn", "WALHOOK_API_TOKENS": "bench-token"}},
 		{name: "healthcheck", summary: "check a running walhook's /readyz (or /healthz) on WALHOOK_LISTEN_ADDR; exit 0 or 1",
 			run: cmdHealthcheck, flags: func(fs *flag.FlagSet) { healthcheckFlags(fs) }, env: []string{"WALHOOK_LISTEN_ADDR"}},
 		{name: "version", summary: "print the version (also: walhook --version)", run: cmdVersion},
@@ -224,6 +228,9 @@ func writeCommandHelp(w io.Writer, c command) {
 	defaults := configDefaults()
 	for _, v := range c.env {
 		d, ok := defaults[v]
+		if cd, set := c.envDefaults[v]; set {
+			d, ok = cd, true
+		}
 		switch {
 		case v == "WALHOOK_DATABASE_URL" && c.name != "demo" && c.name != "bench":
 			d = "(required)"

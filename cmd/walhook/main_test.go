@@ -118,6 +118,14 @@ func TestCommandHelpListsFlagsAndEnvironment(t *testing.T) {
 			}
 		}
 	}
+	for name, want := range map[string]string{"bench": "WALHOOK_LOG_LEVEL                (default warn)", "demo": "WALHOOK_LOG_FORMAT               (default text)"} {
+		c, _ := lookupCommand(name)
+		var b strings.Builder
+		writeCommandHelp(&b, c)
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("walhook %s -h lacks %q:\n%s", name, want, b.String())
+		}
+	}
 	run, _ := lookupCommand("run")
 	if !slices.Equal(run.env, all) {
 		t.Errorf("walhook run lists %v, want every variable: %v", run.env, all)
