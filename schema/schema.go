@@ -35,6 +35,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -417,6 +418,9 @@ func Setup(ctx context.Context, conn *pgx.Conn, m *mapping.Mapping, opts Options
 		if !s.outsideTx {
 			continue
 		}
+		if s.pending(st) {
+			warnOpenTransactions(ctx, conn, s.Name, log)
+		}
 		n, err := runStep(ctx, conn, s, st, log)
 		applied += n
 		if err != nil {
@@ -447,6 +451,29 @@ func reportRecreated(ctx context.Context, q querier, slot string, lost *slotStat
 		"were never read and will not be delivered; backfill the affected webhooks to resync",
 		"slot", slot, "lost_confirmed_lsn", lost.confirmed, "new_start_lsn", start, "wal_bytes_gone", gone)
 	return nil
+}
+
+// warnOpenTransactions logs, before the slot is created, that creation waits for the
+// transactions open now (in any database of the cluster) that have written, when there
+// are any: PostgreSQL builds the slot's starting snapshot only after they end, so an idle
+// session left in a transaction makes setup hang without a word. Sessions of other roles
+// are visible only to superusers and pg_read_all_stats, so the count is a lower bound.
+func warnOpenTransactions(ctx context.Context, conn *pgx.Conn, step string, log *slog.Logger) {
+	var n, oldestPID int
+	var oldestAge float64
+	err := conn.QueryRow(ctx, `SELECT count(*)::int, coalesce((array_agg(pid ORDER BY xact_start))[1], 0),
+    coalesce(extract(epoch FROM now() - min(xact_start)), 0)::float8
+FROM pg_catalog.pg_stat_activity
+WHERE backend_xid IS NOT NULL AND pid <> pg_catalog.pg_backend_pid()`).Scan(&n, &oldestPID, &oldestAge)
+	if err != nil {
+		log.Debug("setup: cannot list open transactions", "err", err)
+		return
+	}
+	if n > 0 {
+		log.Warn("setup step waits for open transactions to end (creating a logical slot waits for every transaction that has written)",
+			"step", step, "open_transactions", n, "oldest_pid", oldestPID,
+			"oldest_age", time.Duration(oldestAge*float64(time.Second)).Round(time.Millisecond))
+	}
 }
 
 // executor is what runStep needs of a connection or transaction.

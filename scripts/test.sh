@@ -29,12 +29,42 @@ install_postgres() {
 	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
 }
 
+# apt_install installs Debian packages, as root or with sudo, or explains what to install.
+apt_install() {
+	local sudo=()
+	if [[ $(id -u) -ne 0 ]]; then
+		if ! command -v sudo >/dev/null; then
+			log "$* not installed and this is not root without sudo: install the Debian package(s) $*, then rerun"
+			exit 1
+		fi
+		sudo=(sudo)
+	fi
+	if ! command -v apt-get >/dev/null; then
+		log "$* not installed and apt-get is missing: install them by other means, then rerun"
+		exit 1
+	fi
+	log "installing $* with apt-get"
+	"${sudo[@]}" apt-get update
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "$@"
+}
+
 if ! command -v go >/dev/null; then
 	log "go is not on PATH: install Go (see go.mod for the version), then rerun"
 	exit 1
 fi
 if ! have_postgres; then
 	install_postgres
+fi
+# promtool checks dashboards/alerts.yml (cmd/walhook/alerts_test.go). Debian ships it in
+# the prometheus package, which also installs a Prometheus service (started only where
+# systemd runs).
+if ! command -v promtool >/dev/null; then
+	apt_install prometheus
+fi
+# docker-compose 1.29 (Compose v1) checks that docker-compose.yml also parses for users of
+# Debian's docker-compose package (cmd/walhook/compose_ops_test.go); it needs no engine.
+if ! command -v docker-compose >/dev/null; then
+	apt_install docker-compose
 fi
 
 log "go mod download"

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,13 +28,8 @@ type benchOptions struct {
 	cpuProfile                                  string
 }
 
-// cmdBench is "walhook bench": a reproducible workload on a throwaway local PostgreSQL with
-// the sample CRM. A live phase writes at a fixed rate and measures commit-to-receipt
-// latency; a drain phase lets rows pile up in the slot, then measures how fast walhook
-// delivers them and how fast a bare replication read drains the same changes (the
-// ceiling).
-func cmdBench(ctx context.Context, args []string) error {
-	fs := newFlagSet("bench")
+// benchFlags declares bench's flags on fs.
+func benchFlags(fs *flag.FlagSet) *benchOptions {
 	var o benchOptions
 	fs.IntVar(&o.liveRows, "live-rows", 10000, "rows written in the live phase")
 	fs.IntVar(&o.rate, "rate", 2000, "rows per second written in the live phase")
@@ -41,6 +37,17 @@ func cmdBench(ctx context.Context, args []string) error {
 	fs.IntVar(&o.txRows, "tx-rows", 100, "rows per transaction")
 	fs.IntVar(&o.webhooks, "webhooks", 1, "webhooks subscribed to Task.Create")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the drain phase to this file")
+	return &o
+}
+
+// cmdBench is "walhook bench": a reproducible workload on a throwaway local PostgreSQL with
+// the sample CRM. A live phase writes at a fixed rate and measures commit-to-receipt
+// latency; a drain phase lets rows pile up in the slot, then measures how fast walhook
+// delivers them and how fast a bare replication read drains the same changes (the
+// ceiling).
+func cmdBench(ctx context.Context, args []string) error {
+	fs := newFlagSet("bench")
+	o := benchFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -61,7 +68,7 @@ func cmdBench(ctx context.Context, args []string) error {
 		return err
 	}
 	defer cluster.Stop()
-	return runBench(ctx, cfg, log, o, os.Stdout)
+	return runBench(ctx, cfg, log, *o, os.Stdout)
 }
 
 // switchHandler serves with whichever receiver the current phase set.

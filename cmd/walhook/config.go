@@ -82,6 +82,34 @@ type Config struct {
 	DeadLetterRetention  time.Duration `env:"WALHOOK_DEAD_LETTER_RETENTION, default=720h"`
 }
 
+// configVariables returns every variable Config reads, in field order.
+func configVariables() []string {
+	var vars []string
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		if name, _, _ := strings.Cut(typ.Field(i).Tag.Get("env"), ","); name != "" {
+			vars = append(vars, name)
+		}
+	}
+	return vars
+}
+
+// configDefaults maps each variable Config reads to its default ("" when none), from the
+// struct tags, so help cannot disagree with the code.
+func configDefaults() map[string]string {
+	defaults := map[string]string{}
+	typ := reflect.TypeFor[Config]()
+	for i := range typ.NumField() {
+		name, opts, _ := strings.Cut(typ.Field(i).Tag.Get("env"), ",")
+		if name == "" {
+			continue
+		}
+		_, def, _ := strings.Cut(opts, "default=")
+		defaults[name] = def
+	}
+	return defaults
+}
+
 // errConfig is wrapped by every configuration error.
 var errConfig = errors.New("config")
 
@@ -221,6 +249,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("log_level", c.LogLevel),
 		slog.String("log_format", c.LogFormat),
 		slog.Duration("standby_interval", c.StandbyInterval),
+		slog.Duration("confirm_delay", c.ConfirmDelay),
 		slog.Duration("reconnect_backoff", c.ReconnectBackoff),
 		slog.Int64("memory_limit_bytes", c.MemoryLimitBytes),
 	)

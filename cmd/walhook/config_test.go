@@ -180,6 +180,29 @@ func TestNewLoggerHonoursLevelAndFormat(t *testing.T) {
 	}
 }
 
+// TestLoggerWritesDurationsAsStrings: a duration logged anywhere, the configuration's
+// included, reads "10s", not slog's JSON default of integer nanoseconds.
+func TestLoggerWritesDurationsAsStrings(t *testing.T) {
+	for _, format := range []string{"json", "text"} {
+		var b strings.Builder
+		c := Config{LogLevel: "info", LogFormat: format, StandbyInterval: 10 * time.Second}
+		newLogger(c, &b).Info("start", "wait", 1500*time.Millisecond, "config", c)
+		got := b.String()
+		want := []string{`"wait":"1.5s"`, `"standby_interval":"10s"`}
+		if format == "text" {
+			want = []string{"wait=1.5s", "config.standby_interval=10s"}
+		}
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				t.Errorf("%s logger wrote %q, want it to contain %s", format, got, w)
+			}
+		}
+		if strings.Contains(got, "10000000000") {
+			t.Errorf("%s logger wrote a duration as nanoseconds: %q", format, got)
+		}
+	}
+}
+
 // withSenderDefaults sets the sender settings' documented defaults.
 func withSenderDefaults(c *Config) {
 	c.DeliveryLinger = 5 * time.Millisecond

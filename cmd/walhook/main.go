@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -23,24 +24,43 @@ import (
 // command is one subcommand.
 type command struct {
 	name    string
-	args    string // synopsis of the arguments, for help
+	args    string // synopsis of the arguments other than flags, for help
 	summary string
 	run     func(ctx context.Context, args []string) error
 	// flags, when set, declares the command's flags, for help.
 	flags func(fs *flag.FlagSet)
+	// env lists the WALHOOK_* variables the command reads, for help; envDefaults holds
+	// the defaults that differ from Config's for this command.
+	env         []string
+	envDefaults map[string]string
 }
 
 // commands lists the subcommands in the order help shows them. Their names are part of
 // walhook's contract (DESIGN.md §1).
 func commands() []command {
+	all := configVariables()
+	except := func(skip ...string) []string {
+		return slices.DeleteFunc(slices.Clone(all), func(v string) bool { return slices.Contains(skip, v) })
+	}
 	return []command{
-		{"run", "", "run the service: replication reader, matcher, sender, webhook API, /metrics", cmdRun, nil},
-		{"setup", "[--print-sql]", "create or update walhook's schema, publication, replica identities and slot",
-			cmdSetup, func(fs *flag.FlagSet) { setupFlags(fs) }},
-		{"demo", "", "throwaway PostgreSQL + sample CRM + live webhook deliveries, until interrupted", cmdDemo, nil},
-		{"bench", "", "benchmark delivery against a bare replication read", cmdBench, nil},
-		{"version", "", "print the version", cmdVersion, nil},
-		{"help", "[command]", "show this help, or a command's", cmdHelp, nil},
+		{name: "run", summary: "run the service: replication reader, matcher, sender, webhook API, /metrics",
+			run: cmdRun, env: all},
+		{name: "setup", summary: "create or update walhook's schema, publication, replica identities and slot",
+			run: cmdSetup, flags: func(fs *flag.FlagSet) { setupFlags(fs) },
+			env: []string{"WALHOOK_DATABASE_URL", "WALHOOK_MAPPING_FILE", "WALHOOK_SLOT", "WALHOOK_PUBLICATION", "WALHOOK_LOG_LEVEL", "WALHOOK_LOG_FORMAT"}},
+		// demo and bench run the service on a throwaway database of their own, with private
+		// targets allowed; bench also picks its own listen address and writes text logs.
+		{name: "demo", summary: "throwaway PostgreSQL + sample CRM + live webhook deliveries, until interrupted",
+			run: cmdDemo, env: except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS"),
+			envDefaults: map[string]string{"WALHOOK_LOG_FORMAT": "text", "WALHOOK_API_TOKENS": "demo-token"}},
+		{name: "bench", summary: "benchmark delivery against a bare replication read",
+			run: cmdBench, flags: func(fs *flag.FlagSet) { benchFlags(fs) },
+			env:         except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS", "WALHOOK_LISTEN_ADDR", "WALHOOK_LOG_FORMAT"),
+			envDefaults: map[string]string{"WALHOOK_LOG_LEVEL": "warn", "WALHOOK_API_TOKENS": "bench-token"}},
+		{name: "healthcheck", summary: "check a running walhook's /readyz (or /healthz) on WALHOOK_LISTEN_ADDR; exit 0 or 1",
+			run: cmdHealthcheck, flags: func(fs *flag.FlagSet) { healthcheckFlags(fs) }, env: []string{"WALHOOK_LISTEN_ADDR"}},
+		{name: "version", summary: "print the version (also: walhook --version)", run: cmdVersion},
+		{name: "help", args: "[command]", summary: "show this help, or a command's", run: cmdHelp},
 	}
 }
 
@@ -73,8 +93,11 @@ func runMain(ctx context.Context, args []string, stderr io.Writer) int {
 		return 2
 	}
 	name := args[0]
-	if name == "-h" || name == "-help" || name == "--help" {
+	switch name {
+	case "-h", "-help", "--help":
 		name = "help"
+	case "-version", "--version":
+		name = "version"
 	}
 	cmd, ok := lookupCommand(name)
 	if !ok {
@@ -174,19 +197,50 @@ func writeUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: walhook <command> [arguments]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nConfiguration is read from WALHOOK_* environment variables; see README.md.")
+	fmt.Fprintln(w, "\nConfiguration is read from WALHOOK_* environment variables; \"walhook help <command>\"")
+	fmt.Fprintln(w, "lists a command's flags and variables, README.md explains them.")
 }
 
+// writeCommandHelp writes c's synopsis, its flags with their defaults, and the
+// environment variables it reads with theirs.
 func writeCommandHelp(w io.Writer, c command) {
-	fmt.Fprintf(w, "usage: walhook %s %s\n\n%s\n", c.name, c.args, c.summary)
-	if c.flags == nil {
+	synopsis := "walhook " + c.name
+	if c.flags != nil {
+		synopsis += " [flags]"
+	}
+	if c.args != "" {
+		synopsis += " " + c.args
+	}
+	fmt.Fprintf(w, "usage: %s\n\n%s\n", synopsis, c.summary)
+	if c.flags != nil {
+		fs := newFlagSet(c.name)
+		c.flags(fs)
+		fmt.Fprintln(w, "\nflags:")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+	}
+	if len(c.env) == 0 {
 		return
 	}
-	fs := newFlagSet(c.name)
-	c.flags(fs)
-	fmt.Fprintln(w, "\nflags:")
-	fs.SetOutput(w)
-	fs.PrintDefaults()
+	fmt.Fprintln(w, "\nenvironment (see README.md, Configuration):")
+	defaults := configDefaults()
+	for _, v := range c.env {
+		d, ok := defaults[v]
+		if cd, set := c.envDefaults[v]; set {
+			d, ok = cd, true
+		}
+		switch {
+		case v == "WALHOOK_DATABASE_URL" && c.name != "demo" && c.name != "bench":
+			d = "(required)"
+		case v == "WALHOOK_MAPPING_FILE":
+			d = "(default: the bundled sample CRM mapping)"
+		case !ok || d == "":
+			d = "(none)"
+		default:
+			d = "(default " + d + ")"
+		}
+		fmt.Fprintf(w, "  %-32s %s\n", v, d)
+	}
 }

@@ -3,9 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
 	"runtime/debug"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/walhook/walhook/internal/pgtest"
@@ -81,5 +89,135 @@ func TestDescribeVersion(t *testing.T) {
 		if got := describeVersion(tt.version, tt.info); got != tt.want {
 			t.Errorf("describeVersion(%q, ...) = %q, want %q", tt.version, got, tt.want)
 		}
+	}
+}
+
+// TestCommandHelpListsFlagsAndEnvironment: each command's help lists every flag it
+// declares and every variable it reads; "run" reads them all.
+func TestCommandHelpListsFlagsAndEnvironment(t *testing.T) {
+	all := configVariables()
+	for _, c := range commands() {
+		var b strings.Builder
+		writeCommandHelp(&b, c)
+		help := b.String()
+		if c.flags != nil {
+			fs := newFlagSet(c.name)
+			c.flags(fs)
+			fs.VisitAll(func(f *flag.Flag) {
+				if !strings.Contains(help, "  -"+f.Name+" ") && !strings.Contains(help, "  -"+f.Name+"\n") {
+					t.Errorf("walhook %s -h does not list its flag -%s:\n%s", c.name, f.Name, help)
+				}
+			})
+		}
+		for _, v := range c.env {
+			if !slices.Contains(all, v) {
+				t.Errorf("walhook %s: lists %s, which walhook does not read", c.name, v)
+			}
+			if !strings.Contains(help, "  "+v+" ") {
+				t.Errorf("walhook %s -h does not list %s:\n%s", c.name, v, help)
+			}
+		}
+	}
+	for name, want := range map[string]string{"bench": "WALHOOK_LOG_LEVEL                (default warn)", "demo": "WALHOOK_LOG_FORMAT               (default text)"} {
+		c, _ := lookupCommand(name)
+		var b strings.Builder
+		writeCommandHelp(&b, c)
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("walhook %s -h lacks %q:\n%s", name, want, b.String())
+		}
+	}
+	run, _ := lookupCommand("run")
+	if !slices.Equal(run.env, all) {
+		t.Errorf("walhook run lists %v, want every variable: %v", run.env, all)
+	}
+}
+
+// TestHelpAndVersionOfTheBinary runs the real binary: "walhook bench -h" lists bench's
+// six flags and exits 0, "walhook --version" prints the version.
+func TestHelpAndVersionOfTheBinary(t *testing.T) {
+	bin := walhookBinary(t)
+	out, err := exec.Command(bin, "bench", "-h").Output()
+	if err != nil {
+		t.Fatalf("walhook bench -h: %v", err)
+	}
+	for _, f := range []string{"-live-rows", "-rate", "-rows", "-tx-rows", "-webhooks", "-cpuprofile", "WALHOOK_LOG_LEVEL"} {
+		if !strings.Contains(string(out), "  "+f+" ") {
+			t.Errorf("walhook bench -h does not list %s:\n%s", f, out)
+		}
+	}
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		out, err := exec.Command(bin, args...).Output()
+		if err != nil || !strings.HasPrefix(string(out), "walhook dev") {
+			t.Errorf("walhook %s: %q, %v; want \"walhook dev…\"", args[0], out, err)
+		}
+	}
+}
+
+func TestDialAddr(t *testing.T) {
+	for listen, want := range map[string]string{
+		":8080":          "127.0.0.1:8080",
+		"0.0.0.0:8080":   "127.0.0.1:8080",
+		"[::]:8080":      "[::1]:8080",
+		"10.0.0.5:9000":  "10.0.0.5:9000",
+		"walhook:8080":   "walhook:8080",
+		"127.0.0.1:8080": "127.0.0.1:8080",
+	} {
+		if got := dialAddr(listen); got != want {
+			t.Errorf("dialAddr(%q) = %q, want %q", listen, got, want)
+		}
+	}
+}
+
+// TestHealthcheckCommand runs "walhook healthcheck" against stand-in servers: exit 0 and
+// one line on 200, exit 1 and one line naming the status and body otherwise.
+func TestHealthcheckCommand(t *testing.T) {
+	var mu sync.Mutex
+	var paths []string
+	var status atomic.Int64
+	status.Store(http.StatusOK)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths = append(paths, r.URL.Path)
+		mu.Unlock()
+		if status := int(status.Load()); status != http.StatusOK {
+			http.Error(w, "database unreachable", status)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	}))
+	defer srv.Close()
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	env := map[string]string{"WALHOOK_LISTEN_ADDR": ":" + port}
+	bin := walhookBinary(t)
+	check := func(args ...string) (int, string, string) {
+		cmd := exec.Command(bin, append([]string{"healthcheck"}, args...)...)
+		cmd.Env = processEnv(env)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var exitErr *exec.ExitError
+		if err != nil && !errors.As(err, &exitErr) {
+			t.Fatal(err)
+		}
+		return cmd.ProcessState.ExitCode(), stdout.String(), stderr.String()
+	}
+
+	if code, out, _ := check(); code != 0 || out != "ok: GET http://127.0.0.1:"+port+"/readyz: 200 OK\n" {
+		t.Errorf("healthy: exit %d, stdout %q", code, out)
+	}
+	code, _, _ := check("--liveness")
+	mu.Lock()
+	if code != 0 || paths[len(paths)-1] != "/healthz" {
+		t.Errorf("--liveness: exit %d, paths %v", code, paths)
+	}
+	mu.Unlock()
+	status.Store(http.StatusServiceUnavailable)
+	code, _, errOut := check()
+	if want := "walhook healthcheck: GET http://127.0.0.1:" + port + "/readyz: 503 Service Unavailable: database unreachable\n"; code != 1 || errOut != want {
+		t.Errorf("unready: exit %d, stderr %q, want 1, %q", code, errOut, want)
+	}
+	srv.Close()
+	if code, _, errOut := check("--timeout", "500ms"); code != 1 || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "connection refused") {
+		t.Errorf("nothing listening: exit %d, stderr %q", code, errOut)
 	}
 }

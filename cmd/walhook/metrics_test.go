@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -36,6 +37,8 @@ var lazyFamilies = map[string]dto.MetricType{}
 var boundedLabels = map[string]bool{
 	"op": true, "entity": true, "state": true, "outcome": true, "status_class": true,
 	"reason": true, "route": true,
+	// walhook_build_info's constant labels: one value each per process.
+	"version": true, "goversion": true, "revision": true,
 }
 
 // unboundedLabels are named in failures: labels that would put one series per webhook,
@@ -589,6 +592,59 @@ func (e *exported) family(series string) (string, bool) {
 	return "", false
 }
 
+// checkDashboardPortable returns what stops a dashboard from working in any Grafana as
+// shipped: a data source uid other than the ${datasource} variable's, a missing
+// datasource variable or __inputs entry, editable not false, a panel without a description.
+func checkDashboardPortable(all map[string]any) (problems []string) {
+	if all["editable"] != false {
+		problems = append(problems, fmt.Sprintf("editable is %v, want false", all["editable"]))
+	}
+	inputs, _ := all["__inputs"].([]any)
+	if !slices.ContainsFunc(inputs, func(x any) bool {
+		in, _ := x.(map[string]any)
+		return in["type"] == "datasource" && in["pluginId"] == "prometheus"
+	}) {
+		problems = append(problems, "__inputs has no Prometheus data source input")
+	}
+	templating, _ := all["templating"].(map[string]any)
+	vars, _ := templating["list"].([]any)
+	if !slices.ContainsFunc(vars, func(x any) bool {
+		v, _ := x.(map[string]any)
+		return v["name"] == "datasource" && v["type"] == "datasource" && v["query"] == "prometheus"
+	}) {
+		problems = append(problems, `no "datasource" variable of type datasource for prometheus`)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if ds, ok := v["datasource"]; ok {
+				ref, _ := ds.(map[string]any)
+				builtin := ref["type"] == "grafana" || ref["type"] == "datasource"
+				if !builtin && (ref["type"] != "prometheus" || ref["uid"] != "${datasource}") {
+					problems = append(problems, fmt.Sprintf("%s: datasource %v, want {type: prometheus, uid: ${datasource}}", path, ds))
+				}
+			}
+			if typ, ok := v["type"].(string); ok && v["gridPos"] != nil && typ != "row" {
+				if d, _ := v["description"].(string); strings.TrimSpace(d) == "" {
+					problems = append(problems, fmt.Sprintf("panel %v %q has no description", v["id"], v["title"]))
+				}
+			}
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				if k != "datasource" {
+					walk(path+"."+k, v[k])
+				}
+			}
+		case []any:
+			for i, x := range v {
+				walk(fmt.Sprintf("%s[%d]", path, i), x)
+			}
+		}
+	}
+	walk("$", all)
+	return problems
+}
+
 func TestDashboardUsesOnlyExportedMetrics(t *testing.T) {
 	e := walhookMetrics(t)
 
@@ -730,9 +786,51 @@ func TestDashboardUsesOnlyExportedMetrics(t *testing.T) {
 		}
 	})
 
+	t.Run("unportable dashboard", func(t *testing.T) {
+		raw := `{
+		  "editable": true,
+		  "annotations": {"list": [{"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}}]},
+		  "templating": {"list": [{"name": "job", "type": "query", "datasource": {"type": "prometheus", "uid": "prometheus"}}]},
+		  "panels": [
+		    {"id": 1, "type": "row", "title": "r", "gridPos": {}},
+		    {"id": 2, "type": "stat", "title": "described", "description": "d", "gridPos": {},
+		     "datasource": {"type": "prometheus", "uid": "${datasource}"},
+		     "targets": [{"datasource": {"type": "prometheus", "uid": "abc123"}}]},
+		    {"id": 3, "type": "timeseries", "title": "mute", "gridPos": {}, "datasource": "Prometheus"}
+		  ]}`
+		var all map[string]any
+		if err := json.Unmarshal([]byte(raw), &all); err != nil {
+			t.Fatal(err)
+		}
+		problems := checkDashboardPortable(all)
+		for _, want := range []string{
+			"editable is true, want false",
+			"__inputs has no Prometheus data source input",
+			`no "datasource" variable`,
+			"$.templating.list[0]: datasource map[type:prometheus uid:prometheus]",
+			"$.panels[1].targets[0]: datasource map[type:prometheus uid:abc123]",
+			"$.panels[2]: datasource Prometheus",
+			`panel 3 "mute" has no description`,
+		} {
+			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, want) }) {
+				t.Errorf("problem %q not reported; got:\n%s", want, strings.Join(problems, "\n"))
+			}
+		}
+		if len(problems) != 7 {
+			t.Errorf("%d problems, want 7:\n%s", len(problems), strings.Join(problems, "\n"))
+		}
+	})
+
 	raw, err := os.ReadFile(dashboardPath)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var all map[string]any
+	if err := json.Unmarshal(raw, &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range checkDashboardPortable(all) {
+		t.Errorf("%s: %s", dashboardPath, p)
 	}
 	problems, used := e.checkDashboard(raw)
 	for _, p := range problems {

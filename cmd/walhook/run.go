@@ -74,6 +74,9 @@ func runService(ctx context.Context, cfg Config, log *slog.Logger, handler newHa
 func startService(ctx context.Context, cfg Config, log *slog.Logger, handler newHandler) (*service, error) {
 	s := &service{cfg: cfg, log: log, reg: newRegistry(), mux: http.NewServeMux()}
 	s.registerer = s.reg
+	if len(cfg.APITokens) == 0 {
+		log.Warn("no API token configured: the webhook API refuses every call; set WALHOOK_API_TOKENS")
+	}
 	m, err := mapping.Load(cfg.MappingFile)
 	if err != nil {
 		return nil, fmt.Errorf("load mapping (WALHOOK_MAPPING_FILE=%q): %w", cfg.MappingFile, err)
@@ -111,10 +114,11 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger, handler new
 }
 
 // newRegistry returns the registry /metrics serves: walhook's metrics are added by each
-// component; the Go and process collectors are added here.
+// component; the Go and process collectors and walhook_build_info are added here.
 func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfoGauge(currentBuild()))
 	return reg
 }
 
@@ -191,7 +195,8 @@ func (s *service) run(ctx context.Context) error {
 	for _, run := range s.runners {
 		g.Go(func() error { return run(gctx) })
 	}
-	s.log.Info("walhook running", "listen_addr", s.ln.Addr().String(), "slot", s.cfg.Slot, "config", s.cfg)
+	b := currentBuild()
+	s.log.Info("walhook running", "version", b.version, "revision", b.revisionLabel(), "listen_addr", s.ln.Addr().String(), "slot", s.cfg.Slot, "config", s.cfg)
 	err := g.Wait()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/sethvargo/go-envconfig"
@@ -88,5 +89,58 @@ func dropSlot(t *testing.T, dsn, slot string) {
 	defer conn.Close(ctx)
 	if _, err := conn.Exec(ctx, `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, slot); err != nil {
 		t.Logf("drop slot %s: %v", slot, err)
+	}
+}
+
+// TestSetupSaysSlotCreationWaits: with a transaction open that has written, "walhook
+// setup" says that creating the slot waits for it, and finishes once it ends.
+func TestSetupSaysSlotCreationWaits(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	const slot = "walhook_cmd_setup_waits"
+	t.Cleanup(func() { dropSlot(t, dsn, slot) })
+	blocker, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blocker.Close(ctx)
+	tx, err := blocker.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "SELECT pg_catalog.txid_current()"); err != nil { // takes an xid
+		t.Fatal(err)
+	}
+
+	var stderr testlog.Buffer
+	env := envconfig.MapLookuper(map[string]string{"WALHOOK_DATABASE_URL": dsn, "WALHOOK_SLOT": slot})
+	done := make(chan error, 1)
+	go func() { done <- setup(ctx, nil, env, &bytes.Buffer{}, &stderr) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(stderr.String(), "waits for open transactions") {
+		select {
+		case err := <-done:
+			t.Fatalf("setup ended (%v) without saying it waits for the open transaction:\n%s", err, stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("setup said nothing about the open transaction within 30s:\n%s", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(stderr.String(), `"open_transactions":1`) {
+		t.Errorf("the warning does not count one open transaction:\n%s", stderr.String())
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("setup: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("setup still waits 30s after the transaction ended:\n%s", stderr.String())
 	}
 }
