@@ -398,6 +398,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	}
 	if len(missing) > 0 {
 		t.Errorf("%d rows never delivered as Task.Create, e.g. %q", len(missing), missing[:min(len(missing), 10)])
+		logDeliveryLog(t, conn, 10)
 	}
 	if len(got) > 0 {
 		t.Errorf("Task.Create for %d entity ids that are not crash rows: %v", len(got), got)
@@ -418,6 +419,26 @@ func TestCrashLosesNothing(t *testing.T) {
 	deliveries, dups := r.stats()
 	t.Logf("%d rows in %d transactions, %d kills: %d distinct events in %d deliveries, %d duplicate item copies (all byte-identical unless reported above), %s",
 		rows, rows/perTxn, len(killAt), r.distinctIDs(), deliveries, dups, time.Since(start).Round(time.Millisecond))
+}
+
+// logDeliveryLog logs walhook's last n delivery attempts, to tell a failure's story.
+func logDeliveryLog(t testing.TB, conn *pgx.Conn, n int) {
+	t.Helper()
+	rows, err := conn.Query(context.Background(), `SELECT attempted_at::text, delivery_id::text, attempt, items, outcome,
+		coalesce(status, 0), coalesce(error, '') FROM walhook.delivery_log ORDER BY id DESC LIMIT $1`, n)
+	if err != nil {
+		t.Logf("read the delivery log: %v", err)
+		return
+	}
+	for rows.Next() {
+		var at, id, outcome, msg string
+		var attempt, items, status int
+		if err := rows.Scan(&at, &id, &attempt, &items, &outcome, &status, &msg); err != nil {
+			t.Logf("read the delivery log: %v", err)
+			return
+		}
+		t.Logf("delivery log: %s %s attempt %d, %d items: %s %d %s", at, id, attempt, items, outcome, status, msg)
+	}
 }
 
 // killWithBacklog kills p while it holds events it has read but not delivered: the
