@@ -124,7 +124,7 @@ func (m *Matcher) install(whs []*Webhook) error {
 			subs = append(subs, old) // unchanged: keep its compiled form and *Webhook
 			continue
 		}
-		s, err := compile(m.cat, wh)
+		s, err := compile(m.cat, wh, false)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("webhook %s: %w", wh.ID, err))
 			continue

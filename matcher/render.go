@@ -64,7 +64,7 @@ func (m *Matcher) subscriptionFor(wh *Webhook) *subscription {
 		return s
 	}
 	if m.cat != nil {
-		s, err := compile(m.cat, wh)
+		s, err := compile(m.cat, wh, false)
 		if err == nil {
 			return s
 		}
