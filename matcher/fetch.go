@@ -102,11 +102,15 @@ func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys 
 		return nil, false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
 	}
 	defer res.Close()
-	fds := res.FieldDescriptions()[1:]
+	skip := 1 // the requested key, and the row number when limited
+	if limit > 0 {
+		skip = 2
+	}
+	fds := res.FieldDescriptions()[skip:]
 	names := apiNames(e, fds)
 	for res.Next() {
 		raw := res.RawValues()
-		row := decodeRow(names, fds, raw[1:])
+		row := decodeRow(names, fds, raw[skip:])
 		group := append(out[string(raw[0])], row)
 		out[string(raw[0])] = group
 		if budget != nil && (limit == 0 || len(group) < limit) {
@@ -132,24 +136,23 @@ func jsonSize(row cdc.Row) int64 {
 
 // selectSQL selects whole rows (t.*): the columns are named by the result, not by a list
 // read at start-up, so a column added to or dropped from a live table never breaks a render.
-// limit > 0 keeps the first limit rows by e's key for each key, in a LATERAL subquery, so
-// that PostgreSQL never sends more.
+// The first result column is the requested key. limit > 0 keeps the first limit rows by
+// e's key for each requested key, numbered by a window function in a second column: the
+// server still joins as before (a hash join when the foreign key has no index, where a
+// LATERAL ... LIMIT would scan the table once per key), but sends no more.
 func selectSQL(e *mapping.Entity, col, typ string, limit int) string {
-	table := pgx.Identifier{e.Table.Schema, e.Table.Name}.Sanitize()
 	key := pgx.Identifier{e.Key}.Sanitize()
 	var b strings.Builder
-	b.WriteString("SELECT k.req, t.*")
-	b.WriteString(" FROM unnest($1::text[]) AS k(req) ")
 	if limit > 0 {
-		b.WriteString("CROSS JOIN LATERAL (SELECT * FROM ")
-		b.WriteString(table)
-		b.WriteString(" AS t WHERE ")
+		b.WriteString(`SELECT * FROM (SELECT k.req AS "walhook req", row_number() OVER (PARTITION BY k.req ORDER BY t.`)
+		b.WriteString(key)
+		b.WriteString(`) AS "walhook rn", t.*`)
 	} else {
-		b.WriteString("JOIN ")
-		b.WriteString(table)
-		b.WriteString(" AS t ON ")
+		b.WriteString("SELECT k.req, t.*")
 	}
-	b.WriteString("t.")
+	b.WriteString(" FROM unnest($1::text[]) AS k(req) JOIN ")
+	b.WriteString(pgx.Identifier{e.Table.Schema, e.Table.Name}.Sanitize())
+	b.WriteString(" AS t ON t.")
 	b.WriteString(pgx.Identifier{col}.Sanitize())
 	b.WriteString(" = k.req::")
 	b.WriteString(typ)
@@ -159,11 +162,10 @@ func selectSQL(e *mapping.Entity, col, typ string, limit int) string {
 		b.WriteString("::text = ANY($2::text[])")
 	}
 	if limit > 0 {
-		b.WriteString(" ORDER BY t.")
-		b.WriteString(key)
-		b.WriteString(" LIMIT ")
+		b.WriteString(`) AS s WHERE "walhook rn" <= `)
 		b.WriteString(strconv.Itoa(limit))
-		b.WriteString(") AS t")
+		b.WriteString(` ORDER BY "walhook req", "walhook rn"`)
+		return b.String()
 	}
 	b.WriteString(" ORDER BY k.req, t.")
 	b.WriteString(key)
