@@ -199,3 +199,26 @@ func TestRenderBoundsChunkReads(t *testing.T) {
 		t.Errorf("truncated (-want +got):\n%s", diff)
 	}
 }
+
+// TestLoadSendsAtMostLimitRowsPerKey: the expansion query itself is bounded, so a
+// relation of thousands of rows never reaches walhook's memory.
+func TestLoadSendsAtMostLimitRowsPerKey(t *testing.T) {
+	b := newBoundsEnv(t, 0, 0)
+	many := b.account(t, "Many", 500)
+	few := b.account(t, "Few", 2)
+	f := fetcher{m: b.m}
+	defer f.release()
+	budget := int64(1 << 30)
+	rows, complete, err := f.load(context.Background(), b.m.cfg.Mapping.Entity("Contact"), "primary_account_id", []string{many, few}, 4, &budget)
+	if err != nil || !complete {
+		t.Fatalf("load: complete %v, %v", complete, err)
+	}
+	if len(rows[many]) != 4 || len(rows[few]) != 2 {
+		t.Errorf("rows per key: %d and %d, want 4 and 2", len(rows[many]), len(rows[few]))
+	}
+	// A budget smaller than the rows reports the load incomplete.
+	budget = 100
+	if _, complete, err := f.load(context.Background(), b.m.cfg.Mapping.Entity("Contact"), "primary_account_id", []string{many}, 4, &budget); err != nil || complete {
+		t.Errorf("load over budget: complete %v, %v; want false, nil", complete, err)
+	}
+}

@@ -96,7 +96,8 @@ func TestValidatorRejects(t *testing.T) {
 func FuzzOptions(f *testing.F) {
 	for _, s := range []string{`{}`, `null`, ``, seedBigOptions, seedOnFieldChange, seedFilterOpen, seedCustom,
 		`{"chunk_size": 100, "chunk_delay": 0}`, `{"entity": {"Contact": {"filter": {"created_at": "2025-01-01"}, "filter-op": {"created_at": "gt"}}}}`,
-		`{"entity": {"Opportunity": {"expand": ["oppty_product_relations.product"], "load-only": ["oppty_product_relations.product.sku"]}}}`} {
+		`{"entity": {"Opportunity": {"expand": ["oppty_product_relations.product"], "load-only": ["oppty_product_relations.product.sku"]}}}`,
+		`{"entity": {"Contact": {"expand": ["primary_account.contacts.primary_account", "task_relations.task"]}}, "related_entity": {"expand": ["contact.primary_account.contacts"]}}`} {
 		f.Add(s, "*,Contact.*,CustomEntity.Create")
 	}
 	e := newEnv(f)
