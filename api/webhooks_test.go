@@ -250,6 +250,13 @@ var rejectTests = []struct {
 	{"expand unknown relation", `{` + valid + `, "options": {"entity": {"Contact": {"expand": ["task_relations.tsk"]}}}}`, 422, []string{"options.entity.Contact.expand[0]", `"task_relations.tsk"`, `"tsk"`}},
 	{"load-only unresolved", `{` + valid + `, "options": {"entity": {"Contact": {"expand": ["primary_contact"], "load-only": ["primary_contact.frist_name"]}}}}`, 422, []string{"options.entity.Contact.load-only[0]", `"frist_name"`}},
 	{"load-only not expanded", `{` + valid + `, "options": {"entity": {"Contact": {"load-only": ["task_relations.task"]}}}}`, 422, []string{"options.entity.Contact.load-only[0]", "task_relations"}},
+	// Issue 8: a cyclic expand path (8 segments) made one request of 222 MB.
+	{"expand cyclic", `{` + valid + `, "options": {"entity": {"Contact": {"expand": ["primary_account.contacts.primary_account.contacts.primary_account.contacts.primary_account.contacts"]}}}}`, 422,
+		[]string{"options.entity.Contact.expand[0]", `"primary_account.contacts.primary_account.contacts`, "is cyclic", "segment 3 (Contact.primary_account)", "segment 1 (Contact.primary_account)"}},
+	{"related expand cyclic", `{"url": "https://example.com/hook", "events": ["Account.DocumentLinked"], "options": {"related_entity": {"expand": ["contact.primary_account.contacts.primary_account"]}}}`, 422,
+		[]string{"options.related_entity.expand[0]", `"contact.primary_account.contacts.primary_account"`, "is cyclic"}},
+	{"expand too deep", `{` + valid + `, "options": {"entity": {"Contact": {"expand": ["task_relations.task.contact_task_relations.contact.primary_account"]}}}}`, 422,
+		[]string{"options.entity.Contact.expand[0]", "follows 5 relations; at most 4"}},
 	{"related unknown", `{` + valid + `, "options": {"related_entity": {"expand": ["nothing"]}}}`, 422, []string{"options.related_entity.expand[0]", `"nothing"`}},
 	{"chunk_size 0", `{` + valid + `, "options": {"chunk_size": 0}}`, 422, []string{"options.chunk_size", `"0"`}},
 	{"chunk_size 101", `{` + valid + `, "options": {"chunk_size": 101}}`, 422, []string{"options.chunk_size", `"101"`}},
@@ -334,6 +341,7 @@ func TestPatchAndDelete(t *testing.T) {
 		`{"signature": null, "signing": "standard-webhooks"}`: "signing",
 		`{"is_deleted": true}`:                                "is_deleted",
 		`{"disabled_at": "2025-01-01T00:00:00Z"}`:             "disabled_at",
+		`{"options": {"entity": {"Contact": {"expand": ["primary_account.contacts.primary_account"]}}}}`: "options.entity.Contact.expand[0]",
 	} {
 		if r := e.do(t, "PATCH", path, body); r.Status != 422 || r.Field != want {
 			t.Errorf("PATCH %s = %d field %q, want 422 naming %s: %s", body, r.Status, r.Field, want, r.Raw)

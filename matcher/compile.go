@@ -58,12 +58,15 @@ func NewValidator(m *mapping.Mapping) *Validator {
 // *ValidationError (wrapping ErrInvalid) naming the first offending field and value, such as
 // `options.entity.Contact.filter-op.email1: unknown operator "equals" (operators: eq, …)`.
 func (v *Validator) Check(events []string, options json.RawMessage) error {
-	_, err := compile(v.cat, &Webhook{Events: events, Options: options})
+	_, err := compile(v.cat, &Webhook{Events: events, Options: options}, true)
 	return err
 }
 
-// compile checks and compiles a webhook's events and options.
-func compile(c *catalog, wh *Webhook) (*subscription, error) {
+// compile checks and compiles a webhook's events and options. strict adds the checks that
+// only webhooks received by the API must pass (cyclic and too deep expand paths, see
+// checkExpandPath); stored webhooks compile without them, so that one stored before they
+// existed keeps its deliveries, within the render bounds.
+func compile(c *catalog, wh *Webhook, strict bool) (*subscription, error) {
 	s := &subscription{wh: wh}
 	if err := s.compileEvents(c, wh.Events); err != nil {
 		return nil, err
@@ -77,12 +80,12 @@ func compile(c *catalog, wh *Webhook) (*subscription, error) {
 		return nil, err
 	}
 	for _, eo := range o.entities {
-		if err := s.compileEntity(c, &eo); err != nil {
+		if err := s.compileEntity(c, &eo, strict); err != nil {
 			return nil, err
 		}
 	}
 	if o.related != nil {
-		if err := s.compileRelated(c, o.related); err != nil {
+		if err := s.compileRelated(c, o.related, strict); err != nil {
 			return nil, err
 		}
 	}
@@ -146,7 +149,7 @@ func (s *subscription) compileCustom(c *catalog, o *options) error {
 	return nil
 }
 
-func (s *subscription) compileEntity(c *catalog, eo *entityOptions) error {
+func (s *subscription) compileEntity(c *catalog, eo *entityOptions, strict bool) error {
 	field := eo.proj.field
 	e := c.m.Entity(eo.name)
 	switch {
@@ -167,7 +170,7 @@ func (s *subscription) compileEntity(c *catalog, eo *entityOptions) error {
 		}
 	}
 	es.onChange = eo.onChange
-	p, err := compileProj(c.m, e, &eo.proj)
+	p, err := compileProj(c.m, e, &eo.proj, strict)
 	if err != nil {
 		return err
 	}
@@ -212,8 +215,8 @@ func (es *entitySub) compileFilters(e *mapping.Entity, field string, eo *entityO
 
 // compileRelated compiles related_entity for every entity that can be related to the
 // subscribed link events. Each path must resolve on at least one of them; it applies to
-// those it resolves on.
-func (s *subscription) compileRelated(c *catalog, po *projOptions) error {
+// those it resolves on, and (strict) must not be cyclic or too deep on any of them.
+func (s *subscription) compileRelated(c *catalog, po *projOptions, strict bool) error {
 	cands := c.relatedEntities(s)
 	s.related = map[string]*proj{}
 	firstErr := make([]error, len(po.expand)+len(po.loadOnly))
@@ -226,9 +229,14 @@ func (s *subscription) compileRelated(c *catalog, po *projOptions) error {
 		// Keep, for this entity, the paths that resolve on it.
 		sub := projOptions{field: po.field, loadKey: po.loadKey}
 		for i, path := range po.expand {
-			if _, err := compileProj(c.m, e, &projOptions{field: po.field, expand: []string{path}}); err != nil {
+			if _, err := compileProj(c.m, e, &projOptions{field: po.field, expand: []string{path}}, false); err != nil {
 				firstErr[i] = cmpErr(firstErr[i], err)
 				continue
+			}
+			if strict {
+				if err := checkExpandPath(c.m, e, fmt.Sprintf("%s.expand[%d]", po.field, i), path); err != nil {
+					return err
+				}
 			}
 			resolved[i] = true
 			sub.expand = append(sub.expand, path)
@@ -236,14 +244,14 @@ func (s *subscription) compileRelated(c *catalog, po *projOptions) error {
 		for j, path := range po.loadOnly {
 			i := len(po.expand) + j
 			trial := projOptions{field: po.field, expand: sub.expand, loadOnly: []string{path}, loadKey: po.loadKey}
-			if _, err := compileProj(c.m, e, &trial); err != nil {
+			if _, err := compileProj(c.m, e, &trial, false); err != nil {
 				firstErr[i] = cmpErr(firstErr[i], err)
 				continue
 			}
 			resolved[i] = true
 			sub.loadOnly = append(sub.loadOnly, path)
 		}
-		p, err := compileProj(c.m, e, &sub)
+		p, err := compileProj(c.m, e, &sub, false)
 		if err != nil {
 			return err
 		}

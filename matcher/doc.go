@@ -40,4 +40,16 @@
 // Render builds each item's JSON by hand from the events' rows, batching the CRM reads of a
 // whole chunk: one query per expanded relation, per link-parent entity and per related
 // entity, never one per event.
+//
+// # Bounds
+//
+// One webhook must not make walhook render gigabytes (issue 8). The API refuses cyclic
+// expand paths and paths of more than MaxExpandDepth relations (checkExpandPath). Render
+// reads at most Config.MaxExpandRows (+1, to know) rows per one-to-many expansion and
+// owning row, numbered in the query (row_number) so that no more are sent; keeps each
+// item within ItemLimit(MaxBodyBytes) while encoding it (an item that passes it is
+// abandoned at once and encoded again without expansions, then without rows); and reads
+// at most the chunk's items times that bound of expansion rows. Whatever a bound cuts,
+// the item's truncated member names; walhook_render_truncated_total counts, and a WARN
+// (once a minute per webhook) says so.
 package matcher

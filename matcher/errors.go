@@ -19,13 +19,20 @@ var ErrInvalid = errors.New("invalid webhook")
 type ValidationError struct {
 	Field  string
 	Reason string
+	// err is an optional cause (errCyclic), found by errors.Is besides ErrInvalid.
+	err error
 }
 
 // Error returns "<field>: <reason>".
 func (e *ValidationError) Error() string { return e.Field + ": " + e.Reason }
 
-// Unwrap returns ErrInvalid.
-func (e *ValidationError) Unwrap() error { return ErrInvalid }
+// Unwrap returns ErrInvalid, and the cause when there is one.
+func (e *ValidationError) Unwrap() []error {
+	if e.err != nil {
+		return []error{ErrInvalid, e.err}
+	}
+	return []error{ErrInvalid}
+}
 
 // Invalidf returns a *ValidationError for field with a formatted reason.
 func Invalidf(field, format string, args ...any) *ValidationError {

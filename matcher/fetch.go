@@ -72,48 +72,84 @@ func (f *fetcher) release() {
 // load returns the rows of entity e whose column col holds one of keys, grouped by key (as
 // given) and ordered by e's key within a group: one query, whatever the number of keys.
 // Keys that cannot be of col's type (not a UUID for a uuid column…) match nothing.
-func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys []string) (map[string][]cdc.Row, error) {
+//
+// limit > 0 reads at most limit rows per key (the first by e's key). budget, when not nil,
+// is decreased by the JSON size of each row read, the last row of a full group aside (it
+// only tells that more exist); once it drops below zero load stops reading and reports
+// the result incomplete (complete false), so a render never holds more than its budget
+// of expansion rows.
+func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys []string, limit int, budget *int64) (rows map[string][]cdc.Row, complete bool, err error) {
 	conn, err := f.acquire(ctx)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	typ, err := f.m.types.typeOf(ctx, conn, f.m.cfg.Mapping, e.Table, col)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	keys = slices.DeleteFunc(keys, func(k string) bool { return !castable(typ, k) })
 	out := make(map[string][]cdc.Row, len(keys))
 	if len(keys) == 0 {
-		return out, nil
+		return out, true, nil
 	}
 	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}, keys}
 	if e.Discriminator != nil {
 		args = append(args, e.Discriminator.Values)
 	}
 	f.m.met.renderQuery.Inc()
-	rows, err := conn.Query(ctx, selectSQL(e, col, typ), args...)
+	res, err := conn.Query(ctx, selectSQL(e, col, typ, limit), args...)
 	if err != nil {
-		return nil, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
+		return nil, false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
 	}
-	defer rows.Close()
-	fds := rows.FieldDescriptions()[1:]
+	defer res.Close()
+	skip := 1 // the requested key, and the row number when limited
+	if limit > 0 {
+		skip = 2
+	}
+	fds := res.FieldDescriptions()[skip:]
 	names := apiNames(e, fds)
-	for rows.Next() {
-		raw := rows.RawValues()
-		row := decodeRow(names, fds, raw[1:])
-		out[string(raw[0])] = append(out[string(raw[0])], row)
+	for res.Next() {
+		raw := res.RawValues()
+		row := decodeRow(names, fds, raw[skip:])
+		group := append(out[string(raw[0])], row)
+		out[string(raw[0])] = group
+		if budget != nil && (limit == 0 || len(group) < limit) {
+			if *budget -= jsonSize(row); *budget < 0 {
+				return nil, false, nil
+			}
+		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
+	if err := res.Err(); err != nil {
+		return nil, false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
 	}
-	return out, nil
+	return out, true, nil
+}
+
+// jsonSize is about the size of row encoded as a JSON object.
+func jsonSize(row cdc.Row) int64 {
+	n := 2
+	for _, f := range row {
+		n += len(f.Name) + len(f.Value.Raw) + 4
+	}
+	return int64(n)
 }
 
 // selectSQL selects whole rows (t.*): the columns are named by the result, not by a list
 // read at start-up, so a column added to or dropped from a live table never breaks a render.
-func selectSQL(e *mapping.Entity, col, typ string) string {
+// The first result column is the requested key. limit > 0 keeps the first limit rows by
+// e's key for each requested key, numbered by a window function in a second column: the
+// server still joins as before (a hash join when the foreign key has no index, where a
+// LATERAL ... LIMIT would scan the table once per key), but sends no more.
+func selectSQL(e *mapping.Entity, col, typ string, limit int) string {
+	key := pgx.Identifier{e.Key}.Sanitize()
 	var b strings.Builder
-	b.WriteString("SELECT k.req, t.*")
+	if limit > 0 {
+		b.WriteString(`SELECT * FROM (SELECT k.req AS "walhook req", row_number() OVER (PARTITION BY k.req ORDER BY t.`)
+		b.WriteString(key)
+		b.WriteString(`) AS "walhook rn", t.*`)
+	} else {
+		b.WriteString("SELECT k.req, t.*")
+	}
 	b.WriteString(" FROM unnest($1::text[]) AS k(req) JOIN ")
 	b.WriteString(pgx.Identifier{e.Table.Schema, e.Table.Name}.Sanitize())
 	b.WriteString(" AS t ON t.")
@@ -125,8 +161,14 @@ func selectSQL(e *mapping.Entity, col, typ string) string {
 		b.WriteString(pgx.Identifier{e.Column(d.Field)}.Sanitize())
 		b.WriteString("::text = ANY($2::text[])")
 	}
+	if limit > 0 {
+		b.WriteString(`) AS s WHERE "walhook rn" <= `)
+		b.WriteString(strconv.Itoa(limit))
+		b.WriteString(` ORDER BY "walhook req", "walhook rn"`)
+		return b.String()
+	}
 	b.WriteString(" ORDER BY k.req, t.")
-	b.WriteString(pgx.Identifier{e.Key}.Sanitize())
+	b.WriteString(key)
 	return b.String()
 }
 

@@ -109,7 +109,7 @@ func loadRow(t *testing.T, e *env, entity, key string) cdc.Row {
 	f := fetcher{m: m}
 	defer f.release()
 	ent := e.m.Entity(entity)
-	rows, err := f.load(context.Background(), ent, ent.Key, []string{key})
+	rows, _, err := f.load(context.Background(), ent, ent.Key, []string{key}, 0, nil)
 	if err != nil || len(rows[key]) != 1 {
 		t.Fatalf("load %s %s: %v %v", entity, key, rows, err)
 	}

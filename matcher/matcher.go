@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -34,9 +35,41 @@ type Config struct {
 	ReloadInterval time.Duration
 	// Debounce is how long Run waits for more notifications after one before reloading, so
 	// a burst of API writes costs one reload (default 20ms).
-	Debounce   time.Duration
-	Logger     *slog.Logger
-	Registerer prometheus.Registerer
+	Debounce time.Duration
+	// MaxExpandRows bounds each one-to-many expansion of a rendered item: at most this
+	// many rows per owning row, the first by the target's key (default
+	// DefaultMaxExpandRows). The item's truncated member names the cut ones.
+	MaxExpandRows int
+	// MaxBodyBytes bounds one request body (default DefaultMaxBodyBytes): Render keeps
+	// each item within ItemLimit(MaxBodyBytes), so that a request of one item fits, and
+	// the sender packs items into requests of at most MaxBodyBytes.
+	MaxBodyBytes int
+	Logger       *slog.Logger
+	Registerer   prometheus.Registerer
+}
+
+// Render bounds (DESIGN.md §15).
+const (
+	// DefaultMaxExpandRows is Config.MaxExpandRows when zero: as many rows as a chunk
+	// has items, enough for a contact's tasks or a deal's line items; more is a list to
+	// page through with the CRM's API, not to push in every event.
+	DefaultMaxExpandRows = 100
+	// DefaultMaxBodyBytes is Config.MaxBodyBytes when zero: 1 MiB, what nginx accepts by
+	// default (client_max_body_size), so that a receiver behind a stock reverse proxy
+	// never answers 413; a chunk of 100 plain CRM items is ~200 KiB.
+	DefaultMaxBodyBytes = 1 << 20
+	// EnvelopeReserveBytes is the room ItemLimit leaves in a body for the request's
+	// envelope ({"webhook_id":…,"delivery_id":…,"items":[…]}, ~120 bytes).
+	EnvelopeReserveBytes = 512
+)
+
+// ItemLimit returns the bound of one rendered item under a body bound of maxBodyBytes
+// (zero: the default): maxBodyBytes less EnvelopeReserveBytes.
+func ItemLimit(maxBodyBytes int) int {
+	if maxBodyBytes <= 0 {
+		maxBodyBytes = DefaultMaxBodyBytes
+	}
+	return max(maxBodyBytes-EnvelopeReserveBytes, 1)
 }
 
 // Matcher decides which webhooks want each event and renders delivery items.
@@ -57,6 +90,7 @@ type Matcher struct {
 	loadMu      sync.Mutex // serialises Load
 	lastInvalid string     // the last install error logged, under loadMu
 	types       typeCache
+	cutLog      logLimiter // warnings about items cut to the bounds, per webhook
 }
 
 var errNoMapping = errors.New("matcher: no mapping configured")
@@ -75,7 +109,14 @@ func New(cfg Config) *Matcher {
 	if cfg.CRM == nil {
 		cfg.CRM = cfg.DB
 	}
-	m := &Matcher{cfg: cfg, log: cfg.Logger, met: newMetrics(cfg.Registerer, cfg.Mapping)}
+	if cfg.MaxExpandRows <= 0 {
+		cfg.MaxExpandRows = DefaultMaxExpandRows
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	m := &Matcher{cfg: cfg, log: cfg.Logger, met: newMetrics(cfg.Registerer, cfg.Mapping),
+		cutLog: logLimiter{every: time.Minute}}
 	if cfg.Mapping != nil {
 		m.cat = newCatalog(cfg.Mapping)
 	}
@@ -124,7 +165,7 @@ func (m *Matcher) install(whs []*Webhook) error {
 			subs = append(subs, old) // unchanged: keep its compiled form and *Webhook
 			continue
 		}
-		s, err := compile(m.cat, wh)
+		s, err := compile(m.cat, wh, false)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("webhook %s: %w", wh.ID, err))
 			continue
@@ -272,4 +313,28 @@ func (m *Matcher) drain(ctx context.Context, conn *pgx.Conn) error {
 		}
 		return fmt.Errorf("wait for webhook changes: %w", err)
 	}
+}
+
+// logLimiter lets a message through at most once per interval per key. It forgets keys
+// quiet for an interval, so it holds at most the keys of the last interval.
+type logLimiter struct {
+	every time.Duration
+	mu    sync.Mutex
+	last  map[string]time.Time
+}
+
+func (l *logLimiter) allow(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if t, ok := l.last[key]; ok && now.Sub(t) < l.every {
+		return false
+	}
+	if l.last == nil || len(l.last) >= 1024 {
+		maps.DeleteFunc(l.last, func(_ string, t time.Time) bool { return now.Sub(t) >= l.every })
+		if l.last == nil {
+			l.last = map[string]time.Time{}
+		}
+	}
+	l.last[key] = now
+	return true
 }

@@ -17,6 +17,8 @@ type metrics struct {
 	reloads      *prometheus.CounterVec
 	renderQuery  prometheus.Counter
 	renderTiming prometheus.Histogram
+	// truncated counts items cut by a render bound, by cutReasons.
+	truncated [numReasons]prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
@@ -53,6 +55,13 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 9),
 		}),
 	}
+	truncated := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "walhook_render_truncated_total",
+		Help: "Rendered items that a bound cut, by bound (reason: max_expand_rows, max_body_bytes); an item cut by both counts once for each.",
+	}, []string{"reason"})
+	for i, r := range cutReasons {
+		met.truncated[i] = truncated.WithLabelValues(r)
+	}
 	if m != nil {
 		for _, e := range m.Entities {
 			if e.Events {
@@ -65,7 +74,7 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 	met.reloads.WithLabelValues("ok")
 	met.reloads.WithLabelValues("error")
 	if reg != nil {
-		reg.MustRegister(matched, matches, met.webhooks, met.invalid, met.reloads, met.renderQuery, met.renderTiming)
+		reg.MustRegister(matched, matches, met.webhooks, met.invalid, met.reloads, met.renderQuery, met.renderTiming, truncated)
 	}
 	return met
 }

@@ -41,14 +41,15 @@ func TestMetrics(t *testing.T) {
 		seen[f.GetName()] = true
 		for _, mt := range f.GetMetric() {
 			for _, l := range mt.GetLabel() {
-				if l.GetName() != "entity" && l.GetName() != "outcome" {
+				if l.GetName() != "entity" && l.GetName() != "outcome" && l.GetName() != "reason" {
 					t.Errorf("%s: unexpected label %s", f.GetName(), l.GetName())
 				}
 			}
 		}
 	}
 	for _, name := range []string{"walhook_events_matched_total", "walhook_event_matches_total", "walhook_webhooks_active",
-		"walhook_webhook_reloads_total", "walhook_render_queries_total", "walhook_render_duration_seconds"} {
+		"walhook_webhook_reloads_total", "walhook_render_queries_total", "walhook_render_duration_seconds",
+		"walhook_render_truncated_total"} {
 		if !seen[name] {
 			t.Errorf("metric %s not exported", name)
 		}

@@ -19,8 +19,14 @@ const (
 	MaxChunkDelay = 24 * time.Hour
 	// maxListLen bounds every list inside options (events, paths, filter values, keys).
 	maxListLen = 1000
-	// maxPathDepth bounds the segments of an expand or load-only path.
+	// maxPathDepth bounds the segments of an expand or load-only path, for every stored
+	// webhook.
 	maxPathDepth = 8
+	// MaxExpandDepth bounds the relations of an expand path accepted by the API (Validator):
+	// each segment adds one CRM query per rendered chunk and multiplies the rows an item
+	// may embed by up to Config.MaxExpandRows; four cover the CRM's real chains
+	// (task_relations.contact.primary_account.owner).
+	MaxExpandDepth = 4
 )
 
 // options is a parsed options object, with JSON types checked but names not yet checked

@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -46,7 +47,9 @@ func (p *proj) rel(name string) *projRel {
 }
 
 // compileProj compiles expand and load-only paths on entity e; nil when there are none.
-func compileProj(m *mapping.Mapping, e *mapping.Entity, po *projOptions) (*proj, error) {
+// strict adds the checks made on webhooks as the API receives them (checkExpandPath):
+// webhooks stored before those checks existed still load, bounded at render time.
+func compileProj(m *mapping.Mapping, e *mapping.Entity, po *projOptions, strict bool) (*proj, error) {
 	if po == nil || (len(po.expand) == 0 && len(po.loadOnly) == 0) {
 		return nil, nil
 	}
@@ -55,6 +58,11 @@ func compileProj(m *mapping.Mapping, e *mapping.Entity, po *projOptions) (*proj,
 		field := fmt.Sprintf("%s.expand[%d]", po.field, i)
 		if err := p.addExpand(m, field, path); err != nil {
 			return nil, err
+		}
+		if strict {
+			if err := checkExpandPath(m, e, field, path); err != nil {
+				return nil, err
+			}
 		}
 	}
 	for i, path := range po.loadOnly {
@@ -106,6 +114,52 @@ func newProjRel(m *mapping.Mapping, e *mapping.Entity, name string) (*projRel, e
 		r.joinColumn = target.Key
 	}
 	return r, nil
+}
+
+// errCyclic is wrapped by the error of a cyclic expand path.
+var errCyclic = errors.New("cyclic expand path")
+
+// relationKey identifies a relation as a foreign key followed in one direction: the
+// table it starts from, the direction, the foreign key column and the table it reaches.
+// Two entities of one table (Lead and Opportunity) share their relations' keys.
+type relationKey struct {
+	from, to mapping.Table
+	many     bool
+	column   string
+}
+
+// checkExpandPath refuses, on a path that resolves on e, more than MaxExpandDepth
+// relations and cycles: a path is cyclic when it follows the same relation twice — the
+// same foreign key from the same table in the same direction. Coming back along the
+// reverse direction is not a cycle: Contact's primary_account.contacts (the contact's
+// colleagues) is allowed, primary_account.contacts.primary_account is not (it can only
+// repeat what the path already holds, multiplied by the rows in between).
+func checkExpandPath(m *mapping.Mapping, e *mapping.Entity, field, path string) error {
+	segs := strings.Split(path, ".")
+	seen := make(map[relationKey]int, len(segs))
+	cur := e
+	for i, seg := range segs {
+		rel := cur.Relation(seg)
+		target := m.Entity(rel.Target) // addExpand resolved the path
+		k := relationKey{from: cur.Table, to: target.Table, many: rel.Many, column: rel.Column}
+		if j, ok := seen[k]; ok {
+			prev := e
+			for _, s := range segs[:j] {
+				prev = m.Entity(prev.Relation(s).Target)
+			}
+			return &ValidationError{Field: field, Reason: fmt.Sprintf(
+				"expand path %s is cyclic: segment %d (%s.%s) follows the same relation as segment %d (%s.%s) again; "+
+					"an expand path may follow each relation once in each direction (primary_account.contacts is allowed, "+
+					"primary_account.contacts.primary_account is not)",
+				shown(path), i+1, cur.Name, seg, j+1, prev.Name, segs[j]), err: errCyclic}
+		}
+		seen[k] = i
+		cur = target
+	}
+	if len(segs) > MaxExpandDepth {
+		return Invalidf(field, "expand path %s follows %d relations; at most %d are allowed", shown(path), len(segs), MaxExpandDepth)
+	}
+	return nil
 }
 
 func (p *proj) addLoadOnly(field, path string) error {

@@ -26,19 +26,32 @@ import (
 // Rows not carried by the events are read from the CRM (cfg.CRM) in batches: one query per
 // expanded relation, per link parent entity and per related entity for the whole chunk,
 // never one per event. They are read as they are at render time, not as of the commit.
+//
+// Bounds (DESIGN.md §15): a one-to-many expansion holds at most cfg.MaxExpandRows rows
+// per owning row (the first by the target's key; the query reads one more to know), and
+// an item at most ItemLimit(cfg.MaxBodyBytes) bytes: an item that grows past it while it is
+// encoded is abandoned and rendered again without expansions, then without data, previous
+// and related_entity.data. The rows a chunk reads for expansions are bounded too, by the
+// items' bound times their number: expansions that would read more are left out. Every
+// item has one more key, truncated: null, or an object naming each cut value by its path
+// ("data.contacts") with the bound that cut it ("max_expand_rows", "max_body_bytes").
 // Render is safe for concurrent use.
 func (m *Matcher) Render(ctx context.Context, wh *Webhook, evs []*cdc.Event) ([]json.RawMessage, error) {
 	if m.cfg.Mapping == nil {
 		return nil, fmt.Errorf("render for webhook %s: %w", wh.ID, errNoMapping)
 	}
 	start := time.Now()
+	limit := ItemLimit(m.cfg.MaxBodyBytes)
 	r := &renderer{
-		s:        m.subscriptionFor(wh),
-		f:        fetcher{m: m},
-		mapping:  m.cfg.Mapping,
-		parents:  map[cdc.EntityName]map[string][]cdc.Row{},
-		related:  map[cdc.EntityName]map[string][]cdc.Row{},
-		expanded: map[*projRel]map[string][]cdc.Row{},
+		s:         m.subscriptionFor(wh),
+		f:         fetcher{m: m},
+		mapping:   m.cfg.Mapping,
+		parents:   map[cdc.EntityName]map[string][]cdc.Row{},
+		related:   map[cdc.EntityName]map[string][]cdc.Row{},
+		expanded:  map[*projRel]map[string][]cdc.Row{},
+		maxRows:   m.cfg.MaxExpandRows,
+		itemLimit: limit,
+		budget:    int64(limit) * int64(len(evs)),
 	}
 	defer r.f.release()
 	if err := r.fetch(ctx, evs); err != nil {
@@ -53,7 +66,25 @@ func (m *Matcher) Render(ctx context.Context, wh *Webhook, evs []*cdc.Event) ([]
 		out[i] = buf[n:len(buf):len(buf)]
 	}
 	m.met.renderTiming.Observe(time.Since(start).Seconds())
+	if r.cutItems != [numReasons]int{} {
+		m.reportCuts(wh, &r.cutItems)
+	}
 	return out, nil
+}
+
+// reportCuts counts the items a bound cut and warns, at most once a minute per webhook.
+func (m *Matcher) reportCuts(wh *Webhook, cutItems *[numReasons]int) {
+	var reasons []string
+	for i, n := range cutItems {
+		if n > 0 {
+			m.met.truncated[i].Add(float64(n))
+			reasons = append(reasons, cutReasons[i])
+		}
+	}
+	if m.cutLog.allow(wh.ID, time.Now()) {
+		m.log.Warn("rendered items cut to the bounds; the items say so in truncated", "webhook_id", wh.ID,
+			"reasons", reasons, "max_expand_rows", m.cfg.MaxExpandRows, "max_body_bytes", m.cfg.MaxBodyBytes)
+	}
 }
 
 // subscriptionFor returns wh's compiled form: the index's, or compiled now for a webhook
@@ -64,7 +95,7 @@ func (m *Matcher) subscriptionFor(wh *Webhook) *subscription {
 		return s
 	}
 	if m.cat != nil {
-		s, err := compile(m.cat, wh)
+		s, err := compile(m.cat, wh, false)
 		if err == nil {
 			return s
 		}
@@ -80,8 +111,76 @@ type renderer struct {
 	mapping *mapping.Mapping
 	// parents and related hold link events' parent and related rows loaded by key.
 	parents, related map[cdc.EntityName]map[string][]cdc.Row
-	// expanded holds each expanded relation's rows by the owning row's value.
+	// expanded holds each expanded relation's rows by the owning row's value, at most
+	// maxRows+1 per value for one-to-many relations.
 	expanded map[*projRel]map[string][]cdc.Row
+	// skipped marks relations left unread: the chunk's rows would have passed budget.
+	skipped map[*projRel]bool
+
+	maxRows   int   // rows kept per one-to-many expansion
+	itemLimit int   // bytes per item
+	budget    int64 // bytes of expansion rows the chunk may still read
+
+	// The item being encoded.
+	itemStart int
+	mode      renderMode
+	over      bool     // past itemLimit: stop encoding it, it is rendered again reduced
+	prefix    string   // "data" or "related_entity.data"
+	path      []string // relation names from the item's data down to the current row
+	cuts      []cut
+
+	cutItems [numReasons]int // items cut, by reason
+}
+
+// renderMode is how much of an item is encoded: everything, no expansions, or no rows.
+type renderMode int
+
+const (
+	modeFull renderMode = iota
+	modeNoExpand
+	modeBare
+)
+
+// cutReason is a bound that cut a value; cutReasons holds the names items carry.
+type cutReason int
+
+const (
+	cutRows cutReason = iota
+	cutBytes
+	numReasons
+)
+
+var cutReasons = [numReasons]string{"max_expand_rows", "max_body_bytes"}
+
+// cut is one entry of an item's truncated object.
+type cut struct {
+	path   string
+	reason cutReason
+}
+
+// cut records, once per path, that relation rel under the current path was cut — or,
+// when rel is "", the value at the prefix itself (data, previous, related_entity.data).
+func (r *renderer) cut(rel string, reason cutReason) {
+	path := r.prefix
+	for _, seg := range r.path {
+		path += "." + seg
+	}
+	if rel != "" {
+		path += "." + rel
+	}
+	for _, c := range r.cuts {
+		if c.path == path {
+			return
+		}
+	}
+	r.cuts = append(r.cuts, cut{path, reason})
+}
+
+// check notes when the item has grown past its bound.
+func (r *renderer) check(dst []byte) {
+	if len(dst)-r.itemStart > r.itemLimit {
+		r.over = true
+	}
 }
 
 // pair is a row whose projection's relations must be fetched.
@@ -133,7 +232,7 @@ func (r *renderer) loadByKey(ctx context.Context, ks keySets, into map[cdc.Entit
 		if e == nil {
 			continue
 		}
-		rows, err := r.f.load(ctx, e, e.Key, ks.keys[name].list)
+		rows, _, err := r.f.load(ctx, e, e.Key, ks.keys[name].list, 0, nil)
 		if err != nil {
 			return err
 		}
@@ -165,9 +264,28 @@ func (r *renderer) expand(ctx context.Context, level []pair) error {
 		}
 		var next []pair
 		for _, rel := range order {
-			rows, err := r.f.load(ctx, rel.target, rel.joinColumn, keys[rel].list)
-			if err != nil {
-				return fmt.Errorf("expand %s: %w", rel.name, err)
+			limit := 0
+			if rel.rel.Many {
+				limit = r.maxRows + 1
+			}
+			var rows map[string][]cdc.Row
+			complete := false
+			if left := r.budget; left > 0 {
+				var err error
+				rows, complete, err = r.f.load(ctx, rel.target, rel.joinColumn, keys[rel].list, limit, &r.budget)
+				if err != nil {
+					return fmt.Errorf("expand %s: %w", rel.name, err)
+				}
+				if !complete {
+					r.budget = left // its rows are dropped; smaller relations may still fit
+				}
+			}
+			if !complete {
+				if r.skipped == nil {
+					r.skipped = map[*projRel]bool{}
+				}
+				r.skipped[rel] = true
+				continue
 			}
 			r.expanded[rel] = rows
 			if len(rel.child.rels) == 0 {
@@ -247,8 +365,43 @@ func (ks *keySets) add(name, key string) {
 	k.add(key)
 }
 
-// appendItem appends one delivery item.
+// appendItem appends one delivery item, within itemLimit: an item that passes it is
+// encoded again without expansions, then without rows.
 func (r *renderer) appendItem(dst []byte, ev *cdc.Event) []byte {
+	start := len(dst)
+	r.itemStart = start
+	for r.mode = modeFull; ; r.mode++ {
+		r.over, r.cuts = false, r.cuts[:0]
+		dst = r.appendItemAs(dst[:start], ev)
+		r.check(dst)
+		if !r.over || r.mode == modeBare {
+			break
+		}
+	}
+	dst = dst[:len(dst)-1] // the item's closing brace
+	dst = append(dst, `,"truncated":`...)
+	if len(r.cuts) == 0 {
+		return append(dst, "null}"...)
+	}
+	var seen [numReasons]bool
+	dst = append(dst, '{')
+	for i, c := range r.cuts {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = cdc.AppendJSONString(dst, c.path)
+		dst = append(dst, ':')
+		dst = cdc.AppendJSONString(dst, cutReasons[c.reason])
+		if !seen[c.reason] {
+			seen[c.reason] = true
+			r.cutItems[c.reason]++
+		}
+	}
+	return append(dst, "}}"...)
+}
+
+// appendItemAs appends one delivery item, without truncated, as r.mode allows.
+func (r *renderer) appendItemAs(dst []byte, ev *cdc.Event) []byte {
 	dst = append(dst, `{"id":`...)
 	dst = cdc.AppendJSONString(dst, ev.ID)
 	dst = append(dst, `,"event":`...)
@@ -264,9 +417,19 @@ func (r *renderer) appendItem(dst []byte, ev *cdc.Event) []byte {
 	dst = append(dst, `","xid":`...)
 	dst = strconv.AppendUint(dst, uint64(ev.XID), 10)
 	dst = append(dst, `,"data":`...)
-	p := r.bodyProj(ev)
-	dst = r.appendRow(dst, r.body(ev), p)
-	dst = appendChanges(dst, ev)
+	r.prefix, r.path = "data", r.path[:0]
+	dst = r.appendTop(dst, r.body(ev), r.bodyProj(ev))
+	if r.over && r.mode != modeBare {
+		return dst // abandoned: rendered again, reduced
+	}
+	if r.mode == modeBare && ev.Old != nil && ev.New != nil && ev.Action != mapping.ActionDelete {
+		dst = append(dst, `,"previous":null`...)
+		r.prefix = "previous"
+		r.cut("", cutBytes)
+		dst = appendChangedFields(dst, ev)
+	} else {
+		dst = appendChanges(dst, ev)
+	}
 	dst = append(dst, `,"related_entity":`...)
 	if ev.Related == nil {
 		dst = append(dst, "null"...)
@@ -276,10 +439,20 @@ func (r *renderer) appendItem(dst []byte, ev *cdc.Event) []byte {
 		dst = append(dst, `,"id":`...)
 		dst = cdc.AppendJSONString(dst, ev.Related.ID)
 		dst = append(dst, `,"data":`...)
-		dst = r.appendRow(dst, r.relatedRow(ev), r.s.related[string(ev.Related.Entity)])
+		r.prefix, r.path = "related_entity.data", r.path[:0]
+		dst = r.appendTop(dst, r.relatedRow(ev), r.s.related[string(ev.Related.Entity)])
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
+}
+
+// appendTop appends an item's data or related_entity.data: null in modeBare.
+func (r *renderer) appendTop(dst []byte, row cdc.Row, p *proj) []byte {
+	if r.mode == modeBare && row != nil {
+		r.cut("", cutBytes)
+		return append(dst, "null"...)
+	}
+	return r.appendRow(dst, row, p)
 }
 
 // appendChanges appends the previous and changed_fields members. previous is not cut by
@@ -298,7 +471,13 @@ func appendChanges(dst []byte, ev *cdc.Event) []byte {
 		dst = append(dst, ':')
 		dst = v.AppendJSON(dst)
 	}
-	dst = append(dst, `},"changed_fields":[`...)
+	dst = append(dst, '}')
+	return appendChangedFields(dst, ev)
+}
+
+// appendChangedFields appends the changed_fields member of an event raised by an UPDATE.
+func appendChangedFields(dst []byte, ev *cdc.Event) []byte {
+	dst = append(dst, `,"changed_fields":[`...)
 	for i, name := range ev.Changed {
 		if i > 0 {
 			dst = append(dst, ',')
@@ -308,10 +487,13 @@ func appendChanges(dst []byte, ev *cdc.Event) []byte {
 	return append(dst, ']')
 }
 
-// appendRow appends row shaped by p (nil: the whole row).
+// appendRow appends row shaped by p (nil: the whole row). It stops early, leaving
+// invalid JSON, once the item is over its bound (r.over).
 func (r *renderer) appendRow(dst []byte, row cdc.Row, p *proj) []byte {
 	if row == nil || p == nil {
-		return row.AppendJSON(dst)
+		dst = row.AppendJSON(dst)
+		r.check(dst)
+		return dst
 	}
 	dst = append(dst, '{')
 	n := 0
@@ -328,6 +510,9 @@ func (r *renderer) appendRow(dst []byte, row cdc.Row, p *proj) []byte {
 		dst = f.Value.AppendJSON(dst)
 	}
 	for _, rel := range p.rels {
+		if r.check(dst); r.over {
+			return dst
+		}
 		if n > 0 {
 			dst = append(dst, ',')
 		}
@@ -336,25 +521,45 @@ func (r *renderer) appendRow(dst []byte, row cdc.Row, p *proj) []byte {
 		dst = append(dst, ':')
 		dst = r.appendRelation(dst, row, rel)
 	}
-	return append(dst, '}')
+	dst = append(dst, '}')
+	r.check(dst)
+	return dst
 }
 
+// appendRelation appends the expansion of rel on row: null in place of a relation left
+// out (modeNoExpand, or unread), the first maxRows rows of a one-to-many one.
 func (r *renderer) appendRelation(dst []byte, row cdc.Row, rel *projRel) []byte {
 	v, _ := row.Get(rel.from)
 	var rows []cdc.Row
 	if !v.IsNull() {
+		if r.mode != modeFull || r.skipped[rel] {
+			r.cut(rel.name, cutBytes)
+			return append(dst, "null"...)
+		}
 		rows = r.expanded[rel][string(v.Raw)]
 	}
 	if !rel.rel.Many {
-		return r.appendRow(dst, first(rows), rel.child)
+		r.path = append(r.path, rel.name)
+		dst = r.appendRow(dst, first(rows), rel.child)
+		r.path = r.path[:len(r.path)-1]
+		return dst
 	}
+	if len(rows) > r.maxRows {
+		r.cut(rel.name, cutRows)
+		rows = rows[:r.maxRows]
+	}
+	r.path = append(r.path, rel.name)
 	dst = append(dst, '[')
 	for i, child := range rows {
+		if r.over {
+			break
+		}
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = r.appendRow(dst, child, rel.child)
 	}
+	r.path = r.path[:len(r.path)-1]
 	return append(dst, ']')
 }
 

@@ -61,7 +61,7 @@ func TestRenderItemShape(t *testing.T) {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
 	items := render(t, m, wh, evs)
-	keys := []string{"changed_fields", "committed_at", "data", "entity", "entity_id", "event", "id", "lsn", "previous", "related_entity", "xid"}
+	keys := []string{"changed_fields", "committed_at", "data", "entity", "entity_id", "event", "id", "lsn", "previous", "related_entity", "truncated", "xid"}
 	for i, it := range items {
 		var got []string
 		for k := range it {
@@ -310,7 +310,7 @@ func TestRenderMissingRowsAreNull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `"data":null,"previous":null,"changed_fields":null,"related_entity":{"entity":"Document","id":"d0c00000-0000-4000-8000-0000000000ff","data":null}}`
+	want := `"data":null,"previous":null,"changed_fields":null,"related_entity":{"entity":"Document","id":"d0c00000-0000-4000-8000-0000000000ff","data":null},"truncated":null}`
 	if !strings.HasSuffix(string(items[0]), want) {
 		t.Errorf("item %s\nwant suffix %s", items[0], want)
 	}

@@ -96,7 +96,8 @@ func TestValidatorRejects(t *testing.T) {
 func FuzzOptions(f *testing.F) {
 	for _, s := range []string{`{}`, `null`, ``, seedBigOptions, seedOnFieldChange, seedFilterOpen, seedCustom,
 		`{"chunk_size": 100, "chunk_delay": 0}`, `{"entity": {"Contact": {"filter": {"created_at": "2025-01-01"}, "filter-op": {"created_at": "gt"}}}}`,
-		`{"entity": {"Opportunity": {"expand": ["oppty_product_relations.product"], "load-only": ["oppty_product_relations.product.sku"]}}}`} {
+		`{"entity": {"Opportunity": {"expand": ["oppty_product_relations.product"], "load-only": ["oppty_product_relations.product.sku"]}}}`,
+		`{"entity": {"Contact": {"expand": ["primary_account.contacts.primary_account", "task_relations.task"]}}, "related_entity": {"expand": ["contact.primary_account.contacts"]}}`} {
 		f.Add(s, "*,Contact.*,CustomEntity.Create")
 	}
 	e := newEnv(f)
@@ -115,4 +116,55 @@ func FuzzOptions(f *testing.F) {
 			chunking(json.RawMessage(opts))
 		}
 	})
+}
+
+// cyclicPath is the expand path of issue 8: 8 segments, Contact → Account → Contact …
+const cyclicPath = "primary_account.contacts.primary_account.contacts.primary_account.contacts.primary_account.contacts"
+
+func TestValidatorRefusesCyclicAndDeepExpandPaths(t *testing.T) {
+	v := NewValidator(newEnv(t).m)
+	for _, c := range []struct {
+		events []string
+		opts   string
+		want   []string // substrings of the error
+	}{
+		{[]string{"Contact.*"}, `{"entity": {"Contact": {"expand": ["` + cyclicPath + `"]}}}`,
+			[]string{"options.entity.Contact.expand[0]: ", `"primary_account.contacts.primary_account.contacts`, "is cyclic",
+				"segment 3 (Contact.primary_account)", "segment 1 (Contact.primary_account)"}},
+		{[]string{"Contact.*"}, `{"entity": {"Contact": {"expand": ["owner", "primary_account.contacts.primary_account"]}}}`,
+			[]string{"options.entity.Contact.expand[1]: ", `"primary_account.contacts.primary_account"`, "is cyclic"}},
+		{[]string{"Contact.*"}, `{"entity": {"Contact": {"expand": ["primary_contact.primary_contact"]}}}`,
+			[]string{"options.entity.Contact.expand[0]", "is cyclic", "segment 2 (Contact.primary_contact)"}},
+		// Lead and Opportunity share a table: Account.leads and Account.opportunities follow
+		// the same foreign key in the same direction.
+		{[]string{"Account.*"}, `{"entity": {"Account": {"expand": ["leads.account.opportunities"]}}}`,
+			[]string{"options.entity.Account.expand[0]", "is cyclic", "segment 3 (Account.opportunities)", "segment 1 (Account.leads)"}},
+		{[]string{"Account.DocumentLinked"}, `{"related_entity": {"expand": ["contact.primary_account.contacts.primary_account"]}}`,
+			[]string{"options.related_entity.expand[0]: ", "is cyclic", "segment 4 (Contact.primary_account)"}},
+		{[]string{"Contact.*"}, `{"entity": {"Contact": {"expand": ["task_relations.task.contact_task_relations.contact.primary_account"]}}}`,
+			[]string{"options.entity.Contact.expand[0]", "follows 5 relations; at most 4"}},
+	} {
+		err := v.Check(c.events, json.RawMessage(c.opts))
+		if err == nil {
+			t.Errorf("Check(%s) accepted", c.opts)
+			continue
+		}
+		if !errors.Is(err, ErrInvalid) {
+			t.Errorf("Check(%s) = %v, not ErrInvalid", c.opts, err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("Check(%s) = %q, want it to contain %q", c.opts, err, w)
+			}
+		}
+	}
+	// Coming back the other way is not a cycle: a contact's colleagues, a task's contacts.
+	for _, opts := range []string{
+		`{"entity": {"Contact": {"expand": ["primary_account.contacts", "primary_account.owner.contacts"]}}}`,
+		`{"entity": {"Contact": {"expand": ["task_relations.task.contact_task_relations.contact"]}}}`,
+	} {
+		if err := v.Check([]string{"Contact.*"}, json.RawMessage(opts)); err != nil {
+			t.Errorf("Check(%s): %v", opts, err)
+		}
+	}
 }

@@ -58,6 +58,10 @@ type Config struct {
 	// moves in-memory chunks to the durable queue.
 	MemoryLimitBytes int64
 	SpillWait        time.Duration
+	// MaxBodyBytes bounds one request body (default matcher.DefaultMaxBodyBytes, 1 MiB):
+	// a chunk whose items would pass it is sent as several requests, in order. Give the
+	// matcher the same value, so that every item fits in a request.
+	MaxBodyBytes int
 	// QueueWorkers is the number of goroutines delivering chunks from the durable queue
 	// (default 8); QueuePollInterval how often an idle worker looks for due chunks
 	// (default 1s).
@@ -136,6 +140,7 @@ func (c Config) withDefaults() Config {
 	c.DelayHorizon = orDefault(c.DelayHorizon, DefaultDelayHorizon)
 	c.MemoryLimitBytes = orDefault(c.MemoryLimitBytes, DefaultMemoryLimitBytes)
 	c.SpillWait = orDefault(c.SpillWait, DefaultSpillWait)
+	c.MaxBodyBytes = orDefault(c.MaxBodyBytes, matcher.DefaultMaxBodyBytes)
 	c.QueueWorkers = max(orDefault(c.QueueWorkers, DefaultQueueWorkers), 1)
 	c.QueuePollInterval = orDefault(c.QueuePollInterval, DefaultQueuePollInterval)
 	c.BreakerThreshold = max(orDefault(c.BreakerThreshold, DefaultBreakerThreshold), 1)

@@ -7,7 +7,10 @@
 // wake-up. Events are packed into chunks of at most chunk_size items in commit order; a
 // chunk lingers (Config.Linger) for more events but is only closed between
 // transactions, so a transaction's events stay together (250 events at chunk_size 100
-// go out as 100, 100 and 50). Chunks are delivered from memory: nothing is written to
+// go out as 100, 100 and 50). A chunk whose body would pass Config.MaxBodyBytes is sent
+// as several requests (parts), in order, each within the bound and with its own delivery
+// id, derived like every chunk's from its first and last events; a part is a chunk in
+// everything that follows. Chunks are delivered from memory: nothing is written to
 // the database for a chunk that succeeds at its first attempt. A loop that has had
 // nothing to do for Config.HookIdleTimeout — nothing in memory, in flight or in the
 // durable queue — ends and forgets the webhook; its next event starts a new loop.

@@ -60,7 +60,7 @@ func newPool(tb testing.TB, dsn string) *pgxpool.Pool {
 	return pool
 }
 
-// itemRenderer renders an event as a delivery item with every ITEM key.
+// itemRenderer renders an event as a delivery item with every ITEM key, as the matcher does.
 type itemRenderer struct{}
 
 func (itemRenderer) Render(_ context.Context, _ *matcher.Webhook, evs []*cdc.Event) ([]json.RawMessage, error) {
@@ -82,7 +82,7 @@ func (itemRenderer) Render(_ context.Context, _ *matcher.Webhook, evs []*cdc.Eve
 		b = strconv.AppendUint(b, uint64(ev.XID), 10)
 		b = append(b, `,"data":`...)
 		b = ev.New.AppendJSON(b)
-		b = append(b, `,"previous":null,"changed_fields":null,"related_entity":null}`...)
+		b = append(b, `,"previous":null,"changed_fields":null,"related_entity":null,"truncated":null}`...)
 		out[i] = b
 	}
 	return out, nil

@@ -2,6 +2,7 @@ package sender
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -299,10 +300,15 @@ func (h *hook) loadLanes(ctx context.Context) bool {
 func (h *hook) step(ctx context.Context) time.Time {
 	batch, spill, recheck, next := h.take(time.Now())
 	for _, c := range batch {
-		if !h.prepare(ctx, c) {
+		parts, ok := h.prepare(ctx, c)
+		if !ok {
 			return time.Time{}
 		}
-		h.lanes[c.lane].pending = append(h.lanes[c.lane].pending, c)
+		if parts == nil {
+			h.lanes[c.lane].pending = append(h.lanes[c.lane].pending, c)
+		} else {
+			h.lanes[c.lane].pending = append(h.lanes[c.lane].pending, parts...)
+		}
 	}
 	for i := range h.lanes {
 		if recheck {
@@ -314,8 +320,10 @@ func (h *hook) step(ctx context.Context) time.Time {
 }
 
 // prepare schedules a sealed chunk by chunk_delay, derives its delivery id and renders
-// its body. It retries rendering until it succeeds or ctx ends (false).
-func (h *hook) prepare(ctx context.Context, c *chunk) bool {
+// its body. It retries rendering until it succeeds or ctx ends (false). A chunk whose
+// body would pass MaxBodyBytes is split (pack): parts holds the requests that replace it,
+// nil when it is sent whole.
+func (h *hook) prepare(ctx context.Context, c *chunk) (parts []*chunk, ok bool) {
 	c.due = h.sched.due(c.formed, c.wh.ChunkDelay)
 	c.id = deliveryID(h.id, c.events[0].ID, c.events[len(c.events)-1].ID)
 	for attempt := 1; ; attempt++ {
@@ -324,18 +332,75 @@ func (h *hook) prepare(ctx context.Context, c *chunk) bool {
 			err = fmt.Errorf("renderer returned %d items for %d events", len(items), len(c.events))
 		}
 		if err == nil {
-			c.body = appendBody(make([]byte, 0, bodySize(h.id, items)), h.id, c.id, items)
-			n := int64(len(c.body))
-			c.memBytes += n
-			h.s.mem.Add(n)
-			return true
+			return h.pack(c, items), true
 		}
 		h.s.errLog.log(h.s.log, "render/"+h.id, "render delivery items; retrying",
 			"webhook_id", h.id, "delivery_id", c.id.String(), "err", err)
 		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
-			return false
+			return nil, false
 		}
 	}
+}
+
+// pack encodes a rendered chunk's body. When the body would pass MaxBodyBytes, the chunk
+// is split into parts, in order, each one request of at most MaxBodyBytes (an item alone
+// that passes it, which the matcher's renderer never makes, is sent alone) with its own
+// delivery id, derived as every chunk's from its first and last events, and the chunk's
+// due time. Each part holds a reference on every transaction of the chunk, so a
+// transaction is acknowledged only once all parts are delivered or queued. pack returns
+// the parts, or nil when the chunk is sent whole.
+func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
+	limit := h.s.cfg.MaxBodyBytes
+	if size := bodySize(h.id, items); size <= limit {
+		c.body = appendBody(make([]byte, 0, size), h.id, c.id, items)
+		c.memBytes += int64(len(c.body))
+		h.s.mem.Add(int64(len(c.body)))
+		return nil
+	}
+	spans := splitItems(h.id, items, limit)
+	parts := make([]*chunk, len(spans))
+	var bodies int64
+	for k, sp := range spans {
+		evs := c.events[sp.from:sp.to]
+		p := &chunk{lane: c.lane, events: evs, txns: c.txns, opened: c.opened, formed: c.formed, wh: c.wh, due: c.due,
+			id: deliveryID(h.id, evs[0].ID, evs[len(evs)-1].ID)}
+		p.body = appendBody(make([]byte, 0, bodySize(h.id, items[sp.from:sp.to])), h.id, p.id, items[sp.from:sp.to])
+		if len(p.body) > limit {
+			h.s.errLog.log(h.s.log, "oversize/"+h.id, "delivery item larger than the body bound; sent alone",
+				"webhook_id", h.id, "delivery_id", p.id.String(), "bytes", len(p.body), "max_body_bytes", limit)
+		}
+		p.memBytes = int64(len(p.body))
+		bodies += p.memBytes
+		parts[k] = p
+	}
+	for _, t := range c.txns {
+		t.refs.Add(int64(len(parts) - 1))
+	}
+	parts[len(parts)-1].memBytes += c.memBytes // the events' memory, until the last part resolves
+	h.s.mem.Add(bodies)
+	h.s.met.splits.Inc()
+	h.s.met.splitParts.Add(float64(len(parts)))
+	return parts
+}
+
+// span is a range of a chunk's items: [from, to).
+type span struct{ from, to int }
+
+// splitItems packs items, in order, into as few consecutive spans as keep each span's
+// body (bodySize) within limit; an item too large for any body is a span alone.
+func splitItems(webhookID string, items []json.RawMessage, limit int) []span {
+	var out []span
+	envelope := bodySize(webhookID, nil)
+	from, size := 0, envelope
+	for i, it := range items {
+		n := len(it) + 1
+		if i > from && size+n > limit {
+			out = append(out, span{from, i})
+			from, size = i, envelope
+		}
+		size += n
+	}
+	return append(out, span{from, len(items)})
 }
 
 // dispatch moves lane i along: its chunks go to the queue when it is parked, when

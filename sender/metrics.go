@@ -17,6 +17,8 @@ type metrics struct {
 	disabled        prometheus.Counter
 	logDropped      prometheus.Counter
 	breakerOpens    prometheus.Counter
+	splits          prometheus.Counter
+	splitParts      prometheus.Counter
 	// delivered[outcome][status class] caches the counters of deliveries.
 	delivered [numOutcomes]map[string]prometheus.Counter
 }
@@ -73,6 +75,14 @@ func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64
 			Name: "walhook_circuit_breaker_opens_total",
 			Help: "Times a webhook's circuit breaker opened (or re-opened after a failed probe).",
 		}),
+		splits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_chunk_splits_total",
+			Help: "Chunks whose body would have passed the body bound (WALHOOK_MAX_BODY_BYTES), sent as several requests.",
+		}),
+		splitParts: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_chunk_split_requests_total",
+			Help: "Requests that split chunks were sent as.",
+		}),
 	}
 	for o := range numOutcomes {
 		m.delivered[o] = map[string]prometheus.Counter{}
@@ -89,6 +99,7 @@ func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64
 	if reg != nil {
 		reg.MustRegister(m.deliveries, m.requestDuration, m.commitLatency, m.retries, m.deadLetters,
 			m.queued, m.queueChunks, m.disabled, m.logDropped, m.breakerOpens,
+			m.splits, m.splitParts,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "walhook_sender_memory_bytes",
 				Help: "Bytes of events and bodies held in memory, not yet delivered or durably queued.",

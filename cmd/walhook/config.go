@@ -80,6 +80,13 @@ type Config struct {
 	// DeliveryLogRetention and DeadLetterRetention bound what the delivery log keeps.
 	DeliveryLogRetention time.Duration `env:"WALHOOK_DELIVERY_LOG_RETENTION, default=168h"`
 	DeadLetterRetention  time.Duration `env:"WALHOOK_DEAD_LETTER_RETENTION, default=720h"`
+
+	// ---- Render bounds (see README.md, Delivery items; DESIGN.md §15) ----
+	// MaxBodyBytes bounds one request body and one rendered item (1 MiB: nginx's default
+	// client_max_body_size).
+	MaxBodyBytes int `env:"WALHOOK_MAX_BODY_BYTES, default=1048576"`
+	// MaxExpandRows bounds the rows of one one-to-many expansion of one item.
+	MaxExpandRows int `env:"WALHOOK_MAX_EXPAND_ROWS, default=100"`
 }
 
 // configVariables returns every variable Config reads, in field order.
@@ -109,6 +116,13 @@ func configDefaults() map[string]string {
 	}
 	return defaults
 }
+
+// Bounds of the render bounds' variables.
+const (
+	minMaxBodyBytes  = 16 << 10
+	maxMaxBodyBytes  = 1 << 30
+	maxMaxExpandRows = 10000
+)
 
 // errConfig is wrapped by every configuration error.
 var errConfig = errors.New("config")
@@ -224,6 +238,12 @@ func (c Config) validate() error {
 	if c.MemoryLimitBytes <= 0 {
 		return configErrorf("WALHOOK_MEMORY_LIMIT_BYTES", "%d is not positive", c.MemoryLimitBytes)
 	}
+	if c.MaxBodyBytes < minMaxBodyBytes || c.MaxBodyBytes > maxMaxBodyBytes {
+		return configErrorf("WALHOOK_MAX_BODY_BYTES", "%d is not from %d (16 KiB) to %d (1 GiB)", c.MaxBodyBytes, minMaxBodyBytes, maxMaxBodyBytes)
+	}
+	if c.MaxExpandRows < 1 || c.MaxExpandRows > maxMaxExpandRows {
+		return configErrorf("WALHOOK_MAX_EXPAND_ROWS", "%d is not from 1 to %d", c.MaxExpandRows, maxMaxExpandRows)
+	}
 	return nil
 }
 
@@ -252,6 +272,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("confirm_delay", c.ConfirmDelay),
 		slog.Duration("reconnect_backoff", c.ReconnectBackoff),
 		slog.Int64("memory_limit_bytes", c.MemoryLimitBytes),
+		slog.Int("max_body_bytes", c.MaxBodyBytes),
+		slog.Int("max_expand_rows", c.MaxExpandRows),
 	)
 }
 

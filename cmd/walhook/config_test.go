@@ -54,6 +54,8 @@ func TestLoadConfigValues(t *testing.T) {
 		"WALHOOK_MEMORY_LIMIT_BYTES":    "1048576",
 		"WALHOOK_RETRY_WINDOW":          "1h",
 		"WALHOOK_WEBHOOK_CONCURRENCY":   "4",
+		"WALHOOK_MAX_BODY_BYTES":        "65536",
+		"WALHOOK_MAX_EXPAND_ROWS":       "20",
 	}))
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
@@ -75,6 +77,7 @@ func TestLoadConfigValues(t *testing.T) {
 	}
 	withSenderDefaults(&want)
 	want.RetryWindow, want.WebhookConcurrency = time.Hour, 4
+	want.MaxBodyBytes, want.MaxExpandRows = 64<<10, 20
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -101,6 +104,9 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"WALHOOK_MEMORY_LIMIT_BYTES", "256MB", `config: WALHOOK_MEMORY_LIMIT_BYTES: "256MB" is not a whole number`},
 		{"WALHOOK_MEMORY_LIMIT_BYTES", "0", `config: WALHOOK_MEMORY_LIMIT_BYTES: 0 is not positive`},
 		{"WALHOOK_DATABASE_URL", "postgres://u@host/db?sslmode=sometimes", ""},
+		{"WALHOOK_MAX_BODY_BYTES", "1MiB", `config: WALHOOK_MAX_BODY_BYTES: "1MiB" is not a valid int`},
+		{"WALHOOK_MAX_BODY_BYTES", "1000", `config: WALHOOK_MAX_BODY_BYTES: 1000 is not from 16384 (16 KiB) to 1073741824 (1 GiB)`},
+		{"WALHOOK_MAX_EXPAND_ROWS", "0", `config: WALHOOK_MAX_EXPAND_ROWS: 0 is not from 1 to 10000`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {
@@ -219,4 +225,6 @@ func withSenderDefaults(c *Config) {
 	c.BreakerCooldown = 30 * time.Second
 	c.DeliveryLogRetention = 168 * time.Hour
 	c.DeadLetterRetention = 720 * time.Hour
+	c.MaxBodyBytes = 1 << 20
+	c.MaxExpandRows = 100
 }

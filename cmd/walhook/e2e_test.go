@@ -74,8 +74,8 @@ const (
 	probeTask = "2"
 )
 
-// itemKeys are the keys of every delivery item (DESIGN.md §5).
-var itemKeys = []string{"id", "event", "entity", "entity_id", "committed_at", "lsn", "xid", "data", "previous", "changed_fields", "related_entity"}
+// itemKeys are the keys of every delivery item (DESIGN.md §5, and truncated: README, Bounds).
+var itemKeys = []string{"id", "event", "entity", "entity_id", "committed_at", "lsn", "xid", "data", "previous", "changed_fields", "related_entity", "truncated"}
 
 var (
 	microsRFC3339 = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$`)

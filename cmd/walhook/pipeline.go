@@ -29,8 +29,9 @@ func pipelineHandler(ctx context.Context, s *service, ack func(cdc.LSN)) (cdc.Ha
 // configuration and metrics. It does no I/O.
 func (s *service) components(ack func(cdc.LSN)) (*matcher.Matcher, *sender.Sender, *api.API) {
 	store := matcher.NewStore(s.pool)
-	m := matcher.New(matcher.Config{DB: s.pool, Mapping: s.m, Logger: s.log, Registerer: s.registerer})
 	c := s.cfg
+	m := matcher.New(matcher.Config{DB: s.pool, Mapping: s.m, Logger: s.log, Registerer: s.registerer,
+		MaxBodyBytes: c.MaxBodyBytes, MaxExpandRows: c.MaxExpandRows})
 	snd := sender.New(sender.Config{
 		Version: version, Logger: s.log, Registerer: s.registerer,
 		AllowPrivateTargets: c.AllowPrivateTargets, Webhooks: store,
@@ -41,6 +42,7 @@ func (s *service) components(ack func(cdc.LSN)) (*matcher.Matcher, *sender.Sende
 		QueueWorkers: c.QueueWorkers, QueuePollInterval: c.QueuePollInterval,
 		BreakerThreshold: c.BreakerThreshold, BreakerCooldown: c.BreakerCooldown,
 		DeliveryLogRetention: c.DeliveryLogRetention, DeadLetterRetention: c.DeadLetterRetention,
+		MaxBodyBytes: c.MaxBodyBytes,
 	}, m, s.pool, ack)
 	a := api.New(api.Config{
 		Store: store, Mapping: s.m, Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets,
