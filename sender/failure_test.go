@@ -41,20 +41,25 @@ func (st *fakeStore) Get(_ context.Context, id string) (*matcher.Webhook, error)
 	}
 	c := *wh
 	if at, ok := st.disabled[id]; ok {
-		c.DisabledAt = &at
+		c.Status, c.DisabledAt = matcher.StatusDisabled, &at
 	}
 	return &c, nil
 }
 
-func (st *fakeStore) SetDisabled(_ context.Context, id string, at *time.Time) error {
+func (st *fakeStore) Disable(_ context.Context, id, _ string) (bool, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if at == nil {
-		delete(st.disabled, id)
-	} else {
-		st.disabled[id] = *at
+	if _, ok := st.disabled[id]; ok {
+		return false, nil
 	}
-	return nil
+	st.disabled[id] = time.Now()
+	return true, nil
+}
+
+func (st *fakeStore) resume(id string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.disabled, id)
 }
 
 func (st *fakeStore) isDisabled(id string) bool {
@@ -202,7 +207,7 @@ func TestDeadLetterRedeliverAndDisable(t *testing.T) {
 	}
 	eventually(t, "the webhook to be disabled", func() bool { return store.isDisabled(wh.ID) })
 
-	store.SetDisabled(context.Background(), wh.ID, nil)
+	store.resume(wh.ID)
 	up.Store(true)
 	if _, err := s.Redeliver(context.Background(), wh.ID, "00000000-0000-0000-0000-000000000000"); !errors.Is(err, matcher.ErrNotFound) {
 		t.Errorf("redeliver of an unknown dead letter: %v, want matcher.ErrNotFound", err)
