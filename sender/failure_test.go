@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/matcher"
 )
@@ -22,6 +24,7 @@ type fakeStore struct {
 	mu       sync.Mutex
 	whs      map[string]*matcher.Webhook
 	disabled map[string]time.Time
+	reasons  []string // of every disable, in order
 }
 
 func newFakeStore(whs ...*matcher.Webhook) *fakeStore {
@@ -46,13 +49,14 @@ func (st *fakeStore) Get(_ context.Context, id string) (*matcher.Webhook, error)
 	return &c, nil
 }
 
-func (st *fakeStore) Disable(_ context.Context, id, _ string) (bool, error) {
+func (st *fakeStore) Disable(_ context.Context, id, reason string) (bool, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if _, ok := st.disabled[id]; ok {
 		return false, nil
 	}
 	st.disabled[id] = time.Now()
+	st.reasons = append(st.reasons, reason)
 	return true, nil
 }
 
@@ -206,6 +210,15 @@ func TestDeadLetterRedeliverAndDisable(t *testing.T) {
 		t.Errorf("dead letter %+v, want 3 items, last status 503, several attempts", dead[0])
 	}
 	eventually(t, "the webhook to be disabled", func() bool { return store.isDisabled(wh.ID) })
+	store.mu.Lock()
+	reasons := store.reasons
+	store.mu.Unlock()
+	if len(reasons) != 1 || reasons[0] != "endpoint failed for the whole retry window (50ms)" {
+		t.Errorf("disabled with reasons %q, want one naming the retry window", reasons)
+	}
+	if got := testutil.ToFloat64(s.met.disabled.WithLabelValues(disabledFailing)); got != 1 {
+		t.Errorf(`walhook_webhooks_disabled_total{reason="failing"} = %v, want 1`, got)
+	}
 
 	store.resume(wh.ID)
 	up.Store(true)
