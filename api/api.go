@@ -86,6 +86,9 @@ func routes() []route {
 		{method: "GET", path: BasePath + "/{id}/deliveries", name: "deliveries", serve: (*API).deliveries},
 		{method: "GET", path: BasePath + "/{id}/dead-letters", name: "dead_letters", serve: (*API).deadLetters},
 		{method: "POST", path: BasePath + "/{id}/redeliver", name: "redeliver", serve: (*API).redeliver},
+		{method: "POST", path: BasePath + "/{id}/pause", name: "pause", serve: (*API).pause},
+		{method: "POST", path: BasePath + "/{id}/resume", name: "resume", serve: (*API).resume},
+		{method: "GET", path: BasePath + "/{id}/secret", name: "secret", serve: (*API).secret},
 		{method: "GET", path: OpenAPIPath, name: "openapi", public: true, serve: (*API).openAPI},
 	}
 }

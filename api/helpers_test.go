@@ -147,7 +147,9 @@ type view struct {
 	Created          string          `json:"created"`
 	Modified         string          `json:"modified"`
 	IsDeleted        bool            `json:"is_deleted"`
+	Status           string          `json:"status"`
 	DisabledAt       *string         `json:"disabled_at"`
+	DisabledReason   *string         `json:"disabled_reason"`
 }
 
 func (r response) webhook(tb testing.TB) view {

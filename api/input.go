@@ -31,6 +31,7 @@ type input struct {
 
 // readOnly are response fields a client may echo back but not set.
 var readOnly = map[string]bool{"id": true, "created": true, "modified": true, "is_deleted": true,
+	"status": true, "disabled_reason": true,
 	"is_delete_protected": true, "application": true, "client": true, "application_id": true, "client_id": true}
 
 // readBody reads at most limit bytes of r's body.
@@ -108,10 +109,13 @@ func (in *input) set(key string, raw json.RawMessage) *apiError {
 		in.Signing, err = decodeNullable[string](key, raw, "string")
 	case "disabled_at":
 		if matcher.KindOfJSON(raw) != "null" {
-			return errorf(http.StatusUnprocessableEntity, key, "disabled_at: only null is accepted (it re-enables a disabled webhook)")
+			return errorf(http.StatusUnprocessableEntity, key, "disabled_at: only null is accepted (it resumes the webhook, like POST …/{id}/resume)")
 		}
 		in.DisabledAt = new(bool)
 	default:
+		if key == "status" || key == "disabled_reason" {
+			return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: read-only field (POST …/{id}/pause and …/{id}/resume change the status)", key))
+		}
 		if readOnly[key] {
 			return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: read-only field", key))
 		}

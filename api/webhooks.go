@@ -45,7 +45,8 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return storeError(err)
 	}
-	writeRaw(w, http.StatusOK, appendWebhook(nil, created))
+	// The only response that shows the signature in full (GET …/{id}/secret reads it).
+	writeRaw(w, http.StatusOK, appendWebhook(nil, created, true))
 	return nil
 }
 
@@ -66,7 +67,9 @@ func (in *input) apply(wh *matcher.Webhook) {
 			wh.Options = json.RawMessage("{}")
 		}
 	}
-	setString(&wh.Signature, in.Signature)
+	if in.Signature == nil || *in.Signature == nil || wh.Signature == "" || **in.Signature != maskSignature(wh.Signature) {
+		setString(&wh.Signature, in.Signature) // the masked form sent back keeps the stored signature
+	}
 	setString(&wh.HTTPAuthUser, in.HTTPAuthUser)
 	if in.HTTPAuthPassword != nil && (*in.HTTPAuthPassword == nil || **in.HTTPAuthPassword != passwordMask) {
 		setString(&wh.HTTPAuthPassword, in.HTTPAuthPassword)
@@ -76,8 +79,61 @@ func (in *input) apply(wh *matcher.Webhook) {
 		wh.Signing = matcher.SigningPipeliner
 	}
 	if in.DisabledAt != nil {
-		wh.DisabledAt = nil
+		resume(wh)
 	}
+}
+
+// resume makes a paused or disabled webhook active again.
+func resume(wh *matcher.Webhook) {
+	wh.Status, wh.DisabledAt, wh.DisabledReason = matcher.StatusActive, nil, ""
+}
+
+// pause handles POST …/{id}/pause: an active webhook becomes paused; its matched events
+// are held in the durable queue until it is resumed. A disabled webhook stays disabled
+// (its events are held already, and its reason is kept); pausing twice is harmless.
+func (a *API) pause(w http.ResponseWriter, r *http.Request) *apiError {
+	return a.setStatus(w, r, func(wh *matcher.Webhook) {
+		if wh.Status != matcher.StatusDisabled {
+			wh.Status = matcher.StatusPaused
+		}
+	})
+}
+
+// resume handles POST …/{id}/resume: a paused or disabled webhook becomes active; the
+// events held meanwhile are delivered first, in order.
+func (a *API) resume(w http.ResponseWriter, r *http.Request) *apiError {
+	return a.setStatus(w, r, resume)
+}
+
+// setStatus applies change to the stored webhook and answers it. Its body, if any, is
+// ignored.
+func (a *API) setStatus(w http.ResponseWriter, r *http.Request, change func(*matcher.Webhook)) *apiError {
+	updated, err := a.cfg.Store.Update(r.Context(), r.PathValue("id"), func(wh *matcher.Webhook) error {
+		change(wh)
+		return nil
+	})
+	if err != nil {
+		return storeError(err)
+	}
+	writeRaw(w, http.StatusOK, appendWebhook(nil, updated, false))
+	return nil
+}
+
+// secret handles GET …/{id}/secret: the signature in full (null when deliveries are not
+// signed), which every other response after create shows masked.
+func (a *API) secret(w http.ResponseWriter, r *http.Request) *apiError {
+	wh, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return storeError(err)
+	}
+	var v struct {
+		Signature *string `json:"signature"`
+	}
+	if wh.Signature != "" {
+		v.Signature = &wh.Signature
+	}
+	writeJSON(w, http.StatusOK, v)
+	return nil
 }
 
 func setString(dst *string, v **string) {
@@ -119,7 +175,7 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return storeError(err)
 	}
-	writeRaw(w, http.StatusOK, appendWebhook(nil, updated))
+	writeRaw(w, http.StatusOK, appendWebhook(nil, updated, false))
 	return nil
 }
 
@@ -128,7 +184,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) *apiError {
 	if err != nil {
 		return storeError(err)
 	}
-	writeRaw(w, http.StatusOK, appendWebhook(nil, wh))
+	writeRaw(w, http.StatusOK, appendWebhook(nil, wh, false))
 	return nil
 }
 
@@ -155,7 +211,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) *apiError {
 		if i > 0 {
 			data = append(data, ',')
 		}
-		data = appendWebhook(data, wh)
+		data = appendWebhook(data, wh, false)
 	}
 	data = append(data, ']')
 	writeRaw(w, http.StatusOK, data, pageInfo(p, len(whs), total))
@@ -250,9 +306,23 @@ func storeError(err error) *apiError {
 	return errorf(http.StatusInternalServerError, "", err.Error())
 }
 
+// signatureShown is how many leading characters of a signature a masked one keeps.
+const signatureShown = 4
+
+// maskSignature returns how responses other than create's show a signature: its first
+// four characters and "…" ("0123…"), enough to tell keys apart, not to sign. Sent back
+// unchanged in a PATCH, it keeps the stored signature.
+func maskSignature(sig string) string {
+	if len(sig) <= signatureShown {
+		return "…"
+	}
+	return sig[:signatureShown] + "…"
+}
+
 // appendWebhook appends the response form of wh: events and options exactly as stored,
-// http_auth_password masked.
-func appendWebhook(dst []byte, wh *matcher.Webhook) []byte {
+// http_auth_password masked, the signature in full only when fullSignature (the create
+// response), masked otherwise.
+func appendWebhook(dst []byte, wh *matcher.Webhook, fullSignature bool) []byte {
 	str := func(s string) []byte {
 		if s == "" {
 			return []byte("null")
@@ -269,16 +339,24 @@ func appendWebhook(dst []byte, wh *matcher.Webhook) []byte {
 	if wh.DisabledAt != nil {
 		disabled = formatTime(*wh.DisabledAt)
 	}
+	signature := wh.Signature
+	if signature != "" && !fullSignature {
+		signature = maskSignature(signature)
+	}
+	status := wh.Status
+	if status == "" {
+		status = matcher.StatusActive
+	}
 	options := wh.Options
 	if len(options) == 0 {
 		options = json.RawMessage("{}")
 	}
 	dst = fmt.Appendf(dst, `{"id":%s,"url":%s,"events":%s,"insecure_ssl":%t,"signature":%s,"options":`,
-		str(wh.ID), str(wh.URL), events, wh.InsecureSSL, str(wh.Signature))
+		str(wh.ID), str(wh.URL), events, wh.InsecureSSL, str(signature))
 	dst = append(dst, options...)
-	return fmt.Appendf(dst, `,"http_auth_user":%s,"http_auth_password":%s,"signing":%s,"created":%s,"modified":%s,"is_deleted":%t,"disabled_at":%s}`,
+	return fmt.Appendf(dst, `,"http_auth_user":%s,"http_auth_password":%s,"signing":%s,"created":%s,"modified":%s,"is_deleted":%t,"status":%s,"disabled_at":%s,"disabled_reason":%s}`,
 		str(wh.HTTPAuthUser), str(password), str(wh.Signing), str(formatTime(wh.Created)), str(formatTime(wh.Modified)),
-		wh.IsDeleted, str(disabled))
+		wh.IsDeleted, str(status), str(disabled), str(wh.DisabledReason))
 }
 
 // formatTime writes RFC 3339 in UTC with microseconds.

@@ -199,16 +199,22 @@ func TestMatchDeleteFiltersOldRow(t *testing.T) {
 	}
 }
 
-func TestMatchLinkEventsAndDisabled(t *testing.T) {
+// TestMatchLinkEventsAndHeld also checks that paused and disabled webhooks still match,
+// marked Held, so that the sender holds their events instead of losing them (issue 8).
+func TestMatchLinkEventsAndHeld(t *testing.T) {
 	e := newEnv(t)
 	m := e.matcher(t)
 	disabled := webhook("disabled", []string{"*"}, `{}`)
 	now := disabled.Created
-	disabled.DisabledAt = &now
+	disabled.Status, disabled.DisabledAt, disabled.DisabledReason = StatusDisabled, &now, "endpoint answered 410 Gone"
+	paused := webhook("paused", []string{"*"}, `{}`)
+	paused.Status = StatusPaused
+	deleted := webhook("deleted", []string{"*"}, `{}`)
+	deleted.IsDeleted = true
 	if err := m.Set([]*Webhook{
 		webhook("docs", []string{"Account.DocumentLinked"}, `{"entity": {"Account": {"filter": {"name": "nobody"}}}}`),
 		webhook("all", []string{"*"}, `{}`),
-		disabled,
+		disabled, paused, deleted,
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +226,12 @@ func TestMatchLinkEventsAndDisabled(t *testing.T) {
 	got := matchedIDs(m, evs[0])
 	slices.Sort(got)
 	// Link events carry no parent row: filters do not apply to them.
-	if diff := cmp.Diff([]string{"all", "docs"}, got); diff != "" {
+	if diff := cmp.Diff([]string{"all", "disabled", "docs", "paused"}, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, mt := range m.Match(evs[0], nil) {
+		if want := mt.Webhook.ID == "disabled" || mt.Webhook.ID == "paused"; mt.Webhook.Held() != want {
+			t.Errorf("webhook %s: Held() = %t, want %t", mt.Webhook.ID, mt.Webhook.Held(), want)
+		}
 	}
 }

@@ -77,8 +77,9 @@ func ItemLimit(maxBodyBytes int) int {
 // Webhooks are compiled once, when they are loaded, into an immutable index keyed by event
 // name ("Account.Create"), entity wildcard ("Account.*") and "*"; Match swaps nothing and
 // locks nothing (the index is replaced atomically), so it is safe for concurrent use and
-// an event's cost does not grow with webhooks that subscribe to other events. Deleted and
-// disabled webhooks are not in the index.
+// an event's cost does not grow with webhooks that subscribe to other events. Deleted
+// webhooks are not in the index. Paused and disabled ones are (Webhook.Held): their events
+// are matched, and the sender holds them in its durable queue until they are resumed.
 type Matcher struct {
 	cfg   Config
 	log   *slog.Logger
@@ -137,7 +138,7 @@ func (m *Matcher) Match(ev *cdc.Event, dst []Match) []Match {
 }
 
 // Set replaces the index with whs, compiled; it needs no database (tests, benchmarks).
-// Webhooks that are deleted or disabled are left out; one that does not compile is left out
+// Webhooks that are deleted are left out (paused and disabled ones stay in); one that does not compile is left out
 // and its error returned (the others are still installed). A webhook whose ChunkSize is 0
 // gets ChunkSize and ChunkDelay from its options, as Store fills them.
 func (m *Matcher) Set(whs []*Webhook) error {
@@ -158,7 +159,7 @@ func (m *Matcher) install(whs []*Webhook) error {
 	subs := make([]*subscription, 0, len(whs))
 	var errs []error
 	for _, wh := range whs {
-		if wh.IsDeleted || wh.DisabledAt != nil {
+		if wh.IsDeleted {
 			continue
 		}
 		if old := prev.byID[wh.ID]; old != nil && sameWebhook(old.wh, wh) {
@@ -184,7 +185,8 @@ func sameWebhook(a, b *Webhook) bool {
 		a.Signature == b.Signature && bytes.Equal(a.Options, b.Options) && a.HTTPAuthUser == b.HTTPAuthUser &&
 		a.HTTPAuthPassword == b.HTTPAuthPassword && a.Signing == b.Signing && a.Created.Equal(b.Created) &&
 		a.Modified.Equal(b.Modified) && a.IsDeleted == b.IsDeleted && a.ChunkSize == b.ChunkSize &&
-		a.ChunkDelay == b.ChunkDelay && (a.DisabledAt == nil) == (b.DisabledAt == nil) &&
+		a.ChunkDelay == b.ChunkDelay && a.Status == b.Status && a.DisabledReason == b.DisabledReason &&
+		(a.DisabledAt == nil) == (b.DisabledAt == nil) &&
 		(a.DisabledAt == nil || a.DisabledAt.Equal(*b.DisabledAt))
 }
 

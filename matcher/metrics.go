@@ -35,7 +35,7 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 		matches: map[cdc.EntityName]prometheus.Counter{},
 		webhooks: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "walhook_webhooks_active",
-			Help: "Webhooks compiled into the matcher (not deleted, not disabled).",
+			Help: "Webhooks compiled into the matcher (not deleted; paused and disabled ones included, their events are held).",
 		}),
 		invalid: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "walhook_webhooks_invalid",

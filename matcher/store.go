@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -29,14 +28,14 @@ func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
 const webhookColumns = `id::text, url, events, insecure_ssl, coalesce(signature, ''), options::text,
 	coalesce(http_auth_user, ''), coalesce(http_auth_password, ''), signing, created, modified,
-	is_deleted, disabled_at`
+	is_deleted, disabled_at, status, coalesce(disabled_reason, '')`
 
 func scanWebhook(row pgx.Row) (*Webhook, error) {
 	wh := &Webhook{}
 	var options string
 	err := row.Scan(&wh.ID, &wh.URL, &wh.Events, &wh.InsecureSSL, &wh.Signature, &options,
 		&wh.HTTPAuthUser, &wh.HTTPAuthPassword, &wh.Signing, &wh.Created, &wh.Modified,
-		&wh.IsDeleted, &wh.DisabledAt)
+		&wh.IsDeleted, &wh.DisabledAt, &wh.Status, &wh.DisabledReason)
 	if err != nil {
 		return nil, err
 	}
@@ -63,11 +62,13 @@ func (s *Store) Create(ctx context.Context, wh *Webhook) (*Webhook, error) {
 		id = u.String()
 	}
 	row := s.db.QueryRow(ctx, `INSERT INTO walhook.webhooks
-		(id, url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing, disabled_at)
-		VALUES ($1, $2, $3, $4, nullif($5, ''), $6::json, nullif($7, ''), nullif($8, ''), $9, $10)
+		(id, url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing, disabled_at,
+		 status, disabled_reason)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), $6::json, nullif($7, ''), nullif($8, ''), $9, $10, $11, nullif($12, ''))
 		RETURNING `+webhookColumns,
 		id, wh.URL, wh.Events, wh.InsecureSSL, wh.Signature, string(optionsOrEmpty(wh.Options)),
-		wh.HTTPAuthUser, wh.HTTPAuthPassword, signingOrDefault(wh.Signing), wh.DisabledAt)
+		wh.HTTPAuthUser, wh.HTTPAuthPassword, signingOrDefault(wh.Signing), wh.DisabledAt,
+		statusOrDefault(wh.Status), wh.DisabledReason)
 	out, err := scanWebhook(row)
 	if err != nil {
 		return nil, fmt.Errorf("create webhook %s: %w", id, err)
@@ -147,10 +148,12 @@ func (s *Store) Update(ctx context.Context, id string, apply func(*Webhook) erro
 		out, err = scanWebhook(tx.QueryRow(ctx, `UPDATE walhook.webhooks SET
 			url = $2, events = $3, insecure_ssl = $4, signature = nullif($5, ''), options = $6::json,
 			http_auth_user = nullif($7, ''), http_auth_password = nullif($8, ''), signing = $9,
-			disabled_at = $10, modified = greatest(now(), modified + interval '1 microsecond')
+			disabled_at = $10, status = $11, disabled_reason = nullif($12, ''),
+			modified = greatest(now(), modified + interval '1 microsecond')
 			WHERE id = $1 RETURNING `+webhookColumns,
 			id, wh.URL, wh.Events, wh.InsecureSSL, wh.Signature, string(optionsOrEmpty(wh.Options)),
-			wh.HTTPAuthUser, wh.HTTPAuthPassword, signingOrDefault(wh.Signing), wh.DisabledAt))
+			wh.HTTPAuthUser, wh.HTTPAuthPassword, signingOrDefault(wh.Signing), wh.DisabledAt,
+			statusOrDefault(wh.Status), wh.DisabledReason))
 		if err != nil {
 			return fmt.Errorf("update webhook %s: %w", id, err)
 		}
@@ -179,21 +182,35 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// SetDisabled sets (at non-nil) or clears (nil) the live webhook's DisabledAt. The sender
-// disables a webhook whose endpoint failed for its whole retry window; a disabled webhook
-// matches nothing until re-enabled (PATCH "disabled_at": null).
-func (s *Store) SetDisabled(ctx context.Context, id string, at *time.Time) error {
+// Disable disables the live webhook id for reason (its status becomes StatusDisabled,
+// DisabledAt now) unless it is disabled already, and reports whether it changed it: the
+// caller logs and counts a disable once, however many attempts saw its cause. A paused
+// webhook becomes disabled. A disabled webhook still matches; its events are held until it
+// is resumed (Update to StatusActive: POST …/resume, or PATCH "disabled_at": null).
+func (s *Store) Disable(ctx context.Context, id, reason string) (bool, error) {
 	if !IsUUID(id) {
-		return fmt.Errorf("disable webhook %q: %w", id, ErrNotFound)
+		return false, fmt.Errorf("disable webhook %q: %w", id, ErrNotFound)
 	}
-	tag, err := s.db.Exec(ctx, `UPDATE walhook.webhooks SET disabled_at = $2 WHERE id = $1 AND NOT is_deleted`, id, at)
+	var changed bool
+	err := s.db.QueryRow(ctx, `WITH w AS (SELECT id, status FROM walhook.webhooks
+			WHERE id = $1 AND NOT is_deleted FOR UPDATE),
+		u AS (UPDATE walhook.webhooks t SET status = 'disabled', disabled_at = now(), disabled_reason = $2
+			FROM w WHERE t.id = w.id AND w.status <> 'disabled' RETURNING t.id)
+		SELECT EXISTS (SELECT FROM u) FROM w`, id, reason).Scan(&changed)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("disable webhook %s: %w", id, ErrNotFound)
+	}
 	if err != nil {
-		return fmt.Errorf("disable webhook %s: %w", id, err)
+		return false, fmt.Errorf("disable webhook %s: %w", id, err)
 	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("disable webhook %s: %w", id, ErrNotFound)
+	return changed, nil
+}
+
+func statusOrDefault(s string) string {
+	if s == "" {
+		return StatusActive
 	}
-	return nil
+	return s
 }
 
 func optionsOrEmpty(raw json.RawMessage) json.RawMessage {

@@ -53,9 +53,20 @@ func TestStoreCRUD(t *testing.T) {
 	if list, total, err := s.List(ctx, 0, 10); err != nil || total != 1 || len(list) != 1 {
 		t.Errorf("List = %v, %d, %v", list, total, err)
 	}
-	at := time.Now()
-	if err := s.SetDisabled(ctx, wh.ID, &at); err != nil {
-		t.Fatal(err)
+	if got, _ := s.Get(ctx, wh.ID); got.Status != StatusActive || got.DisabledAt != nil || got.DisabledReason != "" {
+		t.Errorf("new webhook: status %q, disabled_at %v, reason %q; want active", got.Status, got.DisabledAt, got.DisabledReason)
+	}
+	for i, want := range []bool{true, false} { // disabled once: the second call changes nothing
+		changed, err := s.Disable(ctx, wh.ID, "endpoint answered 410 Gone")
+		if err != nil || changed != want {
+			t.Fatalf("Disable #%d = %t, %v; want %t", i+1, changed, err, want)
+		}
+	}
+	if got, _ := s.Get(ctx, wh.ID); got.Status != StatusDisabled || got.DisabledAt == nil || got.DisabledReason != "endpoint answered 410 Gone" || !got.Held() {
+		t.Errorf("disabled webhook: status %q, disabled_at %v, reason %q", got.Status, got.DisabledAt, got.DisabledReason)
+	}
+	if _, err := s.Disable(ctx, "00000000-0000-0000-0000-000000000000", "x"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Disable of an unknown webhook: %v", err)
 	}
 	if err := s.Delete(ctx, wh.ID); err != nil {
 		t.Fatal(err)

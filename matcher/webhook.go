@@ -7,6 +7,18 @@ import (
 	"github.com/walhook/walhook/cdc"
 )
 
+// Webhook statuses (the webhook's "status" field, walhook.webhooks.status).
+const (
+	// StatusActive: events are delivered.
+	StatusActive = "active"
+	// StatusPaused: paused through the API; matched events are held in the durable queue
+	// until resumed.
+	StatusPaused = "paused"
+	// StatusDisabled: disabled by the sender (the endpoint answered 410 Gone, or failed for
+	// a whole retry window); matched events are held as while paused.
+	StatusDisabled = "disabled"
+)
+
 // Signing modes (the webhook's "signing" field).
 const (
 	SigningPipeliner        = "pipeliner"
@@ -32,9 +44,12 @@ type Webhook struct {
 	Created   time.Time
 	Modified  time.Time
 	IsDeleted bool
-	// DisabledAt is set when the sender disabled the webhook after failing for its whole
-	// retry window; nil while enabled.
-	DisabledAt *time.Time
+	// Status is StatusActive, StatusPaused or StatusDisabled; "" counts as active.
+	Status string
+	// DisabledAt is when the sender disabled the webhook and DisabledReason why; set only
+	// while Status is StatusDisabled.
+	DisabledAt     *time.Time
+	DisabledReason string
 
 	// ChunkSize is options.chunk_size (1–100, default 100).
 	ChunkSize int
@@ -47,4 +62,11 @@ type Webhook struct {
 type Match struct {
 	Webhook *Webhook
 	Event   *cdc.Event
+}
+
+// Held reports whether the webhook's events are held rather than delivered: it is paused
+// or disabled. Held webhooks still match; the sender queues their chunks without an
+// attempt, and the queue's workers leave them until the webhook is resumed.
+func (wh *Webhook) Held() bool {
+	return wh.Status == StatusPaused || wh.Status == StatusDisabled || wh.DisabledAt != nil
 }

@@ -218,14 +218,32 @@ func (s *Sender) maybeDisable(ctx context.Context, id string, since time.Time) {
 		}
 		return
 	}
-	now := time.Now()
-	if err := s.cfg.Webhooks.SetDisabled(ctx, id, &now); err != nil {
+	s.disable(ctx, id, disabledFailing, fmt.Sprintf("endpoint failed for the whole retry window (%s)", s.cfg.RetryWindow),
+		"failing_since", since, "retry_window", s.cfg.RetryWindow)
+}
+
+// goneReason is the disabled_reason of a webhook whose endpoint answered 410 Gone.
+const goneReason = "endpoint answered 410 Gone"
+
+// disable disables the webhook in the store for reason and reports whether it is
+// disabled now (by this call or an earlier one). The first call that disables it counts
+// it (label cause) and logs it at warning level, with args; later ones for the same cause
+// (other lanes, other instances) do neither.
+func (s *Sender) disable(ctx context.Context, id, cause, reason string, args ...any) bool {
+	if s.cfg.Webhooks == nil {
+		return false
+	}
+	changed, err := s.cfg.Webhooks.Disable(ctx, id, reason)
+	if err != nil {
 		if !errors.Is(err, matcher.ErrNotFound) {
 			s.errLog.log(s.log, "disable/"+id, "disable webhook", "webhook_id", id, "err", err)
 		}
-		return
+		return false
 	}
-	s.met.disabled.Inc()
-	s.log.Warn("webhook disabled: its endpoint failed for the whole retry window",
-		"webhook_id", id, "failing_since", since, "retry_window", s.cfg.RetryWindow)
+	if changed {
+		s.met.disabled.WithLabelValues(cause).Inc()
+		s.log.Warn("webhook disabled: its events are held until it is resumed through the API",
+			append([]any{"webhook_id", id, "reason", reason}, args...)...)
+	}
+	return true
 }

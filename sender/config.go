@@ -25,11 +25,12 @@ type Config struct {
 	// metadata addresses. Off, such addresses are refused at dial time, after DNS.
 	AllowPrivateTargets bool
 	// Webhooks looks up webhooks for chunks in the durable queue (their URL, signature and
-	// state may have changed since the chunk was queued) and disables a webhook whose
-	// endpoint failed for a whole retry window. The webhook store (*matcher.Store)
-	// satisfies it. When nil, queued chunks are sent with the webhook as this process last
-	// saw it through Add, chunks of webhooks it has not seen (or whose loop retired, see
-	// HookIdleTimeout) wait, and nothing is disabled.
+	// status may have changed since the chunk was queued) and disables a webhook whose
+	// endpoint answered 410 Gone or failed for a whole retry window. The webhook store
+	// (*matcher.Store) satisfies it. When nil, queued chunks are sent with the webhook as
+	// this process last saw it through Add, chunks of webhooks it has not seen (or whose
+	// loop retired, see HookIdleTimeout) wait, and nothing is disabled (a 410 is retried
+	// like any other failure).
 	Webhooks WebhookStore
 
 	// Linger is how long a partly filled chunk waits for more events before it is sent
@@ -88,13 +89,14 @@ type Config struct {
 // WebhookStore is what the sender needs of the webhook store. *matcher.Store satisfies
 // it. Both methods are safe for concurrent use.
 type WebhookStore interface {
-	// Get returns the live webhook id, disabled or not, or an error wrapping
+	// Get returns the live webhook id, whatever its status, or an error wrapping
 	// matcher.ErrNotFound when it does not exist or is deleted (its queued chunks are
 	// then dropped).
 	Get(ctx context.Context, id string) (*matcher.Webhook, error)
-	// SetDisabled sets the webhook's disabled_at to *at, so that it matches no more
-	// events until re-enabled.
-	SetDisabled(ctx context.Context, id string, at *time.Time) error
+	// Disable sets the webhook's status to disabled with reason, unless it is disabled
+	// already, and reports whether it changed it. A disabled webhook's events are held in
+	// the durable queue until it is resumed through the API.
+	Disable(ctx context.Context, id, reason string) (bool, error)
 }
 
 // Defaults of Config's fields.

@@ -19,16 +19,35 @@
 //
 // A chunk is written to walhook.delivery_queue (migration 0003) only when its first
 // attempt fails, when it is due beyond Config.DelayHorizon (chunk_delay), when memory is
-// short (Config.MemoryLimitBytes), when its webhook's circuit breaker is open, or when
-// its lane already has chunks queued. Workers (Run) claim due chunks with FOR UPDATE SKIP
-// LOCKED and a lease, so every walhook instance shares the queue, and a chunk held by a
-// crashed instance is retried when its lease runs out. Failed attempts are retried with
-// exponential backoff and full jitter, honouring Retry-After, for Config.RetryWindow;
-// then the chunk is dead-lettered (Redeliver puts it back). A webhook whose endpoint
-// failed for a whole window is disabled. A circuit breaker per webhook stops attempts
-// after consecutive failures and lets one probe through per cooldown; an endpoint that
-// fails or hangs never delays other webhooks, which have their own loops, and the
-// queue's workers skip webhooks whose breaker is open.
+// short (Config.MemoryLimitBytes), when its webhook's circuit breaker is open, when its
+// webhook is paused or disabled, or when its lane already has chunks queued. Workers
+// (Run) claim due chunks with FOR UPDATE SKIP LOCKED and a lease, so every walhook
+// instance shares the queue, and a chunk held by a crashed instance is retried when its
+// lease runs out. Failed attempts are retried with exponential backoff and full jitter,
+// honouring Retry-After, for Config.RetryWindow; then the chunk is dead-lettered
+// (Redeliver puts it back). A webhook whose endpoint failed for a whole window is
+// disabled (see below). A circuit breaker per webhook stops attempts after consecutive
+// failures and lets one probe through per cooldown; an endpoint that fails or hangs never
+// delays other webhooks, which have their own loops, and the queue's workers skip
+// webhooks whose breaker is open.
+//
+// # Paused, disabled and 410 Gone
+//
+// A webhook paused through the API, or disabled — by a 410 Gone answer (at once,
+// Standard Webhooks' rule) or after failing for a whole retry window — still matches its
+// events (matcher.Webhook.Held): they are held, never dropped. Its chunks go straight to
+// the durable queue without an attempt (reason "held"), its lanes are parked there, and
+// their transactions are acknowledged once queued, so a held webhook never holds the
+// slot back. Workers skip the chunks of webhooks whose status is not active in the
+// statement that claims, so they neither attempt nor spin over them. A 410 records the
+// disable (Config.Webhooks.Disable, with a reason) before the chunk is queued or released,
+// so no one attempts it again: it gets exactly one attempt, and heads its lane, due at
+// once, with its retry window restarted. A disable is counted
+// (walhook_webhooks_disabled_total{reason}) and logged at warning level once, by whoever
+// changed the status. On resume, the queue's workers deliver the held chunks in lane
+// order; each lane returns to the fast path once the queue holds none of its chunks.
+// Status changes reach this process through the matcher (LISTEN/NOTIFY) and the claiming
+// statement, so every instance follows within a second.
 //
 // # Order
 //

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/matcher"
 )
@@ -22,6 +24,7 @@ type fakeStore struct {
 	mu       sync.Mutex
 	whs      map[string]*matcher.Webhook
 	disabled map[string]time.Time
+	reasons  []string // of every disable, in order
 }
 
 func newFakeStore(whs ...*matcher.Webhook) *fakeStore {
@@ -41,20 +44,26 @@ func (st *fakeStore) Get(_ context.Context, id string) (*matcher.Webhook, error)
 	}
 	c := *wh
 	if at, ok := st.disabled[id]; ok {
-		c.DisabledAt = &at
+		c.Status, c.DisabledAt = matcher.StatusDisabled, &at
 	}
 	return &c, nil
 }
 
-func (st *fakeStore) SetDisabled(_ context.Context, id string, at *time.Time) error {
+func (st *fakeStore) Disable(_ context.Context, id, reason string) (bool, error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if at == nil {
-		delete(st.disabled, id)
-	} else {
-		st.disabled[id] = *at
+	if _, ok := st.disabled[id]; ok {
+		return false, nil
 	}
-	return nil
+	st.disabled[id] = time.Now()
+	st.reasons = append(st.reasons, reason)
+	return true, nil
+}
+
+func (st *fakeStore) resume(id string) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.disabled, id)
 }
 
 func (st *fakeStore) isDisabled(id string) bool {
@@ -201,8 +210,17 @@ func TestDeadLetterRedeliverAndDisable(t *testing.T) {
 		t.Errorf("dead letter %+v, want 3 items, last status 503, several attempts", dead[0])
 	}
 	eventually(t, "the webhook to be disabled", func() bool { return store.isDisabled(wh.ID) })
+	store.mu.Lock()
+	reasons := store.reasons
+	store.mu.Unlock()
+	if len(reasons) != 1 || reasons[0] != "endpoint failed for the whole retry window (50ms)" {
+		t.Errorf("disabled with reasons %q, want one naming the retry window", reasons)
+	}
+	if got := testutil.ToFloat64(s.met.disabled.WithLabelValues(disabledFailing)); got != 1 {
+		t.Errorf(`walhook_webhooks_disabled_total{reason="failing"} = %v, want 1`, got)
+	}
 
-	store.SetDisabled(context.Background(), wh.ID, nil)
+	store.resume(wh.ID)
 	up.Store(true)
 	if _, err := s.Redeliver(context.Background(), wh.ID, "00000000-0000-0000-0000-000000000000"); !errors.Is(err, matcher.ErrNotFound) {
 		t.Errorf("redeliver of an unknown dead letter: %v, want matcher.ErrNotFound", err)

@@ -43,6 +43,10 @@ type hook struct {
 	// Loop goroutine only.
 	lanes []laneState
 	sched schedule
+	// gone is the webhook as last seen by Add when one of its attempts answered 410 Gone
+	// and disabled it: until Add brings another version (the matcher reloaded it,
+	// disabled, or resumed), its chunks are held although it looks active.
+	gone *matcher.Webhook
 }
 
 // laneState is one ordering lane of a webhook, as its loop sees it.
@@ -425,6 +429,8 @@ func (h *hook) dispatch(ctx context.Context, i int, now time.Time, spill bool) t
 	switch {
 	case l.parked:
 		h.toQueue(ctx, i, reasonBehind, nil)
+	case h.held():
+		h.toQueue(ctx, i, reasonHeld, nil)
 	case spill || h.s.breakerFor(h.id).isOpen(now):
 		h.toQueue(ctx, i, reasonSpilled, nil)
 	case l.inflight != nil:
@@ -443,6 +449,27 @@ func (h *hook) dispatch(ctx context.Context, i int, now time.Time, spill bool) t
 		}
 	}
 	return time.Time{}
+}
+
+// held reports whether the webhook's chunks are to be held in the durable queue without
+// an attempt: it is paused or disabled, as Add last saw it, or an attempt was answered
+// 410 Gone since. Loop goroutine only.
+func (h *hook) held() bool {
+	h.mu.Lock()
+	wh := h.wh
+	h.mu.Unlock()
+	return wh.Held() || (h.gone != nil && wh == h.gone)
+}
+
+// markGone notes that an attempt was answered 410 Gone, when there is a store to record
+// the disable in. Loop goroutine only.
+func (h *hook) markGone() {
+	if h.s.cfg.Webhooks == nil {
+		return
+	}
+	h.mu.Lock()
+	h.gone = h.wh
+	h.mu.Unlock()
 }
 
 // start runs a chunk's first attempt; the result comes back on h.results.
@@ -472,10 +499,18 @@ func (h *hook) settle(ctx context.Context, d attemptDone) {
 		// Written to the queue while in flight: this attempt settles the row.
 		ctx, cancel := settleContext(ctx)
 		defer cancel()
-		h.s.settleRow(ctx, rowRef{id: c.leaseID, claim: c.leaseClaim, lane: laneKey{h.id, c.lane}, attempt: 1}, c.wh, d.res, now)
+		h.s.settleRow(ctx, rowRef{id: c.leaseID, claim: c.leaseClaim, deliveryID: c.id.String(), lane: laneKey{h.id, c.lane}, attempt: 1}, c.wh, d.res, now)
+		if d.res.v.Gone {
+			h.markGone()
+		}
 	case c.resolved:
 	case delivered:
 		h.s.resolve(c)
+	case d.res.v.Gone && h.s.disable(ctx, h.id, disabledGone, goneReason, "delivery_id", c.id.String()):
+		// Disabled before the chunk is queued: no worker attempts it again. It heads its
+		// lane, due at once, for when the webhook is resumed.
+		h.markGone()
+		h.toQueue(ctx, c.lane, reasonHeld, &failedFirst{c: c, next: now, res: d.res})
 	default:
 		next, _ := h.s.policy.next(now, now, 1, d.res.v.RetryAfter)
 		h.s.met.retries.Inc()

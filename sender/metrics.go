@@ -14,7 +14,7 @@ type metrics struct {
 	deadLetters     prometheus.Counter
 	queued          *prometheus.CounterVec // reason
 	queueChunks     *prometheus.GaugeVec   // state
-	disabled        prometheus.Counter
+	disabled        *prometheus.CounterVec // reason
 	logDropped      prometheus.Counter
 	breakerOpens    prometheus.Counter
 	splits          prometheus.Counter
@@ -29,6 +29,13 @@ const (
 	reasonDelayed = "delayed" // due later than the delay horizon (chunk_delay)
 	reasonBehind  = "behind"  // its lane already had chunks queued (order)
 	reasonSpilled = "spilled" // memory limit reached, or breaker open
+	reasonHeld    = "held"    // its webhook is paused or disabled
+)
+
+// Reasons a webhook is disabled (label "reason" of walhook_webhooks_disabled_total).
+const (
+	disabledGone    = "gone"    // the endpoint answered 410 Gone
+	disabledFailing = "failing" // the endpoint failed for a whole retry window
 )
 
 func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64) *metrics {
@@ -57,16 +64,16 @@ func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64
 		}),
 		queued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "walhook_chunks_queued_total",
-			Help: "Chunks written to the durable queue, by reason (failed, delayed, behind, spilled).",
+			Help: "Chunks written to the durable queue, by reason (failed, delayed, behind, spilled, held).",
 		}, []string{"reason"}),
 		queueChunks: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "walhook_delivery_queue_chunks",
 			Help: "Chunks in the durable queue by state (pending, dead), counted periodically.",
 		}, []string{"state"}),
-		disabled: prometheus.NewCounter(prometheus.CounterOpts{
+		disabled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "walhook_webhooks_disabled_total",
-			Help: "Webhooks disabled after failing for a whole retry window.",
-		}),
+			Help: "Webhooks disabled by the sender, by reason (gone: the endpoint answered 410 Gone; failing: it failed for a whole retry window).",
+		}, []string{"reason"}),
 		logDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "walhook_delivery_log_dropped_total",
 			Help: "Delivery log entries dropped because the log writer fell behind.",
@@ -90,8 +97,11 @@ func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64
 			m.delivered[o][sc] = m.deliveries.WithLabelValues(o.String(), sc)
 		}
 	}
-	for _, r := range []string{reasonFailed, reasonDelayed, reasonBehind, reasonSpilled} {
+	for _, r := range []string{reasonFailed, reasonDelayed, reasonBehind, reasonSpilled, reasonHeld} {
 		m.queued.WithLabelValues(r)
+	}
+	for _, r := range []string{disabledGone, disabledFailing} {
+		m.disabled.WithLabelValues(r)
 	}
 	for _, s := range []string{statePending, stateDead} {
 		m.queueChunks.WithLabelValues(s)

@@ -63,6 +63,11 @@ type verdict struct {
 	Retry bool
 	// RetryAfter is the endpoint's Retry-After hint (0: none); the backoff honours it.
 	RetryAfter time.Duration
+	// Gone: the endpoint answered 410 Gone, which disables the webhook at once (Standard
+	// Webhooks). The chunk is not retried but held, with the webhook's later events,
+	// until the webhook is resumed. Retry stays true: without a webhook store to record
+	// the disable, the chunk is retried like any failure.
+	Gone bool
 }
 
 // timeouter is satisfied by errors that know whether they are timeouts (net.Error,
@@ -86,7 +91,7 @@ func classify(status int, header http.Header, err error, now time.Time) verdict 
 	if status >= 200 && status < 300 {
 		return verdict{Outcome: OutcomeDelivered}
 	}
-	v := verdict{Outcome: OutcomeHTTPError, Retry: true}
+	v := verdict{Outcome: OutcomeHTTPError, Retry: true, Gone: status == http.StatusGone}
 	if d, ok := parseRetryAfter(header.Get("Retry-After"), now); ok {
 		v.RetryAfter = d
 	}

@@ -146,7 +146,7 @@ func TestClassify(t *testing.T) {
 		{"204", 204, nil, nil, verdict{Outcome: OutcomeDelivered}},
 		{"301 not followed", 301, nil, nil, verdict{Outcome: OutcomeHTTPError, Retry: true}},
 		{"400 retried", 400, nil, nil, verdict{Outcome: OutcomeHTTPError, Retry: true}},
-		{"410 retried", 410, nil, nil, verdict{Outcome: OutcomeHTTPError, Retry: true}},
+		{"410 gone", 410, nil, nil, verdict{Outcome: OutcomeHTTPError, Retry: true, Gone: true}},
 		{"429 seconds", 429, hdr("120"), nil, verdict{Outcome: OutcomeHTTPError, Retry: true, RetryAfter: 2 * time.Minute}},
 		{"503 date", 503, hdr("Thu, 01 Jan 2026 00:05:00 GMT"), nil, verdict{Outcome: OutcomeHTTPError, Retry: true, RetryAfter: 5 * time.Minute}},
 		{"503 past date", 503, hdr("Wed, 31 Dec 2025 00:00:00 GMT"), nil, verdict{Outcome: OutcomeHTTPError, Retry: true}},

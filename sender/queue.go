@@ -160,18 +160,22 @@ type claimed struct {
 	committedAt time.Time
 }
 
-// claim takes up to n due heads, skipping webhooks in exclude and rows other workers
-// hold (FOR UPDATE SKIP LOCKED), and leases them until leaseUntil: no one else claims
-// them before, so a crashed worker's chunk is retried after its lease.
+// claim takes up to n due heads, skipping webhooks in exclude, webhooks that are paused
+// or disabled in walhook.webhooks (their chunks are held, keeping their place and due
+// time, until the webhook is resumed) and rows other workers hold (FOR UPDATE SKIP
+// LOCKED), and leases them until leaseUntil: no one else claims them before, so a crashed
+// worker's chunk is retried after its lease. Held heads are skipped in the statement, so
+// a held webhook costs a worker nothing but at most one skipped row per lane.
 func (st *store) claim(ctx context.Context, n int, exclude []string, now, leaseUntil time.Time, token int64) ([]claimed, error) {
 	if exclude == nil {
 		exclude = []string{}
 	}
 	rows, _ := st.pool.Query(ctx, `UPDATE walhook.delivery_queue q
 		SET next_attempt_at = $3, attempt = q.attempt + 1, claim = $4
-		FROM (SELECT id FROM walhook.delivery_queue
-			WHERE next_attempt_at <= $2 AND NOT (webhook_id::text = ANY($5::text[]))
-			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) c
+		FROM (SELECT d.id FROM walhook.delivery_queue d
+			WHERE d.next_attempt_at <= $2 AND NOT (d.webhook_id::text = ANY($5::text[]))
+			AND NOT EXISTS (SELECT FROM walhook.webhooks w WHERE w.id = d.webhook_id AND w.status <> 'active')
+			ORDER BY d.next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) c
 		WHERE q.id = c.id
 		RETURNING q.id, q.webhook_id::text, q.delivery_id::text, q.lane, q.body, q.items, q.attempt,
 			q.first_failed_at, q.committed_at`, n, now, leaseUntil, token, exclude)
@@ -220,6 +224,20 @@ func (st *store) retry(ctx context.Context, id, claim int64, next, firstFailed t
 		WHERE id = $1 AND claim = $2 AND next_attempt_at IS NOT NULL`, id, claim, next, firstFailed, status, errText)
 	if err != nil {
 		return fmt.Errorf("reschedule chunk %d: %w", id, err)
+	}
+	return nil
+}
+
+// hold records an attempt of a chunk held under claim that disabled its webhook (410
+// Gone): the chunk stays its lane's head, due at now, so it goes first once the webhook
+// is resumed (claim skips it until then); its retry window starts again then.
+func (st *store) hold(ctx context.Context, id, claim int64, now time.Time, status int, errText string) error {
+	_, err := st.pool.Exec(ctx, `UPDATE walhook.delivery_queue
+		SET next_attempt_at = $3, claim = NULL, first_failed_at = NULL,
+			last_status = NULLIF($4::int, 0), last_error = $5
+		WHERE id = $1 AND claim = $2 AND next_attempt_at IS NOT NULL`, id, claim, now, status, errText)
+	if err != nil {
+		return fmt.Errorf("hold chunk %d: %w", id, err)
 	}
 	return nil
 }

@@ -60,10 +60,11 @@ func (s *Sender) work(ctx context.Context, c claimed) {
 			s.log.Info("dropped queued chunks of a deleted webhook", "webhook_id", c.webhookID, "chunks", n)
 		}
 		return
-	case wh.DisabledAt != nil:
-		if s.logErr(c.webhookID, s.st.bury(ctx, c.id, c.claim, lane, now, 0, "webhook disabled")) {
-			s.met.deadLetters.Inc()
-		}
+	case wh.Held():
+		// Paused or disabled since the claim (claim skips held webhooks): give it back
+		// untried. It waits a poll interval, so a store that disagrees with
+		// walhook.webhooks cannot make a worker spin.
+		s.logErr(c.webhookID, s.st.release(ctx, c.id, c.claim, now.Add(s.cfg.QueuePollInterval)))
 		return
 	}
 	if ok, at := s.breakerFor(wh.ID).allow(now); !ok {
@@ -82,7 +83,7 @@ func (s *Sender) work(ctx context.Context, c claimed) {
 	}
 	ctx, cancel := settleContext(ctx)
 	defer cancel()
-	s.settleRow(ctx, rowRef{id: c.id, claim: c.claim, lane: lane, attempt: c.attempt, firstFailed: c.firstFailed}, wh, res, end)
+	s.settleRow(ctx, rowRef{id: c.id, claim: c.claim, deliveryID: c.deliveryID, lane: lane, attempt: c.attempt, firstFailed: c.firstFailed}, wh, res, end)
 }
 
 // settleContext outlives a shutdown briefly, so that the result of an attempt that was
@@ -94,18 +95,25 @@ func settleContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // rowRef is a queued chunk held for an attempt.
 type rowRef struct {
 	id, claim   int64
+	deliveryID  string
 	lane        laneKey
 	attempt     int
 	firstFailed time.Time // zero before any failure
 }
 
 // settleRow records an attempt's result on its queue row: delivered chunks leave the
-// queue; failed ones are rescheduled by the backoff policy, or dead-lettered once their
-// retry window is spent (then the webhook is disabled if it failed the whole window).
-// A database error is logged: the lease runs out and the chunk is tried again.
+// queue; a 410 Gone disables the webhook and holds the chunk; other failures are
+// rescheduled by the backoff policy, or dead-lettered once their retry window is spent
+// (then the webhook is disabled if it failed the whole window). A database error is
+// logged: the lease runs out and the chunk is tried again.
 func (s *Sender) settleRow(ctx context.Context, r rowRef, wh *matcher.Webhook, res attemptResult, now time.Time) {
 	if res.v.Outcome == OutcomeDelivered {
 		s.logErr(wh.ID, s.st.delivered(ctx, r.id, r.claim, r.lane, now))
+		return
+	}
+	// Disabled first, then released: no worker may claim the chunk in between.
+	if res.v.Gone && s.disable(ctx, wh.ID, disabledGone, goneReason, "delivery_id", r.deliveryID) {
+		s.logErr(wh.ID, s.st.hold(ctx, r.id, r.claim, now, res.status, res.errText))
 		return
 	}
 	first := r.firstFailed
