@@ -38,7 +38,7 @@ func TestUnmappedWritesAdvanceSlot(t *testing.T) {
 	for i := range 20 {
 		c.Exec(t, fmt.Sprintf(`INSERT INTO crm.audit_log (message) SELECT 'batch %d row ' || g FROM generate_series(1, 200) g`, i))
 	}
-	if err := c.Conn.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()").Scan(&target); err != nil {
+	if err := c.Conn.QueryRow(context.Background(), "SELECT pg_current_wal_insert_lsn()").Scan(&target); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 30*time.Second, "confirmed_flush_lsn to pass the unmapped writes", func() bool {

@@ -123,7 +123,7 @@ func (e *env) confirmed(t *testing.T) cdc.LSN {
 func (e *env) walLSN(t *testing.T) cdc.LSN {
 	t.Helper()
 	var lsn cdc.LSN
-	if err := e.conn.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()`).Scan(&lsn); err != nil {
+	if err := e.conn.QueryRow(context.Background(), `SELECT pg_current_wal_insert_lsn()`).Scan(&lsn); err != nil {
 		t.Fatal(err)
 	}
 	return lsn

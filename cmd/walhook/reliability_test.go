@@ -51,12 +51,14 @@ func pgTool(tb testing.TB, name string, args ...string) {
 	}
 }
 
-// walLSN returns pg_current_wal_lsn() as text and as a number, for comparisons.
+// walLSN returns the WAL insert position as text and as a number: the end of every commit
+// made so far (pg_current_wal_lsn is the write position, which with synchronous_commit off
+// can lag behind the last commit).
 func walLSN(tb testing.TB, conn *pgx.Conn) (string, int64) {
 	tb.Helper()
 	var s string
 	var n int64
-	if err := conn.QueryRow(context.Background(), `SELECT pg_current_wal_lsn()::text, (pg_current_wal_lsn() - '0/0')::bigint`).Scan(&s, &n); err != nil {
+	if err := conn.QueryRow(context.Background(), `SELECT pg_current_wal_insert_lsn()::text, (pg_current_wal_insert_lsn() - '0/0')::bigint`).Scan(&s, &n); err != nil {
 		tb.Fatal(err)
 	}
 	return s, n
@@ -162,7 +164,7 @@ func TestRestoredDatabaseIsNotSkipped(t *testing.T) {
 		t.Errorf("walhook did not log that its remembered position is not valid on the new server; stderr:\n%s", tail(p.stderr.String(), 8<<10))
 	}
 	var past bool
-	if err := conn.QueryRow(ctx, `SELECT confirmed_flush_lsn > pg_current_wal_lsn() FROM pg_replication_slots WHERE slot_name = $1`,
+	if err := conn.QueryRow(ctx, `SELECT confirmed_flush_lsn > pg_current_wal_insert_lsn() FROM pg_replication_slots WHERE slot_name = $1`,
 		env["WALHOOK_SLOT"]).Scan(&past); err != nil {
 		t.Fatal(err)
 	}
