@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -189,8 +189,8 @@ func TestCreatedWebhookReachesAnotherInstance(t *testing.T) {
 			t.Fatal("the second instance never started listening")
 		}
 	}
-	ev := &cdc.Event{Name: "Opportunity.Update", Entity: "Opportunity", Action: "Update",
-		New: cdc.Row{{Name: "status", Value: cdc.Value{Kind: cdc.KindText, Raw: []byte("Open")}}}}
+	ev := &event.Event{Name: "Opportunity.Update", Entity: "Opportunity", Action: "Update",
+		New: event.Row{{Name: "status", Value: event.Value{Kind: event.KindText, Raw: []byte("Open")}}}}
 	r := e.do(t, "POST", collection, seedRequests["filtered"])
 	posted := time.Now()
 	if r.Status != 200 {

@@ -10,12 +10,9 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
-
-// SkipKeyPrefix is the prefix of the transactional logical decoding message that
-// walhook.skip_key(key) emits; its content is the key.
-const SkipKeyPrefix = "walhook.skip_key"
 
 // ErrMalformed wraps every error about pgoutput bytes walhook cannot decode.
 var ErrMalformed = errors.New("malformed pgoutput message")
@@ -28,8 +25,8 @@ type rawCol struct {
 
 // handler is what the decoder feeds: the Reader's adapter around the user's Handler.
 type handler interface {
-	event(ev *Event) error
-	commit(txn Txn) error
+	event(ev *event.Event) error
+	commit(txn event.Txn) error
 }
 
 // txnState is the transaction being decoded.
@@ -52,17 +49,17 @@ type decoder struct {
 	txn     txnState
 	h       handler
 	met     *metrics
-	byEnt   map[EntityName]prometheus.Counter
+	byEnt   map[event.EntityName]prometheus.Counter
 	oldCols []rawCol
 	newCols []rawCol
 }
 
 func newDecoder(m *mapping.Mapping, log *slog.Logger, h handler, met *metrics) *decoder {
-	return &decoder{m: m, log: log, rels: make(map[uint32]*relation), h: h, met: met, byEnt: make(map[EntityName]prometheus.Counter)}
+	return &decoder{m: m, log: log, rels: make(map[uint32]*relation), h: h, met: met, byEnt: make(map[event.EntityName]prometheus.Counter)}
 }
 
 // countEvent counts a raised event, caching the entity's counter.
-func (d *decoder) countEvent(e EntityName) {
+func (d *decoder) countEvent(e event.EntityName) {
 	c := d.byEnt[e]
 	if c == nil {
 		c = d.met.events.WithLabelValues(string(e))
@@ -72,7 +69,7 @@ func (d *decoder) countEvent(e EntityName) {
 }
 
 // decode handles one pgoutput message that started at walStart. Malformed input gives an
-// error naming the LSN, never a panic.
+// error naming the event.LSN, never a panic.
 func (d *decoder) decode(walStart pglogrepl.LSN, data []byte) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -112,7 +109,7 @@ func (d *decoder) other(data []byte) error {
 		t := d.txn
 		d.txn.active = false
 		d.met.transaction.Inc()
-		return d.h.commit(Txn{XID: t.xid, CommitLSN: t.commitLSN, CommitTime: t.commitTime, EndLSN: msg.TransactionEndLSN, Changes: int(t.seq), Events: t.events})
+		return d.h.commit(event.Txn{XID: t.xid, CommitLSN: event.LSN(t.commitLSN), CommitTime: t.commitTime, EndLSN: event.LSN(msg.TransactionEndLSN), Changes: int(t.seq), Events: t.events})
 	case *pglogrepl.RelationMessage:
 		d.rels[msg.RelationID] = d.newRelation(msg)
 	case *pglogrepl.TruncateMessage:
@@ -124,7 +121,7 @@ func (d *decoder) other(data []byte) error {
 			}
 		}
 	case *pglogrepl.LogicalDecodingMessage:
-		if msg.Transactional && msg.Prefix == SkipKeyPrefix && d.txn.active {
+		if msg.Transactional && msg.Prefix == event.SkipKeyPrefix && d.txn.active {
 			d.addSkipKey(string(msg.Content))
 		}
 	case *pglogrepl.TypeMessage, *pglogrepl.OriginMessage:

@@ -3,7 +3,7 @@ package cdc
 import (
 	"fmt"
 
-	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/event"
 )
 
 // derive raises the events of one row change: an INSERT raises Create (or the parent's
@@ -25,13 +25,13 @@ func (d *decoder) derive(rel *relation, typ byte, oldCols, newCols []rawCol) err
 		if newPlan == nil {
 			return d.unmatched()
 		}
-		_, err := d.emit(newPlan, newPlan.create, mapping.ActionCreate, nil, newCols, nil)
+		_, err := d.emit(newPlan, newPlan.create, event.ActionCreate, nil, newCols, nil)
 		return err
 	case 'D':
 		if oldPlan == nil {
 			return d.unmatched()
 		}
-		_, err := d.emit(oldPlan, oldPlan.delete, mapping.ActionDelete, oldCols, nil, nil)
+		_, err := d.emit(oldPlan, oldPlan.delete, event.ActionDelete, oldCols, nil, nil)
 		return err
 	}
 	if newPlan == nil {
@@ -67,7 +67,7 @@ func (d *decoder) deriveUpdate(rel *relation, oldPlan, newPlan *entityPlan, oldC
 		return hasOld && i >= 0 && !sameCol(oldCols[i], newCols[i])
 	}
 	if p := newPlan; p.soft != nil && hasOld && oldPlan == p && p.soft.match(newCols, rel.cols) && !p.soft.match(oldCols, rel.cols) {
-		_, err := d.emit(p, p.delete, mapping.ActionDelete, oldCols, newCols, nil)
+		_, err := d.emit(p, p.delete, event.ActionDelete, oldCols, newCols, nil)
 		return err
 	}
 	var changedFields []string
@@ -79,12 +79,12 @@ func (d *decoder) deriveUpdate(rel *relation, oldPlan, newPlan *entityPlan, oldC
 		}
 	}
 	p := newPlan
-	ev, err := d.emit(p, p.update, mapping.ActionUpdate, oldCols, newCols, changedFields)
+	ev, err := d.emit(p, p.update, event.ActionUpdate, oldCols, newCols, changedFields)
 	if err != nil {
 		return err
 	}
 	if changed(p.owner) {
-		if err := d.emitLike(ev, p.ownerChanged, mapping.ActionOwnerChanged); err != nil {
+		if err := d.emitLike(ev, p.ownerChanged, event.ActionOwnerChanged); err != nil {
 			return err
 		}
 	}
@@ -101,7 +101,7 @@ func (d *decoder) deriveUpdate(rel *relation, oldPlan, newPlan *entityPlan, oldC
 	return nil
 }
 
-func raisedBefore(earlier []transPlan, name EventName, oldPlan, newPlan *entityPlan, newCols []rawCol, cols []column, changed func(int) bool) bool {
+func raisedBefore(earlier []transPlan, name event.EventName, oldPlan, newPlan *entityPlan, newCols []rawCol, cols []column, changed func(int) bool) bool {
 	for _, t := range earlier {
 		if t.name == name && t.satisfied(oldPlan, newPlan, newCols, cols, changed) {
 			return true
@@ -151,18 +151,18 @@ func fillUnchangedToast(newCols, oldCols []rawCol) (lost int) {
 }
 
 // emit builds and hands out one event for entity plan p.
-func (d *decoder) emit(p *entityPlan, name EventName, action mapping.Action, oldCols, newCols []rawCol, changed []string) (*Event, error) {
+func (d *decoder) emit(p *entityPlan, name event.EventName, action event.Action, oldCols, newCols []rawCol, changed []string) (*event.Event, error) {
 	keyCols := newCols
 	if keyCols == nil {
 		keyCols = oldCols
 	}
-	ev := &Event{
+	ev := &event.Event{
 		Name:       name,
-		Entity:     EntityName(p.ent.Name),
+		Entity:     event.EntityName(p.ent.Name),
 		Action:     action,
 		Custom:     p.ent.Custom,
 		EntityID:   string(keyCols[p.key].data),
-		CommitLSN:  d.txn.commitLSN,
+		CommitLSN:  event.LSN(d.txn.commitLSN),
 		CommitTime: d.txn.commitTime,
 		XID:        d.txn.xid,
 		Seq:        d.txn.seq,
@@ -179,13 +179,13 @@ func (d *decoder) emit(p *entityPlan, name EventName, action mapping.Action, old
 }
 
 // emitLike hands out another event of the same change (OwnerChanged, a transition).
-func (d *decoder) emitLike(base *Event, name EventName, action mapping.Action) error {
+func (d *decoder) emitLike(base *event.Event, name event.EventName, action event.Action) error {
 	ev := *base
 	ev.Name, ev.Action, ev.ID = name, action, ""
 	return d.hand(&ev)
 }
 
-func (d *decoder) hand(ev *Event) error {
+func (d *decoder) hand(ev *event.Event) error {
 	ev.ID = makeEventID(ev.CommitLSN, ev.Seq, ev.Name)
 	d.txn.events++
 	d.countEvent(ev.Entity)
@@ -197,7 +197,7 @@ func (d *decoder) hand(ev *Event) error {
 
 // row copies a tuple's mapped columns into a Row: one allocation for the fields and one for
 // all their bytes.
-func (p *entityPlan) row(cols []rawCol) Row {
+func (p *entityPlan) row(cols []rawCol) event.Row {
 	size := 0
 	for i, c := range cols {
 		if p.names[i] != "" && c.kind == 't' {
@@ -205,19 +205,19 @@ func (p *entityPlan) row(cols []rawCol) Row {
 		}
 	}
 	arena := make([]byte, 0, size)
-	row := make(Row, 0, p.nfields)
+	row := make(event.Row, 0, p.nfields)
 	for i, c := range cols {
 		name := p.names[i]
 		if name == "" || c.kind == 'u' {
 			continue
 		}
-		v := Value{Kind: p.cols[i].kind, OID: p.cols[i].oid}
+		v := event.Value{Kind: p.cols[i].kind, OID: p.cols[i].oid}
 		if c.kind == 't' {
 			start := len(arena)
 			arena = append(arena, c.data...)
 			v.Raw = arena[start:len(arena):len(arena)]
 		}
-		row = append(row, Field{Name: name, Value: v})
+		row = append(row, event.Field{Name: name, Value: v})
 	}
 	return row
 }
@@ -236,9 +236,9 @@ func (d *decoder) deriveLink(rel *relation, cols []rawCol) error {
 	if parent == nil || !parent.Events {
 		return d.unmatched()
 	}
-	name := EventName(parent.EventName(lp.link.Action))
+	name := event.EventName(parent.EventName(lp.link.Action))
 	linkRow := lp.rowPlan.row(cols)
-	related := &Related{Entity: EntityName(lp.link.Related.Entity)}
+	related := &event.Related{Entity: event.EntityName(lp.link.Related.Entity)}
 	if lp.relatedIdx >= 0 {
 		related.ID = string(cols[lp.relatedIdx].data)
 	} else {
@@ -247,13 +247,13 @@ func (d *decoder) deriveLink(rel *relation, cols []rawCol) error {
 			related.ID = string(cols[lp.rowPlan.key].data)
 		}
 	}
-	ev := &Event{
+	ev := &event.Event{
 		Name:       name,
-		Entity:     EntityName(parent.Name),
+		Entity:     event.EntityName(parent.Name),
 		Action:     lp.link.Action,
 		Custom:     parent.Custom,
 		EntityID:   string(cols[lp.parentIdx].data),
-		CommitLSN:  d.txn.commitLSN,
+		CommitLSN:  event.LSN(d.txn.commitLSN),
 		CommitTime: d.txn.commitTime,
 		XID:        d.txn.xid,
 		Seq:        d.txn.seq,

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/walhook/walhook/event"
 )
 
 // waitFor polls cond every 50ms until it holds, failing the test after limit. It waits
@@ -34,7 +34,7 @@ func TestUnmappedWritesAdvanceSlot(t *testing.T) {
 	h := newCollector()
 	startReader(t, c, h, nil)
 	start := c.confirmedFlush(t)
-	var target pglogrepl.LSN
+	var target event.LSN
 	for i := range 20 {
 		c.Exec(t, fmt.Sprintf(`INSERT INTO crm.audit_log (message) SELECT 'batch %d row ' || g FROM generate_series(1, 200) g`, i))
 	}
@@ -86,8 +86,8 @@ func TestKillMidStreamReplaysWithSameIDs(t *testing.T) {
 	var k killableConn
 	r1, stop1 := startReader(t, c, h1, func(cfg *Config) { cfg.AfterNetConnect = k.wrap })
 	type txnEvents struct {
-		txn Txn
-		evs []*Event
+		txn event.Txn
+		evs []*event.Event
 	}
 	var first []txnEvents
 	for i := range 20 {
@@ -108,7 +108,7 @@ func TestKillMidStreamReplaysWithSameIDs(t *testing.T) {
 
 	h2 := newCollector()
 	startReader(t, c, h2, nil)
-	replayed := map[EventID]*Event{}
+	replayed := map[event.EventID]*event.Event{}
 	for len(replayed) < 2*15 {
 		_, evs := h2.nextTxn(t)
 		for _, ev := range evs {
@@ -146,7 +146,7 @@ type countingHandler struct {
 	want     int
 }
 
-func (h *countingHandler) HandleEvent(_ context.Context, _ *Event) error {
+func (h *countingHandler) HandleEvent(_ context.Context, _ *event.Event) error {
 	h.events++
 	if h.events%10000 == 0 {
 		var ms runtime.MemStats
@@ -156,7 +156,7 @@ func (h *countingHandler) HandleEvent(_ context.Context, _ *Event) error {
 	return nil
 }
 
-func (h *countingHandler) HandleCommit(_ context.Context, txn Txn) error {
+func (h *countingHandler) HandleCommit(_ context.Context, txn event.Txn) error {
 	h.reader.Ack(txn.EndLSN)
 	if h.events >= h.want {
 		close(h.done)

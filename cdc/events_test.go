@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/walhook/walhook/event"
 )
 
 // Sample CRM seed keys.
@@ -218,7 +219,7 @@ func TestColumnAddedMidStream(t *testing.T) {
 	}
 }
 
-func hasField(ev *Event, name string) bool {
+func hasField(ev *event.Event, name string) bool {
 	_, ok := ev.New.Get(name)
 	return ok
 }

@@ -8,9 +8,9 @@ import (
 )
 
 // tracker is the acknowledgement low-water mark. The reader adds each transaction's end
-// LSN as pending when it hands the transaction's commit to the Handler; the consumer acks
+// event.LSN as pending when it hands the transaction's commit to the Handler; the consumer acks
 // it (from any goroutine, in any order) once its events are delivered or durably queued.
-// The confirmable LSN is the end of the longest prefix of done transactions, so the slot
+// The confirmable event.LSN is the end of the longest prefix of done transactions, so the slot
 // never moves past a transaction whose events could still be lost.
 type tracker struct {
 	mu        sync.Mutex
@@ -25,7 +25,7 @@ type pendingTxn struct {
 	done bool
 }
 
-// add registers a transaction's end LSN; ends arrive in commit order.
+// add registers a transaction's end event.LSN; ends arrive in commit order.
 func (t *tracker) add(end pglogrepl.LSN, at int64) {
 	t.mu.Lock()
 	t.pending = append(t.pending, pendingTxn{end: end, at: at})
@@ -75,7 +75,7 @@ func (t *tracker) restart(from pglogrepl.LSN) {
 	t.mu.Unlock()
 }
 
-// state returns the confirmable LSN, the number of pending transactions and the commit
+// state returns the confirmable event.LSN, the number of pending transactions and the commit
 // time (unix nanos) of the oldest one.
 func (t *tracker) state() (lsn pglogrepl.LSN, pending int, oldest int64) {
 	t.mu.Lock()

@@ -42,7 +42,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 	met := &metrics{
 		changes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "walhook_changes_decoded_total", Help: "Row changes decoded from the replication stream, by operation.",
+			Name: "walhook_changes_decoded_total", Help: "event.Row changes decoded from the replication stream, by operation.",
 		}, []string{"op"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "walhook_events_raised_total", Help: "Entity events raised from row changes, by entity.",
@@ -51,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 			Name: "walhook_truncates_total", Help: "TRUNCATEs of mapped tables seen; they raise no events.",
 		}),
 		unmatched: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "walhook_changes_unmatched_total", Help: "Row changes of mapped tables that matched no entity (discriminator value unknown).",
+			Name: "walhook_changes_unmatched_total", Help: "event.Row changes of mapped tables that matched no entity (discriminator value unknown).",
 		}),
 		toastLost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "walhook_toast_values_missing_total", Help: "Unchanged TOAST values left out of a row because the old tuple lacked them (table not REPLICA IDENTITY FULL).",
@@ -67,7 +67,7 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 			Name: "walhook_standby_status_updates_total", Help: "Standby status updates sent to the server.",
 		}),
 		lagBytes: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "walhook_replication_lag_bytes", Help: "Server WAL end minus the LSN walhook has confirmed.",
+			Name: "walhook_replication_lag_bytes", Help: "Server WAL end minus the event.LSN walhook has confirmed.",
 		}),
 		lagSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "walhook_replication_lag_seconds", Help: "Age of the oldest transaction received but not yet acknowledged; 0 when none is pending.",

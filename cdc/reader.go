@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"sync/atomic"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -26,12 +28,12 @@ type Handler interface {
 	// HandleEvent receives each event as it is decoded, before its transaction's commit
 	// is known to the handler (transactions are only streamed once committed, so every
 	// event belongs to a committed transaction).
-	HandleEvent(ctx context.Context, ev *Event) error
+	HandleEvent(ctx context.Context, ev *event.Event) error
 	// HandleCommit marks the end of txn: all its events have been passed to HandleEvent.
 	// The reader has registered txn.EndLSN as pending before the call, so Reader.Ack may
 	// be called with it synchronously, from inside HandleCommit, or later from any
 	// goroutine.
-	HandleCommit(ctx context.Context, txn Txn) error
+	HandleCommit(ctx context.Context, txn event.Txn) error
 }
 
 // Config configures a Reader. Zero values mean the defaults.
@@ -62,7 +64,7 @@ type Config struct {
 // Reader streams a logical replication slot and turns its changes into entity events.
 //
 // One goroutine (Run's) owns the replication connection: it receives, decodes, calls the
-// Handler and sends standby status updates. The slot's confirmed LSN is the low-water mark
+// Handler and sends standby status updates. The slot's confirmed event.LSN is the low-water mark
 // of acknowledged transactions (see Ack); between transactions, when nothing is pending,
 // server keepalives advance it, so idle mapped tables never pin WAL.
 type Reader struct {
@@ -110,11 +112,11 @@ func New(cfg Config, h Handler) (*Reader, error) {
 	return r, nil
 }
 
-// Ack marks the transaction that ended at end (Txn.EndLSN) as delivered, durably queued or
+// Ack marks the transaction that ended at end (event.Txn.EndLSN) as delivered, durably queued or
 // matched by nothing. Safe for concurrent use; acks may come in any order.
-func (r *Reader) Ack(end pglogrepl.LSN) { r.track.ack(end) }
+func (r *Reader) Ack(end event.LSN) { r.track.ack(pglogrepl.LSN(end)) }
 
-// Confirmed returns the LSN the reader will confirm at its next standby status update.
+// Confirmed returns the event.LSN the reader will confirm at its next standby status update.
 func (r *Reader) Confirmed() pglogrepl.LSN {
 	lsn, _, _ := r.track.state()
 	return lsn
@@ -134,10 +136,10 @@ func (r *Reader) setHealth(err error) { r.health.Store(&err) }
 
 // Run streams until ctx is done, reconnecting after connection errors with backoff. While
 // another instance holds the slot it waits as a standby and takes over when the slot is
-// free. A lost slot is reported (Health, the reader state, an ERROR) and retried slowly,
-// so the reader goes on by itself once the slot is recreated. Run returns nil when ctx
-// ends, or the first error that retrying cannot fix (an undecodable message, a missing
-// slot or publication, a Handler error).
+// free. A lost or missing slot is reported (Health, an ERROR; a lost one also in the
+// reader state) and retried with backoff, so the reader goes on by itself once "walhook
+// setup" has made it. Run returns nil when ctx ends, or the first error that retrying
+// cannot fix (an undecodable message, a missing publication, a Handler error).
 func (r *Reader) Run(ctx context.Context) error {
 	defer r.met.setState(StateStopped)
 	backoff := r.cfg.ReconnectBackoff
@@ -154,10 +156,7 @@ func (r *Reader) Run(ctx context.Context) error {
 		if streamed {
 			backoff = r.cfg.ReconnectBackoff
 		}
-		state := r.sessionEnded(err, backoff, &lastLog)
-		if state == StateSlotLost {
-			backoff = 30 * time.Second
-		}
+		r.sessionEnded(err, backoff, &lastLog)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -167,9 +166,9 @@ func (r *Reader) Run(ctx context.Context) error {
 	}
 }
 
-// sessionEnded sets the reader's state and metrics after a session ended with err, logs
-// it, and returns the state.
-func (r *Reader) sessionEnded(err error, backoff time.Duration, lastLog *time.Time) string {
+// sessionEnded sets the reader's state, health and metrics after a session ended with
+// err, and logs it.
+func (r *Reader) sessionEnded(err error, backoff time.Duration, lastLog *time.Time) {
 	if errors.Is(err, ErrSlotLost) {
 		// Loud every time: nothing is read until an operator recreates the slot. The lag
 		// gauge was set by the session from the slot's row.
@@ -177,7 +176,13 @@ func (r *Reader) sessionEnded(err error, backoff time.Duration, lastLog *time.Ti
 		r.met.lagSeconds.Set(0)
 		r.setHealth(err)
 		r.log.Error("replication slot lost; nothing can be read until it is recreated", "retry_in", backoff.String(), "err", err)
-		return StateSlotLost
+		return
+	}
+	if errors.Is(err, errNoSlot) {
+		// The slot was dropped, or the database replaced, under a running walhook: loud,
+		// and retried, since "walhook setup" fixes it while walhook runs.
+		r.setHealth(err)
+		r.log.Error("replication slot missing; retrying until it exists", "retry_in", backoff.String(), "err", err)
 	}
 	state := StateConnecting
 	if isSlotBusy(err) {
@@ -193,7 +198,6 @@ func (r *Reader) sessionEnded(err error, backoff time.Duration, lastLog *time.Ti
 		r.log.Warn("replication session ended; retrying", append([]any{"state", state, "backoff", backoff.String()}, errAttrs(err)...)...)
 		*lastLog = time.Now()
 	}
-	return state
 }
 
 // errAttrs logs err with the server's DETAIL and HINT, which PgError.Error leaves out.
@@ -213,7 +217,7 @@ func errAttrs(err error) []any {
 
 // permanent reports errors that retrying does not fix.
 func permanent(err error) bool {
-	if errors.Is(err, ErrMalformed) || errors.Is(err, errHandler) || errors.Is(err, errNoSlot) {
+	if errors.Is(err, ErrMalformed) || errors.Is(err, errHandler) {
 		return true
 	}
 	var pgErr *pgconn.PgError
@@ -237,17 +241,10 @@ func (r *Reader) connect(ctx context.Context) (*pgconn.PgConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse connection string: %w", err)
 	}
-	for k, v := range map[string]string{
-		"replication":        "database",
-		"application_name":   "walhook",
-		"DateStyle":          "ISO",
-		"TimeZone":           "UTC",
-		"IntervalStyle":      "postgres",
-		"extra_float_digits": "3",
-		"bytea_output":       "hex",
-	} {
-		cfg.RuntimeParams[k] = v
-	}
+	cfg.RuntimeParams["replication"] = "database"
+	cfg.RuntimeParams["application_name"] = "walhook"
+	// Rows from the WAL are rendered as text under these settings, like rows read by query.
+	maps.Copy(cfg.RuntimeParams, event.SessionParams())
 	// A 1 MiB read buffer: with pgconn's default buffering, loopback runs stalled for
 	// 200 ms about one time in five.
 	cfg.BuildFrontend = func(rd io.Reader, w io.Writer) *pgproto3.Frontend {
@@ -462,10 +459,10 @@ type adapter struct {
 	ctx context.Context
 }
 
-func (a adapter) event(ev *Event) error { return a.r.h.HandleEvent(a.ctx, ev) }
+func (a adapter) event(ev *event.Event) error { return a.r.h.HandleEvent(a.ctx, ev) }
 
-func (a adapter) commit(txn Txn) error {
-	a.r.track.add(txn.EndLSN, txn.CommitTime.UnixNano())
+func (a adapter) commit(txn event.Txn) error {
+	a.r.track.add(pglogrepl.LSN(txn.EndLSN), txn.CommitTime.UnixNano())
 	if err := a.r.h.HandleCommit(a.ctx, txn); err != nil {
 		return fmt.Errorf("%w: %w", errHandler, err)
 	}

@@ -6,8 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pglogrepl"
-
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
 )
@@ -19,9 +18,9 @@ type crm struct{ *crmtest.CRM }
 
 func newCRM(t testing.TB) *crm { return &crm{crmtest.New(t)} }
 
-func (c *crm) confirmedFlush(t testing.TB) pglogrepl.LSN {
+func (c *crm) confirmedFlush(t testing.TB) event.LSN {
 	t.Helper()
-	var lsn pglogrepl.LSN
+	var lsn event.LSN
 	err := c.Conn.QueryRow(context.Background(), "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", c.Slot).Scan(&lsn)
 	if err != nil {
 		t.Fatal(err)
@@ -32,17 +31,17 @@ func (c *crm) confirmedFlush(t testing.TB) pglogrepl.LSN {
 // collector is a Handler that passes events and commits to channels and acks every
 // transaction at commit unless told otherwise.
 type collector struct {
-	events  chan *Event
-	commits chan Txn
+	events  chan *event.Event
+	commits chan event.Txn
 	reader  *Reader
 	noAck   bool
 }
 
 func newCollector() *collector {
-	return &collector{events: make(chan *Event, 1<<16), commits: make(chan Txn, 1<<12)}
+	return &collector{events: make(chan *event.Event, 1<<16), commits: make(chan event.Txn, 1<<12)}
 }
 
-func (c *collector) HandleEvent(ctx context.Context, ev *Event) error {
+func (c *collector) HandleEvent(ctx context.Context, ev *event.Event) error {
 	select {
 	case c.events <- ev:
 		return nil
@@ -51,7 +50,7 @@ func (c *collector) HandleEvent(ctx context.Context, ev *Event) error {
 	}
 }
 
-func (c *collector) HandleCommit(ctx context.Context, txn Txn) error {
+func (c *collector) HandleCommit(ctx context.Context, txn event.Txn) error {
 	if !c.noAck {
 		c.reader.Ack(txn.EndLSN)
 	}
@@ -64,18 +63,18 @@ func (c *collector) HandleCommit(ctx context.Context, txn Txn) error {
 }
 
 // nextTxn waits for the next transaction and returns its events.
-func (c *collector) nextTxn(t *testing.T) (Txn, []*Event) {
+func (c *collector) nextTxn(t *testing.T) (event.Txn, []*event.Event) {
 	t.Helper()
 	select {
 	case txn := <-c.commits:
-		evs := make([]*Event, 0, txn.Events)
+		evs := make([]*event.Event, 0, txn.Events)
 		for range txn.Events {
 			evs = append(evs, <-c.events)
 		}
 		return txn, evs
 	case <-time.After(30 * time.Second):
 		t.Fatal("no transaction within 30s")
-		return Txn{}, nil
+		return event.Txn{}, nil
 	}
 }
 
@@ -112,7 +111,7 @@ type gotEvent struct {
 	name, entity, id string
 }
 
-func summarize(evs []*Event) []gotEvent {
+func summarize(evs []*event.Event) []gotEvent {
 	out := make([]gotEvent, len(evs))
 	for i, ev := range evs {
 		out[i] = gotEvent{string(ev.Name), string(ev.Entity), ev.EntityID}

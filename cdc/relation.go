@@ -3,6 +3,7 @@ package cdc
 import (
 	"github.com/jackc/pglogrepl"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -10,7 +11,7 @@ import (
 type column struct {
 	name string
 	oid  uint32
-	kind Kind
+	kind event.Kind
 }
 
 // relation is the cache entry for one table: its columns and the plans that turn its rows
@@ -36,8 +37,8 @@ type entityPlan struct {
 	disc    *condPlan
 	soft    *condPlan
 	trans   []transPlan
-	// Event names, precomputed.
-	create, update, delete, ownerChanged EventName
+	// event.Event names, precomputed.
+	create, update, delete, ownerChanged event.EventName
 }
 
 type condPlan struct {
@@ -46,8 +47,8 @@ type condPlan struct {
 }
 
 type transPlan struct {
-	action mapping.Action
-	name   EventName
+	action event.Action
+	name   event.EventName
 	idx    int // -1 for discriminator transitions
 	to     []string
 	from   string
@@ -69,7 +70,7 @@ func (d *decoder) newRelation(msg *pglogrepl.RelationMessage) *relation {
 	rel.cols = make([]column, len(msg.Columns))
 	index := make(map[string]int, len(msg.Columns))
 	for i, c := range msg.Columns {
-		rel.cols[i] = column{name: c.Name, oid: c.DataType, kind: KindOf(c.DataType)}
+		rel.cols[i] = column{name: c.Name, oid: c.DataType, kind: event.KindOf(c.DataType)}
 		index[c.Name] = i
 	}
 	for _, e := range d.m.EntitiesFor(rel.table) {
@@ -115,17 +116,17 @@ func (d *decoder) planEntity(e *mapping.Entity, rel *relation, index map[string]
 	p.disc = d.planCond(e, rel, index, e.Discriminator)
 	p.soft = d.planCond(e, rel, index, e.SoftDelete)
 	for _, t := range e.Transitions {
-		tp := transPlan{action: t.Action, name: EventName(e.EventName(t.Action)), idx: colIndex(e, index, t.Field), to: t.To, from: t.From}
+		tp := transPlan{action: t.Action, name: event.EventName(e.EventName(t.Action)), idx: colIndex(e, index, t.Field), to: t.To, from: t.From}
 		if t.Field != "" && tp.idx < 0 {
 			d.log.Warn("transition field missing from table", "table", rel.table.String(), "entity", e.Name, "field", t.Field)
 			continue
 		}
 		p.trans = append(p.trans, tp)
 	}
-	p.create = EventName(e.EventName(mapping.ActionCreate))
-	p.update = EventName(e.EventName(mapping.ActionUpdate))
-	p.delete = EventName(e.EventName(mapping.ActionDelete))
-	p.ownerChanged = EventName(e.EventName(mapping.ActionOwnerChanged))
+	p.create = event.EventName(e.EventName(event.ActionCreate))
+	p.update = event.EventName(e.EventName(event.ActionUpdate))
+	p.delete = event.EventName(e.EventName(event.ActionDelete))
+	p.ownerChanged = event.EventName(e.EventName(event.ActionOwnerChanged))
 	return p
 }
 
@@ -160,8 +161,8 @@ func (c *condPlan) match(cols []rawCol, kinds []column) bool {
 }
 
 // textEqual compares a raw value with a condition's canonical text without allocating.
-func textEqual(k Kind, raw []byte, v string) bool {
-	if k == KindBool && len(raw) == 1 {
+func textEqual(k event.Kind, raw []byte, v string) bool {
+	if k == event.KindBool && len(raw) == 1 {
 		return (raw[0] == 't') == (v == "true") && (v == "true" || v == "false")
 	}
 	return string(raw) == v

@@ -53,7 +53,8 @@ FROM pg_catalog.pg_replication_slots WHERE slot_name = ` + quoteLiteral(slot)
 	return s, nil
 }
 
-// errNoSlot marks a missing slot: permanent, since only setup creates it.
+// errNoSlot marks a missing slot: retried, loudly, since "walhook setup" creates it while
+// walhook runs (after a restored or replaced database).
 var errNoSlot = errors.New("no replication slot")
 
 // quoteLiteral quotes s as an SQL string literal.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -77,7 +78,7 @@ func deleteMsg(rel uint32, old ...*string) []byte {
 }
 
 func skipKeyMsg(key string) []byte {
-	w := wire{'M'}.u8(1).u64(0).str(SkipKeyPrefix).u32(uint32(len(key)))
+	w := wire{'M'}.u8(1).u64(0).str(event.SkipKeyPrefix).u32(uint32(len(key)))
 	return append(w, key...)
 }
 
@@ -85,12 +86,12 @@ func s(v string) *string { return &v }
 
 // recorder is a handler that keeps what the decoder hands out.
 type recorder struct {
-	events  []*Event
-	commits []Txn
+	events  []*event.Event
+	commits []event.Txn
 }
 
-func (r *recorder) event(ev *Event) error { r.events = append(r.events, ev); return nil }
-func (r *recorder) commit(t Txn) error    { r.commits = append(r.commits, t); return nil }
+func (r *recorder) event(ev *event.Event) error { r.events = append(r.events, ev); return nil }
+func (r *recorder) commit(t event.Txn) error    { r.commits = append(r.commits, t); return nil }
 
 const testMappingYAML = `
 entities:

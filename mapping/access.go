@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/walhook/walhook/event"
 )
 
 // Entity returns the entity with API name name, or nil if the mapping has none.
@@ -63,11 +65,11 @@ func (m *Mapping) EventNames() []string {
 			continue
 		}
 		set[e.eventPrefix()+".*"] = true
-		for _, a := range []Action{ActionCreate, ActionUpdate, ActionDelete} {
+		for _, a := range []event.Action{event.ActionCreate, event.ActionUpdate, event.ActionDelete} {
 			set[e.EventName(a)] = true
 		}
 		if e.Owner != "" {
-			set[e.EventName(ActionOwnerChanged)] = true
+			set[e.EventName(event.ActionOwnerChanged)] = true
 		}
 		for _, tr := range e.Transitions {
 			set[e.EventName(tr.Action)] = true
@@ -108,7 +110,7 @@ func sortedValues(m map[string]string) []string {
 
 // EventName returns the event name of action a on the entity: "Opportunity.Won", or
 // "CustomEntity.Create" for a custom entity.
-func (e *Entity) EventName(a Action) string {
+func (e *Entity) EventName(a event.Action) string {
 	return e.eventPrefix() + "." + string(a)
 }
 

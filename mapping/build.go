@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/walhook/walhook/event"
 )
 
 // identRE matches entity names, API field names, relation names and actions: letters,
@@ -12,8 +14,8 @@ import (
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // rowActions are raised by every row change; transitions and links need actions of their own.
-var rowActions = map[Action]bool{
-	ActionCreate: true, ActionUpdate: true, ActionDelete: true, ActionOwnerChanged: true,
+var rowActions = map[event.Action]bool{
+	event.ActionCreate: true, event.ActionUpdate: true, event.ActionDelete: true, event.ActionOwnerChanged: true,
 }
 
 // build turns the decoded file into a Mapping, collecting every internal inconsistency.
@@ -181,7 +183,7 @@ func buildTransitions(e *Entity, ys []*transitionYAML, p *problems) {
 			p.addf("%s.action: required", where)
 		case !identRE.MatchString(y.Action):
 			p.addf("%s.action: %q must be an identifier", where, y.Action)
-		case rowActions[Action(y.Action)]:
+		case rowActions[event.Action(y.Action)]:
 			p.addf("%s.action: %s is raised by every row change; a transition needs its own action", where, y.Action)
 		}
 		switch {
@@ -198,7 +200,7 @@ func buildTransitions(e *Entity, ys []*transitionYAML, p *problems) {
 			}
 		}
 		e.Transitions = append(e.Transitions, Transition{
-			Action: Action(y.Action), Field: y.Field, To: []string(y.To), From: y.From,
+			Action: event.Action(y.Action), Field: y.Field, To: []string(y.To), From: y.From,
 		})
 	}
 }

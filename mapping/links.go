@@ -1,6 +1,10 @@
 package mapping
 
-import "maps"
+import (
+	"maps"
+
+	"github.com/walhook/walhook/event"
+)
 
 // buildLink checks one link of the file; it returns nil when the link is unusable (no
 // table), having recorded why.
@@ -11,7 +15,7 @@ func buildLink(m *Mapping, i int, y *linkYAML, p *problems) *Link {
 	}
 	where := linkLabel(i, y.Table)
 	l := &Link{
-		Action: Action(y.Action),
+		Action: event.Action(y.Action),
 		Parent: LinkParent{
 			Entity:    y.Parent.Entity,
 			Field:     y.Parent.Field,

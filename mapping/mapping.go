@@ -16,19 +16,7 @@
 // are API names.
 package mapping
 
-// Action is the part of an event name after the dot, such as "Create" or "Won".
-type Action string
-
-// The actions walhook raises. Transitions name theirs in the mapping (Move, Won, Lost,
-// Qualify, BackToLead, or any other word).
-const (
-	ActionCreate         Action = "Create"
-	ActionUpdate         Action = "Update"
-	ActionDelete         Action = "Delete"
-	ActionOwnerChanged   Action = "OwnerChanged"
-	ActionDocumentLinked Action = "DocumentLinked"
-	ActionComment        Action = "Comment"
-)
+import "github.com/walhook/walhook/event"
 
 // CustomEntityPrefix is the entity part of custom entities' event names
 // ("CustomEntity.Create"); the entity's own API name travels in the event's entity field.
@@ -107,7 +95,7 @@ type Condition struct {
 
 // Transition is an extra event raised by an UPDATE.
 type Transition struct {
-	Action Action
+	Action event.Action
 	// Field (API name) whose change raises the transition. With To, only a change to one of those
 	// values raises it; without, any change does (e.g. Move on the sales step).
 	Field string
@@ -121,7 +109,7 @@ type Transition struct {
 type Link struct {
 	Table Table
 	// Action raised on the parent, e.g. DocumentLinked or Comment.
-	Action Action
+	Action event.Action
 	// Parent locates the parent entity, either by a plain foreign key (Entity + Field) or
 	// polymorphically (TypeField + Field, with Types mapping type values to entities).
 	Parent LinkParent

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/schema/sample"
 )
@@ -288,7 +289,7 @@ func TestLookups(t *testing.T) {
 		t.Errorf("EntitiesFor(%s) mismatch (-want +got):\n%s", leadOppty, diff)
 	}
 	comments := mapping.Table{Schema: "crm", Name: "task_comments"}
-	if l := m.LinkFor(comments); l == nil || l.Action != mapping.ActionComment || l.Parent.Entity != "Task" {
+	if l := m.LinkFor(comments); l == nil || l.Action != event.ActionComment || l.Parent.Entity != "Task" {
 		t.Errorf("LinkFor(%s) = %+v, want the Task.Comment link", comments, l)
 	}
 	if len(m.EntitiesFor(comments)) != 1 {
@@ -326,7 +327,7 @@ func TestFieldsAndEvents(t *testing.T) {
 		{"Column(value)", opp.Column("value"), "value"},
 		{"Column(internal_notes)", acc.Column("internal_notes"), ""},
 		{"EventName(Won)", opp.EventName("Won"), "Opportunity.Won"},
-		{"EventName custom", bid.EventName(mapping.ActionCreate), "CustomEntity.Create"},
+		{"EventName custom", bid.EventName(event.ActionCreate), "CustomEntity.Create"},
 		{"Lead owner column", m.Entity("Lead").Column(m.Entity("Lead").Owner), "owner_id"},
 	}
 	for _, c := range checks {

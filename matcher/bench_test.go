@@ -5,22 +5,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
 // benchEvent is an Opportunity.Update of an open opportunity owned by owner 0.
-func benchEvent() *cdc.Event {
-	text := func(s string) cdc.Value { return cdc.Value{Kind: cdc.KindText, Raw: []byte(s)} }
-	row := cdc.Row{
-		{Name: "id", Value: cdc.Value{Kind: cdc.KindUUID, Raw: []byte("0f000000-0000-4000-8000-000000000001")}},
+func benchEvent() *event.Event {
+	text := func(s string) event.Value { return event.Value{Kind: event.KindText, Raw: []byte(s)} }
+	row := event.Row{
+		{Name: "id", Value: event.Value{Kind: event.KindUUID, Raw: []byte("0f000000-0000-4000-8000-000000000001")}},
 		{Name: "record_type", Value: text("opportunity")},
 		{Name: "name", Value: text("Acme anvils 2025")},
-		{Name: "owner_id", Value: cdc.Value{Kind: cdc.KindUUID, Raw: []byte(benchOwner(0))}},
+		{Name: "owner_id", Value: event.Value{Kind: event.KindUUID, Raw: []byte(benchOwner(0))}},
 		{Name: "status", Value: text("Open")},
-		{Name: "value", Value: cdc.Value{Kind: cdc.KindNumeric, Raw: []byte("125000.00")}},
+		{Name: "value", Value: event.Value{Kind: event.KindNumeric, Raw: []byte("125000.00")}},
 	}
-	return &cdc.Event{Name: "Opportunity.Update", Entity: "Opportunity", Action: mapping.ActionUpdate,
+	return &event.Event{Name: "Opportunity.Update", Entity: "Opportunity", Action: event.ActionUpdate,
 		New: row, Old: row, Changed: []string{"value"}}
 }
 
@@ -92,7 +92,7 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := benchEvent()
-	miss := &cdc.Event{Name: "Task.Create", Entity: "Task", Action: mapping.ActionCreate, New: ev.New}
+	miss := &event.Event{Name: "Task.Create", Entity: "Task", Action: event.ActionCreate, New: ev.New}
 	dst := make([]Match, 0, 8)
 	if n := testing.AllocsPerRun(100, func() { dst = mt.Match(ev, dst[:0]) }); n != 0 {
 		t.Errorf("Match with 2 matches allocates %v times", n)

@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -20,7 +20,7 @@ type subscription struct {
 	exact  []string
 	custom []string // options.custom_entity_api_name
 	skip   []string // options.skip_keys
-	ents   map[cdc.EntityName]*entitySub
+	ents   map[event.EntityName]*entitySub
 	// related maps a related entity's name to its projection (related_entity options).
 	related map[string]*proj
 }
@@ -176,9 +176,9 @@ func (s *subscription) compileEntity(c *catalog, eo *entityOptions, strict bool)
 	}
 	es.proj = p
 	if s.ents == nil {
-		s.ents = map[cdc.EntityName]*entitySub{}
+		s.ents = map[event.EntityName]*entitySub{}
 	}
-	s.ents[cdc.EntityName(e.Name)] = es
+	s.ents[event.EntityName(e.Name)] = es
 	return nil
 }
 

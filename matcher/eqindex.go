@@ -3,7 +3,7 @@ package matcher
 import (
 	"strconv"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 )
 
 // A bucket holds the subscriptions of one index entry (an event name, an entity wildcard
@@ -19,7 +19,7 @@ const minIndexed = 4
 
 type bucket struct {
 	subs     []*subscription
-	byEntity map[cdc.EntityName]*eqIndex
+	byEntity map[event.EntityName]*eqIndex
 }
 
 // eqIndex narrows a bucket for the events of one entity.
@@ -46,17 +46,17 @@ const (
 	numClasses
 )
 
-func classOf(k cdc.Kind) int {
+func classOf(k event.Kind) int {
 	switch k {
-	case cdc.KindUUID:
+	case event.KindUUID:
 		return classUUID
-	case cdc.KindInt, cdc.KindFloat, cdc.KindNumeric:
+	case event.KindInt, event.KindFloat, event.KindNumeric:
 		return classNumber
-	case cdc.KindBool:
+	case event.KindBool:
 		return classBool
-	case cdc.KindTimestamptz, cdc.KindTimestamp:
+	case event.KindTimestamptz, event.KindTimestamp:
 		return classTime
-	case cdc.KindDate:
+	case event.KindDate:
 		return classDate
 	}
 	return classText
@@ -64,7 +64,7 @@ func classOf(k cdc.Kind) int {
 
 func newBucket(subs []*subscription) *bucket {
 	b := &bucket{subs: subs}
-	counts := map[cdc.EntityName]int{}
+	counts := map[event.EntityName]int{}
 	for _, s := range subs {
 		for name := range s.ents {
 			if s.eqFilter(name) != nil {
@@ -85,7 +85,7 @@ func newBucket(subs []*subscription) *bucket {
 			}
 		}
 		if b.byEntity == nil {
-			b.byEntity = map[cdc.EntityName]*eqIndex{}
+			b.byEntity = map[event.EntityName]*eqIndex{}
 		}
 		b.byEntity[name] = ix
 	}
@@ -93,7 +93,7 @@ func newBucket(subs []*subscription) *bucket {
 }
 
 // eqFilter returns the subscription's first filter on the entity that an index can serve.
-func (s *subscription) eqFilter(entity cdc.EntityName) *filter {
+func (s *subscription) eqFilter(entity event.EntityName) *filter {
 	es := s.ents[entity]
 	if es == nil {
 		return nil
@@ -169,7 +169,7 @@ func filterKey(fv *fval, c int) (string, bool) {
 
 // valueKey writes the canonical key of a non-null event value into buf; ok is false when
 // the value equals nothing (an unparseable number or time).
-func valueKey(v cdc.Value, c int, buf []byte) ([]byte, bool) {
+func valueKey(v event.Value, c int, buf []byte) ([]byte, bool) {
 	switch c {
 	case classText:
 		return v.Raw, true
@@ -213,7 +213,7 @@ func appendDecimalKey(dst []byte, d *decimal) []byte {
 }
 
 // match appends the bucket's subscriptions that want ev.
-func (b *bucket) match(ev *cdc.Event, dst []Match) []Match {
+func (b *bucket) match(ev *event.Event, dst []Match) []Match {
 	if b == nil {
 		return dst
 	}

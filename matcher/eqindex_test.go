@@ -8,7 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -27,28 +27,28 @@ func TestIndexAgreesWithScan(t *testing.T) {
 	if len(ix.exact["Opportunity.Update"].byEntity) == 0 {
 		t.Fatal("no equality index was built; the test would prove nothing")
 	}
-	rows := []map[string]cdc.Value{
+	rows := []map[string]event.Value{
 		{"owner_id": uuidVal("9900cce6-bcd6-412a-bcd1-1904556c949a"), "value": numVal("125000.00"), "status": textVal("Open"),
-			"is_archived": boolVal('f'), "closing_date": {Kind: cdc.KindDate, Raw: []byte("2025-09-30")},
-			"created_at": {Kind: cdc.KindTimestamptz, Raw: []byte("2025-01-01 10:00:00+00")}, "step_id": {Kind: cdc.KindInt, Raw: []byte("2")}},
+			"is_archived": boolVal('f'), "closing_date": {Kind: event.KindDate, Raw: []byte("2025-09-30")},
+			"created_at": {Kind: event.KindTimestamptz, Raw: []byte("2025-01-01 10:00:00+00")}, "step_id": {Kind: event.KindInt, Raw: []byte("2")}},
 		{"owner_id": uuidVal("c1000000-0000-4000-8000-000000000002"), "value": numVal("0.00"), "status": textVal("Won"),
-			"is_archived": boolVal('t'), "closing_date": {Kind: cdc.KindDate, Raw: []byte("2025-12-15")},
-			"created_at": {Kind: cdc.KindTimestamptz, Raw: []byte("2025-01-02 00:00:00+00")}, "step_id": {Kind: cdc.KindInt, Raw: []byte("3")}},
-		{"value": {Kind: cdc.KindNumeric}, "status": textVal("open"), "step_id": {Kind: cdc.KindInt, Raw: []byte("7")}},
+			"is_archived": boolVal('t'), "closing_date": {Kind: event.KindDate, Raw: []byte("2025-12-15")},
+			"created_at": {Kind: event.KindTimestamptz, Raw: []byte("2025-01-02 00:00:00+00")}, "step_id": {Kind: event.KindInt, Raw: []byte("3")}},
+		{"value": {Kind: event.KindNumeric}, "status": textVal("open"), "step_id": {Kind: event.KindInt, Raw: []byte("7")}},
 	}
 	var all []*subscription
 	for _, wh := range whs {
 		all = append(all, ix.byID[wh.ID])
 	}
 	for _, r := range rows {
-		var row cdc.Row
+		var row event.Row
 		for _, f := range fields {
 			if v, ok := r[f]; ok {
-				row = append(row, cdc.Field{Name: f, Value: v})
+				row = append(row, event.Field{Name: f, Value: v})
 			}
 		}
 		for _, name := range events {
-			ev := &cdc.Event{Name: cdc.EventName(name), Entity: "Opportunity", Action: mapping.Action(name[len("Opportunity."):]), New: row, Old: row}
+			ev := &event.Event{Name: event.EventName(name), Entity: "Opportunity", Action: event.Action(name[len("Opportunity."):]), New: row, Old: row}
 			var got, want []string
 			for _, mt := range m.Match(ev, nil) {
 				got = append(got, mt.Webhook.ID)
@@ -110,7 +110,7 @@ func randomWebhooks(fields, events []string) []*Webhook {
 	return whs
 }
 
-func uuidVal(s string) cdc.Value { return cdc.Value{Kind: cdc.KindUUID, Raw: []byte(s)} }
-func numVal(s string) cdc.Value  { return cdc.Value{Kind: cdc.KindNumeric, Raw: []byte(s)} }
-func textVal(s string) cdc.Value { return cdc.Value{Kind: cdc.KindText, Raw: []byte(s)} }
-func boolVal(c byte) cdc.Value   { return cdc.Value{Kind: cdc.KindBool, Raw: []byte{c}} }
+func uuidVal(s string) event.Value { return event.Value{Kind: event.KindUUID, Raw: []byte(s)} }
+func numVal(s string) event.Value  { return event.Value{Kind: event.KindNumeric, Raw: []byte(s)} }
+func textVal(s string) event.Value { return event.Value{Kind: event.KindText, Raw: []byte(s)} }
+func boolVal(c byte) event.Value   { return event.Value{Kind: event.KindBool, Raw: []byte{c}} }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,7 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -24,12 +25,7 @@ import (
 // and hex bytea. Render also checks them on each connection it uses and sets them if
 // needed, but a configured pool saves that round trip.
 func ConfigureCRMPool(cfg *pgxpool.Config) {
-	p := cfg.ConnConfig.RuntimeParams
-	p["TimeZone"] = "UTC"
-	p["DateStyle"] = "ISO, MDY"
-	p["IntervalStyle"] = "postgres"
-	p["extra_float_digits"] = "3"
-	p["bytea_output"] = "hex"
+	maps.Copy(cfg.ConnConfig.RuntimeParams, event.SessionParams())
 }
 
 // fetcher runs the batched CRM queries of one rendered chunk on one connection.
@@ -50,9 +46,8 @@ func (f *fetcher) acquire(ctx context.Context) (*pgxpool.Conn, error) {
 		return nil, fmt.Errorf("acquire CRM connection: %w", err)
 	}
 	pc := conn.Conn().PgConn()
-	if pc.ParameterStatus("TimeZone") != "UTC" || !strings.HasPrefix(pc.ParameterStatus("DateStyle"), "ISO") ||
-		pc.ParameterStatus("IntervalStyle") != "postgres" {
-		_, err := conn.Exec(ctx, `SET TimeZone = 'UTC'; SET DateStyle = 'ISO, MDY'; SET IntervalStyle = 'postgres'`)
+	if !event.SessionMatches(pc.ParameterStatus) {
+		_, err := conn.Exec(ctx, event.SessionSQL())
 		if err != nil {
 			conn.Release()
 			return nil, fmt.Errorf("set CRM session parameters: %w", err)
@@ -78,7 +73,7 @@ func (f *fetcher) release() {
 // only tells that more exist); once it drops below zero load stops reading and reports
 // the result incomplete (complete false), so a render never holds more than its budget
 // of expansion rows.
-func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys []string, limit int, budget *int64) (rows map[string][]cdc.Row, complete bool, err error) {
+func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys []string, limit int, budget *int64) (rows map[string][]event.Row, complete bool, err error) {
 	conn, err := f.acquire(ctx)
 	if err != nil {
 		return nil, false, err
@@ -88,7 +83,7 @@ func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys 
 		return nil, false, err
 	}
 	keys = slices.DeleteFunc(keys, func(k string) bool { return !castable(typ, k) })
-	out := make(map[string][]cdc.Row, len(keys))
+	out := make(map[string][]event.Row, len(keys))
 	if len(keys) == 0 {
 		return out, true, nil
 	}
@@ -126,7 +121,7 @@ func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys 
 }
 
 // jsonSize is about the size of row encoded as a JSON object.
-func jsonSize(row cdc.Row) int64 {
+func jsonSize(row event.Row) int64 {
 	n := 2
 	for _, f := range row {
 		n += len(f.Name) + len(f.Value.Raw) + 4
@@ -183,9 +178,9 @@ func apiNames(e *mapping.Entity, fds []pgconn.FieldDescription) []string {
 	return names
 }
 
-// decodeRow copies one result row (text format) into a cdc.Row, leaving out excluded
+// decodeRow copies one result row (text format) into a event.Row, leaving out excluded
 // columns: one allocation for the fields, one for their bytes.
-func decodeRow(names []string, fds []pgconn.FieldDescription, raw [][]byte) cdc.Row {
+func decodeRow(names []string, fds []pgconn.FieldDescription, raw [][]byte) event.Row {
 	size, n := 0, 0
 	for i, r := range raw {
 		if names[i] != "" {
@@ -194,19 +189,19 @@ func decodeRow(names []string, fds []pgconn.FieldDescription, raw [][]byte) cdc.
 		}
 	}
 	arena := make([]byte, 0, size)
-	row := make(cdc.Row, 0, n)
+	row := make(event.Row, 0, n)
 	for i, name := range names {
 		if name == "" {
 			continue
 		}
 		oid := fds[i].DataTypeOID
-		v := cdc.Value{Kind: cdc.KindOf(oid), OID: oid}
+		v := event.Value{Kind: event.KindOf(oid), OID: oid}
 		if raw[i] != nil {
 			start := len(arena)
 			arena = append(arena, raw[i]...)
 			v.Raw = arena[start:len(arena):len(arena)]
 		}
-		row = append(row, cdc.Field{Name: name, Value: v})
+		row = append(row, event.Field{Name: name, Value: v})
 	}
 	return row
 }

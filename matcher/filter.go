@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 )
 
 // op is a filter operator (options.entity.<E>.filter-op).
@@ -133,7 +133,7 @@ func compileValue(raw json.RawMessage) (fval, error) {
 }
 
 // match reports whether row passes the filter. A field the row lacks is NULL.
-func (f *filter) match(row cdc.Row) bool {
+func (f *filter) match(row event.Row) bool {
 	v, _ := row.Get(f.field)
 	switch f.op {
 	case opIsNull:
@@ -156,7 +156,7 @@ func (f *filter) match(row cdc.Row) bool {
 	return false
 }
 
-func (f *filter) test(v cdc.Value, fv *fval) bool {
+func (f *filter) test(v event.Value, fv *fval) bool {
 	switch f.op {
 	case opEq, opIn:
 		return equalValue(v, fv)
@@ -190,7 +190,7 @@ func (f *filter) test(v cdc.Value, fv *fval) bool {
 	return false
 }
 
-func equalValue(v cdc.Value, fv *fval) bool {
+func equalValue(v event.Value, fv *fval) bool {
 	if v.IsNull() || fv.null {
 		return v.IsNull() && fv.null
 	}
@@ -205,8 +205,8 @@ var (
 
 // textOf is the text the folding operators search: the value as PostgreSQL wrote it,
 // booleans as "true"/"false".
-func textOf(v cdc.Value) []byte {
-	if v.Kind == cdc.KindBool {
+func textOf(v event.Value) []byte {
+	if v.Kind == event.KindBool {
 		if len(v.Raw) == 1 && v.Raw[0] == 't' {
 			return textTrue
 		}
@@ -217,32 +217,32 @@ func textOf(v cdc.Value) []byte {
 
 // compare orders the event value v against the filter value by v's kind; ok is false when
 // they are not comparable (a number column against a non-numeric value, NaN, infinity).
-func compare(v cdc.Value, fv *fval) (int, bool) {
+func compare(v event.Value, fv *fval) (int, bool) {
 	switch v.Kind {
-	case cdc.KindInt, cdc.KindFloat, cdc.KindNumeric:
+	case event.KindInt, event.KindFloat, event.KindNumeric:
 		d, ok := parseDecimal(v.Raw)
 		if !ok || !fv.numOK {
 			return 0, false
 		}
 		return cmpDecimal(&d, &fv.num), true
-	case cdc.KindTimestamptz, cdc.KindTimestamp:
+	case event.KindTimestamptz, event.KindTimestamp:
 		t, ok := parseTimestamp(v.Raw)
 		if !ok || !fv.tsOK {
 			return 0, false
 		}
 		return cmp.Compare(t, fv.ts), true
-	case cdc.KindDate:
+	case event.KindDate:
 		d, ok := parseDate(v.Raw)
 		if !ok || !fv.dateOK {
 			return 0, false
 		}
 		return cmp.Compare(d, fv.date), true
-	case cdc.KindBool:
+	case event.KindBool:
 		if !fv.bOK || len(v.Raw) != 1 {
 			return 0, false
 		}
 		return cmpBool(v.Raw[0] == 't', fv.b), true
-	case cdc.KindUUID:
+	case event.KindUUID:
 		return cmpFoldASCII(v.Raw, fv.str), true
 	}
 	return bytes.Compare(v.Raw, fv.raw), true

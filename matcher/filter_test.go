@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/walhook/walhook/cdc"
-	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/event"
 )
 
 func TestDecimalCompare(t *testing.T) {
@@ -103,7 +102,7 @@ func TestFold(t *testing.T) {
 
 // loadRow reads an entity row from the sample CRM exactly as Render does (text format,
 // real OIDs), so filters are tested on real values.
-func loadRow(t *testing.T, e *env, entity, key string) cdc.Row {
+func loadRow(t *testing.T, e *env, entity, key string) event.Row {
 	t.Helper()
 	m := e.matcher(t)
 	f := fetcher{m: m}
@@ -122,7 +121,7 @@ func TestFilterOperators(t *testing.T) {
 	lead := loadRow(t, e, "Lead", "1ead0000-0000-4000-8000-000000000002")         // no value, no date
 	task := loadRow(t, e, "Task", "1")
 	tests := []struct {
-		row    cdc.Row
+		row    event.Row
 		entity string
 		filter string // options.entity.<entity>.filter and filter-op members
 		want   bool
@@ -188,8 +187,8 @@ func TestFilterOperators(t *testing.T) {
 			if err := m.Set([]*Webhook{webhook("w", []string{tt.entity + ".Update"}, opts)}); err != nil {
 				t.Fatal(err)
 			}
-			ev := &cdc.Event{Name: cdc.EventName(tt.entity + ".Update"), Entity: cdc.EntityName(tt.entity),
-				Action: mapping.ActionUpdate, New: tt.row, Old: tt.row}
+			ev := &event.Event{Name: event.EventName(tt.entity + ".Update"), Entity: event.EntityName(tt.entity),
+				Action: event.ActionUpdate, New: tt.row, Old: tt.row}
 			if got := len(m.Match(ev, nil)) == 1; got != tt.want {
 				t.Errorf("%s on %s: matched = %v, want %v", opts, tt.row.AppendJSON(nil), got, tt.want)
 			}

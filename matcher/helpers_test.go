@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/mapping"
@@ -70,19 +71,19 @@ func (e *env) exec(tb testing.TB, sql string, args ...any) {
 // collector is the replication Handler of the tests: it keeps events by transaction.
 type collector struct {
 	mu      sync.Mutex
-	byXID   map[uint32][]*cdc.Event
-	commits chan cdc.Txn
+	byXID   map[uint32][]*event.Event
+	commits chan event.Txn
 	reader  *cdc.Reader
 }
 
-func (c *collector) HandleEvent(_ context.Context, ev *cdc.Event) error {
+func (c *collector) HandleEvent(_ context.Context, ev *event.Event) error {
 	c.mu.Lock()
 	c.byXID[ev.XID] = append(c.byXID[ev.XID], ev)
 	c.mu.Unlock()
 	return nil
 }
 
-func (c *collector) HandleCommit(_ context.Context, txn cdc.Txn) error {
+func (c *collector) HandleCommit(_ context.Context, txn event.Txn) error {
 	c.reader.Ack(txn.EndLSN)
 	c.commits <- txn
 	return nil
@@ -92,7 +93,7 @@ func (c *collector) HandleCommit(_ context.Context, txn cdc.Txn) error {
 func (e *env) startReader() {
 	tb := e.tb
 	e.readerOnce.Do(func() {
-		c := &collector{byXID: map[uint32][]*cdc.Event{}, commits: make(chan cdc.Txn, 1024)}
+		c := &collector{byXID: map[uint32][]*event.Event{}, commits: make(chan event.Txn, 1024)}
 		r, err := cdc.New(cdc.Config{ConnString: e.dsn, Slot: e.slot, Publication: "walhook", Mapping: e.m}, c)
 		if err != nil {
 			tb.Fatal(err)
@@ -113,7 +114,7 @@ func (e *env) startReader() {
 
 // capture runs sql in one transaction and returns the events the replication reader
 // raises for it, in order.
-func (e *env) capture(tb testing.TB, sql string, args ...any) []*cdc.Event {
+func (e *env) capture(tb testing.TB, sql string, args ...any) []*event.Event {
 	tb.Helper()
 	e.startReader()
 	ctx := context.Background()
@@ -144,7 +145,7 @@ func (e *env) capture(tb testing.TB, sql string, args ...any) []*cdc.Event {
 }
 
 // names returns the event names.
-func names(evs []*cdc.Event) []string {
+func names(evs []*event.Event) []string {
 	out := make([]string, len(evs))
 	for i, ev := range evs {
 		out[i] = string(ev.Name)
@@ -158,7 +159,7 @@ func webhook(id string, events []string, options string) *Webhook {
 }
 
 // matchedIDs returns the ids of the webhooks that match ev.
-func matchedIDs(m *Matcher, ev *cdc.Event) []string {
+func matchedIDs(m *Matcher, ev *event.Event) []string {
 	var ids []string
 	for _, mt := range m.Match(ev, nil) {
 		ids = append(ids, mt.Webhook.ID)

@@ -4,8 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/walhook/walhook/cdc"
-	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/event"
 )
 
 // index is an immutable snapshot of the compiled subscriptions, keyed so that an event only
@@ -59,7 +58,7 @@ func newIndex(subs []*subscription) *index {
 }
 
 // match appends a Match for every subscription that wants ev.
-func (ix *index) match(ev *cdc.Event, dst []Match) []Match {
+func (ix *index) match(ev *event.Event, dst []Match) []Match {
 	name := string(ev.Name)
 	dst = ix.exact[name].match(ev, dst)
 	if dot := strings.IndexByte(name, '.'); dot > 0 {
@@ -68,7 +67,7 @@ func (ix *index) match(ev *cdc.Event, dst []Match) []Match {
 	return ix.all.match(ev, dst)
 }
 
-func matchEach(subs []*subscription, ev *cdc.Event, dst []Match) []Match {
+func matchEach(subs []*subscription, ev *event.Event, dst []Match) []Match {
 	for _, s := range subs {
 		if s.wants(ev) {
 			dst = append(dst, Match{Webhook: s.wh, Event: ev})
@@ -81,7 +80,7 @@ func matchEach(subs []*subscription, ev *cdc.Event, dst []Match) []Match {
 // on-field-change (Update events only) and filters (on the new row; the old row for
 // Delete). Link events (DocumentLinked, Comment) carry no parent row, so filters do not
 // apply to them.
-func (s *subscription) wants(ev *cdc.Event) bool {
+func (s *subscription) wants(ev *event.Event) bool {
 	if ev.Custom && !slices.Contains(s.custom, string(ev.Entity)) {
 		return false
 	}
@@ -94,7 +93,7 @@ func (s *subscription) wants(ev *cdc.Event) bool {
 	if es == nil {
 		return true
 	}
-	if ev.Action == mapping.ActionUpdate && len(es.onChange) > 0 && !anyIn(es.onChange, ev.Changed) {
+	if ev.Action == event.ActionUpdate && len(es.onChange) > 0 && !anyIn(es.onChange, ev.Changed) {
 		return false
 	}
 	row := filterRow(ev)
@@ -111,8 +110,8 @@ func (s *subscription) wants(ev *cdc.Event) bool {
 
 // filterRow is the row filters see: the new row, the old row for Delete, nil for link
 // events.
-func filterRow(ev *cdc.Event) cdc.Row {
-	if ev.New == nil || ev.Action == mapping.ActionDelete && ev.Old != nil {
+func filterRow(ev *event.Event) event.Row {
+	if ev.New == nil || ev.Action == event.ActionDelete && ev.Old != nil {
 		return ev.Old
 	}
 	return ev.New

@@ -17,7 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -130,7 +130,7 @@ func New(cfg Config) *Matcher {
 
 // Match appends to dst one Match per webhook that wants ev, and returns dst. It is safe for
 // concurrent use and does not allocate unless it appends beyond dst's capacity.
-func (m *Matcher) Match(ev *cdc.Event, dst []Match) []Match {
+func (m *Matcher) Match(ev *event.Event, dst []Match) []Match {
 	n := len(dst)
 	dst = m.ix.Load().match(ev, dst)
 	m.met.count(ev, len(dst)-n)

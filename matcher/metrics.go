@@ -3,15 +3,15 @@ package matcher
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
 // metrics are the matcher's Prometheus metrics. Per-entity counters are resolved once, from
 // the mapping, so Match never allocates to count; labels are bounded by the mapping.
 type metrics struct {
-	matched      map[cdc.EntityName]prometheus.Counter // events matched by at least one webhook
-	matches      map[cdc.EntityName]prometheus.Counter // (event, webhook) matches
+	matched      map[event.EntityName]prometheus.Counter // events matched by at least one webhook
+	matches      map[event.EntityName]prometheus.Counter // (event, webhook) matches
 	webhooks     prometheus.Gauge
 	invalid      prometheus.Gauge
 	reloads      *prometheus.CounterVec
@@ -31,8 +31,8 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 		Help: "Matches of an event by a webhook (one per delivery item to be), by entity.",
 	}, []string{"entity"})
 	met := &metrics{
-		matched: map[cdc.EntityName]prometheus.Counter{},
-		matches: map[cdc.EntityName]prometheus.Counter{},
+		matched: map[event.EntityName]prometheus.Counter{},
+		matches: map[event.EntityName]prometheus.Counter{},
 		webhooks: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "walhook_webhooks_active",
 			Help: "Webhooks compiled into the matcher (not deleted; paused and disabled ones included, their events are held).",
@@ -65,7 +65,7 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 	if m != nil {
 		for _, e := range m.Entities {
 			if e.Events {
-				name := cdc.EntityName(e.Name)
+				name := event.EntityName(e.Name)
 				met.matched[name] = matched.WithLabelValues(e.Name)
 				met.matches[name] = matches.WithLabelValues(e.Name)
 			}
@@ -80,7 +80,7 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 }
 
 // count records the matches of one event.
-func (met *metrics) count(ev *cdc.Event, n int) {
+func (met *metrics) count(ev *event.Event, n int) {
 	if n == 0 {
 		return
 	}

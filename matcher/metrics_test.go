@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -24,8 +24,8 @@ func TestMetrics(t *testing.T) {
 	if err := m.Set([]*Webhook{webhook("a", []string{"*"}, `{}`), webhook("b", []string{"Account.*"}, `{}`)}); err != nil {
 		t.Fatal(err)
 	}
-	m.Match(&cdc.Event{Name: "Account.Create", Entity: "Account", Action: mapping.ActionCreate}, nil)
-	m.Match(&cdc.Event{Name: "Task.Create", Entity: "Task", Action: mapping.ActionCreate}, nil)
+	m.Match(&event.Event{Name: "Account.Create", Entity: "Account", Action: event.ActionCreate}, nil)
+	m.Match(&event.Event{Name: "Task.Create", Entity: "Task", Action: event.ActionCreate}, nil)
 	if got := counterValue(m.met.matched["Account"]); got != 1 {
 		t.Errorf("matched Account = %v", got)
 	}

@@ -7,7 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -36,7 +37,7 @@ import (
 // item has one more key, truncated: null, or an object naming each cut value by its path
 // ("data.contacts") with the bound that cut it ("max_expand_rows", "max_body_bytes").
 // Render is safe for concurrent use.
-func (m *Matcher) Render(ctx context.Context, wh *Webhook, evs []*cdc.Event) ([]json.RawMessage, error) {
+func (m *Matcher) Render(ctx context.Context, wh *Webhook, evs []*event.Event) ([]json.RawMessage, error) {
 	if m.cfg.Mapping == nil {
 		return nil, fmt.Errorf("render for webhook %s: %w", wh.ID, errNoMapping)
 	}
@@ -46,9 +47,9 @@ func (m *Matcher) Render(ctx context.Context, wh *Webhook, evs []*cdc.Event) ([]
 		s:         m.subscriptionFor(wh),
 		f:         fetcher{m: m},
 		mapping:   m.cfg.Mapping,
-		parents:   map[cdc.EntityName]map[string][]cdc.Row{},
-		related:   map[cdc.EntityName]map[string][]cdc.Row{},
-		expanded:  map[*projRel]map[string][]cdc.Row{},
+		parents:   map[event.EntityName]map[string][]event.Row{},
+		related:   map[event.EntityName]map[string][]event.Row{},
+		expanded:  map[*projRel]map[string][]event.Row{},
 		maxRows:   m.cfg.MaxExpandRows,
 		itemLimit: limit,
 		budget:    int64(limit) * int64(len(evs)),
@@ -110,10 +111,10 @@ type renderer struct {
 	f       fetcher
 	mapping *mapping.Mapping
 	// parents and related hold link events' parent and related rows loaded by key.
-	parents, related map[cdc.EntityName]map[string][]cdc.Row
+	parents, related map[event.EntityName]map[string][]event.Row
 	// expanded holds each expanded relation's rows by the owning row's value, at most
 	// maxRows+1 per value for one-to-many relations.
-	expanded map[*projRel]map[string][]cdc.Row
+	expanded map[*projRel]map[string][]event.Row
 	// skipped marks relations left unread: the chunk's rows would have passed budget.
 	skipped map[*projRel]bool
 
@@ -185,14 +186,14 @@ func (r *renderer) check(dst []byte) {
 
 // pair is a row whose projection's relations must be fetched.
 type pair struct {
-	row cdc.Row
+	row event.Row
 	p   *proj
 }
 
-func isLink(ev *cdc.Event) bool { return ev.Related != nil && ev.New == nil && ev.Old == nil }
+func isLink(ev *event.Event) bool { return ev.Related != nil && ev.New == nil && ev.Old == nil }
 
 // fetch loads everything the chunk's items need, level by level.
-func (r *renderer) fetch(ctx context.Context, evs []*cdc.Event) error {
+func (r *renderer) fetch(ctx context.Context, evs []*event.Event) error {
 	parentKeys, relatedKeys := keySets{}, keySets{}
 	for _, ev := range evs {
 		if isLink(ev) {
@@ -226,7 +227,7 @@ func (r *renderer) fetch(ctx context.Context, evs []*cdc.Event) error {
 	return r.expand(ctx, level)
 }
 
-func (r *renderer) loadByKey(ctx context.Context, ks keySets, into map[cdc.EntityName]map[string][]cdc.Row) error {
+func (r *renderer) loadByKey(ctx context.Context, ks keySets, into map[event.EntityName]map[string][]event.Row) error {
 	for _, name := range ks.order {
 		e := r.mapping.Entity(name)
 		if e == nil {
@@ -236,7 +237,7 @@ func (r *renderer) loadByKey(ctx context.Context, ks keySets, into map[cdc.Entit
 		if err != nil {
 			return err
 		}
-		into[cdc.EntityName(name)] = rows
+		into[event.EntityName(name)] = rows
 	}
 	return nil
 }
@@ -268,7 +269,7 @@ func (r *renderer) expand(ctx context.Context, level []pair) error {
 			if rel.rel.Many {
 				limit = r.maxRows + 1
 			}
-			var rows map[string][]cdc.Row
+			var rows map[string][]event.Row
 			complete := false
 			if left := r.budget; left > 0 {
 				var err error
@@ -303,31 +304,31 @@ func (r *renderer) expand(ctx context.Context, level []pair) error {
 }
 
 // body is the event's entity row: new, old for Delete, loaded for link events.
-func (r *renderer) body(ev *cdc.Event) cdc.Row {
+func (r *renderer) body(ev *event.Event) event.Row {
 	switch {
 	case isLink(ev):
 		return first(r.parents[ev.Entity][ev.EntityID])
-	case ev.Action == mapping.ActionDelete && ev.Old != nil, ev.New == nil:
+	case ev.Action == event.ActionDelete && ev.Old != nil, ev.New == nil:
 		return ev.Old
 	}
 	return ev.New
 }
 
-func (r *renderer) relatedRow(ev *cdc.Event) cdc.Row {
+func (r *renderer) relatedRow(ev *event.Event) event.Row {
 	if ev.Related.Row != nil {
 		return ev.Related.Row
 	}
 	return first(r.related[ev.Related.Entity][ev.Related.ID])
 }
 
-func (r *renderer) bodyProj(ev *cdc.Event) *proj {
+func (r *renderer) bodyProj(ev *event.Event) *proj {
 	if es := r.s.ents[ev.Entity]; es != nil {
 		return es.proj
 	}
 	return nil
 }
 
-func first(rows []cdc.Row) cdc.Row {
+func first(rows []event.Row) event.Row {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -367,7 +368,7 @@ func (ks *keySets) add(name, key string) {
 
 // appendItem appends one delivery item, within itemLimit: an item that passes it is
 // encoded again without expansions, then without rows.
-func (r *renderer) appendItem(dst []byte, ev *cdc.Event) []byte {
+func (r *renderer) appendItem(dst []byte, ev *event.Event) []byte {
 	start := len(dst)
 	r.itemStart = start
 	for r.mode = modeFull; ; r.mode++ {
@@ -389,9 +390,9 @@ func (r *renderer) appendItem(dst []byte, ev *cdc.Event) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = cdc.AppendJSONString(dst, c.path)
+		dst = jsonx.AppendString(dst, c.path)
 		dst = append(dst, ':')
-		dst = cdc.AppendJSONString(dst, cutReasons[c.reason])
+		dst = jsonx.AppendString(dst, cutReasons[c.reason])
 		if !seen[c.reason] {
 			seen[c.reason] = true
 			r.cutItems[c.reason]++
@@ -401,15 +402,15 @@ func (r *renderer) appendItem(dst []byte, ev *cdc.Event) []byte {
 }
 
 // appendItemAs appends one delivery item, without truncated, as r.mode allows.
-func (r *renderer) appendItemAs(dst []byte, ev *cdc.Event) []byte {
+func (r *renderer) appendItemAs(dst []byte, ev *event.Event) []byte {
 	dst = append(dst, `{"id":`...)
-	dst = cdc.AppendJSONString(dst, ev.ID)
+	dst = jsonx.AppendString(dst, ev.ID)
 	dst = append(dst, `,"event":`...)
-	dst = cdc.AppendJSONString(dst, ev.Name)
+	dst = jsonx.AppendString(dst, ev.Name)
 	dst = append(dst, `,"entity":`...)
-	dst = cdc.AppendJSONString(dst, ev.Entity)
+	dst = jsonx.AppendString(dst, ev.Entity)
 	dst = append(dst, `,"entity_id":`...)
-	dst = cdc.AppendJSONString(dst, ev.EntityID)
+	dst = jsonx.AppendString(dst, ev.EntityID)
 	dst = append(dst, `,"committed_at":"`...)
 	dst = ev.CommitTime.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
 	dst = append(dst, `","lsn":"`...)
@@ -422,7 +423,7 @@ func (r *renderer) appendItemAs(dst []byte, ev *cdc.Event) []byte {
 	if r.over && r.mode != modeBare {
 		return dst // abandoned: rendered again, reduced
 	}
-	if r.mode == modeBare && ev.Old != nil && ev.New != nil && ev.Action != mapping.ActionDelete {
+	if r.mode == modeBare && ev.Old != nil && ev.New != nil && ev.Action != event.ActionDelete {
 		dst = append(dst, `,"previous":null`...)
 		r.prefix = "previous"
 		r.cut("", cutBytes)
@@ -435,9 +436,9 @@ func (r *renderer) appendItemAs(dst []byte, ev *cdc.Event) []byte {
 		dst = append(dst, "null"...)
 	} else {
 		dst = append(dst, `{"entity":`...)
-		dst = cdc.AppendJSONString(dst, ev.Related.Entity)
+		dst = jsonx.AppendString(dst, ev.Related.Entity)
 		dst = append(dst, `,"id":`...)
-		dst = cdc.AppendJSONString(dst, ev.Related.ID)
+		dst = jsonx.AppendString(dst, ev.Related.ID)
 		dst = append(dst, `,"data":`...)
 		r.prefix, r.path = "related_entity.data", r.path[:0]
 		dst = r.appendTop(dst, r.relatedRow(ev), r.s.related[string(ev.Related.Entity)])
@@ -447,7 +448,7 @@ func (r *renderer) appendItemAs(dst []byte, ev *cdc.Event) []byte {
 }
 
 // appendTop appends an item's data or related_entity.data: null in modeBare.
-func (r *renderer) appendTop(dst []byte, row cdc.Row, p *proj) []byte {
+func (r *renderer) appendTop(dst []byte, row event.Row, p *proj) []byte {
 	if r.mode == modeBare && row != nil {
 		r.cut("", cutBytes)
 		return append(dst, "null"...)
@@ -457,8 +458,8 @@ func (r *renderer) appendTop(dst []byte, row cdc.Row, p *proj) []byte {
 
 // appendChanges appends the previous and changed_fields members. previous is not cut by
 // load-only: it is the old values of every changed field, as on-field-change sees them.
-func appendChanges(dst []byte, ev *cdc.Event) []byte {
-	if ev.Old == nil || ev.New == nil || ev.Action == mapping.ActionDelete {
+func appendChanges(dst []byte, ev *event.Event) []byte {
+	if ev.Old == nil || ev.New == nil || ev.Action == event.ActionDelete {
 		return append(dst, `,"previous":null,"changed_fields":null`...)
 	}
 	dst = append(dst, `,"previous":{`...)
@@ -467,7 +468,7 @@ func appendChanges(dst []byte, ev *cdc.Event) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = cdc.AppendJSONString(dst, name)
+		dst = jsonx.AppendString(dst, name)
 		dst = append(dst, ':')
 		dst = v.AppendJSON(dst)
 	}
@@ -476,20 +477,20 @@ func appendChanges(dst []byte, ev *cdc.Event) []byte {
 }
 
 // appendChangedFields appends the changed_fields member of an event raised by an UPDATE.
-func appendChangedFields(dst []byte, ev *cdc.Event) []byte {
+func appendChangedFields(dst []byte, ev *event.Event) []byte {
 	dst = append(dst, `,"changed_fields":[`...)
 	for i, name := range ev.Changed {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = cdc.AppendJSONString(dst, name)
+		dst = jsonx.AppendString(dst, name)
 	}
 	return append(dst, ']')
 }
 
 // appendRow appends row shaped by p (nil: the whole row). It stops early, leaving
 // invalid JSON, once the item is over its bound (r.over).
-func (r *renderer) appendRow(dst []byte, row cdc.Row, p *proj) []byte {
+func (r *renderer) appendRow(dst []byte, row event.Row, p *proj) []byte {
 	if row == nil || p == nil {
 		dst = row.AppendJSON(dst)
 		r.check(dst)
@@ -505,7 +506,7 @@ func (r *renderer) appendRow(dst []byte, row cdc.Row, p *proj) []byte {
 			dst = append(dst, ',')
 		}
 		n++
-		dst = cdc.AppendJSONString(dst, f.Name)
+		dst = jsonx.AppendString(dst, f.Name)
 		dst = append(dst, ':')
 		dst = f.Value.AppendJSON(dst)
 	}
@@ -517,7 +518,7 @@ func (r *renderer) appendRow(dst []byte, row cdc.Row, p *proj) []byte {
 			dst = append(dst, ',')
 		}
 		n++
-		dst = cdc.AppendJSONString(dst, rel.name)
+		dst = jsonx.AppendString(dst, rel.name)
 		dst = append(dst, ':')
 		dst = r.appendRelation(dst, row, rel)
 	}
@@ -528,9 +529,9 @@ func (r *renderer) appendRow(dst []byte, row cdc.Row, p *proj) []byte {
 
 // appendRelation appends the expansion of rel on row: null in place of a relation left
 // out (modeNoExpand, or unread), the first maxRows rows of a one-to-many one.
-func (r *renderer) appendRelation(dst []byte, row cdc.Row, rel *projRel) []byte {
+func (r *renderer) appendRelation(dst []byte, row event.Row, rel *projRel) []byte {
 	v, _ := row.Get(rel.from)
-	var rows []cdc.Row
+	var rows []event.Row
 	if !v.IsNull() {
 		if r.mode != modeFull || r.skipped[rel] {
 			r.cut(rel.name, cutBytes)

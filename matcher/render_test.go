@@ -10,12 +10,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
-
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 )
 
 // render renders evs for a webhook installed in m and decodes the items.
-func render(t *testing.T, m *Matcher, wh *Webhook, evs []*cdc.Event) []map[string]any {
+func render(t *testing.T, m *Matcher, wh *Webhook, evs []*event.Event) []map[string]any {
 	t.Helper()
 	items, err := m.Render(context.Background(), wh, evs)
 	if err != nil {
@@ -304,9 +303,9 @@ func TestRenderMissingRowsAreNull(t *testing.T) {
 	e := newEnv(t)
 	m := e.matcher(t)
 	wh := webhook("w", []string{"*"}, `{}`)
-	ev := &cdc.Event{ID: "x", Name: "Account.DocumentLinked", Entity: "Account", Action: "DocumentLinked",
-		EntityID: "not-a-uuid", Related: &cdc.Related{Entity: "Document", ID: "d0c00000-0000-4000-8000-0000000000ff"}}
-	items, err := m.Render(context.Background(), wh, []*cdc.Event{ev})
+	ev := &event.Event{ID: "x", Name: "Account.DocumentLinked", Entity: "Account", Action: "DocumentLinked",
+		EntityID: "not-a-uuid", Related: &event.Related{Entity: "Document", ID: "d0c00000-0000-4000-8000-0000000000ff"}}
+	items, err := m.Render(context.Background(), wh, []*event.Event{ev})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/walhook/walhook/cdc"
-	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/event"
 )
 
 func TestStoreCRUD(t *testing.T) {
@@ -103,8 +101,8 @@ func TestChangesReachOtherInstances(t *testing.T) {
 	waitFor(t, "B's initial load", 5*time.Second, func() bool { return reloaded(b) })
 
 	store := NewStore(e.pool) // instance A's store
-	ev := &cdc.Event{Name: "Account.Create", Entity: "Account", Action: mapping.ActionCreate,
-		New: cdc.Row{{Name: "name", Value: cdc.Value{Kind: cdc.KindText, Raw: []byte("Acme")}}}}
+	ev := &event.Event{Name: "Account.Create", Entity: "Account", Action: event.ActionCreate,
+		New: event.Row{{Name: "name", Value: event.Value{Kind: event.KindText, Raw: []byte("Acme")}}}}
 	wh, err := store.Create(ctx, &Webhook{URL: "https://example.com", Events: []string{"Account.Create"}, Options: json.RawMessage(`{}`)})
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 )
 
 // Webhook statuses (the webhook's "status" field, walhook.webhooks.status).
@@ -61,7 +61,7 @@ type Webhook struct {
 // Match is one event matched by one webhook: a delivery item to be.
 type Match struct {
 	Webhook *Webhook
-	Event   *cdc.Event
+	Event   *event.Event
 }
 
 // Held reports whether the webhook's events are held rather than delivered: it is paused

@@ -11,13 +11,14 @@ import (
 	"fmt"
 
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
 // Matcher finds the webhooks that want an event; *matcher.Matcher satisfies it.
 type Matcher interface {
 	// Match appends one Match per webhook that wants ev to dst and returns it.
-	Match(ev *cdc.Event, dst []matcher.Match) []matcher.Match
+	Match(ev *event.Event, dst []matcher.Match) []matcher.Match
 }
 
 // Sender takes matches and commits; *sender.Sender satisfies it.
@@ -25,7 +26,7 @@ type Sender interface {
 	// Add takes one match of the current transaction; it may block for backpressure.
 	Add(ctx context.Context, m matcher.Match) error
 	// Commit ends the current transaction.
-	Commit(ctx context.Context, txn cdc.Txn) error
+	Commit(ctx context.Context, txn event.Txn) error
 }
 
 // Pipeline is the reader's Handler. It is used from the reader's goroutine only.
@@ -39,7 +40,7 @@ type Pipeline struct {
 func New(m Matcher, s Sender) *Pipeline { return &Pipeline{m: m, s: s} }
 
 // HandleEvent matches ev and hands each match to the sender.
-func (p *Pipeline) HandleEvent(ctx context.Context, ev *cdc.Event) error {
+func (p *Pipeline) HandleEvent(ctx context.Context, ev *event.Event) error {
 	p.buf = p.m.Match(ev, p.buf[:0])
 	for _, m := range p.buf {
 		if err := p.s.Add(ctx, m); err != nil {
@@ -51,7 +52,7 @@ func (p *Pipeline) HandleEvent(ctx context.Context, ev *cdc.Event) error {
 }
 
 // HandleCommit passes the end of txn to the sender.
-func (p *Pipeline) HandleCommit(ctx context.Context, txn cdc.Txn) error {
+func (p *Pipeline) HandleCommit(ctx context.Context, txn event.Txn) error {
 	if err := p.s.Commit(ctx, txn); err != nil {
 		return fmt.Errorf("commit transaction %d at %s in the sender: %w", txn.XID, txn.EndLSN, err)
 	}

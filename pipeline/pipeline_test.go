@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/matcher"
@@ -32,14 +33,14 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // matchAll matches every event to one webhook.
 type matchAll struct{ wh *matcher.Webhook }
 
-func (m matchAll) Match(ev *cdc.Event, dst []matcher.Match) []matcher.Match {
+func (m matchAll) Match(ev *event.Event, dst []matcher.Match) []matcher.Match {
 	return append(dst, matcher.Match{Webhook: m.wh, Event: ev})
 }
 
 // renderer renders items with the keys the tests read.
 type renderer struct{}
 
-func (renderer) Render(_ context.Context, _ *matcher.Webhook, evs []*cdc.Event) ([]json.RawMessage, error) {
+func (renderer) Render(_ context.Context, _ *matcher.Webhook, evs []*event.Event) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, len(evs))
 	for i, ev := range evs {
 		b, err := json.Marshal(map[string]any{"id": ev.ID, "event": ev.Name, "entity": ev.Entity,
@@ -72,7 +73,7 @@ func start(t *testing.T, wh *matcher.Webhook) *env {
 	s := sender.New(sender.Config{Version: "e2e", AllowPrivateTargets: true, Linger: time.Millisecond,
 		RetryMinBackoff: 10 * time.Millisecond, RetryMaxBackoff: 50 * time.Millisecond,
 		BreakerCooldown: 50 * time.Millisecond, QueuePollInterval: 20 * time.Millisecond},
-		renderer{}, pool, func(l cdc.LSN) { reader.Ack(l) })
+		renderer{}, pool, func(l event.LSN) { reader.Ack(l) })
 	reader, err = cdc.New(cdc.Config{ConnString: dsn, Slot: e.slot, Publication: schema.DefaultName, Mapping: m,
 		StandbyInterval: 50 * time.Millisecond, ReconnectBackoff: 50 * time.Millisecond}, pipeline.New(matchAll{wh}, s))
 	if err != nil {
@@ -110,9 +111,9 @@ func (e *env) exec(t *testing.T, sql string, args ...any) {
 	}
 }
 
-func (e *env) confirmed(t *testing.T) cdc.LSN {
+func (e *env) confirmed(t *testing.T) event.LSN {
 	t.Helper()
-	var lsn cdc.LSN
+	var lsn event.LSN
 	if err := e.conn.QueryRow(context.Background(), `SELECT confirmed_flush_lsn FROM pg_replication_slots
 		WHERE slot_name = $1`, e.slot).Scan(&lsn); err != nil {
 		t.Fatal(err)
@@ -120,9 +121,9 @@ func (e *env) confirmed(t *testing.T) cdc.LSN {
 	return lsn
 }
 
-func (e *env) walLSN(t *testing.T) cdc.LSN {
+func (e *env) walLSN(t *testing.T) event.LSN {
 	t.Helper()
-	var lsn cdc.LSN
+	var lsn event.LSN
 	if err := e.conn.QueryRow(context.Background(), `SELECT pg_current_wal_insert_lsn()`).Scan(&lsn); err != nil {
 		t.Fatal(err)
 	}

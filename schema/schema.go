@@ -43,10 +43,6 @@ import (
 	"github.com/walhook/walhook/mapping"
 )
 
-// SkipKeyPrefix is the prefix of the logical decoding messages that walhook.skip_key
-// emits; the decoder recognises skip keys by it. Migration 0001 spells the same string.
-const SkipKeyPrefix = "walhook.skip_key"
-
 // DefaultName is the slot and publication name used when Options leaves them empty.
 const DefaultName = "walhook"
 

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -15,9 +16,9 @@ func TestMigrationsAreWellFormed(t *testing.T) {
 	if ms[0].name != "0001_init" {
 		t.Errorf("first migration is %q, want 0001_init", ms[0].name)
 	}
-	// The decoder matches skip keys by SkipKeyPrefix; the helper must emit exactly it.
-	if !strings.Contains(ms[0].body, "pg_logical_emit_message(true, '"+SkipKeyPrefix+"', key)") {
-		t.Errorf("migration 0001 does not emit transactional messages with prefix %q", SkipKeyPrefix)
+	// The decoder matches skip keys by event.SkipKeyPrefix; the helper must emit exactly it.
+	if !strings.Contains(ms[0].body, "pg_logical_emit_message(true, '"+event.SkipKeyPrefix+"', key)") {
+		t.Errorf("migration 0001 does not emit transactional messages with prefix %q", event.SkipKeyPrefix)
 	}
 }
 

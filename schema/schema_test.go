@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgproto3"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testlog"
 	"github.com/walhook/walhook/mapping"
@@ -307,7 +308,7 @@ func TestSkipKeyEmitsTransactionalMessage(t *testing.T) {
 			got = append(got, message{m.Transactional, m.Prefix, string(m.Content)})
 		}
 	}
-	want := []message{{Transactional: true, Prefix: schema.SkipKeyPrefix, Content: "gmail_sync"}}
+	want := []message{{Transactional: true, Prefix: event.SkipKeyPrefix, Content: "gmail_sync"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("decoded messages (-want +got):\n%s", diff)
 	}

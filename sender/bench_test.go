@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -22,7 +22,7 @@ func BenchmarkChunk(b *testing.B) {
 			var g gen
 			evs, _ := g.txn(n, oneEach)
 			items, _ := itemRenderer{}.Render(context.Background(), wh, evs)
-			t := newTxnRef(func(cdc.LSN) {})
+			t := newTxnRef(func(event.LSN) {})
 			var body []byte
 			b.ReportAllocs()
 			for b.Loop() {
@@ -64,7 +64,7 @@ func BenchmarkPipeline(b *testing.B) {
 				whs[i].Signature = "01234567-abcd-dcba-ffff-000000000000"
 			}
 			var g gen
-			var last cdc.LSN
+			var last event.LSN
 			events := 0
 			b.ReportAllocs()
 			start := time.Now()

@@ -8,8 +8,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
-
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 )
 
 // TestBodyBoundSplitsChunk: a chunk whose body would pass MaxBodyBytes goes out as
@@ -44,7 +43,7 @@ func TestBodyBoundSplitsChunk(t *testing.T) {
 			t.Errorf("request %d: %d bytes, over the bound of %d", requests, len(r.body), limit)
 		}
 		first, last := r.p.Items[0].ID, r.p.Items[len(r.p.Items)-1].ID
-		if want := deliveryID(wh.ID, cdc.EventID(first), cdc.EventID(last)).String(); r.p.DeliveryID != want || r.header.Get("Webhook-Id") != want {
+		if want := deliveryID(wh.ID, event.EventID(first), event.EventID(last)).String(); r.p.DeliveryID != want || r.header.Get("Webhook-Id") != want {
 			t.Errorf("request %d: delivery id %s (header %s), want %s", requests, r.p.DeliveryID, r.header.Get("Webhook-Id"), want)
 		}
 		if seen[r.p.DeliveryID] {

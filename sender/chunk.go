@@ -6,18 +6,18 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
 // position is an event's place in commit order: its transaction's commit LSN and its
 // change's sequence number in the transaction.
 type position struct {
-	lsn cdc.LSN
+	lsn event.LSN
 	seq int64
 }
 
-func posOf(ev *cdc.Event) position { return position{ev.CommitLSN, int64(ev.Seq)} }
+func posOf(ev *event.Event) position { return position{ev.CommitLSN, int64(ev.Seq)} }
 
 // txnRef counts, for one transaction, the chunks holding its events that are not yet
 // delivered or durably queued, plus one until the transaction's commit is seen. When the
@@ -25,11 +25,11 @@ func posOf(ev *cdc.Event) position { return position{ev.CommitLSN, int64(ev.Seq)
 type txnRef struct {
 	refs atomic.Int64
 	// end is set by Commit before it drops the commit's reference.
-	end cdc.LSN
-	ack func(cdc.LSN)
+	end event.LSN
+	ack func(event.LSN)
 }
 
-func newTxnRef(ack func(cdc.LSN)) *txnRef {
+func newTxnRef(ack func(event.LSN)) *txnRef {
 	t := &txnRef{ack: ack}
 	t.refs.Store(1)
 	return t
@@ -46,7 +46,7 @@ func (t *txnRef) release() {
 // the hook's loop.
 type chunk struct {
 	lane   int
-	events []*cdc.Event
+	events []*event.Event
 	// txns are the distinct transactions of events, in order; each holds a reference
 	// for this chunk until the chunk is resolved.
 	txns     []*txnRef
@@ -66,7 +66,7 @@ type chunk struct {
 	leaseID, leaseClaim int64
 }
 
-func (c *chunk) addEvent(ev *cdc.Event, t *txnRef, size int64) {
+func (c *chunk) addEvent(ev *event.Event, t *txnRef, size int64) {
 	c.events = append(c.events, ev)
 	if n := len(c.txns); n == 0 || c.txns[n-1] != t {
 		c.txns = append(c.txns, t)
@@ -79,9 +79,9 @@ func (c *chunk) addEvent(ev *cdc.Event, t *txnRef, size int64) {
 func (c *chunk) committedAt() time.Time { return c.events[0].CommitTime }
 
 // eventSize estimates the memory an event holds.
-func eventSize(ev *cdc.Event) int64 {
+func eventSize(ev *event.Event) int64 {
 	n := 256 + len(ev.ID) + len(ev.EntityID)
-	for _, r := range [...]cdc.Row{ev.New, ev.Old, ev.Link} {
+	for _, r := range [...]event.Row{ev.New, ev.Old, ev.Link} {
 		for _, f := range r {
 			n += 48 + len(f.Name) + len(f.Value.Raw)
 		}
@@ -92,7 +92,7 @@ func eventSize(ev *cdc.Event) int64 {
 // laneOf returns the ordering lane of an event's entity: a hash of entity name and
 // entity id modulo n. Lanes must be stable across restarts, so this uses FNV-1a rather
 // than a seeded hash.
-func laneOf(ev *cdc.Event, n int) int {
+func laneOf(ev *event.Event, n int) int {
 	if n <= 1 {
 		return 0
 	}

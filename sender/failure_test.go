@@ -15,7 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -151,7 +151,7 @@ func TestHangingEndpointDoesNotDelayOthers(t *testing.T) {
 	s, a := startSender(t, cfg, pool)
 	slow, fine := newWebhook(hung.srv.URL), newWebhook(healthy.srv.URL)
 	var g gen
-	var ends []cdc.LSN
+	var ends []event.LSN
 	for range 20 {
 		evs, txn := g.txn(5, oneEach)
 		for _, ev := range evs {
@@ -308,7 +308,7 @@ func TestEntityOrderUnderRandomFailures(t *testing.T) {
 	wh := newWebhook(rc.srv.URL)
 	wh.ChunkSize = 7
 	var g gen
-	var ends []cdc.LSN
+	var ends []event.LSN
 	const entities, txns = 12, 60
 	for k := range txns {
 		evs, txn := g.txn(5, func(i int) string { return fmt.Sprintf("e%02d", (k*5+i)*7%entities) })
@@ -356,7 +356,7 @@ func TestMemoryLimitSpillsToQueue(t *testing.T) {
 	s, a := startSender(t, cfg, pool)
 	wh := newWebhook(rc.srv.URL)
 	var g gen
-	var ends []cdc.LSN
+	var ends []event.LSN
 	var want []string
 	for range 200 {
 		evs, txn := g.txn(10, func(int) string { return "same" })
@@ -403,7 +403,7 @@ func TestBreakerStopsHammering(t *testing.T) {
 	s, a := startSender(t, cfg, pool)
 	wh := newWebhook(rc.srv.URL)
 	var g gen
-	var ends []cdc.LSN
+	var ends []event.LSN
 	for range 30 {
 		evs, txn := g.txn(4, oneEach)
 		feed(t, s, wh, evs, txn)

@@ -20,7 +20,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
@@ -63,17 +64,17 @@ func newPool(tb testing.TB, dsn string) *pgxpool.Pool {
 // itemRenderer renders an event as a delivery item with every ITEM key, as the matcher does.
 type itemRenderer struct{}
 
-func (itemRenderer) Render(_ context.Context, _ *matcher.Webhook, evs []*cdc.Event) ([]json.RawMessage, error) {
+func (itemRenderer) Render(_ context.Context, _ *matcher.Webhook, evs []*event.Event) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, len(evs))
 	for i, ev := range evs {
 		b := []byte(`{"id":`)
-		b = cdc.AppendJSONString(b, ev.ID)
+		b = jsonx.AppendString(b, ev.ID)
 		b = append(b, `,"event":`...)
-		b = cdc.AppendJSONString(b, ev.Name)
+		b = jsonx.AppendString(b, ev.Name)
 		b = append(b, `,"entity":`...)
-		b = cdc.AppendJSONString(b, ev.Entity)
+		b = jsonx.AppendString(b, ev.Entity)
 		b = append(b, `,"entity_id":`...)
-		b = cdc.AppendJSONString(b, ev.EntityID)
+		b = jsonx.AppendString(b, ev.EntityID)
 		b = append(b, `,"committed_at":"`...)
 		b = ev.CommitTime.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z07:00")
 		b = append(b, `","lsn":"`...)
@@ -94,29 +95,29 @@ type gen struct {
 }
 
 // txn returns n events of one new transaction; entity(i) names the entity id of event i.
-func (g *gen) txn(n int, entity func(i int) string) ([]*cdc.Event, cdc.Txn) {
+func (g *gen) txn(n int, entity func(i int) string) ([]*event.Event, event.Txn) {
 	g.n++
-	lsn := cdc.LSN(uint64(g.n) << 16)
+	lsn := event.LSN(uint64(g.n) << 16)
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).Add(time.Duration(g.n) * time.Millisecond)
-	evs := make([]*cdc.Event, n)
+	evs := make([]*event.Event, n)
 	for i := range evs {
 		seq := uint32(i + 1)
 		id := entity(i)
-		evs[i] = &cdc.Event{
-			ID:   cdc.EventID(fmt.Sprintf("%016X-%d-Account.Update", uint64(lsn), seq)),
+		evs[i] = &event.Event{
+			ID:   event.EventID(fmt.Sprintf("%016X-%d-Account.Update", uint64(lsn), seq)),
 			Name: "Account.Update", Entity: "Account", EntityID: id,
 			CommitLSN: lsn, CommitTime: at, XID: g.n, Seq: seq,
-			New: cdc.Row{{Name: "id", Value: cdc.Value{Kind: cdc.KindText, Raw: []byte(id)}}},
+			New: event.Row{{Name: "id", Value: event.Value{Kind: event.KindText, Raw: []byte(id)}}},
 		}
 	}
-	return evs, cdc.Txn{XID: g.n, CommitLSN: lsn, CommitTime: at, EndLSN: lsn + 8, Events: n}
+	return evs, event.Txn{XID: g.n, CommitLSN: lsn, CommitTime: at, EndLSN: lsn + 8, Events: n}
 }
 
 // oneEach gives every event its own entity.
 func oneEach(i int) string { return "e" + strconv.Itoa(i) }
 
 // feed hands a transaction to the sender as the reader would.
-func feed(tb testing.TB, s *Sender, wh *matcher.Webhook, evs []*cdc.Event, txn cdc.Txn) {
+func feed(tb testing.TB, s *Sender, wh *matcher.Webhook, evs []*event.Event, txn event.Txn) {
 	tb.Helper()
 	ctx := context.Background()
 	for _, ev := range evs {
@@ -132,13 +133,13 @@ func feed(tb testing.TB, s *Sender, wh *matcher.Webhook, evs []*cdc.Event, txn c
 // acks records acknowledged LSNs.
 type acks struct {
 	mu   sync.Mutex
-	got  map[cdc.LSN]int
+	got  map[event.LSN]int
 	cond chan struct{}
 }
 
-func newAcks() *acks { return &acks{got: map[cdc.LSN]int{}, cond: make(chan struct{}, 1)} }
+func newAcks() *acks { return &acks{got: map[event.LSN]int{}, cond: make(chan struct{}, 1)} }
 
-func (a *acks) ack(l cdc.LSN) {
+func (a *acks) ack(l event.LSN) {
 	a.mu.Lock()
 	a.got[l]++
 	a.mu.Unlock()
@@ -148,14 +149,14 @@ func (a *acks) ack(l cdc.LSN) {
 	}
 }
 
-func (a *acks) count(l cdc.LSN) int {
+func (a *acks) count(l event.LSN) int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.got[l]
 }
 
 // wait waits until every LSN is acknowledged.
-func (a *acks) wait(tb testing.TB, lsns ...cdc.LSN) {
+func (a *acks) wait(tb testing.TB, lsns ...event.LSN) {
 	tb.Helper()
 	eventually(tb, "acknowledgements", func() bool {
 		for _, l := range lsns {

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/testlog"
 	"github.com/walhook/walhook/matcher"
 )
@@ -106,7 +106,7 @@ func workersPassed(tb testing.TB, s *Sender, st *matcher.Store, g *gen) {
 }
 
 // eventIDs returns the ids of evs.
-func eventIDs(evs []*cdc.Event) []string {
+func eventIDs(evs []*event.Event) []string {
 	out := make([]string, len(evs))
 	for i, ev := range evs {
 		out[i] = string(ev.ID)
@@ -141,7 +141,7 @@ func TestGoneDisablesAndHoldsUntilResume(t *testing.T) {
 	wh := storeWebhook(t, st, rc.srv.URL)
 	var g gen
 	var want []string
-	var ends []cdc.LSN
+	var ends []event.LSN
 	send := func(wh *matcher.Webhook) {
 		evs, txn := g.txn(3, oneEach)
 		feed(t, s, wh, evs, txn)
@@ -220,7 +220,7 @@ func TestPauseHoldsThenResumeDeliversInOrder(t *testing.T) {
 
 	var g gen
 	var want []string
-	var ends []cdc.LSN
+	var ends []event.LSN
 	const txns = 20
 	for k := range txns {
 		evs, txn := g.txn(3, func(i int) string { return fmt.Sprintf("e%d", (k*3+i)%5) })

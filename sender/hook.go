@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -82,7 +82,7 @@ func (h *hook) signal() {
 }
 
 // add puts an event in its lane's open chunk; a full chunk is sealed at once.
-func (h *hook) add(wh *matcher.Webhook, ev *cdc.Event, t *txnRef, lane int, size int64, now time.Time) {
+func (h *hook) add(wh *matcher.Webhook, ev *event.Event, t *txnRef, lane int, size int64, now time.Time) {
 	h.mu.Lock()
 	h.wh = wh
 	h.midTxn = true

@@ -15,7 +15,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -25,7 +26,7 @@ var deliveryNamespace = uuid.MustParse("6f0c2a52-3c1e-5b8e-9d0e-77616c686f6b")
 // deliveryID returns a chunk's delivery id: a UUIDv5 over the webhook id and the ids of
 // the chunk's first and last events. It is the same on every retry of the chunk and when
 // a replay after a crash forms the same chunk again, so receivers can deduplicate on it.
-func deliveryID(webhookID string, first, last cdc.EventID) uuid.UUID {
+func deliveryID(webhookID string, first, last event.EventID) uuid.UUID {
 	b := make([]byte, 0, len(webhookID)+len(first)+len(last)+2)
 	b = append(b, webhookID...)
 	b = append(b, 0)
@@ -39,7 +40,7 @@ func deliveryID(webhookID string, first, last cdc.EventID) uuid.UUID {
 // to dst. The items are embedded as rendered.
 func appendBody(dst []byte, webhookID string, id uuid.UUID, items []json.RawMessage) []byte {
 	dst = append(dst, `{"webhook_id":`...)
-	dst = cdc.AppendJSONString(dst, webhookID)
+	dst = jsonx.AppendString(dst, webhookID)
 	dst = append(dst, `,"delivery_id":"`...)
 	dst = append(dst, id.String()...)
 	dst = append(dst, `","items":[`...)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -180,7 +180,7 @@ func TestRetireRacesAdd(t *testing.T) {
 	whs := []*matcher.Webhook{newWebhook(rc.srv.URL), newWebhook(rc.srv.URL), newWebhook(rc.srv.URL)}
 	loops := map[*hook]bool{}
 	var g gen
-	var ends []cdc.LSN
+	var ends []event.LSN
 	want := map[string][]string{}
 	const txns = 150
 	for k := range txns {
@@ -221,7 +221,7 @@ func TestIdleBreakersPruned(t *testing.T) {
 	cfg.HookIdleTimeout = time.Minute
 	cfg.BreakerThreshold = 1
 	cfg.BreakerCooldown = time.Hour
-	s := New(cfg, itemRenderer{}, nil, func(cdc.LSN) {})
+	s := New(cfg, itemRenderer{}, nil, func(event.LSN) {})
 	t.Cleanup(func() { _ = s.Close(context.Background()) })
 	now := time.Now()
 	s.breakerFor("closed")            // a queue worker's attempt, no loop here

@@ -12,7 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -20,7 +20,7 @@ import (
 // event, in order (with load-only and expand applied, expansions batched). The matcher
 // satisfies it. Safe for concurrent use.
 type Renderer interface {
-	Render(ctx context.Context, wh *matcher.Webhook, evs []*cdc.Event) ([]json.RawMessage, error)
+	Render(ctx context.Context, wh *matcher.Webhook, evs []*event.Event) ([]json.RawMessage, error)
 }
 
 // ErrClosed is returned by Add, Commit and Run once Close was called.
@@ -34,7 +34,7 @@ type Sender struct {
 	log     *slog.Logger
 	render  Renderer
 	st      *store
-	ack     func(cdc.LSN)
+	ack     func(event.LSN)
 	met     *metrics
 	clients clients
 	policy  backoff
@@ -70,7 +70,7 @@ type Sender struct {
 // chunk holding one of its events is delivered or durably queued (or at once when none
 // matched). New does no I/O; Run must run for queued chunks to be delivered and the
 // delivery log to be written.
-func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(cdc.LSN)) *Sender {
+func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sender {
 	cfg = cfg.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Sender{
@@ -129,7 +129,7 @@ func (s *Sender) Add(ctx context.Context, m matcher.Match) error {
 // Commit closes the transaction whose events Add received since the last Commit. Its
 // end LSN is acknowledged once all its chunks are delivered or durably queued, or at once
 // when it matched nothing. It does not block.
-func (s *Sender) Commit(ctx context.Context, txn cdc.Txn) error {
+func (s *Sender) Commit(ctx context.Context, txn event.Txn) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}

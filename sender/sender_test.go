@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -82,7 +82,7 @@ func TestSmallTransactionsShareChunks(t *testing.T) {
 	evs, txn := g.txn(1, oneEach)
 	feed(t, s, wh, evs, txn)
 	<-rc.all
-	var ends []cdc.LSN
+	var ends []event.LSN
 	for range 12 {
 		evs, txn := g.txn(2, oneEach)
 		feed(t, s, wh, evs, txn)

@@ -18,7 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -91,8 +91,8 @@ func (r *recordingRegisterer) MustRegister(cs ...prometheus.Collector) {
 
 type nopHandler struct{}
 
-func (nopHandler) HandleEvent(context.Context, *cdc.Event) error { return nil }
-func (nopHandler) HandleCommit(context.Context, cdc.Txn) error   { return nil }
+func (nopHandler) HandleEvent(context.Context, *event.Event) error { return nil }
+func (nopHandler) HandleCommit(context.Context, event.Txn) error   { return nil }
 
 // walhookMetrics builds the registry that startService and pipelineHandler fill, without
 // I/O: the same collectors and the same component constructors (none of which connects;
@@ -109,7 +109,7 @@ func walhookMetrics(t *testing.T) *exported {
 	if _, err := s.newReader(nopHandler{}); err != nil {
 		t.Fatal(err)
 	}
-	_, snd, _ := s.components(func(cdc.LSN) {})
+	_, snd, _ := s.components(func(event.LSN) {})
 	t.Cleanup(func() { _ = snd.Close(context.Background()) })
 
 	e := &exported{reg: rec.Registry, families: map[string]dto.MetricType{}, labels: map[string][]string{}}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/walhook/walhook/api"
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/pipeline"
 	"github.com/walhook/walhook/sender"
@@ -14,7 +15,7 @@ import (
 // pipelineHandler wires walhook proper behind the reader: the webhook store and its API,
 // the matcher (loaded before the first event, so no event meets an empty matcher), and the
 // sender, which acknowledges transactions through ack.
-func pipelineHandler(ctx context.Context, s *service, ack func(cdc.LSN)) (cdc.Handler, error) {
+func pipelineHandler(ctx context.Context, s *service, ack func(event.LSN)) (cdc.Handler, error) {
 	m, snd, a := s.components(ack)
 	if err := m.Load(ctx); err != nil {
 		return nil, fmt.Errorf("load webhooks: %w", err)
@@ -27,7 +28,7 @@ func pipelineHandler(ctx context.Context, s *service, ack func(cdc.LSN)) (cdc.Ha
 
 // components builds the matcher, the sender and the API on the service's pool, mapping,
 // configuration and metrics. It does no I/O.
-func (s *service) components(ack func(cdc.LSN)) (*matcher.Matcher, *sender.Sender, *api.API) {
+func (s *service) components(ack func(event.LSN)) (*matcher.Matcher, *sender.Sender, *api.API) {
 	store := matcher.NewStore(s.pool)
 	c := s.cfg
 	m := matcher.New(matcher.Config{DB: s.pool, Mapping: s.m, Logger: s.log, Registerer: s.registerer,

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/schema"
@@ -59,7 +60,7 @@ type service struct {
 
 // newHandler builds what consumes the reader's events; the reader's Ack is passed so
 // the handler can acknowledge transactions. nil means walhook's pipeline.
-type newHandler func(ctx context.Context, s *service, ack func(cdc.LSN)) (cdc.Handler, error)
+type newHandler func(ctx context.Context, s *service, ack func(event.LSN)) (cdc.Handler, error)
 
 // runService starts the service, checks that setup is current, and runs until ctx ends.
 func runService(ctx context.Context, cfg Config, log *slog.Logger, handler newHandler) error {
@@ -94,8 +95,8 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger, handler new
 		s.pool.Close()
 		return nil, err
 	}
-	var ack func(cdc.LSN)
-	h, err := s.buildHandler(ctx, handler, func(lsn cdc.LSN) { ack(lsn) })
+	var ack func(event.LSN)
+	h, err := s.buildHandler(ctx, handler, func(lsn event.LSN) { ack(lsn) })
 	if err != nil {
 		s.pool.Close()
 		return nil, err
@@ -146,7 +147,7 @@ func (s *service) checkSetup(ctx context.Context) error {
 	return schema.Check(ctx, conn.Conn(), s.m, schema.Options{Slot: s.cfg.Slot, Publication: s.cfg.Publication})
 }
 
-func (s *service) buildHandler(ctx context.Context, handler newHandler, ack func(cdc.LSN)) (cdc.Handler, error) {
+func (s *service) buildHandler(ctx context.Context, handler newHandler, ack func(event.LSN)) (cdc.Handler, error) {
 	if handler == nil {
 		handler = pipelineHandler
 	}

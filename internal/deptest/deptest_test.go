@@ -1,5 +1,6 @@
-// Package deptest enforces walhook's one-way data flow (DESIGN.md §9): cdc → matcher →
-// sender, each knowing nothing of what comes after it.
+// Package deptest enforces walhook's one-way data flow (DESIGN.md §9): sources (cdc, and
+// the sources to come) → matcher → sender, each knowing nothing of what comes after it,
+// and all of them speaking the leaf vocabulary of package event.
 package deptest
 
 import (
@@ -21,7 +22,23 @@ var forbidden = []struct {
 	{"mapping", "net/http", "the mapping is about tables and entities only", true},
 	{"matcher", "net/http", "the matcher decides who gets what; HTTP is the sender's", true},
 	{"matcher", "github.com/walhook/walhook/sender", "the matcher feeds the sender, not the reverse", false},
-	{"sender", "github.com/jackc/pglogrepl", "the sender knows nothing of WAL except the acknowledgement callback (cdc.LSN)", true},
+	{"sender", "github.com/jackc/pglogrepl", "the sender knows nothing of WAL except the acknowledgement callback (event.LSN)", false},
+	// The consumers read the event vocabulary, never the replication reader: inbound
+	// webhooks and backfills produce the same events. (pgproto3 reaches them through pgx's
+	// connection layer, which they use for SQL, so only a direct import is refused.)
+	{"matcher", "github.com/walhook/walhook/cdc", "the matcher reads package event, whatever the source", false},
+	{"matcher", "github.com/jackc/pglogrepl", "the matcher reads package event, not the replication protocol", false},
+	{"matcher", "github.com/jackc/pgx/v5/pgproto3", "the matcher reads package event, not the wire protocol", true},
+	{"sender", "github.com/walhook/walhook/cdc", "the sender reads package event and acknowledges through a callback", false},
+	{"sender", "github.com/jackc/pgx/v5/pgproto3", "the sender knows nothing of the wire protocol", true},
+	{"api", "github.com/walhook/walhook/cdc", "the API manages webhooks; it knows no source", false},
+	{"api", "github.com/jackc/pglogrepl", "the API manages webhooks; it knows no source", false},
+	{"api", "github.com/jackc/pgx/v5/pgproto3", "the API knows nothing of the wire protocol", true},
+	// The vocabulary is a leaf: every source and consumer imports it, it imports none of them.
+	{"event", "github.com/walhook/walhook/mapping", "the vocabulary is a leaf below the mapping", false},
+	{"event", "github.com/walhook/walhook/cdc", "the vocabulary is a leaf below every source", false},
+	{"event", "github.com/jackc/pglogrepl", "LSN is walhook's own type, not the replication library's", false},
+	{"event", "github.com/jackc/pgx/v5/pgconn", "the vocabulary does no I/O", false},
 }
 
 func TestOneWayFlow(t *testing.T) {

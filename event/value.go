@@ -1,4 +1,4 @@
-package cdc
+package event
 
 import (
 	"bytes"
@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/walhook/walhook/internal/jsonx"
 )
 
 // Kind is how walhook treats a column's PostgreSQL type when comparing and encoding it.
@@ -149,7 +150,7 @@ func (v Value) AppendJSON(dst []byte) []byte {
 			return out
 		}
 	}
-	return AppendJSONString(dst, v.Raw)
+	return jsonx.AppendString(dst, v.Raw)
 }
 
 // isJSONNumber reports whether b is a JSON number (NaN and Infinity are not).
@@ -193,7 +194,7 @@ func appendTimestamp(dst, raw []byte, zoned bool) []byte {
 	}
 	t, err := time.Parse(layout, string(raw))
 	if err != nil {
-		return AppendJSONString(dst, raw)
+		return jsonx.AppendString(dst, raw)
 	}
 	dst = append(dst, '"')
 	if zoned {
@@ -307,49 +308,4 @@ func nextArrayItem(body, scratch []byte) (item, rest []byte, quoted, ok bool) {
 		return nil, nil, false, false
 	}
 	return body[:j], body[j:], false, true
-}
-
-const hexDigits = "0123456789abcdef"
-
-// AppendJSONString appends s as a JSON string, escaping what JSON requires and replacing
-// invalid UTF-8 with U+FFFD.
-func AppendJSONString[S ~string | ~[]byte](dst []byte, s S) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

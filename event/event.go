@@ -1,12 +1,23 @@
-package cdc
+package event
 
 import (
-	"strconv"
 	"time"
 
-	"github.com/jackc/pglogrepl"
+	"github.com/walhook/walhook/internal/jsonx"
+)
 
-	"github.com/walhook/walhook/mapping"
+// Action is the part of an event name after the dot, such as "Create" or "Won".
+type Action string
+
+// The actions every source raises. Transitions name theirs in the mapping (Move, Won,
+// Lost, Qualify, BackToLead, or any other word).
+const (
+	ActionCreate         Action = "Create"
+	ActionUpdate         Action = "Update"
+	ActionDelete         Action = "Delete"
+	ActionOwnerChanged   Action = "OwnerChanged"
+	ActionDocumentLinked Action = "DocumentLinked"
+	ActionComment        Action = "Comment"
 )
 
 // EntityName is an entity's API name: "Account", "Opportunity", "CE_Bid".
@@ -51,7 +62,7 @@ func (r Row) AppendJSON(dst []byte) []byte {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = AppendJSONString(dst, r[i].Name)
+		dst = jsonx.AppendString(dst, r[i].Name)
 		dst = append(dst, ':')
 		dst = r[i].Value.AppendJSON(dst)
 	}
@@ -70,18 +81,18 @@ type Related struct {
 }
 
 // Event is one entity event raised by a row change. Events are immutable once handed to
-// the Handler and may be shared between goroutines.
+// a consumer and may be shared between goroutines.
 type Event struct {
 	ID     EventID
 	Name   EventName
 	Entity EntityName
-	Action mapping.Action
+	Action Action
 	// Custom is true for custom entities (Name is "CustomEntity.<Action>").
 	Custom bool
 	// EntityID is the entity's key as text ("42", a UUID, …).
 	EntityID string
 	// CommitLSN is the LSN of the transaction's commit record; CommitTime its time.
-	CommitLSN  pglogrepl.LSN
+	CommitLSN  LSN
 	CommitTime time.Time
 	XID        uint32
 	// Seq is the change's position in its transaction, from 1.
@@ -104,32 +115,12 @@ type Event struct {
 // Txn describes a committed transaction once all its events have been handed out.
 type Txn struct {
 	XID        uint32
-	CommitLSN  pglogrepl.LSN
+	CommitLSN  LSN
 	CommitTime time.Time
 	// EndLSN is the end of the commit record: the position to acknowledge once every event
 	// of the transaction is delivered or durably queued.
-	EndLSN pglogrepl.LSN
+	EndLSN LSN
 	// Changes counts the row changes decoded; Events the events raised.
 	Changes int
 	Events  int
 }
-
-// makeEventID builds "<commit LSN, 16 hex digits>-<seq>-<event name>".
-func makeEventID(commit pglogrepl.LSN, seq uint32, name EventName) EventID {
-	b := make([]byte, 0, 16+1+10+1+len(name))
-	s := strconv.FormatUint(uint64(commit), 16)
-	for i := len(s); i < 16; i++ {
-		b = append(b, '0')
-	}
-	b = append(b, s...)
-	b = append(b, '-')
-	b = strconv.AppendUint(b, uint64(seq), 10)
-	b = append(b, '-')
-	b = append(b, name...)
-	return EventID(b)
-}
-
-// LSN is a WAL position. It is pglogrepl's type under another name, so consumers such as
-// the sender can name positions (and the acknowledgement callback, func(cdc.LSN)) without
-// depending on the replication library.
-type LSN = pglogrepl.LSN

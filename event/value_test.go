@@ -1,4 +1,4 @@
-package cdc
+package event
 
 import (
 	"encoding/json"

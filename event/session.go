@@ -1,0 +1,55 @@
+package event
+
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
+// SkipKeyPrefix is the prefix of the transactional logical decoding messages that the
+// walhook.skip_key SQL function emits (migration 0001 spells the same string; a test checks
+// it): a source recognises skip keys by it.
+const SkipKeyPrefix = "walhook.skip_key"
+
+// sessionParams are the session settings under which a query renders values exactly as
+// the replication stream does, so that a row looks the same whether it came from the WAL or
+// from a query: ISO dates (month before day when ambiguous), times in UTC, PostgreSQL's
+// interval style, shortest exact floats and hex bytea.
+var sessionParams = map[string]string{
+	"DateStyle":          "ISO, MDY",
+	"TimeZone":           "UTC",
+	"IntervalStyle":      "postgres",
+	"extra_float_digits": "3",
+	"bytea_output":       "hex",
+}
+
+// SessionParams returns the session settings rows must be read under (a new map each
+// call), as connection run-time parameters.
+func SessionParams() map[string]string { return maps.Clone(sessionParams) }
+
+// SessionSQL returns the SET statements that apply SessionParams to a session already
+// open, in a stable order.
+func SessionSQL() string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(sessionParams)) {
+		b.WriteString("SET ")
+		b.WriteString(k)
+		b.WriteString(" = '")
+		b.WriteString(sessionParams[k])
+		b.WriteString("'; ")
+	}
+	return strings.TrimSuffix(b.String(), " ")
+}
+
+// SessionMatches reports whether a session's reported parameters (those the server
+// reports, such as DateStyle, TimeZone and IntervalStyle; status returns one) are those of
+// SessionParams. extra_float_digits and bytea_output are not reported by the server, so a
+// session that was not opened with SessionParams must be set with SessionSQL.
+func SessionMatches(status func(name string) string) bool {
+	for _, k := range []string{"DateStyle", "TimeZone", "IntervalStyle"} {
+		if status(k) != sessionParams[k] {
+			return false
+		}
+	}
+	return true
+}
