@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/walhook/walhook/internal/netguard"
+	"github.com/walhook/walhook/internal/uuidx"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -126,7 +127,7 @@ func looksNumeric(host string) bool {
 // checkWebhook validates a complete webhook (after PATCH merging) except the URL's host,
 // which checkURL does.
 func (a *API) checkWebhook(wh *matcher.Webhook) *apiError {
-	if wh.Signature != "" && !matcher.IsUUID(wh.Signature) {
+	if wh.Signature != "" && !uuidx.Is(wh.Signature) {
 		return invalid("signature", "%s is not a UUID (8-4-4-4-12 hexadecimal digits)", shorten(wh.Signature))
 	}
 	switch wh.Signing {
