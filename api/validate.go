@@ -80,12 +80,12 @@ func (a *API) checkHost(ctx context.Context, host string) *apiError {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if reason := netguard.Classify(ip); reason != "" {
-			return invalid("url", "host %s is a %s address; deliveries to private targets are disabled", shorten(host), reason)
+			return invalid("url", "host %s is a %s address; deliveries to private targets are disabled (set WALHOOK_ALLOW_PRIVATE_TARGETS=true to allow them)", shorten(host), reason)
 		}
 		return nil
 	}
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return invalid("url", "host %s is a loopback name; deliveries to private targets are disabled", shorten(host))
+		return invalid("url", "host %s is a loopback name; deliveries to private targets are disabled (set WALHOOK_ALLOW_PRIVATE_TARGETS=true to allow them)", shorten(host))
 	}
 	if looksNumeric(host) {
 		return invalid("url", "host %s is neither a canonical IP address nor a DNS name", shorten(host))
@@ -99,7 +99,7 @@ func (a *API) checkHost(ctx context.Context, host string) *apiError {
 	}
 	for _, ip := range ips {
 		if reason := netguard.Classify(ip); reason != "" {
-			return invalid("url", "host %s resolves to %s, a %s address; deliveries to private targets are disabled",
+			return invalid("url", "host %s resolves to %s, a %s address; deliveries to private targets are disabled (set WALHOOK_ALLOW_PRIVATE_TARGETS=true to allow them)",
 				shorten(host), ip, reason)
 		}
 	}

@@ -137,12 +137,27 @@ func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.
 	}
 }
 
+// validateMapping validates m against the database; when m is the bundled sample mapping
+// (WALHOOK_MAPPING_FILE unset), a mismatch says first how to give a mapping.
+func validateMapping(ctx context.Context, cfg Config, m *mapping.Mapping, q mapping.Querier) error {
+	err := m.Validate(ctx, q)
+	switch {
+	case err == nil:
+		return nil
+	case cfg.MappingFile == "":
+		return fmt.Errorf("WALHOOK_MAPPING_FILE is not set and the bundled sample CRM mapping does not fit this database: "+
+			"write a mapping for your schema and set WALHOOK_MAPPING_FILE (%w)", err)
+	}
+	return fmt.Errorf("validate mapping against the database: %w", err)
+}
+
 // checkSetup validates the mapping against the live schema and refuses to start when
 // "walhook setup" is missing or out of date, naming the fix.
 func (s *service) checkSetup(ctx context.Context) error {
-	if err := s.m.Validate(ctx, s.pool); err != nil {
-		return fmt.Errorf("validate mapping against the database: %w", err)
+	if err := validateMapping(ctx, s.cfg, s.m, s.pool); err != nil {
+		return err
 	}
+
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to the database: %s", redactConnString(err.Error()))
