@@ -124,6 +124,9 @@ func (d *decoder) other(data []byte) error {
 		if msg.Transactional && msg.Prefix == event.SkipKeyPrefix && d.txn.active {
 			d.addSkipKey(string(msg.Content))
 		}
+		if msg.Transactional && msg.Prefix == event.InboundPrefix && d.txn.active {
+			return d.inbound(msg.Content)
+		}
 	case *pglogrepl.TypeMessage, *pglogrepl.OriginMessage:
 		// Types need nothing: columns of unknown types are text. Origins are not filtered.
 	}

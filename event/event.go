@@ -1,6 +1,7 @@
 package event
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/walhook/walhook/internal/jsonx"
@@ -110,6 +111,15 @@ type Event struct {
 	Link Row
 	// SkipKeys are the skip keys the transaction emitted before this change.
 	SkipKeys []string
+	// Data is the body of an event that carries its own (an inbound call: the call object
+	// of DESIGN.md §13), rendered as the item's data as it is; nil for row events, whose
+	// body is New or Old.
+	Data json.RawMessage
+	// OrderKey, when set, replaces EntityID as what orders the entity's events: events
+	// with the same Entity and OrderKey are delivered in commit order (inbound calls:
+	// the inbound webhook's uuid, so each call has its own id but calls of one inbound
+	// webhook keep their order).
+	OrderKey string
 }
 
 // Txn describes a committed transaction once all its events have been handed out.

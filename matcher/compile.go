@@ -18,6 +18,7 @@ type subscription struct {
 	all    bool
 	wild   []string
 	exact  []string
+	inWild []string // inbound prefixes ("webhook.salesforce."), see inbound.go
 	custom []string // options.custom_entity_api_name
 	skip   []string // options.skip_keys
 	ents   map[event.EntityName]*entitySub
@@ -76,6 +77,9 @@ func compile(c *catalog, wh *Webhook, strict bool) (*subscription, error) {
 		return nil, err
 	}
 	s.skip = o.skipKeys
+	if err := s.checkInboundOptions(o); err != nil {
+		return nil, err
+	}
 	if err := s.compileCustom(c, o); err != nil {
 		return nil, err
 	}
@@ -100,6 +104,12 @@ func (s *subscription) compileEvents(c *catalog, events []string) error {
 		return Invalidf("events", "more than %d events", maxListLen)
 	}
 	for i, name := range events {
+		if event.IsInboundName(name) {
+			if err := s.compileInbound(fmt.Sprintf("events[%d]", i), name); err != nil {
+				return err
+			}
+			continue
+		}
 		if !c.events[name] {
 			return Invalidf(fmt.Sprintf("events[%d]", i), "%s", c.unknownEvent(name))
 		}
@@ -123,6 +133,7 @@ func (s *subscription) compileEvents(c *catalog, events []string) error {
 		prefix, _, _ := strings.Cut(name, ".")
 		return slices.Contains(s.wild, prefix)
 	})
+	s.finishInbound()
 	return nil
 }
 

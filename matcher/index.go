@@ -15,6 +15,8 @@ type index struct {
 	exact map[string]*bucket
 	wild  map[string]*bucket
 	all   *bucket
+	// inWild holds inbound prefix patterns by prefix ("webhook.salesforce."), inbound.go.
+	inWild map[string]*bucket
 	// byWebhook finds a webhook's compiled form for Render.
 	byWebhook map[*Webhook]*subscription
 	byID      map[string]*subscription
@@ -29,7 +31,7 @@ func newIndex(subs []*subscription) *index {
 		byID:      make(map[string]*subscription, len(subs)),
 		size:      len(subs),
 	}
-	exact, wild := map[string][]*subscription{}, map[string][]*subscription{}
+	exact, wild, inWild := map[string][]*subscription{}, map[string][]*subscription{}, map[string][]*subscription{}
 	var all []*subscription
 	for _, s := range subs {
 		ix.byWebhook[s.wh] = s
@@ -38,6 +40,7 @@ func newIndex(subs []*subscription) *index {
 			all = append(all, s)
 			continue
 		}
+		addInbound(inWild, s)
 		for _, p := range s.wild {
 			wild[p] = append(wild[p], s)
 		}
@@ -54,6 +57,12 @@ func newIndex(subs []*subscription) *index {
 	if len(all) > 0 {
 		ix.all = newBucket(all)
 	}
+	if len(inWild) > 0 {
+		ix.inWild = make(map[string]*bucket, len(inWild))
+		for p, list := range inWild {
+			ix.inWild[p] = newBucket(list)
+		}
+	}
 	return ix
 }
 
@@ -61,7 +70,9 @@ func newIndex(subs []*subscription) *index {
 func (ix *index) match(ev *event.Event, dst []Match) []Match {
 	name := string(ev.Name)
 	dst = ix.exact[name].match(ev, dst)
-	if dot := strings.IndexByte(name, '.'); dot > 0 {
+	if ev.Entity == event.EntityInbound {
+		dst = ix.matchInbound(ev, name, dst)
+	} else if dot := strings.IndexByte(name, '.'); dot > 0 {
 		dst = ix.wild[name[:dot]].match(ev, dst)
 	}
 	return ix.all.match(ev, dst)

@@ -417,7 +417,11 @@ func (r *renderer) appendItemAs(dst []byte, ev *event.Event) []byte {
 	dst = strconv.AppendUint(dst, uint64(ev.XID), 10)
 	dst = append(dst, `,"data":`...)
 	r.prefix, r.path = "data", r.path[:0]
-	dst = r.appendTop(dst, r.body(ev), r.bodyProj(ev))
+	if ev.Data != nil {
+		dst = r.appendOwn(dst, ev.Data)
+	} else {
+		dst = r.appendTop(dst, r.body(ev), r.bodyProj(ev))
+	}
 	if r.over && r.mode != modeBare {
 		return dst // abandoned: rendered again, reduced
 	}
@@ -443,6 +447,18 @@ func (r *renderer) appendItemAs(dst []byte, ev *event.Event) []byte {
 		dst = append(dst, '}')
 	}
 	return append(dst, '}')
+}
+
+// appendOwn appends the body of an event that carries its own (event.Event.Data, an
+// inbound call), as it is: null in modeBare.
+func (r *renderer) appendOwn(dst, data []byte) []byte {
+	if r.mode == modeBare {
+		r.cut("", cutBytes)
+		return append(dst, "null"...)
+	}
+	dst = append(dst, data...)
+	r.check(dst)
+	return dst
 }
 
 // appendTop appends an item's data or related_entity.data: null in modeBare.

@@ -80,7 +80,7 @@ func (c *chunk) committedAt() time.Time { return c.events[0].CommitTime }
 
 // eventSize estimates the memory an event holds.
 func eventSize(ev *event.Event) int64 {
-	n := 256 + len(ev.ID) + len(ev.EntityID)
+	n := 256 + len(ev.ID) + len(ev.EntityID) + len(ev.Data)
 	for _, r := range [...]event.Row{ev.New, ev.Old, ev.Link} {
 		for _, f := range r {
 			n += 48 + len(f.Name) + len(f.Value.Raw)
@@ -90,14 +90,18 @@ func eventSize(ev *event.Event) int64 {
 }
 
 // laneOf returns the ordering lane of an event's entity: a hash of entity name and
-// entity id modulo n. Lanes must be stable across restarts, so this uses FNV-1a rather
+// entity id (or the event's OrderKey) modulo n. Lanes must be stable across restarts, so this uses FNV-1a rather
 // than a seeded hash.
 func laneOf(ev *event.Event, n int) int {
 	if n <= 1 {
 		return 0
 	}
 	h := uint64(14695981039346656037)
-	for _, s := range [...]string{string(ev.Entity), "\x00", ev.EntityID} {
+	key := ev.EntityID
+	if ev.OrderKey != "" {
+		key = ev.OrderKey // inbound calls: ordered per inbound webhook
+	}
+	for _, s := range [...]string{string(ev.Entity), "\x00", key} {
 		for i := 0; i < len(s); i++ {
 			h = (h ^ uint64(s[i])) * 1099511628211
 		}
