@@ -13,6 +13,7 @@ import (
 
 	"github.com/walhook/walhook/api"
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/inbound"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/sender"
@@ -32,6 +33,9 @@ type Config struct {
 	Matcher matcher.Config
 	Sender  sender.Config
 	API     api.Config
+	// Inbound configures inbound webhooks (DESIGN.md §13); New fills in its database,
+	// token check, call bound (the matcher's item bound), logger and registerer.
+	Inbound inbound.Config
 	// Logger and Registerer are shared by every component; nil means discard and none.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -43,6 +47,7 @@ type Service struct {
 	matcher *matcher.Matcher
 	sender  *sender.Sender
 	api     *api.API
+	inbound *inbound.Service
 	handler *Handler
 }
 
@@ -71,7 +76,12 @@ func New(cfg Config) (*Service, error) {
 	ac := cfg.API
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
 	ac.Deliveries = api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver)
-	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), handler: NewHandler(m, snd)}, nil
+	ic := cfg.Inbound
+	ic.DB, ic.Logger, ic.Registerer = cfg.DB, cfg.Logger, cfg.Registerer
+	ic.Authorize = api.TokenCheck(ac.Tokens)
+	ic.MaxCallBytes = matcher.ItemLimit(mc.MaxBodyBytes)
+	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), inbound: inbound.New(ic),
+		handler: NewHandler(m, snd)}, nil
 }
 
 // Load reads the webhooks, so that the first event meets them all.
@@ -85,6 +95,9 @@ func (s *Service) Load(ctx context.Context) error {
 // API is the webhook API's handler, to be mounted at /api/.
 func (s *Service) API() http.Handler { return s.api.Handler() }
 
+// Inbound is the inbound webhooks' handler, to be mounted at /api/v3/.
+func (s *Service) Inbound() http.Handler { return s.inbound.Handler() }
+
 // Health is the reader's standing problem (a lost or missing slot), or nil.
 func (s *Service) Health() error { return s.reader.Health() }
 
@@ -95,6 +108,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.reader.Run(gctx, s.handler) })
 	g.Go(func() error { return s.matcher.Run(gctx) })
 	g.Go(func() error { return s.sender.Run(gctx) })
+	g.Go(func() error { return s.inbound.Run(gctx) })
 	return g.Wait()
 }
 

@@ -87,6 +87,18 @@ type Config struct {
 	MaxBodyBytes int `env:"WALHOOK_MAX_BODY_BYTES, default=1048576"`
 	// MaxExpandRows bounds the rows of one one-to-many expansion of one item.
 	MaxExpandRows int `env:"WALHOOK_MAX_EXPAND_ROWS, default=100"`
+
+	// ---- Inbound webhooks (see README.md, Inbound webhooks; DESIGN.md §13) ----
+	// InboundMaxBytes bounds one inbound call's request body, files included (413 past it).
+	InboundMaxBytes int64 `env:"WALHOOK_INBOUND_MAX_BYTES, default=10485760"`
+	// InboundRate is the calls a second each inbound webhook accepts per instance (429 with
+	// Retry-After past it); InboundBurst how many at once.
+	InboundRate  float64 `env:"WALHOOK_INBOUND_RATE, default=100"`
+	InboundBurst int     `env:"WALHOOK_INBOUND_BURST, default=100"`
+	// InboundRetention is how long inbound files and webhook-ids are kept.
+	InboundRetention time.Duration `env:"WALHOOK_INBOUND_RETENTION, default=168h"`
+	// PublicURL is walhook's external base URL, used in inbound file URLs and webhookUrl.
+	PublicURL string `env:"WALHOOK_PUBLIC_URL"`
 }
 
 // configVariables returns every variable Config reads, in field order.
@@ -215,7 +227,7 @@ func (c Config) validate() error {
 		{"WALHOOK_RETRY_WINDOW", c.RetryWindow}, {"WALHOOK_DELAY_HORIZON", c.DelayHorizon},
 		{"WALHOOK_SPILL_WAIT", c.SpillWait}, {"WALHOOK_QUEUE_POLL_INTERVAL", c.QueuePollInterval},
 		{"WALHOOK_BREAKER_COOLDOWN", c.BreakerCooldown}, {"WALHOOK_DELIVERY_LOG_RETENTION", c.DeliveryLogRetention},
-		{"WALHOOK_DEAD_LETTER_RETENTION", c.DeadLetterRetention},
+		{"WALHOOK_DEAD_LETTER_RETENTION", c.DeadLetterRetention}, {"WALHOOK_INBOUND_RETENTION", c.InboundRetention},
 	} {
 		if d.value <= 0 {
 			return configErrorf(d.variable, "%s is not positive", d.value)
@@ -226,7 +238,7 @@ func (c Config) validate() error {
 		value    int
 	}{
 		{"WALHOOK_WEBHOOK_CONCURRENCY", c.WebhookConcurrency}, {"WALHOOK_QUEUE_WORKERS", c.QueueWorkers},
-		{"WALHOOK_BREAKER_THRESHOLD", c.BreakerThreshold},
+		{"WALHOOK_BREAKER_THRESHOLD", c.BreakerThreshold}, {"WALHOOK_INBOUND_BURST", c.InboundBurst},
 	} {
 		if n.value < 1 {
 			return configErrorf(n.variable, "%d is less than 1", n.value)
@@ -243,6 +255,17 @@ func (c Config) validate() error {
 	}
 	if c.MaxExpandRows < 1 || c.MaxExpandRows > maxMaxExpandRows {
 		return configErrorf("WALHOOK_MAX_EXPAND_ROWS", "%d is not from 1 to %d", c.MaxExpandRows, maxMaxExpandRows)
+	}
+	if c.InboundMaxBytes < 1 {
+		return configErrorf("WALHOOK_INBOUND_MAX_BYTES", "%d is less than 1", c.InboundMaxBytes)
+	}
+	if c.InboundRate <= 0 {
+		return configErrorf("WALHOOK_INBOUND_RATE", "%g is not positive", c.InboundRate)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return configErrorf("WALHOOK_PUBLIC_URL", "%q is not an http or https URL", c.PublicURL)
+		}
 	}
 	return nil
 }
@@ -274,6 +297,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("memory_limit_bytes", c.MemoryLimitBytes),
 		slog.Int("max_body_bytes", c.MaxBodyBytes),
 		slog.Int("max_expand_rows", c.MaxExpandRows),
+		slog.Int64("inbound_max_bytes", c.InboundMaxBytes),
+		slog.Float64("inbound_rate", c.InboundRate),
+		slog.Int("inbound_burst", c.InboundBurst),
+		slog.Duration("inbound_retention", c.InboundRetention),
+		slog.String("public_url", c.PublicURL),
 	)
 }
 

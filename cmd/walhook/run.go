@@ -19,6 +19,7 @@ import (
 
 	"github.com/walhook/walhook/api"
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/inbound"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/pipeline"
@@ -134,6 +135,8 @@ func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.
 			MaxBodyBytes: c.MaxBodyBytes,
 		},
 		API: api.Config{Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets},
+		Inbound: inbound.Config{MaxBytes: c.InboundMaxBytes, Rate: c.InboundRate, Burst: c.InboundBurst,
+			Retention: c.InboundRetention, PublicURL: c.PublicURL},
 	}
 }
 
@@ -168,6 +171,7 @@ func (s *service) checkSetup(ctx context.Context) error {
 
 func (s *service) routes() {
 	s.mux.Handle("/api/", s.pipe.API())
+	s.mux.Handle("/api/v3/", s.pipe.Inbound())
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")

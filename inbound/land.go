@@ -1,0 +1,88 @@
+package inbound
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/walhook/walhook/event"
+)
+
+// landing is one call to make durable.
+type landing struct {
+	webhookUUID string
+	messageID   string // the webhook-id header; "" when absent
+	callID      string
+	key         string
+	call        []byte
+	files       []callFile
+	skipKey     string // the Webhook-Skip-Key header; "" when absent
+	receivedAt  time.Time
+}
+
+// land makes a call durable in one transaction with synchronous_commit on: its
+// idempotency row, its files, and its logical decoding message (with a skip key message
+// before it when the call names one). It returns the call's id: the first call's when
+// messageID repeats one already landed (dup), and then nothing is written. It is one
+// BEGIN, one batch and one COMMIT: three round trips.
+func (s *Service) land(ctx context.Context, l *landing) (callID string, dup bool, err error) {
+	tx, err := s.cfg.DB.Begin(ctx)
+	if err != nil {
+		return "", false, fmt.Errorf("land call %s: %w", l.callID, err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	b := &pgx.Batch{}
+	b.Queue(`SET LOCAL synchronous_commit = on`)
+	if l.messageID != "" {
+		b.Queue(`INSERT INTO walhook.inbound_calls (webhook_uuid, message_id, call_id, received_at) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (webhook_uuid, message_id) DO NOTHING`, l.webhookUUID, l.messageID, l.callID, l.receivedAt)
+	}
+	for i, f := range l.files {
+		b.Queue(`INSERT INTO walhook.inbound_files (call_id, idx, webhook_uuid, field, filename, content_type, size, sha256, content, received_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+			l.callID, i, l.webhookUUID, f.field, f.filename, f.contentType, len(f.content), f.sha256, f.content, l.receivedAt)
+	}
+	if l.skipKey != "" {
+		b.Queue(`SELECT pg_catalog.pg_logical_emit_message(true, $1::text, $2::text)`, event.SkipKeyPrefix, l.skipKey)
+	}
+	b.Queue(`SELECT pg_catalog.pg_logical_emit_message(true, $1::text, $2::bytea)`, event.InboundPrefix,
+		event.AppendInboundMessage(nil, l.callID, l.key, l.call))
+	br := tx.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil { // SET LOCAL
+		br.Close()
+		return "", false, fmt.Errorf("land call %s: %w", l.callID, err)
+	}
+	if l.messageID != "" {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return "", false, fmt.Errorf("land call %s: record webhook-id: %w", l.callID, err)
+		}
+		dup = tag.RowsAffected() == 0
+	}
+	if err := br.Close(); err != nil {
+		return "", false, fmt.Errorf("land call %s: %w", l.callID, err)
+	}
+	if dup {
+		// The first call with this webhook-id landed: this one raises nothing.
+		if err := tx.Rollback(ctx); err != nil {
+			return "", false, fmt.Errorf("land call %s: %w", l.callID, err)
+		}
+		err := s.cfg.DB.QueryRow(ctx, `SELECT call_id::text FROM walhook.inbound_calls WHERE webhook_uuid = $1 AND message_id = $2`,
+			l.webhookUUID, l.messageID).Scan(&callID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", false, fmt.Errorf("land call %s: webhook-id pruned meanwhile; retry", l.callID)
+		}
+		if err != nil {
+			return "", false, fmt.Errorf("land call %s: read the first call of webhook-id: %w", l.callID, err)
+		}
+		return callID, true, nil
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return "", false, fmt.Errorf("land call %s: commit: %w", l.callID, err)
+	}
+	return l.callID, false, nil
+}
