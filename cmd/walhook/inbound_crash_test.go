@@ -28,7 +28,7 @@ func TestInboundCrashLosesNothing(t *testing.T) {
 	var (
 		mu       sync.Mutex
 		answered []string // call ids answered 2xx
-		failures int       // attempts that failed (walhook down or killed mid-call)
+		failures int      // attempts that failed (walhook down or killed mid-call)
 		sent     atomic.Int64
 	)
 	done := make(chan error, 1)
