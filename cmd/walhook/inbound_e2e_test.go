@@ -30,6 +30,11 @@ import (
 // inboundEnv starts walhook on a fresh sample CRM with inbound limits for the tests.
 func inboundEnv(t *testing.T, vars map[string]string) (map[string]string, *walhookProc) {
 	t.Helper()
+	return inboundEnvTB(t, vars)
+}
+
+func inboundEnvTB(t testing.TB, vars map[string]string) (map[string]string, *walhookProc) {
+	t.Helper()
 	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
 	env := e2eEnv(dsn)
 	for k, v := range vars {

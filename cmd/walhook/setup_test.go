@@ -79,7 +79,7 @@ func TestSetupCommandNeedsDatabaseURL(t *testing.T) {
 	}
 }
 
-func dropSlot(t *testing.T, dsn, slot string) {
+func dropSlot(t testing.TB, dsn, slot string) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err != nil {
