@@ -227,4 +227,7 @@ func withSenderDefaults(c *Config) {
 	c.DeadLetterRetention = 720 * time.Hour
 	c.MaxBodyBytes = 1 << 20
 	c.MaxExpandRows = 100
+	c.InboundMaxBytes = 10 << 20
+	c.InboundRate, c.InboundBurst = 100, 100
+	c.InboundRetention = 168 * time.Hour
 }

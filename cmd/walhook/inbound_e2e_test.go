@@ -57,7 +57,10 @@ func TestInboundEndToEnd(t *testing.T) {
 		"options": map[string]any{"chunk_size": 1}})
 	registerWebhook(t, p.base, map[string]any{"url": wild.URL(), "events": []string{"webhook.salesforce.*"}, "signature": wild.secret})
 	registerWebhook(t, p.base, map[string]any{"url": other.URL(), "events": []string{"webhook.github.*"}, "signature": other.secret})
-	waitInboundSubscribed(t, p, lead.UUID, exact, wild)
+	skipper := newReceiver(t, "1a2b3c4d-0000-4000-8000-0000000051c9")
+	registerWebhook(t, p.base, map[string]any{"url": skipper.URL(), "events": []string{"webhook.*"}, "signature": skipper.secret,
+		"options": map[string]any{"skip_keys": []string{"loop"}}})
+	waitInboundSubscribed(t, p, lead.UUID, exact, wild, skipper)
 
 	// JSON, form and multipart calls, on both spellings of the receive path.
 	status, jsonCall, _, raw := call(t, p.base, "/api/v3/webhook.receive", lead.UUID, "application/json",
@@ -160,6 +163,15 @@ func TestInboundEndToEnd(t *testing.T) {
 		if strings.Contains(string(ev.raw), `"second"`) {
 			t.Errorf("the repeated call was delivered: %s", ev.raw)
 		}
+	}
+
+	// A call with a skip key is not delivered to webhooks that skip it.
+	_, skipped, _, _ := call(t, p.base, "/api/v3/webhook.receive", lead.UUID, "text/plain", []byte("from a loop"), http.Header{"Webhook-Skip-Key": {"loop"}})
+	_, after, _, _ := call(t, p.base, "/api/v3/webhook.receive", lead.UUID, "text/plain", []byte("after"), nil)
+	waitCalls(t, wild, p, skipped.ID, after.ID)
+	waitCalls(t, skipper, p, after.ID)
+	if got, _ := inboundItems(t, skipper); got[skipped.ID].ID != "" {
+		t.Errorf("a call with skip key loop reached a webhook with skip_keys [loop]")
 	}
 
 	// 404, 413.
