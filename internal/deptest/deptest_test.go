@@ -34,6 +34,12 @@ var forbidden = []struct {
 	{"api", "github.com/walhook/walhook/cdc", "the API manages webhooks; it knows no source", false},
 	{"api", "github.com/jackc/pglogrepl", "the API manages webhooks; it knows no source", false},
 	{"api", "github.com/jackc/pgx/v5/pgproto3", "the API knows nothing of the wire protocol", true},
+	// Inbound webhooks are a source: they land calls in the WAL through SQL, and the reader
+	// raises their events; they neither decode the stream nor deliver.
+	{"inbound", "github.com/walhook/walhook/cdc", "inbound calls reach the reader through the WAL, not a call", false},
+	{"inbound", "github.com/jackc/pglogrepl", "inbound lands calls with SQL; only the reader speaks replication", false},
+	{"inbound", "github.com/walhook/walhook/matcher", "inbound calls are matched after the WAL, like every event", false},
+	{"inbound", "github.com/walhook/walhook/sender", "inbound calls are delivered after the WAL, like every event", false},
 	// The vocabulary is a leaf: every source and consumer imports it, it imports none of them.
 	{"event", "github.com/walhook/walhook/mapping", "the vocabulary is a leaf below the mapping", false},
 	{"event", "github.com/walhook/walhook/cdc", "the vocabulary is a leaf below every source", false},
