@@ -20,7 +20,7 @@ func TestParseBody(t *testing.T) {
 	mw.Close()
 	for _, c := range []struct {
 		ct, body, want string
-		files      int
+		files          int
 	}{
 		{"application/json", `{ "a" : [1, 2.50] }`, `{"a":[1,2.50]}`, 0},
 		{"application/vnd.api+json; charset=utf-8", `[true]`, `[true]`, 0},
