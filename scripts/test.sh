@@ -67,6 +67,12 @@ if ! command -v docker-compose >/dev/null; then
 	apt_install docker-compose
 fi
 
+# The README's quick start uses curl and jq; cmd/walhook/quickstart_e2e_test.go runs it.
+for tool in curl jq; do
+	if ! command -v "$tool" >/dev/null; then
+		apt_install "$tool"
+	fi
+done
 # Node runs the OpenAPI linters and the generated TypeScript client's test
 # (api/openapi_test.go, cmd/walhook/openapi_client_e2e_test.go) and the Node signature
 # snippet (docs/verify). The tools are pinned in tools/openapi/package-lock.json and
