@@ -54,6 +54,7 @@ func nodeTools(tb testing.TB, bins ...string) string {
 // and every delivery validated against its webhooks section. CRM writes run meanwhile so
 // that deliveries happen.
 func TestGeneratedTypeScriptClient(t *testing.T) {
+	t.Parallel() // its own database or cluster, ports and temporary directories
 	tools := nodeTools(t, "openapi-ts", "openapi-typescript", "tsc")
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t, sample.CRMSQL)

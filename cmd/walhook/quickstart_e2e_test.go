@@ -140,6 +140,7 @@ func freshCopy(tb testing.TB, dir string) {
 // a fresh copy of the repository, against a throwaway cluster holding the sample CRM (the
 // user's database), and checks that the receiver printed a verified delivery.
 func TestQuickStart(t *testing.T) {
+	t.Parallel() // its own database or cluster, ports and temporary directories
 	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)

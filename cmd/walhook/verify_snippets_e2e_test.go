@@ -93,6 +93,7 @@ func runSnippet(t *testing.T, interp, flag, script, module, mode, secret string,
 // walhook in both signing modes: each accepts them, and refuses a changed body and a wrong
 // secret.
 func TestVerifySnippets(t *testing.T) {
+	t.Parallel() // its own database or cluster, ports and temporary directories
 	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
 	if err != nil {
 		t.Fatal(err)
