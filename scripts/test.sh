@@ -67,6 +67,28 @@ if ! command -v docker-compose >/dev/null; then
 	apt_install docker-compose
 fi
 
+# The README's quick start uses curl and jq; cmd/walhook/quickstart_e2e_test.go runs it.
+for tool in curl jq; do
+	if ! command -v "$tool" >/dev/null; then
+		apt_install "$tool"
+	fi
+done
+# Node runs the OpenAPI linters and the generated TypeScript client's test
+# (api/openapi_test.go, cmd/walhook/openapi_client_e2e_test.go) and the Node signature
+# snippet (docs/verify). The tools are pinned in tools/openapi/package-lock.json and
+# installed with npm ci when missing or older than the lock file.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	apt_install nodejs npm
+fi
+if (( $(node -p 'process.versions.node.split(".")[0]') < 20 )); then
+	log "node $(node --version) is too old for tools/openapi (20.19 or newer): install a newer Node.js, then rerun"
+	exit 1
+fi
+if [[ ! tools/openapi/node_modules/.package-lock.json -nt tools/openapi/package-lock.json ]]; then
+	log "npm ci (tools/openapi)"
+	(cd tools/openapi && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
 log "go mod download"
 go mod download
 
