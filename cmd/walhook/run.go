@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/console"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/schema"
@@ -154,6 +155,7 @@ func (s *service) buildHandler(ctx context.Context, handler newHandler, ack func
 }
 
 func (s *service) routes() {
+	s.mux.Handle(console.Path, console.Handler()) // ServeMux redirects /console to /console/
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
