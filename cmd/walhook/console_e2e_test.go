@@ -327,6 +327,9 @@ func TestConsole(t *testing.T) {
 	if got := textOf(t, b, "#m-events-rate"); got == "—" || got == "" {
 		t.Errorf("events/s shown %q after two samples", got)
 	}
+	if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
+		t.Errorf("at 1280×800 the page is %v px wide (scrollWidth, innerWidth)", w)
+	}
 	shots.shot(b, "webhooks")
 
 	// Pause and resume from the list; the API agrees each time.
@@ -349,6 +352,11 @@ func TestConsole(t *testing.T) {
 		chromedp.SendKeys(css("#wf-events"), "Contact.Create, Contact.Update"),
 		chromedp.SendKeys(css("#wf-signature"), contactsSig))
 	shots.shot(b, "new-webhook")
+	// The dialog keeps Tab inside: Shift+Tab from its first field wraps to its last button.
+	run(t, b, "shift+tab in the dialog", chromedp.Focus(css("#wf-url")), chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	if got := eval[string](t, b, `document.activeElement.id`); got != "wf-submit" {
+		t.Errorf("Shift+Tab from the dialog's first field went to %q, want wf-submit", got)
+	}
 	run(t, b, "submit the webhook",
 		chromedp.Click(css("#wf-submit")), chromedp.WaitVisible(css("#created-signature")))
 	if got := textOf(t, b, "#created-signature"); got != contactsSig {
@@ -457,13 +465,14 @@ func TestConsole(t *testing.T) {
 	// Inbound webhooks: listed, or the graceful message while the API lacks them.
 	run(t, b, "inbound", chromedp.Click(css(`a[data-nav="inbound"]`)), chromedp.WaitVisible(css("#inbound-message, #inbound-table")))
 
-	// Phone width: the list as cards.
-	if shots.dir != "" {
-		run(t, b, "phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
-			chromedp.Navigate(p.base+"/console/#/webhooks"),
-			chromedp.WaitVisible(css(`#webhooks-body tr[data-id="`+contactsID+`"]`)))
-		shots.shot(b, "phone")
+	// Phone width: the list as cards, nothing wider than the screen.
+	run(t, b, "phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(p.base+"/console/#/webhooks"),
+		chromedp.WaitVisible(css(`#webhooks-body tr[data-id="`+contactsID+`"]`)))
+	if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
+		t.Errorf("at phone width the page is %v px wide (scrollWidth, innerWidth)", w)
 	}
+	shots.shot(b, "phone")
 	for _, r := range []*receiver{tasks, accounts, contacts} {
 		r.checkNoProblems(t)
 	}
