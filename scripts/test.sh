@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, runnable on a fresh machine: installs PostgreSQL when missing,
+# The whole test suite, runnable on a fresh machine: installs PostgreSQL (and Chromium, for
+# the console's browser test) when missing,
 # then checks formatting, vets, and runs every test against real PostgreSQL.
 # Extra arguments go to "go test" (e.g. scripts/test.sh -run TestSetup -v).
 set -euo pipefail
@@ -65,6 +66,12 @@ fi
 # Debian's docker-compose package (cmd/walhook/compose_ops_test.go); it needs no engine.
 if ! command -v docker-compose >/dev/null; then
 	apt_install docker-compose
+fi
+
+# Debian's Chromium runs the console's browser test (cmd/walhook/console_e2e_test.go, driven
+# by chromedp at /usr/bin/chromium, headless, without a sandbox).
+if [[ ! -x /usr/bin/chromium ]]; then
+	apt_install chromium
 fi
 
 log "go mod download"
