@@ -323,6 +323,17 @@ func TestConsole(t *testing.T) {
 	if got := textOf(t, b, "#m-state"); got != "streaming" {
 		t.Errorf("reader state shown %q, want streaming", got)
 	}
+	// The page's Prometheus text parser, on escaped labels, exponents and +Inf.
+	parsed := eval[[]map[string]any](t, b, `walhookConsole.parseMetrics(
+		"# HELP x y\n# TYPE x counter\n" +
+		"walhook_x_total{a=\"q\\\"uote\",b=\"back\\\\slash\"} 1.5e+03\n" +
+		"walhook_h_bucket{le=\"+Inf\"} +Inf\n" +
+		"bad line\n" +
+		"walhook_g 7")`)
+	if got, _ := json.Marshal(parsed); string(got) != `[{"labels":{"a":"q\"uote","b":"back\\slash"},"name":"walhook_x_total","value":1500},`+
+		`{"labels":{"le":"+Inf"},"name":"walhook_h_bucket","value":null},{"labels":{},"name":"walhook_g","value":7}]` {
+		t.Errorf("parseMetrics = %s", got)
+	}
 	run(t, b, "throughput shown", chromedp.WaitVisible(css("#reader-cards[data-rates]")))
 	if got := textOf(t, b, "#m-events-rate"); got == "—" || got == "" {
 		t.Errorf("events/s shown %q after two samples", got)
@@ -431,6 +442,20 @@ func TestConsole(t *testing.T) {
 		t.Errorf("focus after closing the delivery dialog is on %q, want its View button", got)
 	}
 
+	// Backfill: progress, or the graceful message while the API lacks the route.
+	run(t, b, "backfill tab", chromedp.Click(css("#tab-backfill")), chromedp.WaitVisible(css("#backfill-form")))
+	if code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+tasksID+"/backfill", nil); code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+		run(t, b, "backfill unavailable", chromedp.WaitVisible(css("#bf-text")))
+		if got := textOf(t, b, "#bf-text"); !strings.Contains(got, "not available in this version") {
+			t.Errorf("backfill progress without the API: %q", got)
+		}
+		run(t, b, "start a backfill", chromedp.SendKeys(css("#bf-entities"), "Task"), chromedp.SendKeys(css("#bf-entities"), kb.Enter),
+			chromedp.WaitVisible(css("#notice .warn")))
+		if got := textOf(t, b, "#notice"); !strings.Contains(got, "Backfill is not available in this version") {
+			t.Errorf("backfill start without the API: notice %q", got)
+		}
+	}
+
 	// The Account webhook: disabled with its reason, the chunk dead-lettered with the
 	// request body of the real CRM change; redeliver it and resume.
 	run(t, b, "open the Account webhook's dead letters",
@@ -464,6 +489,13 @@ func TestConsole(t *testing.T) {
 
 	// Inbound webhooks: listed, or the graceful message while the API lacks them.
 	run(t, b, "inbound", chromedp.Click(css(`a[data-nav="inbound"]`)), chromedp.WaitVisible(css("#inbound-message, #inbound-table")))
+	if code := apiCall(t, http.MethodGet, p.base+"/api/v3/command/webhook.get", nil); code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+		if got := textOf(t, b, "#inbound-message"); !strings.Contains(got, "not available in this version") {
+			t.Errorf("inbound without the API: message %q", got)
+		}
+	} else if code != http.StatusOK || !eval[bool](t, b, `!document.getElementById("inbound-table").hidden || /No inbound/.test(document.getElementById("inbound-message").textContent)`) {
+		t.Errorf("inbound with the API (GET answered %d): neither the table nor the empty message shown", code)
+	}
 
 	// Phone width: the list as cards, nothing wider than the screen.
 	run(t, b, "phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),

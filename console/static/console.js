@@ -238,7 +238,8 @@
   // ---- Reader metrics (Prometheus text format) -------------------------------------------
 
   // parseMetrics parses the Prometheus text exposition format into samples
-  // {name, labels, value}; comments and malformed lines are skipped.
+  // {name, labels, value}; comments and malformed lines are skipped. Label values are
+  // unescaped (\\, \", \n) in one pass.
   function parseMetrics(text) {
     const out = [];
     for (const raw of text.split("\n")) {
@@ -251,10 +252,11 @@
         const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
         let lm;
         while ((lm = re.exec(m[3])) !== null) {
-          labels[lm[1]] = lm[2].replace(/\\n/g, "\n").replace(/\\"/g, "\"").replace(/\\\\/g, "\\");
+          labels[lm[1]] = lm[2].replace(/\\(.)/g, (_, c) => (c === "n" ? "\n" : c));
         }
       }
-      const value = m[4] === "+Inf" ? Infinity : m[4] === "-Inf" ? -Infinity : Number(m[4]);
+      const value = m[4] === "+Inf" ? Infinity : m[4] === "-Inf" ? -Infinity : m[4] === "NaN" ? NaN : Number(m[4]);
+      if (Number.isNaN(value) && m[4] !== "NaN") continue; // not a sample line
       out.push({ name: m[1], labels, value });
     }
     return out;
