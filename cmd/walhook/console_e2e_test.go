@@ -146,6 +146,14 @@ func setValue(sel, value string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// waitJS waits until the JavaScript expression is truthy in the page.
+func waitJS(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](expr)(ctx, t)
+		return err
+	})
+}
+
 // run runs chromedp actions, failing the test with what as context.
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
@@ -417,6 +425,20 @@ func TestConsole(t *testing.T) {
 		t.Errorf("API status after resume in the console: %q", st)
 	}
 
+	// Edit: the events change; the masked signature, not sent back, stays as it was.
+	run(t, b, "edit the webhook",
+		chromedp.Click(css("#wh-edit")), chromedp.WaitVisible(css("#webhook-dialog")),
+		setValue("#wf-events", ""), chromedp.SendKeys(css("#wf-events"), "Contact.*"),
+		chromedp.Click(css("#wf-submit")), chromedp.WaitNotVisible(css("#webhook-dialog")),
+		waitJS(`document.querySelector("#wh-facts .events")?.textContent === "Contact.*"`))
+	var edited struct{ Events []string }
+	var secret struct{ Signature string }
+	apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+contactsID, &edited)
+	apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+contactsID+"/secret", &secret)
+	if strings.Join(edited.Events, ",") != "Contact.*" || secret.Signature != contactsSig {
+		t.Errorf("after the edit the API has events %v and signature %q, want [Contact.*] and %q", edited.Events, secret.Signature, contactsSig)
+	}
+
 	// The Task webhook's delivery log: the probe's chunk, delivered; its request and response.
 	run(t, b, "open the Task webhook",
 		chromedp.Navigate(p.base+"/console/#/webhooks/"+tasksID),
@@ -476,7 +498,7 @@ func TestConsole(t *testing.T) {
 	accounts.failFast(false)
 	run(t, b, "resume and redeliver",
 		chromedp.Click(css("#wh-resume")), chromedp.WaitVisible(css("#wh-pause")),
-		chromedp.WaitVisible(css(`#dead-body tr[data-dead] button[aria-label^="Redeliver"]`)),
+		chromedp.WaitVisible(css(`#dead-body:not([aria-busy]) tr[data-dead] button[aria-label^="Redeliver"]`)),
 		chromedp.Click(css(`#dead-body tr[data-dead] button[aria-label^="Redeliver"]`)),
 		chromedp.WaitVisible(css("#dead-empty")))
 	waitUntil(t, 30*time.Second, "the redelivered Account.Update", func() (bool, string, error) {

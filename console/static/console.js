@@ -663,9 +663,11 @@
   async function loadDeadLetters() {
     if (!current) return;
     const id = current.id;
+    const tbody = $("dead-body");
+    tbody.setAttribute("aria-busy", "true");
     const r = await api("GET", base() + "/" + encodeURIComponent(id) + "/dead-letters?limit=1000");
     if (!current || current.id !== id) return;
-    const tbody = $("dead-body");
+    tbody.removeAttribute("aria-busy");
     clear(tbody);
     if (!r.ok) {
       $("dead-count").textContent = unavailable(r) ? "Dead letters are not available on this instance." : "Could not read dead letters: " + r.message;
