@@ -327,6 +327,15 @@ func TestConsole(t *testing.T) {
 	if got := eval[[]any](t, b, `[sessionStorage.getItem("walhook.console.token"), localStorage.getItem("walhook.console.token")]`); len(got) != 2 || got[0] != e2eToken || got[1] != nil {
 		t.Errorf("token in [sessionStorage, localStorage] = %v, want only in sessionStorage", got)
 	}
+	// The space can be changed without retyping the token; Escape returns the focus.
+	run(t, b, "space dialog", chromedp.Click(css("#space-button")), chromedp.WaitVisible(css("#login-dialog")))
+	if got := eval[[]string](t, b, `[document.activeElement.id, document.getElementById("login-space").value, document.getElementById("login-title").textContent]`); strings.Join(got, "|") != "login-space|e2e|Change space or token" {
+		t.Errorf("space dialog: focus, space, title = %q", got)
+	}
+	run(t, b, "close the space dialog", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#login-dialog")))
+	if got := eval[string](t, b, `document.activeElement.id`); got != "space-button" {
+		t.Errorf("focus after Escape is on %q, want the space button", got)
+	}
 	run(t, b, "metrics shown", chromedp.WaitVisible(css(`#m-state.ok`)))
 	if got := textOf(t, b, "#m-state"); got != "streaming" {
 		t.Errorf("reader state shown %q, want streaming", got)

@@ -333,7 +333,8 @@
 
   function route() {
     if (!session.token) { signedOut(); return; }
-    $("space-label").textContent = "space: " + session.space;
+    $("space-button").textContent = "Space: " + session.space;
+    $("space-button").hidden = false;
     $("signin-button").hidden = true;
     $("signout-button").hidden = false;
     const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
@@ -344,7 +345,7 @@
   }
 
   function signedOut(message) {
-    $("space-label").textContent = "";
+    $("space-button").hidden = true;
     $("signin-button").hidden = false;
     $("signout-button").hidden = true;
     showView("view-signedout");
@@ -355,17 +356,22 @@
     if (!$("login-dialog").open) openLogin(message);
   }
 
+  // openLogin asks for the token and space; signed in, the token may be left empty to
+  // keep it (changing only the space).
   function openLogin(message) {
+    const signedIn = !!session.token;
+    $("login-title").textContent = signedIn ? "Change space or token" : "Sign in";
+    $("login-token-hint").hidden = !signedIn;
     $("login-error").textContent = message || "";
     $("login-token").value = "";
     $("login-space").value = session.space;
-    $("login-remember").checked = false;
-    openDialog($("login-dialog"), $("login-token"));
+    $("login-remember").checked = signedIn && localStorage.getItem(TOKEN_KEY) !== null;
+    openDialog($("login-dialog"), signedIn ? $("login-space") : $("login-token"));
   }
 
   async function submitLogin(e) {
     e.preventDefault();
-    const token = $("login-token").value.trim();
+    const token = $("login-token").value.trim() || session.token;
     const space = $("login-space").value.trim() || "default";
     if (!token) { $("login-error").textContent = "Enter an API token."; return; }
     $("login-submit").disabled = true;
@@ -373,10 +379,12 @@
     $("login-submit").disabled = false;
     if (r.status === 401 || r.status === 403) { $("login-error").textContent = "walhook refused this token."; return; }
     if (!r.ok) { $("login-error").textContent = "Could not reach the API: " + r.message; return; }
+    const spaceChanged = !!session.token && space !== session.space;
     session.save(token, space, $("login-remember").checked);
     $("login-dialog").close("ok");
     notify("", "");
-    if (!location.hash || location.hash === "#") location.hash = "#/webhooks";
+    // A webhook page of the old space means nothing in the new one.
+    if (!location.hash || location.hash === "#" || (spaceChanged && /^#\/webhooks\/./.test(location.hash))) navigate("#/webhooks");
     else route();
   }
 
@@ -871,6 +879,7 @@
     $("webhook-form").addEventListener("submit", submitWebhook);
     $("signin-button").addEventListener("click", () => openLogin());
     $("signin-cta").addEventListener("click", () => openLogin());
+    $("space-button").addEventListener("click", () => openLogin());
     $("signout-button").addEventListener("click", () => { session.forget(); notify("info", "Signed out."); signedOut(); });
     $("new-webhook").addEventListener("click", () => openWebhookForm(null));
     $("refresh-webhooks").addEventListener("click", loadWebhooks);
