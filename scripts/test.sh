@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, runnable on a fresh machine: installs PostgreSQL when missing,
+# The whole test suite, runnable on a fresh machine: installs PostgreSQL (and Chromium, for
+# the console's browser test) when missing,
 # then checks formatting, vets, and runs every test against real PostgreSQL.
 # Extra arguments go to "go test" (e.g. scripts/test.sh -run TestSetup -v).
 set -euo pipefail
@@ -87,6 +88,11 @@ fi
 if [[ ! tools/openapi/node_modules/.package-lock.json -nt tools/openapi/package-lock.json ]]; then
 	log "npm ci (tools/openapi)"
 	(cd tools/openapi && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# Debian's Chromium runs the console's browser test (cmd/walhook/console_e2e_test.go, driven
+# by chromedp at /usr/bin/chromium, headless, without a sandbox).
+if [[ ! -x /usr/bin/chromium ]]; then
+	apt_install chromium
 fi
 
 log "go mod download"

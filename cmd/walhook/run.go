@@ -19,6 +19,7 @@ import (
 
 	"github.com/walhook/walhook/api"
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/console"
 	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
@@ -181,6 +182,7 @@ func (s *service) checkSetup(ctx context.Context) error {
 
 func (s *service) routes() {
 	s.mux.Handle("/api/", s.pipe.API())
+	s.mux.Handle(console.Path, console.Handler()) // ServeMux redirects /console to /console/
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
