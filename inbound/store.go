@@ -25,7 +25,7 @@ type Webhook struct {
 	Modified    time.Time
 }
 
-// store keeps inbound webhooks in walhook.inbound_webhooks (migration 0005).
+// store keeps inbound webhooks in walhook.inbound_webhooks (migration 0006).
 type store struct {
 	pool *pgxpool.Pool
 }
