@@ -250,7 +250,9 @@ func (s *Service) delete(w http.ResponseWriter, r *http.Request) *httpError {
 	return nil
 }
 
-// send sends one outgoing webhook through the durable queue: webhook.send.
+// send sends one outgoing webhook through the durable queue: webhook.send. The target is
+// stored (walhook.outgoing_sends) and the body queued for it; the answer is the delivery id,
+// the Webhook-Id header of every attempt.
 func (s *Service) send(w http.ResponseWriter, r *http.Request) *httpError {
 	p, e := readParams(r)
 	if e != nil {
@@ -263,37 +265,42 @@ func (s *Service) send(w http.ResponseWriter, r *http.Request) *httpError {
 	if u, err := url.Parse(target); !ok || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errorf(http.StatusUnprocessableEntity, "url", "url: required, an http or https URL")
 	}
-	req := SendRequest{URL: target}
+	o := &Outgoing{URL: target}
+	var body []byte
 	if raw, ok := p["body"]; ok {
 		// A string is sent as it is; any other JSON value as its JSON.
 		var sb string
 		if json.Unmarshal(raw, &sb) == nil {
-			req.Body = []byte(sb)
+			body = []byte(sb)
 		} else {
-			req.Body = raw
+			body = raw
 		}
 	}
 	if raw, ok := p["headers"]; ok && string(raw) != "null" {
 		if s := ""; json.Unmarshal(raw, &s) == nil {
 			raw = json.RawMessage(s)
 		}
-		if err := json.Unmarshal(raw, &req.Headers); err != nil {
+		if err := json.Unmarshal(raw, &o.Headers); err != nil {
 			return errorf(http.StatusUnprocessableEntity, "headers", "headers: must be an object of header names to string values")
 		}
 	}
-	if req.Signature, _, e = p.str("signature"); e != nil {
+	if o.Signature, _, e = p.str("signature"); e != nil {
 		return e
 	}
-	if s.cfg.Send == nil {
-		return errorf(http.StatusNotImplemented, "", "webhook.send is not available in this build (see README, Inbound webhooks)")
+	if s.cfg.Enqueue == nil {
+		return errorf(http.StatusNotImplemented, "", "webhook.send needs the sender, which this instance does not run")
 	}
-	id, err := s.cfg.Send(r.Context(), req)
+	id, err := s.st.createOutgoing(r.Context(), o)
 	if err != nil {
-		return errorf(http.StatusUnprocessableEntity, "", "webhook.send: %v", err)
+		return errorf(http.StatusInternalServerError, "", "%v", err)
+	}
+	deliveryID, err := s.cfg.Enqueue(r.Context(), id, body)
+	if err != nil {
+		return errorf(http.StatusInternalServerError, "", "%v", err)
 	}
 	writeJSON(w, http.StatusOK, struct {
 		DeliveryID string `json:"deliveryId"`
 		URL        string `json:"url"`
-	}{id, target})
+	}{deliveryID, target})
 	return nil
 }

@@ -26,13 +26,6 @@ const (
 	CacheTTL = time.Second
 )
 
-// SendRequest is one outgoing webhook of the webhook.send command.
-type SendRequest struct {
-	URL       string
-	Body      []byte
-	Headers   map[string]string
-	Signature string
-}
 
 // Config configures the inbound service. Zero values mean the defaults.
 type Config struct {
@@ -59,8 +52,9 @@ type Config struct {
 	// PruneInterval how often Run prunes (default 10 minutes).
 	Retention     time.Duration
 	PruneInterval time.Duration
-	// Send performs webhook.send; nil answers it 501.
-	Send       func(ctx context.Context, req SendRequest) (deliveryID string, err error)
+	// Enqueue writes a webhook.send body to the durable delivery queue for target, the id
+	// of a stored Outgoing (the sender's Enqueue); nil answers webhook.send 501.
+	Enqueue    func(ctx context.Context, target string, body []byte) (deliveryID string, err error)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }

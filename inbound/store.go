@@ -167,5 +167,57 @@ func (st *store) prune(ctx context.Context, retention time.Duration) (files, cal
 	if err != nil {
 		return files, 0, fmt.Errorf("prune inbound calls: %w", err)
 	}
-	return files, tag.RowsAffected(), nil
+	calls = tag.RowsAffected()
+	if _, err := st.pool.Exec(ctx, `DELETE FROM walhook.outgoing_sends WHERE created < $1`, cut); err != nil {
+		return files, calls, fmt.Errorf("prune webhook.send targets: %w", err)
+	}
+	return files, calls, nil
+}
+
+// Outgoing is the target of one webhook.send: where the queued body goes, the key of its
+// WebHook-Signature (hex HMAC-SHA256 of the body) when set, and static headers.
+type Outgoing struct {
+	ID        string
+	URL       string
+	Signature string
+	Headers   map[string]string
+}
+
+// Querier is what LookupOutgoing needs: a pool, a connection or a transaction.
+type Querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// createOutgoing stores a send's target and returns its id.
+func (st *store) createOutgoing(ctx context.Context, o *Outgoing) (string, error) {
+	id := uuid.NewString()
+	var headers []byte
+	if o.Headers != nil {
+		headers, _ = json.Marshal(o.Headers)
+	}
+	if _, err := st.pool.Exec(ctx, `INSERT INTO walhook.outgoing_sends (id, url, signature, headers) VALUES ($1, $2, NULLIF($3, ''), $4)`,
+		id, o.URL, o.Signature, headers); err != nil {
+		return "", fmt.Errorf("store the target of webhook.send: %w", err)
+	}
+	return id, nil
+}
+
+// LookupOutgoing returns the target of a webhook.send, or an error wrapping ErrNotFound
+// (unknown, or pruned after the retention).
+func LookupOutgoing(ctx context.Context, q Querier, id string) (*Outgoing, error) {
+	o := &Outgoing{ID: id}
+	var headers []byte
+	err := q.QueryRow(ctx, `SELECT url, coalesce(signature, ''), headers FROM walhook.outgoing_sends WHERE id = $1`, id).Scan(&o.URL, &o.Signature, &headers)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("webhook.send target %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read webhook.send target %s: %w", id, err)
+	}
+	if headers != nil {
+		if err := json.Unmarshal(headers, &o.Headers); err != nil {
+			return nil, fmt.Errorf("read headers of webhook.send target %s: %w", id, err)
+		}
+	}
+	return o, nil
 }

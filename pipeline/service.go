@@ -74,7 +74,7 @@ func New(cfg Config) (*Service, error) {
 	mc.DB, mc.Mapping, mc.Logger, mc.Registerer = cfg.DB, cfg.Mapping, cfg.Logger, cfg.Registerer
 	m := matcher.New(mc)
 	sc := cfg.Sender
-	sc.Webhooks, sc.Logger, sc.Registerer = store, cfg.Logger, cfg.Registerer
+	sc.Webhooks, sc.Logger, sc.Registerer = sendTargets{store, cfg.DB}, cfg.Logger, cfg.Registerer
 	snd := sender.New(sc, m, cfg.DB, reader.Ack)
 	ac := cfg.API
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
@@ -83,6 +83,7 @@ func New(cfg Config) (*Service, error) {
 	ic.DB, ic.Logger, ic.Registerer = cfg.DB, cfg.Logger, cfg.Registerer
 	ic.Authorize = api.TokenCheck(ac.Tokens)
 	ic.MaxCallBytes = matcher.ItemLimit(mc.MaxBodyBytes)
+	ic.Enqueue = snd.Enqueue
 	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), inbound: inbound.New(ic),
 		handler: NewHandler(m, snd)}, nil
 }

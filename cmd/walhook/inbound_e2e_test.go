@@ -13,13 +13,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime/multipart"
 	"net/http"
+	"net/http/httptest"
 	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -296,5 +299,51 @@ func TestInboundRefusals(t *testing.T) {
 		if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(e.Message, "inbound events") {
 			t.Errorf("webhook.* with options %v: %d %q, want 422 naming inbound events", opts, resp.StatusCode, e.Message)
 		}
+	}
+}
+
+// TestInboundSend: webhook.send queues one request, retried until the target accepts it,
+// signed with the given key, byte for byte, with the delivery id as Webhook-Id.
+func TestInboundSend(t *testing.T) {
+	_, p := inboundEnv(t, nil)
+	type got struct {
+		header http.Header
+		body   []byte
+	}
+	reqs := make(chan got, 10)
+	var attempts atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if attempts.Add(1) == 1 {
+			http.Error(w, "try again", http.StatusServiceUnavailable)
+			return
+		}
+		reqs <- got{r.Header.Clone(), b}
+	}))
+	t.Cleanup(srv.Close)
+	status, b := inboundCommand(t, p.base, "webhook.send", nil, map[string]any{"url": srv.URL + "/in", "body": `{"hello": "world"}`,
+		"signature": "k3y", "headers": map[string]string{"X-Extra": "1"}})
+	var ans struct {
+		DeliveryID string `json:"deliveryId"`
+	}
+	if status != http.StatusOK || json.Unmarshal(b, &ans) != nil || ans.DeliveryID == "" {
+		t.Fatalf("webhook.send: %d %s", status, b)
+	}
+	select {
+	case g := <-reqs:
+		mac := hmac.New(sha256.New, []byte("k3y"))
+		mac.Write([]byte(`{"hello": "world"}`))
+		if string(g.body) != `{"hello": "world"}` || g.header.Get("Webhook-Id") != ans.DeliveryID ||
+			g.header.Get("WebHook-Signature") != hex.EncodeToString(mac.Sum(nil)) {
+			t.Errorf("sent %s with headers %v", g.body, g.header)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("webhook.send not delivered after %d attempts", attempts.Load())
+	}
+	if n := attempts.Load(); n != 2 {
+		t.Errorf("%d attempts, want 2 (one 503, then delivered)", n)
+	}
+	if status, b := inboundCommand(t, p.base, "webhook.send", url.Values{"url": {"ftp://x"}}, nil); status != http.StatusUnprocessableEntity {
+		t.Errorf("webhook.send to ftp: %d %s", status, b)
 	}
 }

@@ -51,3 +51,17 @@ CREATE TABLE IF NOT EXISTS walhook.inbound_files (
 COMMENT ON TABLE walhook.inbound_files IS
     'walhook: files of inbound calls, byte for byte, downloadable with an API token; pruned after the inbound retention';
 CREATE INDEX IF NOT EXISTS inbound_files_received ON walhook.inbound_files (received_at);
+
+-- webhook.send: each outgoing send is a target of its own (its id is the webhook_id of its
+-- one chunk in walhook.delivery_queue), so the sender's queue workers deliver it, retry it
+-- and dead-letter it like any chunk. Pruned after the inbound retention.
+CREATE TABLE IF NOT EXISTS walhook.outgoing_sends (
+    id        uuid PRIMARY KEY,
+    url       text NOT NULL,
+    signature text,
+    headers   jsonb,
+    created   timestamptz NOT NULL DEFAULT now()
+);
+COMMENT ON TABLE walhook.outgoing_sends IS
+    'walhook: one-off outgoing webhooks of the webhook.send command; the queue delivers each to url, signed with signature';
+CREATE INDEX IF NOT EXISTS outgoing_sends_created ON walhook.outgoing_sends (created);
