@@ -26,7 +26,6 @@ const (
 	CacheTTL = time.Second
 )
 
-
 // Config configures the inbound service. Zero values mean the defaults.
 type Config struct {
 	// DB is the CRM database holding walhook's schema: calls are landed in its WAL
