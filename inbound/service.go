@@ -10,6 +10,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/walhook/walhook/internal/seal"
 )
 
 // Defaults of Config.
@@ -53,6 +55,9 @@ type Config struct {
 	PruneInterval time.Duration
 	// Enqueue writes a webhook.send body to the durable delivery queue for target, the id
 	// of a stored Outgoing (the sender's Enqueue); nil answers webhook.send 501.
+	// Secrets, when set, seals verify secrets and send signatures at rest
+	// (WALHOOK_SECRET_KEY).
+	Secrets    *seal.Sealer
 	Enqueue    func(ctx context.Context, target string, body []byte) (deliveryID string, err error)
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -104,7 +109,7 @@ func New(cfg Config) *Service {
 		cfg.Authorize = func(*http.Request) bool { return false }
 	}
 	cfg.PublicURL = strings.TrimSuffix(cfg.PublicURL, "/")
-	s := &Service{cfg: cfg, log: cfg.Logger, st: &store{pool: cfg.DB}, lim: newLimiter(cfg.Rate, cfg.Burst),
+	s := &Service{cfg: cfg, log: cfg.Logger, st: &store{pool: cfg.DB, seal: cfg.Secrets}, lim: newLimiter(cfg.Rate, cfg.Burst),
 		met: newMetrics(cfg.Registerer), cache: map[string]cached{}}
 	s.handler = s.routes()
 	return s

@@ -10,6 +10,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/walhook/walhook/internal/seal"
 )
 
 // ErrNotFound is returned for an unknown inbound webhook uuid.
@@ -25,14 +27,23 @@ type Webhook struct {
 	Modified    time.Time
 }
 
-// store keeps inbound webhooks in walhook.inbound_webhooks (migration 0006).
+// store keeps inbound webhooks in walhook.inbound_webhooks (migration 0006). Secrets
+// (verify.secret, a send's signature) are sealed at rest when seal has a key
+// (WALHOOK_SECRET_KEY), as the webhooks' are.
 type store struct {
 	pool *pgxpool.Pool
+	seal *seal.Sealer
 }
+
+// Sealed fields (the additional data binding a sealed value to what it is).
+const (
+	sealVerify    = "inbound_webhooks.verify.secret"
+	sealSignature = "outgoing_sends.signature"
+)
 
 const webhookCols = `uuid::text, event_key, coalesce(description, ''), verify, created, modified`
 
-func scanWebhook(row pgx.Row) (*Webhook, error) {
+func (st *store) scanWebhook(row pgx.Row) (*Webhook, error) {
 	wh := &Webhook{}
 	var verify []byte
 	if err := row.Scan(&wh.UUID, &wh.EventKey, &wh.Description, &verify, &wh.Created, &wh.Modified); err != nil {
@@ -43,21 +54,28 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 		if err := json.Unmarshal(verify, wh.Verify); err != nil {
 			return nil, fmt.Errorf("read verify of inbound webhook %s: %w", wh.UUID, err)
 		}
+		secret, err := st.seal.Open(sealVerify, wh.Verify.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("read verify of inbound webhook %s: %w", wh.UUID, err)
+		}
+		wh.Verify.Secret = secret
 	}
 	return wh, nil
 }
 
-func verifyJSON(v *Verify) []byte {
+func (st *store) verifyJSON(v *Verify) []byte {
 	if v == nil {
 		return nil
 	}
-	b, _ := json.Marshal(v)
+	sealed := *v
+	sealed.Secret = st.seal.Seal(sealVerify, v.Secret)
+	b, _ := json.Marshal(&sealed)
 	return b
 }
 
 // get returns one inbound webhook, or an error wrapping ErrNotFound.
 func (st *store) get(ctx context.Context, id string) (*Webhook, error) {
-	wh, err := scanWebhook(st.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM walhook.inbound_webhooks WHERE uuid = $1`, id))
+	wh, err := st.scanWebhook(st.pool.QueryRow(ctx, `SELECT `+webhookCols+` FROM walhook.inbound_webhooks WHERE uuid = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("inbound webhook %s: %w", id, ErrNotFound)
 	}
@@ -76,7 +94,7 @@ func (st *store) list(ctx context.Context) ([]*Webhook, error) {
 	defer rows.Close()
 	out := []*Webhook{}
 	for rows.Next() {
-		wh, err := scanWebhook(rows)
+		wh, err := st.scanWebhook(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list inbound webhooks: %w", err)
 		}
@@ -91,8 +109,8 @@ func (st *store) list(ctx context.Context) ([]*Webhook, error) {
 // create stores a new inbound webhook with a fresh uuid.
 func (st *store) create(ctx context.Context, wh *Webhook) (*Webhook, error) {
 	id := uuid.NewString()
-	out, err := scanWebhook(st.pool.QueryRow(ctx, `INSERT INTO walhook.inbound_webhooks (uuid, event_key, description, verify)
-		VALUES ($1, $2, NULLIF($3, ''), $4) RETURNING `+webhookCols, id, wh.EventKey, wh.Description, verifyJSON(wh.Verify)))
+	out, err := st.scanWebhook(st.pool.QueryRow(ctx, `INSERT INTO walhook.inbound_webhooks (uuid, event_key, description, verify)
+		VALUES ($1, $2, NULLIF($3, ''), $4) RETURNING `+webhookCols, id, wh.EventKey, wh.Description, st.verifyJSON(wh.Verify)))
 	if err != nil {
 		return nil, fmt.Errorf("create inbound webhook: %w", err)
 	}
@@ -103,7 +121,7 @@ func (st *store) create(ctx context.Context, wh *Webhook) (*Webhook, error) {
 func (st *store) update(ctx context.Context, id string, apply func(*Webhook) error) (*Webhook, error) {
 	var out *Webhook
 	err := pgx.BeginFunc(ctx, st.pool, func(tx pgx.Tx) error {
-		wh, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookCols+` FROM walhook.inbound_webhooks WHERE uuid = $1 FOR UPDATE`, id))
+		wh, err := st.scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookCols+` FROM walhook.inbound_webhooks WHERE uuid = $1 FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("inbound webhook %s: %w", id, ErrNotFound)
 		}
@@ -113,8 +131,8 @@ func (st *store) update(ctx context.Context, id string, apply func(*Webhook) err
 		if err := apply(wh); err != nil {
 			return err
 		}
-		out, err = scanWebhook(tx.QueryRow(ctx, `UPDATE walhook.inbound_webhooks SET event_key = $2, description = NULLIF($3, ''),
-			verify = $4, modified = now() WHERE uuid = $1 RETURNING `+webhookCols, id, wh.EventKey, wh.Description, verifyJSON(wh.Verify)))
+		out, err = st.scanWebhook(tx.QueryRow(ctx, `UPDATE walhook.inbound_webhooks SET event_key = $2, description = NULLIF($3, ''),
+			verify = $4, modified = now() WHERE uuid = $1 RETURNING `+webhookCols, id, wh.EventKey, wh.Description, st.verifyJSON(wh.Verify)))
 		return err
 	})
 	if err != nil {
@@ -196,15 +214,16 @@ func (st *store) createOutgoing(ctx context.Context, o *Outgoing) (string, error
 		headers, _ = json.Marshal(o.Headers)
 	}
 	if _, err := st.pool.Exec(ctx, `INSERT INTO walhook.outgoing_sends (id, url, signature, headers) VALUES ($1, $2, NULLIF($3, ''), $4)`,
-		id, o.URL, o.Signature, headers); err != nil {
+		id, o.URL, st.seal.Seal(sealSignature, o.Signature), headers); err != nil {
 		return "", fmt.Errorf("store the target of webhook.send: %w", err)
 	}
 	return id, nil
 }
 
-// LookupOutgoing returns the target of a webhook.send, or an error wrapping ErrNotFound
-// (unknown, or pruned after the retention).
-func LookupOutgoing(ctx context.Context, q Querier, id string) (*Outgoing, error) {
+// LookupOutgoing returns the target of a webhook.send, its signature opened with sealer
+// (nil: no WALHOOK_SECRET_KEY), or an error wrapping ErrNotFound (unknown, or pruned after
+// the retention).
+func LookupOutgoing(ctx context.Context, q Querier, sealer *seal.Sealer, id string) (*Outgoing, error) {
 	o := &Outgoing{ID: id}
 	var headers []byte
 	err := q.QueryRow(ctx, `SELECT url, coalesce(signature, ''), headers FROM walhook.outgoing_sends WHERE id = $1`, id).Scan(&o.URL, &o.Signature, &headers)
@@ -218,6 +237,9 @@ func LookupOutgoing(ctx context.Context, q Querier, id string) (*Outgoing, error
 		if err := json.Unmarshal(headers, &o.Headers); err != nil {
 			return nil, fmt.Errorf("read headers of webhook.send target %s: %w", id, err)
 		}
+	}
+	if o.Signature, err = sealer.Open(sealSignature, o.Signature); err != nil {
+		return nil, fmt.Errorf("read webhook.send target %s: %w", id, err)
 	}
 	return o, nil
 }

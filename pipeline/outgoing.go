@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walhook/walhook/inbound"
+	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/sender"
 )
@@ -18,7 +19,8 @@ import (
 // a failing window leaves it to retries and the dead letters).
 type sendTargets struct {
 	*matcher.Store
-	db *pgxpool.Pool
+	db      *pgxpool.Pool
+	secrets *seal.Sealer
 }
 
 var _ sender.WebhookStore = sendTargets{}
@@ -29,7 +31,7 @@ func (t sendTargets) Get(ctx context.Context, id string) (*matcher.Webhook, erro
 	if !errors.Is(err, matcher.ErrNotFound) {
 		return wh, err
 	}
-	o, oerr := inbound.LookupOutgoing(ctx, t.db, id)
+	o, oerr := inbound.LookupOutgoing(ctx, t.db, t.secrets, id)
 	if errors.Is(oerr, inbound.ErrNotFound) {
 		return nil, err // matcher.ErrNotFound: the sender drops the chunk
 	}

@@ -74,13 +74,13 @@ func New(cfg Config) (*Service, error) {
 	mc.DB, mc.Mapping, mc.Logger, mc.Registerer = cfg.DB, cfg.Mapping, cfg.Logger, cfg.Registerer
 	m := matcher.New(mc)
 	sc := cfg.Sender
-	sc.Webhooks, sc.Logger, sc.Registerer = sendTargets{store, cfg.DB}, cfg.Logger, cfg.Registerer
+	sc.Webhooks, sc.Logger, sc.Registerer = sendTargets{store, cfg.DB, cfg.Secrets}, cfg.Logger, cfg.Registerer
 	snd := sender.New(sc, m, cfg.DB, reader.Ack)
 	ac := cfg.API
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
 	ac.Deliveries = api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver)
 	ic := cfg.Inbound
-	ic.DB, ic.Logger, ic.Registerer = cfg.DB, cfg.Logger, cfg.Registerer
+	ic.DB, ic.Logger, ic.Registerer, ic.Secrets = cfg.DB, cfg.Logger, cfg.Registerer, cfg.Secrets
 	ic.Authorize = api.TokenCheck(ac.Tokens)
 	ic.MaxCallBytes = matcher.ItemLimit(mc.MaxBodyBytes)
 	ic.Enqueue = snd.Enqueue

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -189,7 +190,8 @@ func TestInboundEndToEnd(t *testing.T) {
 }
 
 func TestInboundRefusals(t *testing.T) {
-	_, p := inboundEnv(t, map[string]string{"WALHOOK_INBOUND_RATE": "5", "WALHOOK_INBOUND_BURST": "5"})
+	env, p := inboundEnv(t, map[string]string{"WALHOOK_INBOUND_RATE": "5", "WALHOOK_INBOUND_BURST": "5",
+		"WALHOOK_SECRET_KEY": "0123456789abcdef0123456789abcdef-inbound"})
 
 	// verify: an HMAC header, and Standard Webhooks.
 	hm := putInbound(t, p.base, "webhook.billing.paid", map[string]any{"verify": map[string]any{"type": "hmac-sha256", "header": "X-Signature", "secret": "s3cret"}})
@@ -204,6 +206,11 @@ func TestInboundRefusals(t *testing.T) {
 		if status, _, _, raw := call(t, p.base, "/api/v3/webhook.receive", hm.UUID, "application/json", body, http.Header{"X-Signature": {sig}}); status != http.StatusUnauthorized {
 			t.Errorf("HMAC %q: %d %s, want 401", sig, status, raw)
 		}
+	}
+	var stored string
+	if err := crmConn(t, env["WALHOOK_DATABASE_URL"]).QueryRow(context.Background(),
+		`SELECT verify->>'secret' FROM walhook.inbound_webhooks WHERE uuid = $1`, hm.UUID).Scan(&stored); err != nil || !strings.HasPrefix(stored, "enc:v1:") {
+		t.Errorf("verify secret stored as %q (%v), want it sealed with WALHOOK_SECRET_KEY", stored, err)
 	}
 	key := []byte("0123456789abcdef0123456789abcdef")
 	sw := putInbound(t, p.base, "webhook.svix.event", map[string]any{"verify": map[string]any{"type": "standard-webhooks", "secret": "whsec_" + base64.StdEncoding.EncodeToString(key)}})
