@@ -31,4 +31,13 @@
 //     with the idempotency rows, after Config.Retention.
 //   - A change to an inbound webhook (put, delete) reaches the receive path of every
 //     instance within CacheTTL.
+//   - Secrets (verify secrets, webhook.send signatures) are sealed at rest with
+//     Config.Secrets when set, and answers show them masked.
+//
+// # webhook.send
+//
+// An outgoing send is stored as a target of its own (walhook.outgoing_sends) and its body
+// handed to Config.Enqueue, the sender's durable queue, which delivers, retries and
+// dead-letters it like any chunk; the pipeline resolves the target for the sender
+// (LookupOutgoing).
 package inbound
