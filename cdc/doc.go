@@ -1,7 +1,11 @@
 // Package cdc reads a PostgreSQL logical replication slot (pgoutput, protocol 1) and turns
 // row changes of mapped CRM tables into entity events: Create, Update, Delete, OwnerChanged,
 // the mapping's transitions (Move, Won, Lost, Qualify, BackToLead…), and link events
-// (DocumentLinked, Comment) raised on a parent entity.
+// (DocumentLinked, Comment) raised on a parent entity. It also raises the events of
+// inbound webhook calls, which package inbound lands in the WAL as transactional logical
+// decoding messages (event.InboundPrefix): named by the call's event key, entity
+// "Inbound", with the same ordering, identity and acknowledgement guarantees as row
+// changes; a malformed inbound message raises nothing and is logged (inbound.go).
 //
 // # Guarantees
 //

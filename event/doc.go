@@ -6,7 +6,8 @@
 // committed transaction (Txn), WAL positions (LSN, with PostgreSQL's text form), column
 // values with their JSON encoding (Value, Kind), and the contract constants that make rows
 // read by query render exactly like rows from the WAL (SessionParams, SessionSQL) and that
-// name skip keys (SkipKeyPrefix).
+// name skip keys (SkipKeyPrefix) and landed inbound calls (InboundPrefix, with their
+// message format: AppendInboundMessage, ParseInboundMessage).
 //
 // # Guarantees
 //

@@ -11,8 +11,9 @@
 // Each webhook is compiled once, when it is loaded, never per event: its event patterns,
 // custom entity names, skip keys, and per-entity filters (values parsed once into every
 // form a column kind may need), on-field-change lists and expand/load-only trees. The
-// compiled subscriptions form an immutable index by exact event name, "<Entity>.*" and
-// "*", replaced atomically on every reload. Match therefore:
+// compiled subscriptions form an immutable index by exact event name, "<Entity>.*", "*"
+// and inbound key prefixes ("webhook.salesforce.*", inbound.go), replaced atomically on
+// every reload. Match therefore:
 //
 //   - is safe for concurrent use and never blocks on a reload;
 //   - costs per event only the subscriptions whose patterns name the event, so webhooks
