@@ -70,6 +70,12 @@ func (s *Service) routes() http.Handler {
 	mux.Handle("POST "+CommandPath+"webhook.delete", s.authed(s.delete))
 	mux.Handle("POST "+CommandPath+"webhook.send", s.authed(s.send))
 	mux.Handle("GET "+FilesPath+"{call}/{idx}", s.authed(s.file))
+	for path, allow := range map[string]string{"webhook.put": "POST", "webhook.get": "GET, POST", "webhook.delete": "POST", "webhook.send": "POST"} {
+		mux.HandleFunc(CommandPath+path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			writeError(w, errorf(http.StatusMethodNotAllowed, "", "method %s not allowed for %s (allowed: %s)", r.Method, path, allow))
+		})
+	}
 	mux.HandleFunc("/api/v3/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusNotFound, "", "no such command (commands: webhook.put, webhook.get, webhook.delete, webhook.send, webhook.receive)"))
 	})

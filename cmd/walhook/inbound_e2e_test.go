@@ -285,7 +285,17 @@ func TestInboundRefusals(t *testing.T) {
 	if status, _, _, _ := call(t, p.base, "/api/v3/webhook.receive", rl.UUID, "text/plain", []byte("x"), nil); status != http.StatusNotFound {
 		t.Errorf("deleted inbound webhook: %d, want 404", status)
 	}
-	req, _ := http.NewRequest(http.MethodPost, p.base+"/api/v3/command/webhook.get", nil)
+	req, _ := http.NewRequest(http.MethodGet, p.base+"/api/v3/command/webhook.get?uuid="+hm.UUID, nil)
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	if resp, err := httpClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("GET webhook.get?uuid=: %v %v", resp.Status, err)
+	}
+	req, _ = http.NewRequest(http.MethodGet, p.base+"/api/v3/command/webhook.put?eventKey=webhook.x", nil)
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	if resp, err := httpClient.Do(req); err != nil || resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("GET webhook.put: %v %v, want 405 in the envelope", resp.Status, err)
+	}
+	req, _ = http.NewRequest(http.MethodPost, p.base+"/api/v3/command/webhook.get", nil)
 	if resp, err := httpClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("command without a token: %v %v", resp.Status, err)
 	}
