@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/walhook/walhook/internal/pgcluster"
 )
 
 // BenchmarkInbound measures inbound calls with the real binary on loopback: 1 KB JSON
@@ -16,8 +18,27 @@ import (
 //
 //	go test ./cmd/walhook -run '^$' -bench BenchmarkInbound -benchtime 2000x
 func BenchmarkInbound(b *testing.B) {
-	_, p := inboundEnvTB(b, map[string]string{"WALHOOK_INBOUND_RATE": "1000000", "WALHOOK_INBOUND_BURST": "1000000",
-		"WALHOOK_LOG_LEVEL": "warn"})
+	_, p := inboundEnvTB(b, benchInboundVars)
+	benchInbound(b, p)
+}
+
+// BenchmarkInboundDurable is BenchmarkInbound on a cluster of its own with fsync on (the
+// test clusters run with fsync off): each landing waits for a real WAL flush.
+func BenchmarkInboundDurable(b *testing.B) {
+	_, dsn := ownCluster(b, pgcluster.Options{Settings: map[string]string{"fsync": "on"}})
+	env := e2eEnv(dsn)
+	for k, v := range benchInboundVars {
+		env[k] = v
+	}
+	setupWalhook(b, env)
+	p := startWalhook(b, env)
+	p.waitReady(b)
+	benchInbound(b, p)
+}
+
+var benchInboundVars = map[string]string{"WALHOOK_INBOUND_RATE": "1000000", "WALHOOK_INBOUND_BURST": "1000000", "WALHOOK_LOG_LEVEL": "warn"}
+
+func benchInbound(b *testing.B, p *walhookProc) {
 	r := newReceiver(b, "be4c0000-0000-4000-8000-0000000be4c0")
 	wh := putInbound(b, p.base, "webhook.bench.call", nil)
 	registerWebhook(b, p.base, map[string]any{"url": r.URL(), "events": []string{"webhook.bench.*"}, "signature": r.secret})
