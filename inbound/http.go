@@ -102,10 +102,10 @@ func (s *Service) authed(h func(w http.ResponseWriter, r *http.Request) *httpErr
 
 // receive lands one call (see the package documentation) and answers 200 with its id.
 func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
-	outcome, status := outcomeError, 0
+	outcome := outcomeError
 	defer func() { s.met.calls.WithLabelValues(outcome).Inc() }()
 	fail := func(o string, e *httpError) {
-		outcome, status = o, e.status
+		outcome = o
 		if e.status == http.StatusInternalServerError {
 			s.log.Error("inbound call failed", "err", e.msg)
 			e.msg = "internal error: the call was not accepted; retry"
@@ -183,7 +183,6 @@ func (s *Service) receive(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.met.bytes.Add(float64(len(body)))
 	}
-	_ = status
 	writeJSON(w, http.StatusOK, struct {
 		ID        string `json:"id"`
 		UUID      string `json:"uuid"`
