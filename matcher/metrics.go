@@ -70,6 +70,9 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 				met.matches[name] = matches.WithLabelValues(e.Name)
 			}
 		}
+		// Inbound webhook calls (DESIGN.md §13) are events of one more entity.
+		met.matched[event.EntityInbound] = matched.WithLabelValues(string(event.EntityInbound))
+		met.matches[event.EntityInbound] = matches.WithLabelValues(string(event.EntityInbound))
 	}
 	met.reloads.WithLabelValues("ok")
 	met.reloads.WithLabelValues("error")
