@@ -62,6 +62,24 @@ type Webhook struct {
 type Match struct {
 	Webhook *Webhook
 	Event   *event.Event
+	// Sub is the webhook's compiled subscription that matched the event, as the index held
+	// it then. Render takes it, so rendering needs no lookup back into the matcher and
+	// renders with the options the event was matched with, whatever reloads happened since.
+	Sub Subscription
+}
+
+// Subscription is a webhook compiled once for matching and rendering (its event patterns,
+// filters, projections and expansions). It is immutable, one pointer wide and safe to copy
+// and share; the zero Subscription holds nothing (Render refuses it).
+type Subscription struct{ *subscription }
+
+// Webhook returns the webhook the subscription was compiled from, nil for the zero
+// Subscription.
+func (s Subscription) Webhook() *Webhook {
+	if s.subscription == nil {
+		return nil
+	}
+	return s.wh
 }
 
 // Held reports whether the webhook's events are held rather than delivered: it is paused

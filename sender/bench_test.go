@@ -21,7 +21,7 @@ func BenchmarkChunk(b *testing.B) {
 		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) {
 			var g gen
 			evs, _ := g.txn(n, oneEach)
-			items, _ := itemRenderer{}.Render(context.Background(), wh, evs)
+			items, _ := itemRenderer{}.Render(context.Background(), matcher.Subscription{}, evs)
 			t := newTxnRef(func(event.LSN) {})
 			var body []byte
 			b.ReportAllocs()

@@ -54,6 +54,7 @@ type chunk struct {
 	opened   time.Time // first event added: the linger starts
 	formed   time.Time // sealed
 	wh       *matcher.Webhook
+	sub      matcher.Subscription // wh compiled: what the chunk renders with
 
 	// Set by the hook loop once sealed.
 	due  time.Time

@@ -64,7 +64,7 @@ func newPool(tb testing.TB, dsn string) *pgxpool.Pool {
 // itemRenderer renders an event as a delivery item with every ITEM key, as the matcher does.
 type itemRenderer struct{}
 
-func (itemRenderer) Render(_ context.Context, _ *matcher.Webhook, evs []*event.Event) ([]json.RawMessage, error) {
+func (itemRenderer) Render(_ context.Context, _ matcher.Subscription, evs []*event.Event) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, len(evs))
 	for i, ev := range evs {
 		b := []byte(`{"id":`)

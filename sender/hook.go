@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -31,12 +30,13 @@ type hook struct {
 	results chan attemptDone
 
 	mu      sync.Mutex
-	wh      *matcher.Webhook // as last seen by Add
-	open    []*chunk         // per lane: being filled
-	sealed  []*chunk         // sealed, not yet taken by the loop
-	midTxn  bool             // the reader's current transaction touched the webhook (set by hookFor, cleared by commit)
-	spill   bool             // memory is short: move everything to the queue
-	recheck bool             // a worker settled a queued chunk: parked lanes may be empty now
+	wh      *matcher.Webhook     // as last seen by Add
+	sub     matcher.Subscription // wh compiled, as last seen by Add: chunks render with it
+	open    []*chunk             // per lane: being filled
+	sealed  []*chunk             // sealed, not yet taken by the loop
+	midTxn  bool                 // the reader's current transaction touched the webhook (set by hookFor, cleared by commit)
+	spill   bool                 // memory is short: move everything to the queue
+	recheck bool                 // a worker settled a queued chunk: parked lanes may be empty now
 
 	touchedBy *txnRef // reader goroutine only: the last transaction that touched the hook
 
@@ -82,17 +82,17 @@ func (h *hook) signal() {
 }
 
 // add puts an event in its lane's open chunk; a full chunk is sealed at once.
-func (h *hook) add(wh *matcher.Webhook, ev *event.Event, t *txnRef, lane int, size int64, now time.Time) {
+func (h *hook) add(m matcher.Match, t *txnRef, lane int, size int64, now time.Time) {
 	h.mu.Lock()
-	h.wh = wh
+	h.wh, h.sub = m.Webhook, m.Sub
 	h.midTxn = true
 	c := h.open[lane]
 	if c == nil {
 		c = &chunk{lane: lane, opened: now}
 		h.open[lane] = c
 	}
-	c.addEvent(ev, t, size)
-	full := len(c.events) >= chunkSize(wh)
+	c.addEvent(m.Event, t, size)
+	full := len(c.events) >= chunkSize(m.Webhook)
 	if full {
 		h.sealLocked(c, now)
 	}
@@ -104,7 +104,7 @@ func (h *hook) add(wh *matcher.Webhook, ev *event.Event, t *txnRef, lane int, si
 
 func (h *hook) sealLocked(c *chunk, now time.Time) {
 	c.formed = now
-	c.wh = h.wh
+	c.wh, c.sub = h.wh, h.sub
 	h.open[c.lane] = nil
 	h.sealed = append(h.sealed, c)
 }
@@ -331,7 +331,7 @@ func (h *hook) prepare(ctx context.Context, c *chunk) (parts []*chunk, ok bool) 
 	c.due = h.sched.due(c.formed, c.wh.ChunkDelay)
 	c.id = deliveryID(h.id, c.events[0].ID, c.events[len(c.events)-1].ID)
 	for attempt := 1; ; attempt++ {
-		items, err := h.s.render.Render(ctx, c.wh, c.events)
+		items, err := h.s.render.Render(ctx, c.sub, c.events)
 		if err == nil && len(items) != len(c.events) {
 			err = fmt.Errorf("renderer returned %d items for %d events", len(items), len(c.events))
 		}
@@ -366,7 +366,7 @@ func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
 	var bodies int64
 	for k, sp := range spans {
 		evs := c.events[sp.from:sp.to]
-		p := &chunk{lane: c.lane, events: evs, txns: c.txns, opened: c.opened, formed: c.formed, wh: c.wh, due: c.due,
+		p := &chunk{lane: c.lane, events: evs, txns: c.txns, opened: c.opened, formed: c.formed, wh: c.wh, sub: c.sub, due: c.due,
 			id: deliveryID(h.id, evs[0].ID, evs[len(evs)-1].ID)}
 		p.body = appendBody(make([]byte, 0, bodySize(h.id, items[sp.from:sp.to])), h.id, p.id, items[sp.from:sp.to])
 		if len(p.body) > limit {

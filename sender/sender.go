@@ -17,10 +17,11 @@ import (
 )
 
 // Renderer renders the delivery items of a webhook's events: one ITEM JSON object per
-// event, in order (with load-only and expand applied, expansions batched). The matcher
-// satisfies it. Safe for concurrent use.
+// event, in order (with load-only and expand applied, expansions batched), by sub, the
+// compiled subscription that Match handed out with the events. The matcher satisfies it.
+// Safe for concurrent use; an error is retried.
 type Renderer interface {
-	Render(ctx context.Context, wh *matcher.Webhook, evs []*event.Event) ([]json.RawMessage, error)
+	Render(ctx context.Context, sub matcher.Subscription, evs []*event.Event) ([]json.RawMessage, error)
 }
 
 // ErrClosed is returned by Add, Commit and Run once Close was called.
@@ -122,7 +123,7 @@ func (s *Sender) Add(ctx context.Context, m matcher.Match) error {
 	}
 	size := eventSize(m.Event)
 	s.mem.Add(size)
-	h.add(m.Webhook, m.Event, t, laneOf(m.Event, s.cfg.Concurrency), size, time.Now())
+	h.add(m, t, laneOf(m.Event, s.cfg.Concurrency), size, time.Now())
 	return nil
 }
 
