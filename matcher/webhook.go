@@ -25,6 +25,12 @@ const (
 	SigningStandardWebhooks = "standard-webhooks"
 )
 
+// Payload formats (the webhook's format: Webhook.Format).
+const (
+	// FormatPipeliner: one request per chunk of up to chunk_size items (DESIGN.md §5).
+	FormatPipeliner = "pipeliner"
+)
+
 // Webhook is one stored subscription, as the store loads it. Options is kept exactly as the
 // client sent it (GET returns it unchanged); the matcher compiles it once per change of the
 // webhook, never per event.
@@ -40,7 +46,10 @@ type Webhook struct {
 	HTTPAuthUser     string
 	HTTPAuthPassword string
 	// Signing is SigningPipeliner (default) or SigningStandardWebhooks.
-	Signing   string
+	Signing string
+	// Format is the payload format of its requests: FormatPipeliner (also for ""). It is
+	// not stored yet: the Pipedrive dialect (DESIGN.md §12) brings the others.
+	Format    string
 	Created   time.Time
 	Modified  time.Time
 	IsDeleted bool

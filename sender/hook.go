@@ -346,29 +346,30 @@ func (h *hook) prepare(ctx context.Context, c *chunk) (parts []*chunk, ok bool) 
 	}
 }
 
-// pack encodes a rendered chunk's body. When the body would pass MaxBodyBytes, the chunk
-// is split into parts, in order, each one request of at most MaxBodyBytes (an item alone
-// that passes it, which the matcher's renderer never makes, is sent alone) with its own
-// delivery id, derived as every chunk's from its first and last events, and the chunk's
-// due time. Each part holds a reference on every transaction of the chunk, so a
-// transaction is acknowledged only once all parts are delivered or queued. pack returns
-// the parts, or nil when the chunk is sent whole.
+// pack encodes a rendered chunk's requests in the webhook's format. A chunk sent as one
+// request gets its body and pack returns nil. Otherwise (Pipeliner's body would pass
+// MaxBodyBytes; a dialect sends one event per request) the chunk is replaced by parts, in
+// order, each one request with its own delivery id, derived as every chunk's from its
+// first and last events, and the chunk's due time; pack returns them. Each part holds a
+// reference on every transaction of the chunk, so a transaction is acknowledged only once
+// all parts are delivered or queued.
 func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
+	f := h.s.formats.of(c.wh)
 	limit := h.s.cfg.MaxBodyBytes
-	if size := bodySize(h.id, items); size <= limit {
-		c.body = appendBody(make([]byte, 0, size), h.id, c.id, items)
+	spans, cut := f.requests(h.id, items, limit)
+	if len(spans) == 1 {
+		c.body = f.appendBody(nil, h.id, c.id, items)
 		c.memBytes += int64(len(c.body))
 		h.s.mem.Add(int64(len(c.body)))
 		return nil
 	}
-	spans := splitItems(h.id, items, limit)
 	parts := make([]*chunk, len(spans))
 	var bodies int64
 	for k, sp := range spans {
 		evs := c.events[sp.from:sp.to]
 		p := &chunk{lane: c.lane, events: evs, txns: c.txns, opened: c.opened, formed: c.formed, wh: c.wh, sub: c.sub, due: c.due,
 			id: deliveryID(h.id, evs[0].ID, evs[len(evs)-1].ID)}
-		p.body = appendBody(make([]byte, 0, bodySize(h.id, items[sp.from:sp.to])), h.id, p.id, items[sp.from:sp.to])
+		p.body = f.appendBody(nil, h.id, p.id, items[sp.from:sp.to])
 		if len(p.body) > limit {
 			h.s.errLog.log(h.s.log, "oversize/"+h.id, "delivery item larger than the body bound; sent alone",
 				"webhook_id", h.id, "delivery_id", p.id.String(), "bytes", len(p.body), "max_body_bytes", limit)
@@ -382,29 +383,11 @@ func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
 	}
 	parts[len(parts)-1].memBytes += c.memBytes // the events' memory, until the last part resolves
 	h.s.mem.Add(bodies)
-	h.s.met.splits.Inc()
-	h.s.met.splitParts.Add(float64(len(parts)))
-	return parts
-}
-
-// span is a range of a chunk's items: [from, to).
-type span struct{ from, to int }
-
-// splitItems packs items, in order, into as few consecutive spans as keep each span's
-// body (bodySize) within limit; an item too large for any body is a span alone.
-func splitItems(webhookID string, items []json.RawMessage, limit int) []span {
-	var out []span
-	envelope := bodySize(webhookID, nil)
-	from, size := 0, envelope
-	for i, it := range items {
-		n := len(it) + 1
-		if i > from && size+n > limit {
-			out = append(out, span{from, i})
-			from, size = i, envelope
-		}
-		size += n
+	if cut {
+		h.s.met.splits.Inc()
+		h.s.met.splitParts.Add(float64(len(parts)))
 	}
-	return append(out, span{from, len(items)})
+	return parts
 }
 
 // dispatch moves lane i along: its chunks go to the queue when it is parked, when

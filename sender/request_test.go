@@ -31,7 +31,7 @@ func TestRequestGolden(t *testing.T) {
 		Signature: "01234567-abcd-dcba-ffff-000000000000", HTTPAuthUser: "u", HTTPAuthPassword: "p"}
 	items, _ := itemRenderer{}.Render(context.Background(), matcher.Subscription{}, evs)
 	id := deliveryID(wh.ID, evs[0].ID, evs[1].ID)
-	body := appendBody(nil, wh.ID, id, items)
+	body := pipelinerChunk{}.appendBody(nil, wh.ID, id, items)
 	if !json.Valid(body) {
 		t.Fatalf("body is not JSON: %s", body)
 	}

@@ -34,6 +34,7 @@ type Sender struct {
 	cfg     Config
 	log     *slog.Logger
 	render  Renderer
+	formats formats
 	st      *store
 	ack     func(event.LSN)
 	met     *metrics
@@ -78,6 +79,7 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sende
 		cfg:       cfg,
 		log:       cfg.Logger,
 		render:    r,
+		formats:   defaultFormats(),
 		st:        &store{pool: pool},
 		ack:       ack,
 		clients:   newClients(cfg.RequestTimeout, cfg.AllowPrivateTargets),
