@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/walhook/walhook/internal/netguard"
+	"github.com/walhook/walhook/internal/uuidx"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -79,12 +80,12 @@ func (a *API) checkHost(ctx context.Context, host string) *apiError {
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if reason := netguard.Classify(ip); reason != "" {
-			return invalid("url", "host %s is a %s address; deliveries to private targets are disabled", shorten(host), reason)
+			return invalid("url", "host %s is a %s address; deliveries to private targets are disabled (set WALHOOK_ALLOW_PRIVATE_TARGETS=true to allow them)", shorten(host), reason)
 		}
 		return nil
 	}
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return invalid("url", "host %s is a loopback name; deliveries to private targets are disabled", shorten(host))
+		return invalid("url", "host %s is a loopback name; deliveries to private targets are disabled (set WALHOOK_ALLOW_PRIVATE_TARGETS=true to allow them)", shorten(host))
 	}
 	if looksNumeric(host) {
 		return invalid("url", "host %s is neither a canonical IP address nor a DNS name", shorten(host))
@@ -98,7 +99,7 @@ func (a *API) checkHost(ctx context.Context, host string) *apiError {
 	}
 	for _, ip := range ips {
 		if reason := netguard.Classify(ip); reason != "" {
-			return invalid("url", "host %s resolves to %s, a %s address; deliveries to private targets are disabled",
+			return invalid("url", "host %s resolves to %s, a %s address; deliveries to private targets are disabled (set WALHOOK_ALLOW_PRIVATE_TARGETS=true to allow them)",
 				shorten(host), ip, reason)
 		}
 	}
@@ -126,7 +127,7 @@ func looksNumeric(host string) bool {
 // checkWebhook validates a complete webhook (after PATCH merging) except the URL's host,
 // which checkURL does.
 func (a *API) checkWebhook(wh *matcher.Webhook) *apiError {
-	if wh.Signature != "" && !matcher.IsUUID(wh.Signature) {
+	if wh.Signature != "" && !uuidx.Is(wh.Signature) {
 		return invalid("signature", "%s is not a UUID (8-4-4-4-12 hexadecimal digits)", shorten(wh.Signature))
 	}
 	switch wh.Signing {

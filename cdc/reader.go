@@ -69,7 +69,6 @@ type Config struct {
 // server keepalives advance it, so idle mapped tables never pin WAL.
 type Reader struct {
 	cfg   Config
-	h     Handler
 	log   *slog.Logger
 	met   *metrics
 	track tracker
@@ -84,8 +83,9 @@ type Reader struct {
 	lastSentAt time.Time
 }
 
-// New returns a Reader. It does no I/O.
-func New(cfg Config, h Handler) (*Reader, error) {
+// New returns a Reader. It does no I/O. Its Ack may be handed to the consumer before Run
+// starts, so the consumer and the reader can be built without a cycle.
+func New(cfg Config) (*Reader, error) {
 	if cfg.Mapping == nil {
 		return nil, errors.New("cdc: config has no mapping")
 	}
@@ -107,7 +107,7 @@ func New(cfg Config, h Handler) (*Reader, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Reader{cfg: cfg, h: h, log: cfg.Logger.With("slot", cfg.Slot), met: newMetrics(cfg.Registerer, cfg.Mapping)}
+	r := &Reader{cfg: cfg, log: cfg.Logger.With("slot", cfg.Slot), met: newMetrics(cfg.Registerer, cfg.Mapping)}
 	r.met.setState(StateStopped)
 	return r, nil
 }
@@ -140,13 +140,13 @@ func (r *Reader) setHealth(err error) { r.health.Store(&err) }
 // reader state) and retried with backoff, so the reader goes on by itself once "walhook
 // setup" has made it. Run returns nil when ctx ends, or the first error that retrying
 // cannot fix (an undecodable message, a missing publication, a Handler error).
-func (r *Reader) Run(ctx context.Context) error {
+func (r *Reader) Run(ctx context.Context, h Handler) error {
 	defer r.met.setState(StateStopped)
 	backoff := r.cfg.ReconnectBackoff
 	var lastLog time.Time
 	for {
 		r.met.setState(StateConnecting)
-		streamed, err := r.session(ctx)
+		streamed, err := r.session(ctx, h)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -267,7 +267,7 @@ func (r *Reader) connect(ctx context.Context) (*pgconn.PgConn, error) {
 // that was recreated, where starting from it would skip changes silently. Since the
 // confirmed position is reported promptly (Config.ConfirmDelay), this replays only what
 // was in flight.
-func (r *Reader) session(ctx context.Context) (streamed bool, err error) {
+func (r *Reader) session(ctx context.Context, h Handler) (streamed bool, err error) {
 	conn, err := r.connect(ctx)
 	if err != nil {
 		return false, err
@@ -303,7 +303,7 @@ func (r *Reader) session(ctx context.Context) (streamed bool, err error) {
 	r.met.setState(StateStreaming)
 	r.log.Info("replication started", "from", slot.confirmed.String(), "server_wal", sys.XLogPos.String(),
 		"timeline", sys.Timeline, "system", sys.SystemID)
-	err = r.stream(ctx, conn)
+	err = r.stream(ctx, conn, h)
 	if ctx.Err() != nil {
 		// Shutting down: confirm what is done so a restart replays as little as possible.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -341,8 +341,8 @@ func pluginArgs(publication string) []string {
 }
 
 // stream is the receive loop of one session.
-func (r *Reader) stream(ctx context.Context, conn *pgconn.PgConn) error {
-	dec := newDecoder(r.cfg.Mapping, r.log, adapter{r: r, ctx: ctx}, r.met)
+func (r *Reader) stream(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
+	dec := newDecoder(r.cfg.Mapping, r.log, adapter{r: r, h: h, ctx: ctx}, r.met)
 	// One deadline context per status interval rather than per message: a
 	// context.WithDeadline per message costs about 2 µs of CPU per row.
 	var dl deadline
@@ -456,14 +456,15 @@ func (r *Reader) sendStatus(ctx context.Context, conn *pgconn.PgConn) error {
 // adapter feeds the decoder's output to the Handler and registers commits as pending.
 type adapter struct {
 	r   *Reader
+	h   Handler
 	ctx context.Context
 }
 
-func (a adapter) event(ev *event.Event) error { return a.r.h.HandleEvent(a.ctx, ev) }
+func (a adapter) event(ev *event.Event) error { return a.h.HandleEvent(a.ctx, ev) }
 
 func (a adapter) commit(txn event.Txn) error {
 	a.r.track.add(pglogrepl.LSN(txn.EndLSN), txn.CommitTime.UnixNano())
-	if err := a.r.h.HandleCommit(a.ctx, txn); err != nil {
+	if err := a.h.HandleCommit(a.ctx, txn); err != nil {
 		return fmt.Errorf("%w: %w", errHandler, err)
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/ratelog"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -91,7 +91,7 @@ type Matcher struct {
 	loadMu      sync.Mutex // serialises Load
 	lastInvalid string     // the last install error logged, under loadMu
 	types       typeCache
-	cutLog      logLimiter // warnings about items cut to the bounds, per webhook
+	cutLog      *ratelog.Limiter // warnings about items cut to the bounds, per webhook
 }
 
 var errNoMapping = errors.New("matcher: no mapping configured")
@@ -117,7 +117,7 @@ func New(cfg Config) *Matcher {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	m := &Matcher{cfg: cfg, log: cfg.Logger, met: newMetrics(cfg.Registerer, cfg.Mapping),
-		cutLog: logLimiter{every: time.Minute}}
+		cutLog: ratelog.New(time.Minute)}
 	if cfg.Mapping != nil {
 		m.cat = newCatalog(cfg.Mapping)
 	}
@@ -315,28 +315,4 @@ func (m *Matcher) drain(ctx context.Context, conn *pgx.Conn) error {
 		}
 		return fmt.Errorf("wait for webhook changes: %w", err)
 	}
-}
-
-// logLimiter lets a message through at most once per interval per key. It forgets keys
-// quiet for an interval, so it holds at most the keys of the last interval.
-type logLimiter struct {
-	every time.Duration
-	mu    sync.Mutex
-	last  map[string]time.Time
-}
-
-func (l *logLimiter) allow(key string, now time.Time) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t, ok := l.last[key]; ok && now.Sub(t) < l.every {
-		return false
-	}
-	if l.last == nil || len(l.last) >= 1024 {
-		maps.DeleteFunc(l.last, func(_ string, t time.Time) bool { return now.Sub(t) >= l.every })
-		if l.last == nil {
-			l.last = map[string]time.Time{}
-		}
-	}
-	l.last[key] = now
-	return true
 }

@@ -92,10 +92,8 @@ func (m *Matcher) reportCuts(wh *Webhook, cutItems *[numReasons]int) {
 			reasons = append(reasons, cutReasons[i])
 		}
 	}
-	if m.cutLog.allow(wh.ID, time.Now()) {
-		m.log.Warn("rendered items cut to the bounds; the items say so in truncated", "webhook_id", wh.ID,
-			"reasons", reasons, "max_expand_rows", m.cfg.MaxExpandRows, "max_body_bytes", m.cfg.MaxBodyBytes)
-	}
+	m.cutLog.Warn(m.log, wh.ID, "rendered items cut to the bounds; the items say so in truncated", "webhook_id", wh.ID,
+		"reasons", reasons, "max_expand_rows", m.cfg.MaxExpandRows, "max_body_bytes", m.cfg.MaxBodyBytes)
 }
 
 // renderer renders one chunk.

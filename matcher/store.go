@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/walhook/walhook/internal/uuidx"
 )
 
 // NotifyChannel is the PostgreSQL channel on which migration 0002's trigger announces every
@@ -78,7 +79,7 @@ func (s *Store) Create(ctx context.Context, wh *Webhook) (*Webhook, error) {
 
 // Get returns the live webhook id.
 func (s *Store) Get(ctx context.Context, id string) (*Webhook, error) {
-	if !IsUUID(id) {
+	if !uuidx.Is(id) {
 		return nil, fmt.Errorf("get webhook %q: %w", id, ErrNotFound)
 	}
 	wh, err := scanWebhook(s.db.QueryRow(ctx, `SELECT `+webhookColumns+`
@@ -129,7 +130,7 @@ func (s *Store) Live(ctx context.Context) ([]*Webhook, error) {
 // new Modified. An error from apply aborts the update and is returned as is (a
 // *ValidationError stays one).
 func (s *Store) Update(ctx context.Context, id string, apply func(*Webhook) error) (*Webhook, error) {
-	if !IsUUID(id) {
+	if !uuidx.Is(id) {
 		return nil, fmt.Errorf("update webhook %q: %w", id, ErrNotFound)
 	}
 	var out *Webhook
@@ -168,7 +169,7 @@ func (s *Store) Update(ctx context.Context, id string, apply func(*Webhook) erro
 // Delete marks the live webhook id deleted; it then matches nothing and Get answers
 // ErrNotFound. Deleting twice answers ErrNotFound the second time.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	if !IsUUID(id) {
+	if !uuidx.Is(id) {
 		return fmt.Errorf("delete webhook %q: %w", id, ErrNotFound)
 	}
 	tag, err := s.db.Exec(ctx, `UPDATE walhook.webhooks SET is_deleted = true,
@@ -188,7 +189,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // webhook becomes disabled. A disabled webhook still matches; its events are held until it
 // is resumed (Update to StatusActive: POST …/resume, or PATCH "disabled_at": null).
 func (s *Store) Disable(ctx context.Context, id, reason string) (bool, error) {
-	if !IsUUID(id) {
+	if !uuidx.Is(id) {
 		return false, fmt.Errorf("disable webhook %q: %w", id, ErrNotFound)
 	}
 	var changed bool
@@ -225,27 +226,4 @@ func signingOrDefault(s string) string {
 		return SigningPipeliner
 	}
 	return s
-}
-
-// IsUUID reports whether s is a UUID in the 8-4-4-4-12 hexadecimal form, of any version and
-// in any case (so "01234567-abcd-dcba-ffff-000000000000" is one). Webhook ids and
-// signatures must be.
-func IsUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }

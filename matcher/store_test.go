@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/uuidx"
 )
 
 func TestStoreCRUD(t *testing.T) {
@@ -22,7 +23,7 @@ func TestStoreCRUD(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !IsUUID(wh.ID) || string(wh.Options) != opts || wh.ChunkSize != 10 || wh.ChunkDelay != 1500*time.Millisecond ||
+	if !uuidx.Is(wh.ID) || string(wh.Options) != opts || wh.ChunkSize != 10 || wh.ChunkDelay != 1500*time.Millisecond ||
 		wh.Signing != SigningPipeliner || wh.Created.IsZero() || wh.Signature != "01234567-ABCD-dcba-ffff-000000000000" {
 		t.Fatalf("created %+v", wh)
 	}
