@@ -266,7 +266,7 @@ func (h *hook) retire(ctx context.Context, now time.Time) bool {
 	queued, err := h.s.st.hasPending(ctx, h.id)
 	if err != nil {
 		if ctx.Err() == nil {
-			h.s.errLog.log(h.s.log, "retire/"+h.id, "check queued chunks of an idle webhook", "webhook_id", h.id, "err", err)
+			h.s.errLog.Warn(h.s.log, "retire/"+h.id, "check queued chunks of an idle webhook", "webhook_id", h.id, "err", err)
 		}
 		return false
 	}
@@ -292,7 +292,7 @@ func (h *hook) loadLanes(ctx context.Context) bool {
 			}
 			return true
 		}
-		h.s.errLog.log(h.s.log, "load-lanes/"+h.id, "read queued lanes; retrying", "webhook_id", h.id, "err", err)
+		h.s.errLog.Warn(h.s.log, "load-lanes/"+h.id, "read queued lanes; retrying", "webhook_id", h.id, "err", err)
 		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
 			return false
 		}
@@ -338,7 +338,7 @@ func (h *hook) prepare(ctx context.Context, c *chunk) (parts []*chunk, ok bool) 
 		if err == nil {
 			return h.pack(c, items), true
 		}
-		h.s.errLog.log(h.s.log, "render/"+h.id, "render delivery items; retrying",
+		h.s.errLog.Warn(h.s.log, "render/"+h.id, "render delivery items; retrying",
 			"webhook_id", h.id, "delivery_id", c.id.String(), "err", err)
 		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
 			return nil, false
@@ -371,7 +371,7 @@ func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
 			id: deliveryID(h.id, evs[0].ID, evs[len(evs)-1].ID)}
 		p.body = f.appendBody(nil, h.id, p.id, items[sp.from:sp.to])
 		if len(p.body) > limit {
-			h.s.errLog.log(h.s.log, "oversize/"+h.id, "delivery item larger than the body bound; sent alone",
+			h.s.errLog.Warn(h.s.log, "oversize/"+h.id, "delivery item larger than the body bound; sent alone",
 				"webhook_id", h.id, "delivery_id", p.id.String(), "bytes", len(p.body), "max_body_bytes", limit)
 		}
 		p.memBytes = int64(len(p.body))
@@ -403,7 +403,7 @@ func (h *hook) dispatch(ctx context.Context, i int, now time.Time, spill bool) t
 	if l.parked && l.inflight == nil && !now.Before(l.checkAt) {
 		busy, err := h.s.st.laneBusy(ctx, laneKey{h.id, i})
 		if err != nil {
-			h.s.errLog.log(h.s.log, "lane/"+h.id, "check queued lane", "webhook_id", h.id, "err", err)
+			h.s.errLog.Warn(h.s.log, "lane/"+h.id, "check queued lane", "webhook_id", h.id, "err", err)
 		} else if !busy {
 			l.parked = false
 		}
@@ -548,7 +548,7 @@ func (h *hook) toQueue(ctx context.Context, i int, reason string, failed *failed
 		if ids, _, err = h.s.st.enqueue(ctx, rows); err == nil {
 			break
 		}
-		h.s.errLog.log(h.s.log, "enqueue/"+h.id, "write chunks to the durable queue; retrying",
+		h.s.errLog.Warn(h.s.log, "enqueue/"+h.id, "write chunks to the durable queue; retrying",
 			"webhook_id", h.id, "chunks", len(rows), "err", err)
 		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
 			return

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/ratelog"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -41,7 +42,7 @@ type Sender struct {
 	clients clients
 	policy  backoff
 	ua      string
-	errLog  *logLimiter
+	errLog  *ratelog.Limiter
 	logw    *logWriter
 
 	// ctx ends at Close; hook loops and attempts run under it.
@@ -85,7 +86,7 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sende
 		clients:   newClients(cfg.RequestTimeout, cfg.AllowPrivateTargets),
 		policy:    backoff{min: cfg.RetryMinBackoff, max: cfg.RetryMaxBackoff, window: cfg.RetryWindow},
 		ua:        "walhook/" + cfg.Version,
-		errLog:    newLogLimiter(time.Minute),
+		errLog:    ratelog.New(time.Minute),
 		ctx:       ctx,
 		cancel:    cancel,
 		hooks:     map[string]*hook{},
