@@ -3,7 +3,6 @@ package sender
 import (
 	"context"
 	"net/http"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -11,20 +10,6 @@ import (
 	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
-
-// hookLoops counts the goroutines of webhook send loops, started or not yet (a goroutine
-// that has not run shows a wrapper's frame, not run's, so count by creator).
-func hookLoops() int {
-	buf := make([]byte, 1<<22)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by github.com/walhook/walhook/sender.(*Sender).hookFor ") {
-			n++
-		}
-	}
-	return n
-}
 
 // tracked returns how many loops and breakers the sender keeps.
 func (s *Sender) tracked() (hooks, breakers int) {
@@ -34,11 +19,11 @@ func (s *Sender) tracked() (hooks, breakers int) {
 }
 
 // waitRetired waits until no send loop runs and the sender keeps no loop or breaker.
-func waitRetired(tb testing.TB, s *Sender, baseline int) {
+func waitRetired(tb testing.TB, s *Sender) {
 	tb.Helper()
 	eventually(tb, "idle loops to retire", func() bool {
 		hooks, breakers := s.tracked()
-		return hooks == 0 && breakers == 0 && hookLoops() == baseline
+		return hooks == 0 && breakers == 0 && s.loops.Load() == 0
 	})
 }
 
@@ -48,7 +33,6 @@ func TestIdleHookRetires(t *testing.T) {
 	cfg := testConfig()
 	cfg.HookIdleTimeout = 20 * time.Millisecond
 	s, a := startSender(t, cfg, pool)
-	baseline := hookLoops()
 
 	whs := make([]*matcher.Webhook, 5)
 	for i := range whs {
@@ -65,8 +49,8 @@ func TestIdleHookRetires(t *testing.T) {
 			}
 		}
 	}
-	if n := hookLoops(); n != baseline+len(whs) { // claimed by the open transaction: none retires
-		t.Errorf("%d send loops running, want %d", n, baseline+len(whs))
+	if n := s.loops.Load(); n != int64(len(whs)) { // claimed by the open transaction: none retires
+		t.Errorf("%d send loops running, want %d", n, len(whs))
 	}
 	if err := s.Commit(context.Background(), txn); err != nil {
 		t.Fatal(err)
@@ -75,7 +59,7 @@ func TestIdleHookRetires(t *testing.T) {
 		rc.next(t)
 	}
 	a.wait(t, txn.EndLSN)
-	waitRetired(t, s, baseline)
+	waitRetired(t, s)
 
 	// The webhook comes back: a new loop delivers, then retires too.
 	evs, txn = g.txn(2, oneEach)
@@ -86,7 +70,7 @@ func TestIdleHookRetires(t *testing.T) {
 			r.p.WebhookID, len(r.p.Items), r.user, whs[0].ID)
 	}
 	a.wait(t, txn.EndLSN)
-	waitRetired(t, s, baseline)
+	waitRetired(t, s)
 }
 
 // TestHookWithQueuedChunksStays: a loop does not retire while the durable queue holds
@@ -176,7 +160,6 @@ func TestRetireRacesAdd(t *testing.T) {
 	cfg := testConfig()
 	cfg.HookIdleTimeout = time.Nanosecond
 	s, a := startSender(t, cfg, pool)
-	baseline := hookLoops()
 	whs := []*matcher.Webhook{newWebhook(rc.srv.URL), newWebhook(rc.srv.URL), newWebhook(rc.srv.URL)}
 	loops := map[*hook]bool{}
 	var g gen
@@ -213,7 +196,7 @@ func TestRetireRacesAdd(t *testing.T) {
 	if len(loops) <= len(whs) {
 		t.Errorf("%d loops for %d webhooks: no loop retired between transactions", len(loops), len(whs))
 	}
-	waitRetired(t, s, baseline)
+	waitRetired(t, s)
 }
 
 func TestIdleBreakersPruned(t *testing.T) {

@@ -44,11 +44,13 @@ type Sender struct {
 	ua      string
 	errLog  *ratelog.Limiter
 	logw    *logWriter
+	deps    *loopDeps // of every webhook's send loop
 
 	// ctx ends at Close; hook loops and attempts run under it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // hook loops and their attempts
+	wg     sync.WaitGroup // hook loops (each waits for its attempts) and Run
+	loops  atomic.Int64   // hook loops started and not yet returned
 	closed atomic.Bool
 
 	// mu guards hooks, breakers (and each slot's used), running and runDone. Lock
@@ -96,6 +98,7 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sende
 	}
 	s.met = newMetrics(cfg.Registerer, func() float64 { return float64(s.mem.Load()) }, s.countOpenBreakers)
 	s.logw = newLogWriter(s.met)
+	s.deps = s.loopDeps()
 	return s
 }
 
@@ -125,7 +128,7 @@ func (s *Sender) Add(ctx context.Context, m matcher.Match) error {
 		s.touched = append(s.touched, h)
 	}
 	size := eventSize(m.Event)
-	s.mem.Add(size)
+	s.charge(size)
 	h.add(m, t, laneOf(m.Event, s.cfg.Concurrency), size, time.Now())
 	return nil
 }
@@ -192,28 +195,16 @@ func (s *Sender) requestSpill() {
 	}
 }
 
-// release returns a chunk's memory.
+// charge accounts for n more bytes in memory.
+func (s *Sender) charge(n int64) { s.mem.Add(n) }
+
+// release returns n bytes charged before and wakes an Add waiting for memory.
 func (s *Sender) release(n int64) {
 	s.mem.Add(-n)
 	select {
 	case s.memFreed <- struct{}{}:
 	default:
 	}
-}
-
-// resolve marks a chunk delivered, durably queued or dropped: its transactions' references
-// are released (which may acknowledge them) and its memory returned.
-func (s *Sender) resolve(c *chunk) {
-	if c.resolved {
-		return
-	}
-	c.resolved = true
-	for _, t := range c.txns {
-		t.release()
-	}
-	c.txns = nil
-	s.release(c.memBytes)
-	c.memBytes = 0
 }
 
 // hookFor returns the webhook's loop for Add, starting it when none runs; nil once
@@ -229,10 +220,13 @@ func (s *Sender) hookFor(wh *matcher.Webhook) *hook {
 		if s.closed.Load() {
 			return nil
 		}
-		h = newHook(s, wh)
+		h = newHook(s.deps, wh)
 		s.hooks[wh.ID] = h
-		s.wg.Add(1)
-		go h.run(s.ctx)
+		s.loops.Add(1)
+		s.wg.Go(func() {
+			defer s.loops.Add(-1)
+			h.run(s.ctx)
+		})
 	}
 	h.mu.Lock()
 	h.midTxn = true
