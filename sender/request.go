@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/walhook/walhook/event"
-	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -34,32 +32,6 @@ func deliveryID(webhookID string, first, last event.EventID) uuid.UUID {
 	b = append(b, 0)
 	b = append(b, last...)
 	return uuid.NewSHA1(deliveryNamespace, b)
-}
-
-// appendBody appends a delivery body, {"webhook_id": …, "delivery_id": …, "items": […]},
-// to dst. The items are embedded as rendered.
-func appendBody(dst []byte, webhookID string, id uuid.UUID, items []json.RawMessage) []byte {
-	dst = append(dst, `{"webhook_id":`...)
-	dst = jsonx.AppendString(dst, webhookID)
-	dst = append(dst, `,"delivery_id":"`...)
-	dst = append(dst, id.String()...)
-	dst = append(dst, `","items":[`...)
-	for i, it := range items {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = append(dst, it...)
-	}
-	return append(dst, "]}"...)
-}
-
-// bodySize estimates appendBody's output size.
-func bodySize(webhookID string, items []json.RawMessage) int {
-	n := 80 + len(webhookID)
-	for _, it := range items {
-		n += len(it) + 1
-	}
-	return n
 }
 
 // signPipeliner returns the WebHook-Signature header value: lowercase hex

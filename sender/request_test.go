@@ -29,9 +29,9 @@ func TestRequestGolden(t *testing.T) {
 	evs, _ := g.txn(2, oneEach)
 	wh := &matcher.Webhook{ID: "0198c0de-0000-7000-8000-000000000001", URL: "https://example.com/hook",
 		Signature: "01234567-abcd-dcba-ffff-000000000000", HTTPAuthUser: "u", HTTPAuthPassword: "p"}
-	items, _ := itemRenderer{}.Render(context.Background(), wh, evs)
+	items, _ := itemRenderer{}.Render(context.Background(), matcher.Subscription{}, evs)
 	id := deliveryID(wh.ID, evs[0].ID, evs[1].ID)
-	body := appendBody(nil, wh.ID, id, items)
+	body := pipelinerChunk{}.appendBody(nil, wh.ID, id, items)
 	if !json.Valid(body) {
 		t.Fatalf("body is not JSON: %s", body)
 	}
