@@ -139,7 +139,7 @@ func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.
 		Sender: sender.Config{
 			Version: version, AllowPrivateTargets: c.AllowPrivateTargets,
 			Linger: c.DeliveryLinger, RequestTimeout: c.RequestTimeout, MaxRequestTimeout: c.MaxWebhookTimeout,
-			RotationGrace: c.SignatureRotationGrace,
+			RotationGrace:   c.SignatureRotationGrace,
 			RetryMinBackoff: c.RetryMinBackoff, RetryMaxBackoff: c.RetryMaxBackoff, RetryWindow: c.RetryWindow,
 			Concurrency: c.WebhookConcurrency, DelayHorizon: c.DelayHorizon,
 			MemoryLimitBytes: c.MemoryLimitBytes, SpillWait: c.SpillWait,
