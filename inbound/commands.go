@@ -283,6 +283,11 @@ func (s *Service) send(w http.ResponseWriter, r *http.Request) *httpError {
 		if err := json.Unmarshal(raw, &o.Headers); err != nil {
 			return errorf(http.StatusUnprocessableEntity, "headers", "headers: must be an object of header names to string values")
 		}
+		if s.cfg.CheckHeaders != nil {
+			if err := s.cfg.CheckHeaders(o.Headers); err != nil {
+				return errorf(http.StatusUnprocessableEntity, "headers", "%v", err)
+			}
+		}
 	}
 	if o.Signature, _, e = p.str("signature"); e != nil {
 		return e

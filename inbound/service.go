@@ -55,6 +55,9 @@ type Config struct {
 	PruneInterval time.Duration
 	// Enqueue writes a webhook.send body to the durable delivery queue for target, the id
 	// of a stored Outgoing (the sender's Enqueue); nil answers webhook.send 501.
+	// CheckHeaders validates webhook.send's headers as the webhook API validates static
+	// headers; nil accepts any.
+	CheckHeaders func(map[string]string) error
 	// Secrets, when set, seals verify secrets and send signatures at rest
 	// (WALHOOK_SECRET_KEY).
 	Secrets    *seal.Sealer

@@ -92,7 +92,7 @@ func TestRenderInbound(t *testing.T) {
 		t.Fatal(err)
 	}
 	call := `{"uuid":"u","eventKey":"webhook.a","body":{"x":[1,2]}}`
-	items, err := m.Render(context.Background(), wh, []*event.Event{inboundEvent("webhook.a", "call-1", call)})
+	items, err := m.Render(context.Background(), compiled(t, m, wh), []*event.Event{inboundEvent("webhook.a", "call-1", call)})
 	if err != nil {
 		t.Fatal(err)
 	}

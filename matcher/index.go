@@ -17,24 +17,20 @@ type index struct {
 	all   *bucket
 	// inWild holds inbound prefix patterns by prefix ("webhook.salesforce."), inbound.go.
 	inWild map[string]*bucket
-	// byWebhook finds a webhook's compiled form for Render.
-	byWebhook map[*Webhook]*subscription
-	byID      map[string]*subscription
-	size      int
+	byID   map[string]*subscription
+	size   int
 }
 
 func newIndex(subs []*subscription) *index {
 	ix := &index{
-		exact:     map[string]*bucket{},
-		wild:      map[string]*bucket{},
-		byWebhook: make(map[*Webhook]*subscription, len(subs)),
-		byID:      make(map[string]*subscription, len(subs)),
-		size:      len(subs),
+		exact: map[string]*bucket{},
+		wild:  map[string]*bucket{},
+		byID:  make(map[string]*subscription, len(subs)),
+		size:  len(subs),
 	}
 	exact, wild, inWild := map[string][]*subscription{}, map[string][]*subscription{}, map[string][]*subscription{}
 	var all []*subscription
 	for _, s := range subs {
-		ix.byWebhook[s.wh] = s
 		ix.byID[s.wh.ID] = s
 		if s.all {
 			all = append(all, s)
@@ -81,7 +77,7 @@ func (ix *index) match(ev *event.Event, dst []Match) []Match {
 func matchEach(subs []*subscription, ev *event.Event, dst []Match) []Match {
 	for _, s := range subs {
 		if s.wants(ev) {
-			dst = append(dst, Match{Webhook: s.wh, Event: ev})
+			dst = append(dst, Match{Webhook: s.wh, Event: ev, Sub: Subscription{s}})
 		}
 	}
 	return dst

@@ -40,7 +40,7 @@ func (m matchAll) Match(ev *event.Event, dst []matcher.Match) []matcher.Match {
 // renderer renders items with the keys the tests read.
 type renderer struct{}
 
-func (renderer) Render(_ context.Context, _ *matcher.Webhook, evs []*event.Event) ([]json.RawMessage, error) {
+func (renderer) Render(_ context.Context, _ matcher.Subscription, evs []*event.Event) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, len(evs))
 	for i, ev := range evs {
 		b, err := json.Marshal(map[string]any{"id": ev.ID, "event": ev.Name, "entity": ev.Entity,

@@ -83,7 +83,7 @@ func New(cfg Config) (*Service, error) {
 	ic.DB, ic.Logger, ic.Registerer, ic.Secrets = cfg.DB, cfg.Logger, cfg.Registerer, cfg.Secrets
 	ic.Authorize = api.TokenCheck(ac.Tokens)
 	ic.MaxCallBytes = matcher.ItemLimit(mc.MaxBodyBytes)
-	ic.Enqueue = snd.Enqueue
+	ic.Enqueue, ic.CheckHeaders = snd.Enqueue, api.CheckHeaders
 	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), inbound: inbound.New(ic),
 		handler: NewHandler(m, snd)}, nil
 }

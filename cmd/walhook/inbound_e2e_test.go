@@ -351,7 +351,7 @@ func TestInboundSend(t *testing.T) {
 		mac := hmac.New(sha256.New, []byte("k3y"))
 		mac.Write([]byte(`{"hello": "world"}`))
 		if string(g.body) != `{"hello": "world"}` || g.header.Get("Webhook-Id") != ans.DeliveryID ||
-			g.header.Get("WebHook-Signature") != hex.EncodeToString(mac.Sum(nil)) {
+			g.header.Get("WebHook-Signature") != hex.EncodeToString(mac.Sum(nil)) || g.header.Get("X-Extra") != "1" {
 			t.Errorf("sent %s with headers %v", g.body, g.header)
 		}
 	case <-time.After(30 * time.Second):
@@ -362,5 +362,8 @@ func TestInboundSend(t *testing.T) {
 	}
 	if status, b := inboundCommand(t, p.base, "webhook.send", url.Values{"url": {"ftp://x"}}, nil); status != http.StatusUnprocessableEntity {
 		t.Errorf("webhook.send to ftp: %d %s", status, b)
+	}
+	if status, b := inboundCommand(t, p.base, "webhook.send", nil, map[string]any{"url": srv.URL, "headers": map[string]string{"Webhook-Id": "x"}}); status != http.StatusUnprocessableEntity || !strings.Contains(string(b), "Webhook-Id") {
+		t.Errorf("webhook.send replacing Webhook-Id: %d %s", status, b)
 	}
 }

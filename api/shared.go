@@ -14,3 +14,13 @@ func TokenCheck(tokens []string) func(*http.Request) bool {
 		return ok
 	}
 }
+
+// CheckHeaders validates static request headers as the API validates a webhook's headers
+// (names walhook sets are refused, values bounded); the error names the offending
+// header. Other surfaces that send static headers (the inbound webhook.send) use it.
+func CheckHeaders(h map[string]string) error {
+	if err := checkHeaders(h); err != nil {
+		return err
+	}
+	return nil
+}
