@@ -19,6 +19,7 @@ import (
 
 	"github.com/walhook/walhook/internal/pgcluster"
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/schema/sample"
 )
 
@@ -83,7 +84,7 @@ func insertTasks(tb testing.TB, conn *pgx.Conn, prefix string, n int) []string {
 // waitTasks waits until r has received Task.Create for every id.
 func waitTasks(tb testing.TB, r *receiver, p *walhookProc, ids []string, timeout time.Duration) {
 	tb.Helper()
-	waitUntil(tb, timeout, fmt.Sprintf("Task.Create for %d tasks", len(ids)), func() (bool, string, error) {
+	testwait.Until(tb, timeout, fmt.Sprintf("Task.Create for %d tasks", len(ids)), func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -213,7 +214,7 @@ func TestLostSlotIsLoud(t *testing.T) {
 	}
 
 	p = startWalhook(t, env)
-	waitUntil(t, time.Minute, "/readyz to report the lost slot", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "/readyz to report the lost slot", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -284,7 +285,7 @@ func TestCrashReplaysOnlyInFlight(t *testing.T) {
 	base := r.countEvent("Task.Create")
 
 	w := startTaskWriter(t, dsn, rows, perTxn, pace)
-	waitUntil(t, time.Minute, "half the rows delivered", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "half the rows delivered", func() (bool, string, error) {
 		if err := w.failure(); err != nil {
 			return false, "", err
 		}
@@ -295,7 +296,7 @@ func TestCrashReplaysOnlyInFlight(t *testing.T) {
 	p.kill(t)
 	p = startWalhook(t, env)
 	p.waitReady(t)
-	waitUntil(t, 2*time.Minute, fmt.Sprintf("%d crash rows delivered", rows), func() (bool, string, error) {
+	testwait.Until(t, 2*time.Minute, fmt.Sprintf("%d crash rows delivered", rows), func() (bool, string, error) {
 		if err := w.failure(); err != nil {
 			return false, "", err
 		}
@@ -346,7 +347,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 	}
 	ids := insertTasks(t, conn, "standby", tasks)
 	end, _ := walLSN(t, conn)
-	waitUntil(t, time.Minute, "every webhook's chunks queued and the slot confirmed", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "every webhook's chunks queued and the slot confirmed", func() (bool, string, error) {
 		var hooks int
 		var confirmed bool
 		err := conn.QueryRow(ctx, `SELECT (SELECT count(DISTINCT webhook_id) FROM walhook.delivery_queue WHERE state = 'pending'),
@@ -361,7 +362,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 		r.hold()
 		r.failFast(false)
 	}
-	waitUntil(t, time.Minute, "two queued chunks in flight at once, one from each survivor", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "two queued chunks in flight at once, one from each survivor", func() (bool, string, error) {
 		n := 0
 		for _, r := range rs {
 			n += r.heldNow()
@@ -374,7 +375,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 	for _, r := range rs {
 		waitTasks(t, r, survivors[0], ids, time.Minute)
 	}
-	waitUntil(t, time.Minute, "a survivor to take over the slot", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "a survivor to take over the slot", func() (bool, string, error) {
 		n := 0
 		for _, p := range survivors {
 			if v, err := p.metric(`walhook_reader_state{state="streaming"}`); err != nil {
@@ -398,7 +399,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 func waitCreateSubscribed(tb testing.TB, conn *pgx.Conn, rs ...*receiver) {
 	tb.Helper()
 	probes := 0
-	waitUntil(tb, 30*time.Second, "the webhooks to take effect", func() (bool, string, error) {
+	testwait.Until(tb, 30*time.Second, "the webhooks to take effect", func() (bool, string, error) {
 		got := 0
 		for _, r := range rs {
 			if r.countEvent("Task.Create") > 0 {
