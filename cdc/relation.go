@@ -41,9 +41,16 @@ type entityPlan struct {
 	create, update, delete, ownerChanged event.EventName
 }
 
+// condPlan is a mapping.Condition resolved to column indexes: every clause must hold.
 type condPlan struct {
-	idx    int
-	values []string
+	clauses []clausePlan
+}
+
+type clausePlan struct {
+	idx     int // -1 when the column is missing: the clause never holds
+	values  []string
+	null    bool
+	notNull bool
 }
 
 type transPlan struct {
@@ -134,23 +141,48 @@ func (d *decoder) planCond(e *mapping.Entity, rel *relation, index map[string]in
 	if c == nil {
 		return nil
 	}
-	i := colIndex(e, index, c.Field)
-	if i < 0 {
-		d.log.Warn("condition field missing from table", "table", rel.table.String(), "entity", e.Name, "field", c.Field)
-		return &condPlan{idx: -1}
-	}
-	return &condPlan{idx: i, values: c.Values}
+	return d.planClauses(rel, c, func(field string) int { return colIndex(e, index, field) }, e.Name)
 }
 
-// match reports whether the condition holds for a tuple. A discriminator whose column is
-// missing matches nothing.
+// planClauses resolves a condition's clauses with col (an entity's API names, or a link or
+// lookup table's columns); owner names the entity or link in the warning.
+func (d *decoder) planClauses(rel *relation, c *mapping.Condition, col func(string) int, owner string) *condPlan {
+	cp := &condPlan{clauses: make([]clausePlan, 0, len(c.Clauses))}
+	for _, cl := range c.Clauses {
+		i := col(cl.Field)
+		if i < 0 {
+			d.log.Warn("condition field missing from table", "table", rel.table.String(), "entity", owner, "field", cl.Field)
+		}
+		cp.clauses = append(cp.clauses, clausePlan{idx: i, values: cl.Values, null: cl.Null, notNull: cl.NotNull})
+	}
+	return cp
+}
+
+// match reports whether every clause holds for a tuple. A clause whose column is missing,
+// or whose value is an unchanged-TOAST marker, does not hold.
 func (c *condPlan) match(cols []rawCol, kinds []column) bool {
+	for i := range c.clauses {
+		if !c.clauses[i].match(cols, kinds) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *clausePlan) match(cols []rawCol, kinds []column) bool {
 	if c.idx < 0 || c.idx >= len(cols) {
 		return false
 	}
 	col := cols[c.idx]
-	if col.kind != 't' {
+	switch col.kind {
+	case 'n':
+		return c.null
+	case 't':
+	default:
 		return false
+	}
+	if c.notNull {
+		return true
 	}
 	for _, v := range c.values {
 		if textEqual(kinds[c.idx].kind, col.data, v) {

@@ -44,6 +44,9 @@ func (m *Mapping) Tables() []Table {
 	for _, l := range m.Links {
 		add(l.Table)
 	}
+	for _, t := range m.LookupTables() {
+		add(t)
+	}
 	slices.SortFunc(out, func(a, b Table) int {
 		if c := strings.Compare(a.Schema, b.Schema); c != 0 {
 			return c
@@ -51,6 +54,29 @@ func (m *Mapping) Tables() []Table {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out
+}
+
+// LookupTables returns the tables transitions look values up in, deduplicated, in file
+// order. They are in the publication: walhook reads them at start and keeps them current
+// from their own changes.
+func (m *Mapping) LookupTables() []Table {
+	var out []Table
+	for _, e := range m.Entities {
+		for _, tr := range e.Transitions {
+			if tr.Lookup != nil && tr.Lookup.Table.Name != "" && !slices.Contains(out, tr.Lookup.Table) {
+				out = append(out, tr.Lookup.Table)
+			}
+		}
+	}
+	return out
+}
+
+// clauses returns c's clauses; none for a nil condition.
+func (c *Condition) clauses() []Clause {
+	if c == nil {
+		return nil
+	}
+	return c.Clauses
 }
 
 // EventNames returns, sorted, every event name the mapping can raise: for each entity that

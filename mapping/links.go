@@ -1,8 +1,6 @@
 package mapping
 
 import (
-	"maps"
-
 	"github.com/walhook/walhook/event"
 )
 
@@ -13,33 +11,33 @@ func buildLink(m *Mapping, i int, y *linkYAML, p *problems) *Link {
 		p.addf("%s: empty; table, action, parent and related are required", linkLabel(i, ""))
 		return nil
 	}
-	where := linkLabel(i, y.Table)
+	where := linkLabel(i, string(y.Table))
 	l := &Link{
 		Action: event.Action(y.Action),
 		Parent: LinkParent{
-			Entity:    y.Parent.Entity,
-			Field:     y.Parent.Field,
-			TypeField: y.Parent.TypeField,
-			Types:     maps.Clone(y.Parent.Types),
+			Entity:    string(y.Parent.Entity),
+			Field:     string(y.Parent.Field),
+			TypeField: string(y.Parent.TypeField),
 		},
-		Related: LinkRelated{Entity: y.Related.Entity, Field: y.Related.Field},
+		Related: LinkRelated{Entity: string(y.Related.Entity), Field: string(y.Related.Field)},
 	}
+	if y.Parent.Types != nil {
+		l.Parent.Types = map[string]string{}
+		for k, v := range y.Parent.Types {
+			l.Parent.Types[k] = string(v)
+		}
+	}
+	l.When = buildCondition(where+": when", y.When, anyColumn, p)
+	l.SoftDelete = buildCondition(where+": soft_delete", y.SoftDelete, anyColumn, p)
 	tableOK := false
 	if y.Table == "" {
 		p.addf("%s: table: required", where)
-	} else if t, err := ParseTable(y.Table); err != nil {
+	} else if t, err := ParseTable(string(y.Table)); err != nil {
 		p.addf("%s: table: %v", where, err)
 	} else {
 		l.Table, tableOK = t, true
 	}
-	switch {
-	case y.Action == "":
-		p.addf("%s: action: required", where)
-	case !identRE.MatchString(y.Action):
-		p.addf("%s: action: %q must be an identifier", where, y.Action)
-	case rowActions[l.Action]:
-		p.addf("%s: action: %s is raised by every row change; a link needs its own action", where, y.Action)
-	}
+	checkAction(where+": action", string(y.Action), "link", p)
 	checkLinkParent(m, where, y.Parent, p)
 	checkLinkRelated(m, where, l, tableOK, p)
 	if !tableOK {
@@ -58,7 +56,7 @@ func checkLinkParent(m *Mapping, where string, y parentYAML, p *problems) {
 	case y.Entity != "" && y.TypeField != "":
 		p.addf("%s: parent: entity and type_field exclude each other", where)
 	case y.Entity != "":
-		checkParentEntity(m, where+": parent.entity", y.Entity, p)
+		checkParentEntity(m, where+": parent.entity", string(y.Entity), p)
 		if len(y.Types) > 0 {
 			p.addf("%s: parent.types: only with type_field", where)
 		}
@@ -71,7 +69,7 @@ func checkLinkParent(m *Mapping, where string, y parentYAML, p *problems) {
 				p.addf("%s: parent.types: empty type value", where)
 				continue
 			}
-			checkParentEntity(m, where+": parent.types."+k, y.Types[k], p)
+			checkParentEntity(m, where+": parent.types."+k, string(y.Types[k]), p)
 		}
 	default:
 		p.addf("%s: parent: entity or type_field required", where)

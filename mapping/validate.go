@@ -44,6 +44,16 @@ func (m *Mapping) Validate(ctx context.Context, q Querier) error {
 	if err := p.err(""); err != nil {
 		return err
 	}
+	keys, err := readUniqueKeys(ctx, q, tables)
+	if err != nil {
+		return err
+	}
+	for _, e := range m.Entities {
+		checkKey(e, keys[e.Table], p)
+	}
+	if err := p.err(""); err != nil {
+		return err
+	}
 	for _, e := range m.Entities {
 		e.recordColumns(cat[e.Table])
 	}
@@ -134,15 +144,31 @@ func checkEntityColumns(m *Mapping, e *Entity, cat catalog, p *problems) {
 	for _, col := range e.Exclude {
 		check(e.Table, col, "exclude")
 	}
-	if c := e.SoftDelete; c != nil {
+	for _, k := range e.Keys[min(1, len(e.Keys)):] {
+		check(e.Table, k, "key")
+	}
+	for _, c := range e.SoftDelete.clauses() {
 		check(e.Table, e.Column(c.Field), "soft_delete field "+c.Field)
 	}
-	if c := e.Discriminator; c != nil {
+	for _, c := range e.Discriminator.clauses() {
 		check(e.Table, e.Column(c.Field), "discriminator field "+c.Field)
 	}
 	for _, tr := range e.Transitions {
 		if tr.Field != "" {
 			check(e.Table, e.Column(tr.Field), fmt.Sprintf("transition %s field %s", tr.Action, tr.Field))
+		}
+		for _, c := range tr.When.clauses() {
+			check(e.Table, e.Column(c.Field), fmt.Sprintf("transition %s when field %s", tr.Action, c.Field))
+		}
+		if lk := tr.Lookup; lk != nil {
+			if _, ok := cat[lk.Table]; !ok {
+				p.addf("unknown table %s (entity %s, transition %s lookup)", lk.Table, e.Name, tr.Action)
+				continue
+			}
+			check(lk.Table, lk.Key, fmt.Sprintf("transition %s lookup key", tr.Action))
+			for _, c := range lk.When.clauses() {
+				check(lk.Table, c.Field, fmt.Sprintf("transition %s lookup when", tr.Action))
+			}
 		}
 	}
 	for _, name := range sortedKeys(e.fileRelations) {
@@ -174,6 +200,12 @@ func checkLinkColumns(l *Link, cat catalog, p *problems) {
 	check(l.Parent.TypeField, "parent.type_field")
 	check(l.Parent.Field, "parent.field")
 	check(l.Related.Field, "related.field")
+	for _, c := range l.When.clauses() {
+		check(c.Field, "when")
+	}
+	for _, c := range l.SoftDelete.clauses() {
+		check(c.Field, "soft_delete")
+	}
 }
 
 // recordColumns stores the live columns and the API names they yield.

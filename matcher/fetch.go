@@ -88,9 +88,6 @@ func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys 
 		return out, true, nil
 	}
 	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}, keys}
-	if e.Discriminator != nil {
-		args = append(args, e.Discriminator.Values)
-	}
 	f.m.met.renderQuery.Inc()
 	res, err := conn.Query(ctx, selectSQL(e, col, typ, limit), args...)
 	if err != nil {
@@ -151,10 +148,14 @@ func selectSQL(e *mapping.Entity, col, typ string, limit int) string {
 	b.WriteString(pgx.Identifier{col}.Sanitize())
 	b.WriteString(" = k.req::")
 	b.WriteString(typ)
+	// The entity's own rows (discriminator), soft-deleted rows left out (§11).
 	if d := e.Discriminator; d != nil {
-		b.WriteString(" AND t.")
-		b.WriteString(pgx.Identifier{e.Column(d.Field)}.Sanitize())
-		b.WriteString("::text = ANY($2::text[])")
+		b.WriteString(" AND ")
+		b.WriteString(d.SQL("t", e.Column))
+	}
+	if sd := e.SoftDelete; sd != nil {
+		b.WriteString(" AND NOT ")
+		b.WriteString(sd.SQL("t", e.Column))
 	}
 	if limit > 0 {
 		b.WriteString(`) AS s WHERE "walhook rn" <= `)
