@@ -23,6 +23,8 @@ type relation struct {
 	// plans are the entities stored in this table (several with a discriminator).
 	plans []*entityPlan
 	link  *linkPlan
+	// lookups are the transition lookups this table is the lookup table of.
+	lookups []*lookupPlan
 }
 
 // entityPlan holds, for one entity and one column layout, everything event derivation
@@ -33,6 +35,7 @@ type entityPlan struct {
 	names   []string // API name per column; "" when excluded
 	nfields int
 	key     int
+	keys    []int // every key column, for a composite key; nil for a single one
 	owner   int
 	disc    *condPlan
 	soft    *condPlan
@@ -56,9 +59,36 @@ type clausePlan struct {
 type transPlan struct {
 	action event.Action
 	name   event.EventName
-	idx    int // -1 for discriminator transitions
-	to     []string
-	from   string
+	idx    int // -1 for discriminator and when transitions
+	to     valueSet
+	old    valueSet // the old value's set (mapping.Transition.FromValues)
+	when   *condPlan
+	lookup *lookupSet
+	from   string // an entity sharing the table
+}
+
+// valueSet is "one of values, or NULL when null"; any is true when no set was given.
+type valueSet struct {
+	any    bool
+	values []string
+	null   bool
+}
+
+func (s *valueSet) has(c rawCol, k event.Kind) bool {
+	switch {
+	case s.any:
+		return true
+	case c.kind == 'n':
+		return s.null
+	case c.kind != 't':
+		return false
+	}
+	for _, v := range s.values {
+		if textEqual(k, c.data, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // linkPlan resolves a link table's columns.
@@ -67,6 +97,8 @@ type linkPlan struct {
 	parentIdx  int
 	typeIdx    int // -1 for a plain foreign key
 	relatedIdx int // -1 when the link row is the related row
+	when       *condPlan
+	soft       *condPlan
 	// rowPlan gives the link row's API names (the related entity's, when the link table
 	// is also that entity's table, else the column names).
 	rowPlan *entityPlan
@@ -91,6 +123,7 @@ func (d *decoder) newRelation(msg *pglogrepl.RelationMessage) *relation {
 	if l := d.m.LinkFor(rel.table); l != nil {
 		rel.link = d.planLink(l, rel, index)
 	}
+	rel.lookups = d.lookups.plan(d, rel, index)
 	return rel
 }
 
@@ -120,10 +153,31 @@ func (d *decoder) planEntity(e *mapping.Entity, rel *relation, index map[string]
 		return nil
 	}
 	p.key = key
+	if len(e.Keys) > 1 {
+		for _, k := range e.Keys {
+			i, ok := index[k]
+			if !ok {
+				d.log.Error("mapped table lacks a key column; its changes raise nothing",
+					"table", rel.table.String(), "entity", e.Name, "column", k)
+				return nil
+			}
+			p.keys = append(p.keys, i)
+		}
+	}
 	p.disc = d.planCond(e, rel, index, e.Discriminator)
 	p.soft = d.planCond(e, rel, index, e.SoftDelete)
-	for _, t := range e.Transitions {
-		tp := transPlan{action: t.Action, name: event.EventName(e.EventName(t.Action)), idx: colIndex(e, index, t.Field), to: t.To, from: t.From}
+	for i := range e.Transitions {
+		t := &e.Transitions[i]
+		tp := transPlan{action: t.Action, name: event.EventName(e.EventName(t.Action)), idx: colIndex(e, index, t.Field), from: t.From,
+			to:  valueSet{any: t.To == nil && !t.ToNull, values: t.To, null: t.ToNull},
+			old: valueSet{any: t.FromValues == nil && !t.FromNull, values: t.FromValues, null: t.FromNull},
+		}
+		if t.When != nil {
+			tp.when = d.planCond(e, rel, index, t.When)
+		}
+		if t.Lookup != nil {
+			tp.lookup = d.lookups.set(t.Lookup)
+		}
 		if t.Field != "" && tp.idx < 0 {
 			d.log.Warn("transition field missing from table", "table", rel.table.String(), "entity", e.Name, "field", t.Field)
 			continue
@@ -215,6 +269,18 @@ func (d *decoder) planLink(l *mapping.Link, rel *relation, index map[string]int)
 	}
 	if l.Related.Field != "" {
 		lp.relatedIdx = get(l.Related.Field)
+	}
+	byColumn := func(col string) int {
+		if i, ok := index[col]; ok {
+			return i
+		}
+		return -1
+	}
+	if l.When != nil {
+		lp.when = d.planClauses(rel, l.When, byColumn, "link "+l.Table.String())
+	}
+	if l.SoftDelete != nil {
+		lp.soft = d.planClauses(rel, l.SoftDelete, byColumn, "link "+l.Table.String())
 	}
 	// Name the link row's fields as the related entity does when it lives in this table.
 	if e := d.m.Entity(l.Related.Entity); e != nil && e.Table == rel.table {

@@ -189,9 +189,9 @@ func buildCondition(where string, y conditionsYAML, resolve func(string) (string
 		}
 		switch {
 		case cy.NotNull && (cy.Value.set || cy.Null):
-			p.addf("%s: not_null excludes value and null", w)
+			p.addf("%s: not_null excludes value and is_null", w)
 		case !cy.NotNull && !cy.Null && cy.Value.empty():
-			p.addf("%s.value: required (one value or a list, [null, …] with NULL; or null: true, or not_null: true)", w)
+			p.addf("%s.value: required (one value or a list, [null, …] with NULL; or is_null: true, or not_null: true)", w)
 		}
 		c.Clauses = append(c.Clauses, Clause{Field: string(cy.Field), Values: cy.Value.vals, Null: cy.Value.hasNull || cy.Null, NotNull: cy.NotNull})
 	}

@@ -45,7 +45,7 @@ func TestParseNamesMistakesWithTheFix(t *testing.T) {
 		{"link parent entity list", base + "links:\n  - table: crm.notes\n    action: Comment\n    parent: {entity: [Opportunity, Account], field: deal_id}\n    related: {entity: Opportunity}\n",
 			[]string{"link crm.notes: entity: want one name here, got a list; a link names one parent entity; a polymorphic parent is written with type_field, field and types (line 8)"}},
 		{"not_null with a value", base + "    soft_delete: {field: deleted_at, not_null: true, value: x}\n",
-			[]string{"entity Opportunity: soft_delete: not_null excludes value and null"}},
+			[]string{"entity Opportunity: soft_delete: not_null excludes value and is_null"}},
 		{"when with field", base + "    transitions: [{action: Lost, field: active, when: {field: active, value: false}}]\n",
 			[]string{"entity Opportunity: transitions[0]: when excludes field, to, from and lookup"}},
 		{"lookup without when", base + "    transitions: [{action: Won, field: stage_id, lookup: {table: crm.stages, key: id}}]\n",

@@ -45,7 +45,7 @@ type conditionsYAML []*clauseYAML
 type clauseYAML struct {
 	Field   name    `yaml:"field"`
 	Value   scalars `yaml:"value"`
-	Null    bool    `yaml:"null"`
+	Null    bool    `yaml:"is_null"`
 	NotNull bool    `yaml:"not_null"`
 }
 
