@@ -78,8 +78,8 @@ func matchEach(subs []*subscription, ev *event.Event, dst []Match) []Match {
 
 // wants applies everything but the event pattern: custom entity names, skip keys,
 // on-field-change (Update events only) and filters (on the new row; the old row for
-// Delete). Link events (DocumentLinked, Comment) carry no parent row, so filters do not
-// apply to them.
+// Delete). Link events (DocumentLinked, Comment) carry no parent row: they pass here, and
+// Matcher.KeepLinkParents evaluates the filters on the parent's row, loaded in a batch.
 func (s *subscription) wants(ev *event.Event) bool {
 	if ev.Custom && !slices.Contains(s.custom, string(ev.Entity)) {
 		return false
