@@ -261,7 +261,7 @@ func (p *entityPlan) row(cols []rawCol) event.Row {
 // condition now true, or a soft-deleted link row revived.
 func (d *decoder) deriveLink(rel *relation, typ byte, oldCols, newCols []rawCol) error {
 	lp := rel.link
-	parent, ok := lp.target(d, newCols, rel.cols)
+	parent, pidx, ok := lp.target(d, newCols, rel.cols)
 	if !ok {
 		return d.unmatched()
 	}
@@ -272,8 +272,8 @@ func (d *decoder) deriveLink(rel *relation, typ byte, oldCols, newCols []rawCol)
 		if len(oldCols) != len(newCols) {
 			return d.unmatched() // no old tuple: cannot tell whether it was a link already
 		}
-		was, wasOK := lp.target(d, oldCols, rel.cols)
-		if wasOK && was == parent && sameCol(oldCols[lp.parentIdx], newCols[lp.parentIdx]) {
+		was, widx, wasOK := lp.target(d, oldCols, rel.cols)
+		if wasOK && was == parent && widx == pidx && sameCol(oldCols[pidx], newCols[pidx]) {
 			return d.unmatched() // it was this link already
 		}
 	}
@@ -294,7 +294,7 @@ func (d *decoder) deriveLink(rel *relation, typ byte, oldCols, newCols []rawCol)
 		Entity:     event.EntityName(parent.Name),
 		Action:     lp.link.Action,
 		Custom:     parent.Custom,
-		EntityID:   string(cols[lp.parentIdx].data),
+		EntityID:   string(cols[pidx].data),
 		CommitLSN:  event.LSN(d.txn.commitLSN),
 		CommitTime: d.txn.commitTime,
 		XID:        d.txn.xid,
@@ -306,28 +306,38 @@ func (d *decoder) deriveLink(rel *relation, typ byte, oldCols, newCols []rawCol)
 	return d.hand(ev)
 }
 
-// target returns the parent entity of a link row, and false when the row is no link: no
-// parent key, an unmapped parent type, its condition false, or soft-deleted.
-func (lp *linkPlan) target(d *decoder, cols []rawCol, kinds []column) (*mapping.Entity, bool) {
-	if lp.parentIdx < 0 || lp.parentIdx >= len(cols) || cols[lp.parentIdx].kind != 't' {
-		return nil, false
+// target returns the parent entity of a link row and the column holding its key, and
+// false when the row is no link: no parent key, an unmapped parent type, its condition
+// false, or soft-deleted.
+func (lp *linkPlan) target(d *decoder, cols []rawCol, kinds []column) (*mapping.Entity, int, bool) {
+	idx, parentName := lp.parentIdx, lp.link.Parent.Entity
+	if lp.oneOf != nil {
+		idx = -1
+		for _, o := range lp.oneOf {
+			if o.idx < len(cols) && cols[o.idx].kind == 't' {
+				idx, parentName = o.idx, o.entity
+				break
+			}
+		}
 	}
-	parentName := lp.link.Parent.Entity
+	if idx < 0 || idx >= len(cols) || cols[idx].kind != 't' {
+		return nil, -1, false
+	}
 	if lp.typeIdx >= 0 {
 		if cols[lp.typeIdx].kind != 't' {
-			return nil, false
+			return nil, -1, false
 		}
 		parentName = lp.link.Parent.Types[string(cols[lp.typeIdx].data)]
 	}
 	parent := d.m.Entity(parentName)
 	if parent == nil || !parent.Events {
-		return nil, false
+		return nil, -1, false
 	}
 	if lp.when != nil && !lp.when.match(cols, kinds) {
-		return nil, false
+		return nil, -1, false
 	}
 	if lp.soft != nil && lp.soft.match(cols, kinds) {
-		return nil, false
+		return nil, -1, false
 	}
-	return parent, true
+	return parent, idx, true
 }

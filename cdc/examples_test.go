@@ -81,3 +81,61 @@ func TestSuiteCRMExample(t *testing.T) {
 		{"an admin purges deleted rows: nothing more", `DELETE FROM suite.accounts WHERE deleted = 1`, nil},
 	})
 }
+
+// TestTwentyExample drives a scripted day of Twenty activity through schema/examples/twenty
+// — uuid keys, camelCase columns, deletedAt soft deletes and restores, note and task
+// targets with one nullable foreign key per parent kind — and asserts exactly the events.
+func TestTwentyExample(t *testing.T) {
+	sql, yml := example(t, "twenty")
+	c := newCustomCRM(t, sql, yml)
+	h := newCollector()
+	startReader(t, c, h, nil)
+	const (
+		ws     = `SET LOCAL search_path TO "workspace_1wgvd1injqtife6y4rvfbu3h5";`
+		tim    = "20202020-0687-4c41-b707-ed1bfca972a7"
+		phil   = "20202020-77d5-4cb6-b60a-f4a835a85d61"
+		acme   = "0c000000-0000-4000-8000-000000000001"
+		wile   = "0e000000-0000-4000-8000-000000000001"
+		deal   = "0d000000-0000-4000-8000-000000000001"
+		note   = "0a000000-0000-4000-8000-000000000001"
+		nt     = "0a000000-0000-4000-8000-0000000000f1"
+		task   = "07000000-0000-4000-8000-000000000001"
+		target = "07000000-0000-4000-8000-0000000000f1"
+	)
+	runSteps(t, c, h, []step{
+		{"company created", ws + `INSERT INTO "company" ("id", "name", "accountOwnerId") VALUES ('` + acme + `', 'Acme', '` + tim + `')`,
+			[]gotEvent{{"Account.Create", "Account", acme}}},
+		{"person created at the company", ws + `INSERT INTO "person" ("id", "nameFirstName", "nameLastName", "companyId") VALUES ('` + wile + `', 'Wile', 'Coyote', '` + acme + `')`,
+			[]gotEvent{{"Contact.Create", "Contact", wile}}},
+		{"opportunity created", ws + `INSERT INTO "opportunity" ("id", "name", "amountAmountMicros", "amountCurrencyCode", "companyId", "ownerId")
+			VALUES ('` + deal + `', 'Anvils', 12000000000, 'USD', '` + acme + `', '` + tim + `')`,
+			[]gotEvent{{"Opportunity.Create", "Opportunity", deal}}},
+		{"note on the opportunity: the note, then its target", ws + `INSERT INTO "note" ("id", "title") VALUES ('` + note + `', 'Call');
+			INSERT INTO "noteTarget" ("id", "noteId", "opportunityId") VALUES ('` + nt + `', '` + note + `', '` + deal + `')`,
+			[]gotEvent{{"Opportunity.Comment", "Opportunity", deal}}},
+		{"note edited: the note is no event", ws + `UPDATE "note" SET "bodyV2Markdown" = 'They want 40', "updatedAt" = now() WHERE "id" = '` + note + `'`, nil},
+		{"task on the company", ws + `INSERT INTO "task" ("id", "title", "assigneeId") VALUES ('` + task + `', 'Send quote', '` + tim + `');
+			INSERT INTO "taskTarget" ("id", "taskId", "companyId") VALUES ('` + target + `', '` + task + `', '` + acme + `')`,
+			[]gotEvent{{"Task.Create", "Task", task}, {"Account.TaskLinked", "Account", acme}}},
+		{"task target re-pointed from the company to the person", ws + `UPDATE "taskTarget" SET "companyId" = NULL, "personId" = '` + wile + `' WHERE "id" = '` + target + `'`,
+			[]gotEvent{{"Contact.TaskLinked", "Contact", wile}}},
+		{"stage moved", ws + `UPDATE "opportunity" SET "stage" = 'MEETING', "updatedAt" = now() WHERE "id" = '` + deal + `'`,
+			[]gotEvent{{"Opportunity.Update", "Opportunity", deal}, {"Opportunity.Move", "Opportunity", deal}}},
+		{"won", ws + `UPDATE "opportunity" SET "stage" = 'CUSTOMER', "updatedAt" = now() WHERE "id" = '` + deal + `'`,
+			[]gotEvent{{"Opportunity.Update", "Opportunity", deal}, {"Opportunity.Move", "Opportunity", deal}, {"Opportunity.Won", "Opportunity", deal}}},
+		{"account owner changed", ws + `UPDATE "company" SET "accountOwnerId" = '` + phil + `', "updatedAt" = now() WHERE "id" = '` + acme + `'`,
+			[]gotEvent{{"Account.Update", "Account", acme}, {"Account.OwnerChanged", "Account", acme}}},
+		{"note target deleted", ws + `UPDATE "noteTarget" SET "deletedAt" = now() WHERE "id" = '` + nt + `'`, nil},
+		{"note target restored: linked again", ws + `UPDATE "noteTarget" SET "deletedAt" = NULL WHERE "id" = '` + nt + `'`,
+			[]gotEvent{{"Opportunity.Comment", "Opportunity", deal}}},
+		{"task done", ws + `UPDATE "task" SET "status" = 'DONE', "updatedAt" = now() WHERE "id" = '` + task + `'`,
+			[]gotEvent{{"Task.Update", "Task", task}}},
+		{"person deleted", ws + `UPDATE "person" SET "deletedAt" = now() WHERE "id" = '` + wile + `'`,
+			[]gotEvent{{"Contact.Delete", "Contact", wile}}},
+		{"person restored", ws + `UPDATE "person" SET "deletedAt" = NULL WHERE "id" = '` + wile + `'`,
+			[]gotEvent{{"Contact.Update", "Contact", wile}}},
+		{"opportunity deleted", ws + `UPDATE "opportunity" SET "deletedAt" = now() WHERE "id" = '` + deal + `'`,
+			[]gotEvent{{"Opportunity.Delete", "Opportunity", deal}}},
+		{"opportunity destroyed (cascading to its note targets): nothing more", ws + `DELETE FROM "opportunity" WHERE "id" = '` + deal + `'`, nil},
+	})
+}

@@ -1,6 +1,8 @@
 package cdc
 
 import (
+	"slices"
+
 	"github.com/jackc/pglogrepl"
 
 	"github.com/walhook/walhook/event"
@@ -91,6 +93,11 @@ func (s *valueSet) has(c rawCol, k event.Kind) bool {
 	return false
 }
 
+type oneOfCol struct {
+	idx    int
+	entity string
+}
+
 // linkPlan resolves a link table's columns.
 type linkPlan struct {
 	link       *mapping.Link
@@ -99,6 +106,9 @@ type linkPlan struct {
 	relatedIdx int // -1 when the link row is the related row
 	when       *condPlan
 	soft       *condPlan
+	// oneOf are the parent columns of a one_of parent, in column-name order; parentIdx is
+	// -1 then, and the row's first non-NULL one names the parent.
+	oneOf []oneOfCol
 	// rowPlan gives the link row's API names (the related entity's, when the link table
 	// is also that entity's table, else the column names).
 	rowPlan *entityPlan
@@ -263,7 +273,20 @@ func (d *decoder) planLink(l *mapping.Link, rel *relation, index map[string]int)
 		d.log.Warn("link column missing from table", "table", rel.table.String(), "column", col)
 		return -1
 	}
-	lp.parentIdx = get(l.Parent.Field)
+	if l.Parent.OneOf != nil {
+		cols := make([]string, 0, len(l.Parent.OneOf))
+		for col := range l.Parent.OneOf {
+			cols = append(cols, col)
+		}
+		slices.Sort(cols)
+		for _, col := range cols {
+			if i := get(col); i >= 0 {
+				lp.oneOf = append(lp.oneOf, oneOfCol{idx: i, entity: l.Parent.OneOf[col]})
+			}
+		}
+	} else {
+		lp.parentIdx = get(l.Parent.Field)
+	}
 	if l.Parent.TypeField != "" {
 		lp.typeIdx = get(l.Parent.TypeField)
 	}

@@ -121,6 +121,9 @@ func (l *Link) parentEntities() []string {
 	if l.Parent.Entity != "" {
 		return []string{l.Parent.Entity}
 	}
+	if l.Parent.OneOf != nil {
+		return sortedValues(l.Parent.OneOf)
+	}
 	return sortedValues(l.Parent.Types)
 }
 

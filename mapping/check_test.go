@@ -50,6 +50,10 @@ func TestParseNamesMistakesWithTheFix(t *testing.T) {
 			[]string{"entity Opportunity: transitions[0]: when excludes field, to, from and lookup"}},
 		{"lookup without when", base + "    transitions: [{action: Won, field: stage_id, lookup: {table: crm.stages, key: id}}]\n",
 			[]string{"entity Opportunity: transitions[0].lookup.when: required"}},
+		{"one_of with field", base + "links:\n  - {table: crm.targets, action: Comment, parent: {one_of: {deal_id: Opportunity}, field: deal_id}, related: {entity: Opportunity}}\n",
+			[]string{"link crm.targets: parent.one_of excludes entity, field, type_field and types"}},
+		{"one_of naming an unknown entity", base + "links:\n  - {table: crm.targets, action: Comment, parent: {one_of: {person_id: Contakt}}, related: {entity: Opportunity}}\n",
+			[]string{`link crm.targets: parent.one_of.person_id: unknown entity "Contakt"`}},
 		{"composite key listed twice", "entities:\n  L: {table: crm.l, key: [a, a]}\n",
 			[]string{"entity L: key: column a is listed twice"}},
 	}

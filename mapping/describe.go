@@ -67,6 +67,10 @@ func (m *Mapping) describeLink(l *Link) string {
 	var parents []string
 	if l.Parent.Entity != "" {
 		parents = append(parents, fmt.Sprintf("%s (by %s)", l.Parent.Entity, l.Parent.Field))
+	} else if l.Parent.OneOf != nil {
+		for _, col := range sortedKeys(l.Parent.OneOf) {
+			parents = append(parents, fmt.Sprintf("%s (by %s when not NULL)", l.Parent.OneOf[col], col))
+		}
 	} else {
 		for _, k := range sortedKeys(l.Parent.Types) {
 			parents = append(parents, fmt.Sprintf("%s when %s = %q (by %s)", l.Parent.Types[k], l.Parent.TypeField, k, l.Parent.Field))

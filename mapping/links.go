@@ -21,6 +21,12 @@ func buildLink(m *Mapping, i int, y *linkYAML, p *problems) *Link {
 		},
 		Related: LinkRelated{Entity: string(y.Related.Entity), Field: string(y.Related.Field)},
 	}
+	if y.Parent.OneOf != nil {
+		l.Parent.OneOf = map[string]string{}
+		for k, v := range y.Parent.OneOf {
+			l.Parent.OneOf[k] = string(v)
+		}
+	}
 	if y.Parent.Types != nil {
 		l.Parent.Types = map[string]string{}
 		for k, v := range y.Parent.Types {
@@ -52,6 +58,18 @@ func buildLink(m *Mapping, i int, y *linkYAML, p *problems) *Link {
 }
 
 func checkLinkParent(m *Mapping, where string, y parentYAML, p *problems) {
+	if y.OneOf != nil {
+		if y.Entity != "" || y.TypeField != "" || y.Field != "" || y.Types != nil {
+			p.addf("%s: parent.one_of excludes entity, field, type_field and types", where)
+		}
+		if len(y.OneOf) == 0 {
+			p.addf("%s: parent.one_of: empty; map each parent column to its entity", where)
+		}
+		for _, col := range sortedKeys(y.OneOf) {
+			checkParentEntity(m, where+": parent.one_of."+col, string(y.OneOf[col]), p)
+		}
+		return
+	}
 	switch {
 	case y.Entity != "" && y.TypeField != "":
 		p.addf("%s: parent: entity and type_field exclude each other", where)
@@ -72,7 +90,7 @@ func checkLinkParent(m *Mapping, where string, y parentYAML, p *problems) {
 			checkParentEntity(m, where+": parent.types."+k, string(y.Types[k]), p)
 		}
 	default:
-		p.addf("%s: parent: entity or type_field required", where)
+		p.addf("%s: parent: entity, type_field or one_of required", where)
 	}
 	if y.Field == "" {
 		p.addf("%s: parent.field: required", where)

@@ -180,6 +180,11 @@ type LinkParent struct {
 	Field     string
 	TypeField string
 	Types     map[string]string
+	// OneOf maps nullable columns to parent entities, one column per parent kind (Twenty's
+	// noteTargets: personId → Contact, companyId → Account): the first non-NULL column in
+	// column-name order names the parent and holds its key. Entity, Field and TypeField are
+	// empty then.
+	OneOf map[string]string
 }
 
 // LinkRelated names the related entity of a link event. Field is a column of the link table.

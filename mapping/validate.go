@@ -199,6 +199,9 @@ func checkLinkColumns(l *Link, cat catalog, p *problems) {
 	}
 	check(l.Parent.TypeField, "parent.type_field")
 	check(l.Parent.Field, "parent.field")
+	for _, col := range sortedKeys(l.Parent.OneOf) {
+		check(col, "parent.one_of")
+	}
 	check(l.Related.Field, "related.field")
 	for _, c := range l.When.clauses() {
 		check(c.Field, "when")

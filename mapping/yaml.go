@@ -84,6 +84,7 @@ type parentYAML struct {
 	Field     name            `yaml:"field"`
 	TypeField name            `yaml:"type_field"`
 	Types     map[string]name `yaml:"types"`
+	OneOf     map[string]name `yaml:"one_of"`
 }
 
 type linkRelatedYAML struct {
