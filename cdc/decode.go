@@ -53,6 +53,7 @@ type decoder struct {
 	oldCols []rawCol
 	newCols []rawCol
 	lookups *lookups
+	parents parentResolver // nil: shared-table link parents are never found
 }
 
 func newDecoder(m *mapping.Mapping, log *slog.Logger, h handler, met *metrics) *decoder {

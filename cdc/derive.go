@@ -261,10 +261,6 @@ func (p *entityPlan) row(cols []rawCol) event.Row {
 // condition now true, or a soft-deleted link row revived.
 func (d *decoder) deriveLink(rel *relation, typ byte, oldCols, newCols []rawCol) error {
 	lp := rel.link
-	parent, pidx, ok := lp.target(d, newCols, rel.cols)
-	if !ok {
-		return d.unmatched()
-	}
 	if typ == 'U' {
 		if lost := fillUnchangedToast(newCols, oldCols); lost > 0 {
 			d.met.toastLost.Add(float64(lost))
@@ -272,10 +268,19 @@ func (d *decoder) deriveLink(rel *relation, typ byte, oldCols, newCols []rawCol)
 		if len(oldCols) != len(newCols) {
 			return d.unmatched() // no old tuple: cannot tell whether it was a link already
 		}
-		was, widx, wasOK := lp.target(d, oldCols, rel.cols)
-		if wasOK && was == parent && widx == pidx && sameCol(oldCols[pidx], newCols[pidx]) {
+		_, oidx, wasLink := lp.locate(d, oldCols, rel.cols)
+		_, nidx, isLink := lp.locate(d, newCols, rel.cols)
+		if wasLink && isLink && oidx == nidx && sameCol(oldCols[oidx], newCols[nidx]) &&
+			(lp.typeIdx < 0 || sameCol(oldCols[lp.typeIdx], newCols[lp.typeIdx])) {
 			return d.unmatched() // it was this link already
 		}
+	}
+	parent, pidx, ok, err := lp.target(d, newCols, rel.cols)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return d.unmatched()
 	}
 	cols := newCols
 	name := event.EventName(parent.EventName(lp.link.Action))
@@ -306,10 +311,10 @@ func (d *decoder) deriveLink(rel *relation, typ byte, oldCols, newCols []rawCol)
 	return d.hand(ev)
 }
 
-// target returns the parent entity of a link row and the column holding its key, and
-// false when the row is no link: no parent key, an unmapped parent type, its condition
-// false, or soft-deleted.
-func (lp *linkPlan) target(d *decoder, cols []rawCol, kinds []column) (*mapping.Entity, int, bool) {
+// locate returns the parent entity of a link row (nil when its type names a shared table,
+// resolved by target) and the column holding the parent's key, and false when the row is
+// no link: no parent key, an unmapped parent type, its condition false, or soft-deleted.
+func (lp *linkPlan) locate(d *decoder, cols []rawCol, kinds []column) (*mapping.Entity, int, bool) {
 	idx, parentName := lp.parentIdx, lp.link.Parent.Entity
 	if lp.oneOf != nil {
 		idx = -1
@@ -323,21 +328,48 @@ func (lp *linkPlan) target(d *decoder, cols []rawCol, kinds []column) (*mapping.
 	if idx < 0 || idx >= len(cols) || cols[idx].kind != 't' {
 		return nil, -1, false
 	}
-	if lp.typeIdx >= 0 {
-		if cols[lp.typeIdx].kind != 't' {
-			return nil, -1, false
-		}
-		parentName = lp.link.Parent.Types[string(cols[lp.typeIdx].data)]
-	}
-	parent := d.m.Entity(parentName)
-	if parent == nil || !parent.Events {
-		return nil, -1, false
-	}
 	if lp.when != nil && !lp.when.match(cols, kinds) {
 		return nil, -1, false
 	}
 	if lp.soft != nil && lp.soft.match(cols, kinds) {
 		return nil, -1, false
 	}
+	if lp.typeIdx >= 0 {
+		if cols[lp.typeIdx].kind != 't' {
+			return nil, -1, false
+		}
+		typ := string(cols[lp.typeIdx].data)
+		if _, shared := lp.link.Parent.TypeTables[typ]; shared {
+			return nil, idx, true
+		}
+		parentName = lp.link.Parent.Types[typ]
+	}
+	parent := d.m.Entity(parentName)
+	if parent == nil || !parent.Events {
+		return nil, -1, false
+	}
 	return parent, idx, true
+}
+
+// target is locate with shared-table parents resolved by reading the parent row; a
+// missing parent is counted and is no link.
+func (lp *linkPlan) target(d *decoder, cols []rawCol, kinds []column) (*mapping.Entity, int, bool, error) {
+	parent, idx, ok := lp.locate(d, cols, kinds)
+	if !ok || parent != nil {
+		return parent, idx, ok, nil
+	}
+	t := lp.link.Parent.TypeTables[string(cols[lp.typeIdx].data)]
+	name, found := "", false
+	if d.parents != nil {
+		var err error
+		name, found, err = d.parents.entityOf(t, string(cols[idx].data))
+		if err != nil {
+			return nil, -1, false, err
+		}
+	}
+	if e := d.m.Entity(name); found && e != nil {
+		return e, idx, true, nil
+	}
+	d.met.parentsMissing.Inc()
+	return nil, -1, false, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
@@ -115,7 +116,7 @@ links:
     soft_delete: {field: deleted, value: 1}
   - table: crm.messages
     action: Comment
-    parent: {type_field: res_model, field: res_id, types: {crm.lead: Opportunity}}
+    parent: {type_field: res_model, field: res_id, types: {crm.lead: crm.leads, res.partner: Account}}
     related: {entity: Message}
     when: {field: message_type, value: comment}
 `
@@ -130,7 +131,7 @@ links:
 func TestMappingFeatures(t *testing.T) {
 	c := newCustomCRM(t, featuresSQL, featuresMapping)
 	h := newCollector()
-	startReader(t, c, h, nil)
+	r, _ := startReader(t, c, h, nil)
 	runSteps(t, c, h, []step{
 		{"company", `INSERT INTO crm.partners VALUES (1, 'Acme', true, NULL, NULL)`,
 			[]gotEvent{{"Account.Create", "Account", "1"}}},
@@ -170,7 +171,11 @@ func TestMappingFeatures(t *testing.T) {
 		{"a message that is no comment", `INSERT INTO crm.messages VALUES (100, 'crm.lead', 10, 'notification', 'Stage changed')`, nil},
 		{"a comment on the opportunity", `INSERT INTO crm.messages VALUES (101, 'crm.lead', 10, 'comment', 'Call them')`,
 			[]gotEvent{{"Opportunity.Comment", "Opportunity", "10"}}},
-		{"a comment on an unmapped model", `INSERT INTO crm.messages VALUES (102, 'res.partner', 1, 'comment', 'Hi')`, nil},
+		{"a comment on an unmapped model", `INSERT INTO crm.messages VALUES (102, 'res.users', 1, 'comment', 'Hi')`, nil},
+		{"the shared table's other entity: a Lead", `INSERT INTO crm.leads (id, name) VALUES (12, 'Fresh');
+			INSERT INTO crm.messages VALUES (104, 'crm.lead', 12, 'comment', 'New lead')`,
+			[]gotEvent{{"Lead.Create", "Lead", "12"}, {"Lead.Comment", "Lead", "12"}}},
+		{"a parent that does not exist raises nothing (counted)", `INSERT INTO crm.messages VALUES (105, 'crm.lead', 11, 'comment', 'Gone')`, nil},
 		{"a comment posted without its parent", `INSERT INTO crm.messages VALUES (103, 'crm.lead', NULL, 'comment', 'Draft')`, nil},
 		{"re-pointed at its parent: the link is valid now", `UPDATE crm.messages SET res_id = 10 WHERE id = 103`,
 			[]gotEvent{{"Opportunity.Comment", "Opportunity", "10"}}},
@@ -180,4 +185,7 @@ func TestMappingFeatures(t *testing.T) {
 		{"restored: an Update", `UPDATE crm.partners SET deleted_at = NULL WHERE id = 1`,
 			[]gotEvent{{"Account.Update", "Account", "1"}}},
 	})
+	if got := testutil.ToFloat64(r.met.parentsMissing); got != 1 {
+		t.Errorf("walhook_link_parents_missing_total = %v, want 1", got)
+	}
 }

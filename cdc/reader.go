@@ -351,6 +351,9 @@ func (r *Reader) stream(ctx context.Context, conn *pgconn.PgConn) error {
 	if r.lookups != nil {
 		dec.lookups = r.lookups
 	}
+	resolver := newRowResolver(ctx, r.cfg.ConnString, r.cfg.Mapping)
+	defer resolver.close()
+	dec.parents = resolver
 	// One deadline context per status interval rather than per message: a
 	// context.WithDeadline per message costs about 2 µs of CPU per row.
 	var dl deadline

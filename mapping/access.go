@@ -124,7 +124,15 @@ func (l *Link) parentEntities() []string {
 	if l.Parent.OneOf != nil {
 		return sortedValues(l.Parent.OneOf)
 	}
-	return sortedValues(l.Parent.Types)
+	out := sortedValues(l.Parent.Types)
+	for _, k := range sortedKeys(l.Parent.TypeTables) {
+		for _, e := range l.m.byTable[l.Parent.TypeTables[k]] {
+			if e.Events && !slices.Contains(out, e.Name) {
+				out = append(out, e.Name)
+			}
+		}
+	}
+	return out
 }
 
 func sortedValues(m map[string]string) []string {

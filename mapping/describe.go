@@ -75,6 +75,10 @@ func (m *Mapping) describeLink(l *Link) string {
 		for _, k := range sortedKeys(l.Parent.Types) {
 			parents = append(parents, fmt.Sprintf("%s when %s = %q (by %s)", l.Parent.Types[k], l.Parent.TypeField, k, l.Parent.Field))
 		}
+		for _, k := range sortedKeys(l.Parent.TypeTables) {
+			parents = append(parents, fmt.Sprintf("the entity of %s its row is (by discriminator) when %s = %q (by %s; none when the row is missing)",
+				l.Parent.TypeTables[k], l.Parent.TypeField, k, l.Parent.Field))
+		}
 	}
 	var names []string
 	for _, p := range l.parentEntities() {

@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"strings"
+
 	"github.com/walhook/walhook/event"
 )
 
@@ -13,6 +15,7 @@ func buildLink(m *Mapping, i int, y *linkYAML, p *problems) *Link {
 	}
 	where := linkLabel(i, string(y.Table))
 	l := &Link{
+		m:      m,
 		Action: event.Action(y.Action),
 		Parent: LinkParent{
 			Entity:    string(y.Parent.Entity),
@@ -30,7 +33,19 @@ func buildLink(m *Mapping, i int, y *linkYAML, p *problems) *Link {
 	if y.Parent.Types != nil {
 		l.Parent.Types = map[string]string{}
 		for k, v := range y.Parent.Types {
-			l.Parent.Types[k] = string(v)
+			if !strings.Contains(string(v), ".") {
+				l.Parent.Types[k] = string(v)
+				continue
+			}
+			t, err := ParseTable(string(v))
+			if err != nil {
+				p.addf("%s: parent.types.%s: %v", where, k, err)
+				continue
+			}
+			if l.Parent.TypeTables == nil {
+				l.Parent.TypeTables = map[string]Table{}
+			}
+			l.Parent.TypeTables[k] = t
 		}
 	}
 	l.When = buildCondition(where+": when", y.When, anyColumn, p)
@@ -87,7 +102,11 @@ func checkLinkParent(m *Mapping, where string, y parentYAML, p *problems) {
 				p.addf("%s: parent.types: empty type value", where)
 				continue
 			}
-			checkParentEntity(m, where+": parent.types."+k, string(y.Types[k]), p)
+			if v := string(y.Types[k]); strings.Contains(v, ".") {
+				checkParentTable(m, where+": parent.types."+k, v, p)
+			} else {
+				checkParentEntity(m, where+": parent.types."+k, v, p)
+			}
 		}
 	default:
 		p.addf("%s: parent: entity, type_field or one_of required", where)
@@ -95,6 +114,20 @@ func checkLinkParent(m *Mapping, where string, y parentYAML, p *problems) {
 	if y.Field == "" {
 		p.addf("%s: parent.field: required", where)
 	}
+}
+
+// checkParentTable requires a table named as a parent type to hold event-raising entities.
+func checkParentTable(m *Mapping, where, table string, p *problems) {
+	t, err := ParseTable(table)
+	if err != nil {
+		return // reported by buildLink
+	}
+	for _, e := range m.byTable[t] {
+		if e.Events {
+			return
+		}
+	}
+	p.addf("%s: table %s holds no entity that raises events; name an entity, or a table mapped with discriminators", where, table)
 }
 
 func checkParentEntity(m *Mapping, where, name string, p *problems) {

@@ -171,6 +171,8 @@ type Link struct {
 	// makes a row a link (re-pointed at a parent, the condition now true, a soft-deleted
 	// row revived) raises the link event then.
 	SoftDelete *Condition
+
+	m *Mapping // for the entities of TypeTables
 }
 
 // LinkParent locates a link row's parent. Field and TypeField are columns of the link table
@@ -179,7 +181,13 @@ type LinkParent struct {
 	Entity    string
 	Field     string
 	TypeField string
-	Types     map[string]string
+	// Types maps type values to parent entities. A value written as schema.table (Odoo's
+	// res_model = 'crm.lead' naming a table shared by Lead and Opportunity) is in
+	// TypeTables instead: the parent is the entity of that table whose discriminator the
+	// parent row satisfies, read from the CRM when the link event is raised; a parent that
+	// does not exist (or is soft-deleted) raises nothing.
+	Types      map[string]string
+	TypeTables map[string]Table
 	// OneOf maps nullable columns to parent entities, one column per parent kind (Twenty's
 	// noteTargets: personId → Contact, companyId → Account): the first non-NULL column in
 	// column-name order names the parent and holds its key. Entity, Field and TypeField are
