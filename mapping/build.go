@@ -307,6 +307,7 @@ func buildRelations(e *Entity, ys map[string]*relationYAML, p *problems) {
 			p.addf("%s.column: %s is an excluded column", where, y.Column)
 		}
 		r := &Relation{Name: name, Target: string(y.Entity), Many: y.Many, Column: string(y.Column)}
+		r.Where = buildCondition(where+".where", y.Where, func(f string) (string, string) { return anyColumn(f) }, p)
 		e.Relations[name] = r
 		e.fileRelations[name] = r
 	}

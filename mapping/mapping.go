@@ -213,4 +213,8 @@ type Relation struct {
 	Column string
 	// Derived is true when the relation came from a foreign key rather than the file.
 	Derived bool
+	// Where restricts the target's rows, on the target's API names: the type condition of a
+	// polymorphic one-to-many relation (an account's notes are the notes whose
+	// parent_type is 'Accounts' and parent_id the account's key).
+	Where *Condition
 }

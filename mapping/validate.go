@@ -181,6 +181,9 @@ func checkEntityColumns(m *Mapping, e *Entity, cat catalog, p *problems) {
 		if target := m.byName[r.Target]; target != nil {
 			if _, ok := cat[target.Table]; ok {
 				check(target.Table, r.Column, "relation "+name)
+				for _, c := range r.Where.clauses() {
+					check(target.Table, target.Column(c.Field), "relation "+name+" where")
+				}
 			}
 		}
 	}

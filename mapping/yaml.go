@@ -65,9 +65,10 @@ type lookupYAML struct {
 }
 
 type relationYAML struct {
-	Entity name `yaml:"entity"`
-	Column name `yaml:"column"`
-	Many   bool `yaml:"many"`
+	Entity name           `yaml:"entity"`
+	Column name           `yaml:"column"`
+	Many   bool           `yaml:"many"`
+	Where  conditionsYAML `yaml:"where"`
 }
 
 type linkYAML struct {

@@ -74,6 +74,12 @@ func (f *fetcher) release() {
 // the result incomplete (complete false), so a render never holds more than its budget
 // of expansion rows.
 func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys []string, limit int, budget *int64) (rows map[string][]event.Row, complete bool, err error) {
+	return f.loadWhere(ctx, e, col, nil, keys, limit, budget)
+}
+
+// loadWhere is load restricted to the rows satisfying where (a polymorphic relation's type
+// condition, on e's API names); nil means no restriction.
+func (f *fetcher) loadWhere(ctx context.Context, e *mapping.Entity, col string, where *mapping.Condition, keys []string, limit int, budget *int64) (rows map[string][]event.Row, complete bool, err error) {
 	conn, err := f.acquire(ctx)
 	if err != nil {
 		return nil, false, err
@@ -89,7 +95,7 @@ func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys 
 	}
 	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}, keys}
 	f.m.met.renderQuery.Inc()
-	res, err := conn.Query(ctx, selectSQL(e, col, typ, limit), args...)
+	res, err := conn.Query(ctx, selectSQL(e, col, typ, limit, where), args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
 	}
@@ -132,7 +138,7 @@ func jsonSize(row event.Row) int64 {
 // e's key for each requested key, numbered by a window function in a second column: the
 // server still joins as before (a hash join when the foreign key has no index, where a
 // LATERAL ... LIMIT would scan the table once per key), but sends no more.
-func selectSQL(e *mapping.Entity, col, typ string, limit int) string {
+func selectSQL(e *mapping.Entity, col, typ string, limit int, where *mapping.Condition) string {
 	key := pgx.Identifier{e.Key}.Sanitize()
 	var b strings.Builder
 	if limit > 0 {
@@ -156,6 +162,10 @@ func selectSQL(e *mapping.Entity, col, typ string, limit int) string {
 	if sd := e.SoftDelete; sd != nil {
 		b.WriteString(" AND NOT ")
 		b.WriteString(sd.SQL("t", e.Column))
+	}
+	if where != nil {
+		b.WriteString(" AND ")
+		b.WriteString(where.SQL("t", e.Column))
 	}
 	if limit > 0 {
 		b.WriteString(`) AS s WHERE "walhook rn" <= `)
@@ -230,6 +240,19 @@ func castable(typ, key string) bool {
 	return !strings.ContainsRune(key, 0)
 }
 
+// castType turns a type as format_type prints it without its modifier into one a key may
+// be cast to without losing characters: "character" alone is char(1), which cut every
+// char(36) key (SuiteCRM ids) to its first character; bpchar keeps the length.
+func castType(typ string) string {
+	switch typ {
+	case "character":
+		return "bpchar"
+	case "bit":
+		return "bit varying"
+	}
+	return typ
+}
+
 // typeCache holds the SQL types of the mapped tables' columns, read once from the catalog.
 type typeCache struct {
 	mu    sync.Mutex
@@ -259,7 +282,7 @@ func (c *typeCache) typeOf(ctx context.Context, q *pgxpool.Conn, m *mapping.Mapp
 		if types[tt] == nil {
 			types[tt] = map[string]string{}
 		}
-		types[tt][name] = typ
+		types[tt][name] = castType(typ)
 		return nil
 	})
 	if err != nil {
