@@ -25,5 +25,6 @@
 //   - Untrusted bytes: the decoder checks every length and recovers from panics in the
 //     protocol library; malformed input is an error naming the event.LSN, never a crash.
 //
-// cdc knows nothing of webhooks: it depends only on the mapping.
+// cdc knows nothing of webhooks: it depends only on the mapping and the event vocabulary
+// (package event), whose events it produces.
 package cdc

@@ -173,7 +173,7 @@ func TestLargeTransactionBoundedMemory(t *testing.T) {
 	}
 	c := newCRM(t)
 	h := &countingHandler{done: make(chan struct{}), want: 200_000}
-	r, err := New(Config{ConnString: c.DSN, Slot: c.Slot, Publication: "walhook", Mapping: c.Mapping, Logger: discardLogger()}, h)
+	r, err := New(Config{ConnString: c.DSN, Slot: c.Slot, Publication: "walhook", Mapping: c.Mapping, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,7 +183,7 @@ func TestLargeTransactionBoundedMemory(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
-	go func() { errc <- r.Run(ctx) }()
+	go func() { errc <- r.Run(ctx, h) }()
 	select {
 	case <-h.done:
 	case err := <-errc:
@@ -214,7 +214,7 @@ func benchReader(b *testing.B, rows int) {
 		b.StopTimer()
 		c.Exec(b, fmt.Sprintf(`INSERT INTO crm.tasks (subject, owner_id) SELECT 'bulk ' || g, '%s' FROM generate_series(1, %d) g`, jana, rows))
 		h := &countingHandler{done: make(chan struct{}), want: rows}
-		r, err := New(Config{ConnString: c.DSN, Slot: c.Slot, Publication: "walhook", Mapping: c.Mapping, Logger: discardLogger()}, h)
+		r, err := New(Config{ConnString: c.DSN, Slot: c.Slot, Publication: "walhook", Mapping: c.Mapping, Logger: discardLogger()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -222,7 +222,7 @@ func benchReader(b *testing.B, rows int) {
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		b.StartTimer()
-		go func() { errc <- r.Run(ctx) }()
+		go func() { errc <- r.Run(ctx, h) }()
 		<-h.done
 		b.StopTimer()
 		cancel()

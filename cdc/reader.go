@@ -36,6 +36,15 @@ type Handler interface {
 	HandleCommit(ctx context.Context, txn event.Txn) error
 }
 
+// Resyncer is implemented by a Handler whose state mirrors the database (the webhook set)
+// and must be re-read whenever a session starts: after a reconnect, a takeover or a
+// replaced database, changes it was notified of may have been missed, or read from a
+// database half-way through a restore. Resync runs after START_REPLICATION and before the
+// first event; its error ends the session, which is retried.
+type Resyncer interface {
+	Resync(ctx context.Context) error
+}
+
 // Config configures a Reader. Zero values mean the defaults.
 type Config struct {
 	// ConnString is the CRM database's connection string (a URL or key=value DSN); the
@@ -69,7 +78,6 @@ type Config struct {
 // server keepalives advance it, so idle mapped tables never pin WAL.
 type Reader struct {
 	cfg   Config
-	h     Handler
 	log   *slog.Logger
 	met   *metrics
 	track tracker
@@ -85,8 +93,9 @@ type Reader struct {
 	lookups    *lookups // transition lookups, read at each session's start
 }
 
-// New returns a Reader. It does no I/O.
-func New(cfg Config, h Handler) (*Reader, error) {
+// New returns a Reader. It does no I/O. Its Ack may be handed to the consumer before Run
+// starts, so the consumer and the reader can be built without a cycle.
+func New(cfg Config) (*Reader, error) {
 	if cfg.Mapping == nil {
 		return nil, errors.New("cdc: config has no mapping")
 	}
@@ -108,7 +117,7 @@ func New(cfg Config, h Handler) (*Reader, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Reader{cfg: cfg, h: h, log: cfg.Logger.With("slot", cfg.Slot), met: newMetrics(cfg.Registerer, cfg.Mapping)}
+	r := &Reader{cfg: cfg, log: cfg.Logger.With("slot", cfg.Slot), met: newMetrics(cfg.Registerer, cfg.Mapping)}
 	r.met.setState(StateStopped)
 	return r, nil
 }
@@ -141,13 +150,13 @@ func (r *Reader) setHealth(err error) { r.health.Store(&err) }
 // reader state) and retried with backoff, so the reader goes on by itself once "walhook
 // setup" has made it. Run returns nil when ctx ends, or the first error that retrying
 // cannot fix (an undecodable message, a missing publication, a Handler error).
-func (r *Reader) Run(ctx context.Context) error {
+func (r *Reader) Run(ctx context.Context, h Handler) error {
 	defer r.met.setState(StateStopped)
 	backoff := r.cfg.ReconnectBackoff
 	var lastLog time.Time
 	for {
 		r.met.setState(StateConnecting)
-		streamed, err := r.session(ctx)
+		streamed, err := r.session(ctx, h)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -268,7 +277,7 @@ func (r *Reader) connect(ctx context.Context) (*pgconn.PgConn, error) {
 // that was recreated, where starting from it would skip changes silently. Since the
 // confirmed position is reported promptly (Config.ConfirmDelay), this replays only what
 // was in flight.
-func (r *Reader) session(ctx context.Context) (streamed bool, err error) {
+func (r *Reader) session(ctx context.Context, h Handler) (streamed bool, err error) {
 	conn, err := r.connect(ctx)
 	if err != nil {
 		return false, err
@@ -301,6 +310,11 @@ func (r *Reader) session(ctx context.Context) (streamed bool, err error) {
 		}
 		return false, fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err)
 	}
+	if rs, ok := h.(Resyncer); ok {
+		if err := rs.Resync(ctx); err != nil {
+			return false, fmt.Errorf("resync the handler before streaming: %w", err)
+		}
+	}
 	r.origin = now
 	r.track.restart(slot.confirmed)
 	r.lastSent, r.lastSentAt = slot.confirmed, time.Now()
@@ -308,7 +322,7 @@ func (r *Reader) session(ctx context.Context) (streamed bool, err error) {
 	r.met.setState(StateStreaming)
 	r.log.Info("replication started", "from", slot.confirmed.String(), "server_wal", sys.XLogPos.String(),
 		"timeline", sys.Timeline, "system", sys.SystemID)
-	err = r.stream(ctx, conn)
+	err = r.stream(ctx, conn, h)
 	if ctx.Err() != nil {
 		// Shutting down: confirm what is done so a restart replays as little as possible.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -346,8 +360,8 @@ func pluginArgs(publication string) []string {
 }
 
 // stream is the receive loop of one session.
-func (r *Reader) stream(ctx context.Context, conn *pgconn.PgConn) error {
-	dec := newDecoder(r.cfg.Mapping, r.log, adapter{r: r, ctx: ctx}, r.met)
+func (r *Reader) stream(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
+	dec := newDecoder(r.cfg.Mapping, r.log, adapter{r: r, h: h, ctx: ctx}, r.met)
 	if r.lookups != nil {
 		dec.lookups = r.lookups
 	}
@@ -467,14 +481,15 @@ func (r *Reader) sendStatus(ctx context.Context, conn *pgconn.PgConn) error {
 // adapter feeds the decoder's output to the Handler and registers commits as pending.
 type adapter struct {
 	r   *Reader
+	h   Handler
 	ctx context.Context
 }
 
-func (a adapter) event(ev *event.Event) error { return a.r.h.HandleEvent(a.ctx, ev) }
+func (a adapter) event(ev *event.Event) error { return a.h.HandleEvent(a.ctx, ev) }
 
 func (a adapter) commit(txn event.Txn) error {
 	a.r.track.add(pglogrepl.LSN(txn.EndLSN), txn.CommitTime.UnixNano())
-	if err := a.r.h.HandleCommit(a.ctx, txn); err != nil {
+	if err := a.h.HandleCommit(a.ctx, txn); err != nil {
 		return fmt.Errorf("%w: %w", errHandler, err)
 	}
 	return nil

@@ -86,14 +86,14 @@ func startReader(t *testing.T, c *crm, h *collector, tweak func(*Config)) (r *Re
 	if tweak != nil {
 		tweak(&cfg)
 	}
-	r, err := New(cfg, h)
+	r, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.reader = r
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
+	go func() { done <- r.Run(ctx, h) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {

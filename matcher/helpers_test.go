@@ -94,14 +94,14 @@ func (e *env) startReader() {
 	tb := e.tb
 	e.readerOnce.Do(func() {
 		c := &collector{byXID: map[uint32][]*event.Event{}, commits: make(chan event.Txn, 1024)}
-		r, err := cdc.New(cdc.Config{ConnString: e.dsn, Slot: e.slot, Publication: "walhook", Mapping: e.m}, c)
+		r, err := cdc.New(cdc.Config{ConnString: e.dsn, Slot: e.slot, Publication: "walhook", Mapping: e.m})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		c.reader = r
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
-		go func() { done <- r.Run(ctx) }()
+		go func() { done <- r.Run(ctx, c) }()
 		tb.Cleanup(func() {
 			cancel()
 			if err := <-done; err != nil {

@@ -67,18 +67,17 @@ func start(t *testing.T, wh *matcher.Webhook) *env {
 	e := &env{conn: c.Conn, slot: c.Slot}
 	pool := c.Pool(t, nil)
 	dsn, m := c.DSN, c.Mapping
-	var err error
 
-	var reader *cdc.Reader
-	s := sender.New(sender.Config{Version: "e2e", AllowPrivateTargets: true, Linger: time.Millisecond,
-		RetryMinBackoff: 10 * time.Millisecond, RetryMaxBackoff: 50 * time.Millisecond,
-		BreakerCooldown: 50 * time.Millisecond, QueuePollInterval: 20 * time.Millisecond},
-		renderer{}, pool, func(l event.LSN) { reader.Ack(l) })
-	reader, err = cdc.New(cdc.Config{ConnString: dsn, Slot: e.slot, Publication: schema.DefaultName, Mapping: m,
-		StandbyInterval: 50 * time.Millisecond, ReconnectBackoff: 50 * time.Millisecond}, pipeline.New(matchAll{wh}, s))
+	reader, err := cdc.New(cdc.Config{ConnString: dsn, Slot: e.slot, Publication: schema.DefaultName, Mapping: m,
+		StandbyInterval: 50 * time.Millisecond, ReconnectBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := sender.New(sender.Config{Version: "e2e", AllowPrivateTargets: true, Linger: time.Millisecond,
+		RetryMinBackoff: 10 * time.Millisecond, RetryMaxBackoff: 50 * time.Millisecond,
+		BreakerCooldown: 50 * time.Millisecond, QueuePollInterval: 20 * time.Millisecond},
+		renderer{}, pool, reader.Ack)
+	h := pipeline.NewHandler(matchAll{wh}, s)
 	e.reader = reader
 	rctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
@@ -88,7 +87,7 @@ func start(t *testing.T, wh *matcher.Webhook) *env {
 		}
 	})
 	wg.Go(func() {
-		if err := reader.Run(rctx); err != nil {
+		if err := reader.Run(rctx, h); err != nil {
 			t.Errorf("reader: %v", err)
 		}
 	})

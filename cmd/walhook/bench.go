@@ -182,7 +182,7 @@ func benchDrain(ctx context.Context, cfg Config, log *slog.Logger, o benchOption
 // answers. stop ends the service and waits for it.
 func startBenchService(ctx context.Context, cfg Config, log *slog.Logger, ready func(base string) error) (stop func(), err error) {
 	sctx, cancel := context.WithCancel(ctx)
-	svc, err := startService(sctx, cfg, log, nil)
+	svc, err := startService(sctx, cfg, log)
 	if err != nil {
 		cancel()
 		return nil, err

@@ -148,7 +148,7 @@ func runDemo(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("listen for the demo receiver: %w", err)
 	}
 	recv := &http.Server{Handler: &demo.Receiver{Secret: demoSecret, Out: os.Stdout}, ReadHeaderTimeout: 10 * time.Second}
-	svc, err := startService(ctx, cfg, log, nil)
+	svc, err := startService(ctx, cfg, log)
 	if err != nil {
 		recvLn.Close()
 		return err

@@ -41,6 +41,20 @@ func TestRunRefusesWithoutSetup(t *testing.T) {
 		}
 	})
 
+	t.Run("bundled mapping on another database", func(t *testing.T) {
+		other := e2eEnv(pgtest.NewDatabase(t, `CREATE TABLE public.customers (id bigint PRIMARY KEY, name text)`))
+		other["WALHOOK_LISTEN_ADDR"] = env["WALHOOK_LISTEN_ADDR"]
+		code, stderr := runWalhook(t, other, "run")
+		if code == 0 {
+			t.Fatalf("walhook run with the sample mapping on another schema: exit code 0; stderr:\n%s", stderr)
+		}
+		line := checkOneLine(t, stderr)
+		t.Logf("stderr: %s", line)
+		if !strings.Contains(line, "bundled sample CRM mapping does not fit") || !strings.Contains(line, "set WALHOOK_MAPPING_FILE") {
+			t.Errorf("stderr %q does not say that the bundled mapping is in use and how to give one", line)
+		}
+	})
+
 	t.Run("bad config", func(t *testing.T) {
 		bad := e2eEnv(dsn)
 		bad["WALHOOK_LOG_LEVEL"] = "loud"

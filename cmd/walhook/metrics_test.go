@@ -18,8 +18,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/sethvargo/go-envconfig"
 
-	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/pipeline"
 )
 
 // The metrics "walhook run" serves are pinned here: they lint clean, follow the naming
@@ -89,12 +89,7 @@ func (r *recordingRegisterer) MustRegister(cs ...prometheus.Collector) {
 	}
 }
 
-type nopHandler struct{}
-
-func (nopHandler) HandleEvent(context.Context, *event.Event) error { return nil }
-func (nopHandler) HandleCommit(context.Context, event.Txn) error   { return nil }
-
-// walhookMetrics builds the registry that startService and pipelineHandler fill, without
+// walhookMetrics builds the registry that startService fills, without
 // I/O: the same collectors and the same component constructors (none of which connects;
 // the sender gets no pool and no renderer because nothing is run or sent).
 func walhookMetrics(t *testing.T) *exported {
@@ -104,13 +99,17 @@ func walhookMetrics(t *testing.T) *exported {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The same wiring as startService and pipelineHandler, minus their I/O.
-	s := &service{cfg: cfg, log: slog.New(slog.DiscardHandler), reg: rec.Registry, registerer: rec, m: mapping.Default()}
-	if _, err := s.newReader(nopHandler{}); err != nil {
+	// The same wiring as startService, minus its I/O (pipeline.New does none; the sender
+	// gets no pool because nothing is run or sent).
+	pcfg, err := pipelineConfig(cfg, mapping.Default(), nil, slog.New(slog.DiscardHandler), rec)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_, snd, _ := s.components(func(event.LSN) {})
-	t.Cleanup(func() { _ = snd.Close(context.Background()) })
+	pipe, err := pipeline.New(pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pipe.Close(context.Background()) })
 
 	e := &exported{reg: rec.Registry, families: map[string]dto.MetricType{}, labels: map[string][]string{}}
 	mfs, err := e.reg.Gather()

@@ -17,11 +17,15 @@ import (
 	"github.com/sethvargo/go-envconfig"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/walhook/walhook/api"
 	"github.com/walhook/walhook/cdc"
-	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/console"
+	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
+	"github.com/walhook/walhook/pipeline"
 	"github.com/walhook/walhook/schema"
+	"github.com/walhook/walhook/sender"
 )
 
 // cmdRun is "walhook run": the service, until SIGINT or SIGTERM.
@@ -37,34 +41,25 @@ func cmdRun(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, os.Stderr)
-	return runService(ctx, cfg, log, nil)
+	return runService(ctx, cfg, log)
 }
 
-// service is one running walhook: the replication reader and everything behind it, and the
-// HTTP listener serving the API, /metrics, /healthz and /readyz.
+// service is one running walhook: the assembled pipeline (package pipeline) and the HTTP
+// listener serving the API, /metrics, /healthz and /readyz.
 type service struct {
-	cfg Config
-	log *slog.Logger
-	reg *prometheus.Registry
-	// registerer is where components register their metrics: reg, or a wrapper in tests.
-	registerer prometheus.Registerer
-	m          *mapping.Mapping
-	pool       *pgxpool.Pool
-	reader     *cdc.Reader
-	mux        *http.ServeMux
-	ln         net.Listener
-	// runners run beside the reader until ctx ends; closers flush after they stopped.
-	runners []func(context.Context) error
-	closers []func(context.Context) error
+	cfg  Config
+	log  *slog.Logger
+	reg  *prometheus.Registry
+	m    *mapping.Mapping
+	pool *pgxpool.Pool
+	pipe *pipeline.Service
+	mux  *http.ServeMux
+	ln   net.Listener
 }
-
-// newHandler builds what consumes the reader's events; the reader's Ack is passed so
-// the handler can acknowledge transactions. nil means walhook's pipeline.
-type newHandler func(ctx context.Context, s *service, ack func(event.LSN)) (cdc.Handler, error)
 
 // runService starts the service, checks that setup is current, and runs until ctx ends.
-func runService(ctx context.Context, cfg Config, log *slog.Logger, handler newHandler) error {
-	s, err := startService(ctx, cfg, log, handler)
+func runService(ctx context.Context, cfg Config, log *slog.Logger) error {
+	s, err := startService(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -72,9 +67,8 @@ func runService(ctx context.Context, cfg Config, log *slog.Logger, handler newHa
 	return s.run(ctx)
 }
 
-func startService(ctx context.Context, cfg Config, log *slog.Logger, handler newHandler) (*service, error) {
+func startService(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) {
 	s := &service{cfg: cfg, log: log, reg: newRegistry(), mux: http.NewServeMux()}
-	s.registerer = s.reg
 	if len(cfg.APITokens) == 0 {
 		log.Warn("no API token configured: the webhook API refuses every call; set WALHOOK_API_TOKENS")
 	}
@@ -95,17 +89,19 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger, handler new
 		s.pool.Close()
 		return nil, err
 	}
-	var ack func(event.LSN)
-	h, err := s.buildHandler(ctx, handler, func(lsn event.LSN) { ack(lsn) })
+	pipeCfg, err := pipelineConfig(cfg, m, s.pool, log, s.reg)
 	if err != nil {
 		s.pool.Close()
 		return nil, err
 	}
-	if s.reader, err = s.newReader(h); err != nil {
+	if s.pipe, err = pipeline.New(pipeCfg); err != nil {
 		s.pool.Close()
 		return nil, err
 	}
-	ack = s.reader.Ack
+	if err := s.pipe.Load(ctx); err != nil {
+		s.pool.Close()
+		return nil, err
+	}
 	if s.ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
 		s.pool.Close()
 		return nil, fmt.Errorf("listen on WALHOOK_LISTEN_ADDR=%s: %w", cfg.ListenAddr, err)
@@ -123,22 +119,59 @@ func newRegistry() *prometheus.Registry {
 	return reg
 }
 
-// newReader builds the replication reader (no I/O).
-func (s *service) newReader(h cdc.Handler) (*cdc.Reader, error) {
-	c := s.cfg
-	return cdc.New(cdc.Config{
-		ConnString: c.DatabaseURL, Slot: c.Slot, Publication: c.Publication, Mapping: s.m,
-		StandbyInterval: c.StandbyInterval, ConfirmDelay: c.ConfirmDelay, ReconnectBackoff: c.ReconnectBackoff,
-		Logger: s.log, Registerer: s.registerer,
-	}, h)
+// pipelineConfig turns the configuration into the pipeline's: each component's settings
+// from its WALHOOK_ variables.
+func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) (pipeline.Config, error) {
+	var secrets *seal.Sealer
+	if c.SecretKey != "" {
+		var err error
+		if secrets, err = seal.New(c.SecretKey); err != nil {
+			return pipeline.Config{}, configErrorf("WALHOOK_SECRET_KEY", "%v", err)
+		}
+	}
+	return pipeline.Config{
+		DB: pool, Mapping: m, Logger: log, Registerer: reg, Secrets: secrets,
+		Reader: cdc.Config{
+			ConnString: c.DatabaseURL, Slot: c.Slot, Publication: c.Publication,
+			StandbyInterval: c.StandbyInterval, ConfirmDelay: c.ConfirmDelay, ReconnectBackoff: c.ReconnectBackoff,
+		},
+		Matcher: matcher.Config{MaxBodyBytes: c.MaxBodyBytes, MaxExpandRows: c.MaxExpandRows},
+		Sender: sender.Config{
+			Version: version, AllowPrivateTargets: c.AllowPrivateTargets,
+			Linger: c.DeliveryLinger, RequestTimeout: c.RequestTimeout,
+			RetryMinBackoff: c.RetryMinBackoff, RetryMaxBackoff: c.RetryMaxBackoff, RetryWindow: c.RetryWindow,
+			Concurrency: c.WebhookConcurrency, DelayHorizon: c.DelayHorizon,
+			MemoryLimitBytes: c.MemoryLimitBytes, SpillWait: c.SpillWait,
+			QueueWorkers: c.QueueWorkers, QueuePollInterval: c.QueuePollInterval,
+			BreakerThreshold: c.BreakerThreshold, BreakerCooldown: c.BreakerCooldown,
+			DeliveryLogRetention: c.DeliveryLogRetention, DeadLetterRetention: c.DeadLetterRetention,
+			MaxBodyBytes: c.MaxBodyBytes,
+		},
+		API: api.Config{Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets, MaxTimeout: c.MaxWebhookTimeout},
+	}, nil
+}
+
+// validateMapping validates m against the database; when m is the bundled sample mapping
+// (WALHOOK_MAPPING_FILE unset), a mismatch says first how to give a mapping.
+func validateMapping(ctx context.Context, cfg Config, m *mapping.Mapping, q mapping.Querier) error {
+	err := m.Validate(ctx, q)
+	switch {
+	case err == nil:
+		return nil
+	case cfg.MappingFile == "":
+		return fmt.Errorf("WALHOOK_MAPPING_FILE is not set and the bundled sample CRM mapping does not fit this database: "+
+			"write a mapping for your schema and set WALHOOK_MAPPING_FILE (%w)", err)
+	}
+	return fmt.Errorf("validate mapping against the database: %w", err)
 }
 
 // checkSetup validates the mapping against the live schema and refuses to start when
 // "walhook setup" is missing or out of date, naming the fix.
 func (s *service) checkSetup(ctx context.Context) error {
-	if err := s.m.Validate(ctx, s.pool); err != nil {
-		return fmt.Errorf("validate mapping against the database: %w", err)
+	if err := validateMapping(ctx, s.cfg, s.m, s.pool); err != nil {
+		return err
 	}
+
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to the database: %s", redactConnString(err.Error()))
@@ -147,14 +180,9 @@ func (s *service) checkSetup(ctx context.Context) error {
 	return schema.Check(ctx, conn.Conn(), s.m, schema.Options{Slot: s.cfg.Slot, Publication: s.cfg.Publication})
 }
 
-func (s *service) buildHandler(ctx context.Context, handler newHandler, ack func(event.LSN)) (cdc.Handler, error) {
-	if handler == nil {
-		handler = pipelineHandler
-	}
-	return handler(ctx, s, ack)
-}
-
 func (s *service) routes() {
+	s.mux.Handle("/api/", s.pipe.API())
+	s.mux.Handle(console.Path, console.Handler()) // ServeMux redirects /console to /console/
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -164,7 +192,7 @@ func (s *service) routes() {
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 			return
 		}
-		if err := s.reader.Health(); err != nil {
+		if err := s.pipe.Health(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -173,7 +201,8 @@ func (s *service) routes() {
 }
 
 // run serves until ctx ends, then shuts down: the HTTP server is given 10 seconds to finish
-// its requests, and the reader confirms what was acknowledged before it exits.
+// its requests, the reader confirms what was acknowledged before it exits, and the sender
+// is flushed.
 func (s *service) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	// Timeouts reap slow or idle clients: the API takes at most 1 MiB bodies, and
@@ -192,19 +221,14 @@ func (s *service) run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	g.Go(func() error { return s.reader.Run(gctx) })
-	for _, run := range s.runners {
-		g.Go(func() error { return run(gctx) })
-	}
+	g.Go(func() error { return s.pipe.Run(gctx) })
 	b := currentBuild()
 	s.log.Info("walhook running", "version", b.version, "revision", b.revisionLabel(), "listen_addr", s.ln.Addr().String(), "slot", s.cfg.Slot, "config", s.cfg)
 	err := g.Wait()
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	for _, closeFn := range s.closers {
-		if cerr := closeFn(cctx); cerr != nil && err == nil {
-			err = cerr
-		}
+	if cerr := s.pipe.Close(cctx); cerr != nil && err == nil {
+		err = cerr
 	}
 	s.log.Info("walhook stopped")
 	return err

@@ -57,8 +57,8 @@ func setup(ctx context.Context, args []string, env envconfig.Lookuper, stdout, s
 		return err
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
-	if err := m.Validate(ctx, conn); err != nil {
-		return fmt.Errorf("validate mapping against the database: %w", err)
+	if err := validateMapping(ctx, cfg, m, conn); err != nil {
+		return err
 	}
 	log.Info("mapping valid", "tables", len(m.Tables()), "slot", opts.Slot, "publication", opts.Publication)
 	return schema.Setup(ctx, conn, m, opts, log)

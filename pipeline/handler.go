@@ -1,9 +1,3 @@
-// Package pipeline joins the replication reader to the matcher and the sender: it is the
-// reader's cdc.Handler. Each event is matched against the webhooks and every match is
-// handed to the sender; each commit is passed on so the sender can acknowledge the
-// transaction once its chunks are delivered or durably queued (at once when nothing
-// matched). Both calls run on the reader's goroutine, in commit order, and block when the
-// sender applies backpressure.
 package pipeline
 
 import (
@@ -29,18 +23,39 @@ type Sender interface {
 	Commit(ctx context.Context, txn event.Txn) error
 }
 
-// Pipeline is the reader's Handler. It is used from the reader's goroutine only.
-type Pipeline struct {
+// Loader re-reads the webhooks; *matcher.Matcher satisfies it.
+type Loader interface {
+	// Load replaces the webhook set with the stored one.
+	Load(ctx context.Context) error
+}
+
+// Handler is the reader's cdc.Handler: it matches each event and hands every match to the
+// sender, and passes each commit on. It is used from the reader's goroutine only.
+type Handler struct {
 	m   Matcher
 	s   Sender
 	buf []matcher.Match
 }
 
-// New returns a Pipeline feeding m's matches to s.
-func New(m Matcher, s Sender) *Pipeline { return &Pipeline{m: m, s: s} }
+// NewHandler returns a Handler feeding m's matches to s.
+func NewHandler(m Matcher, s Sender) *Handler { return &Handler{m: m, s: s} }
+
+// Resync re-reads the webhooks when m can (a Loader), before a replication session streams:
+// a webhook change notified while the database was unreachable, or a webhook set read from
+// a database half-way through a restore, must not decide what the first events match.
+func (p *Handler) Resync(ctx context.Context) error {
+	l, ok := p.m.(Loader)
+	if !ok {
+		return nil
+	}
+	if err := l.Load(ctx); err != nil {
+		return fmt.Errorf("reload webhooks: %w", err)
+	}
+	return nil
+}
 
 // HandleEvent matches ev and hands each match to the sender.
-func (p *Pipeline) HandleEvent(ctx context.Context, ev *event.Event) error {
+func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
 	p.buf = p.m.Match(ev, p.buf[:0])
 	for _, m := range p.buf {
 		if err := p.s.Add(ctx, m); err != nil {
@@ -52,11 +67,14 @@ func (p *Pipeline) HandleEvent(ctx context.Context, ev *event.Event) error {
 }
 
 // HandleCommit passes the end of txn to the sender.
-func (p *Pipeline) HandleCommit(ctx context.Context, txn event.Txn) error {
+func (p *Handler) HandleCommit(ctx context.Context, txn event.Txn) error {
 	if err := p.s.Commit(ctx, txn); err != nil {
 		return fmt.Errorf("commit transaction %d at %s in the sender: %w", txn.XID, txn.EndLSN, err)
 	}
 	return nil
 }
 
-var _ cdc.Handler = (*Pipeline)(nil)
+var (
+	_ cdc.Handler  = (*Handler)(nil)
+	_ cdc.Resyncer = (*Handler)(nil)
+)
