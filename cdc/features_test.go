@@ -189,3 +189,58 @@ func TestMappingFeatures(t *testing.T) {
 		t.Errorf("walhook_link_parents_missing_total = %v, want 1", got)
 	}
 }
+
+// TestEntityOverSeveralTables maps meetings and calls as one entity, Appointment: both
+// tables raise Appointment events, each saying its table, and a comment on either is an
+// Appointment.Comment. On the old code `table:` took one name ("cannot unmarshal !!seq").
+func TestEntityOverSeveralTables(t *testing.T) {
+	c := newCustomCRM(t, `
+CREATE SCHEMA crm;
+CREATE TABLE crm.meetings (id uuid PRIMARY KEY, subject text, owner_id int, location text, deleted boolean NOT NULL DEFAULT false);
+CREATE TABLE crm.calls (id uuid PRIMARY KEY, subject text, owner_id int, direction text, deleted boolean NOT NULL DEFAULT false);
+CREATE TABLE crm.activity_notes (id int PRIMARY KEY, activity_id uuid, body text);
+`, `
+entities:
+  Appointment:
+    table: [crm.meetings, crm.calls]
+    key: id
+    owner: owner_id
+    soft_delete: {field: deleted, value: true}
+  ActivityNote: {table: crm.activity_notes, key: id, events: false}
+links:
+  - {table: crm.activity_notes, action: Comment, parent: {entity: Appointment, field: activity_id}, related: {entity: ActivityNote}}
+`)
+	h := newCollector()
+	startReader(t, c, h, nil)
+	const meeting, call = "11111111-0000-4000-8000-000000000001", "22222222-0000-4000-8000-000000000002"
+	steps := []struct {
+		sql  string
+		want []gotEvent
+		tbl  []string
+	}{
+		{`INSERT INTO crm.meetings VALUES ('` + meeting + `', 'Kick-off', 1, 'HQ')`,
+			[]gotEvent{{"Appointment.Create", "Appointment", meeting}}, []string{"crm.meetings"}},
+		{`INSERT INTO crm.calls VALUES ('` + call + `', 'Follow-up', 1, 'outbound')`,
+			[]gotEvent{{"Appointment.Create", "Appointment", call}}, []string{"crm.calls"}},
+		{`UPDATE crm.calls SET owner_id = 2 WHERE id = '` + call + `'`,
+			[]gotEvent{{"Appointment.Update", "Appointment", call}, {"Appointment.OwnerChanged", "Appointment", call}}, []string{"crm.calls", "crm.calls"}},
+		{`INSERT INTO crm.activity_notes VALUES (1, '` + call + `', 'No answer')`,
+			[]gotEvent{{"Appointment.Comment", "Appointment", call}}, []string{"crm.activity_notes"}},
+		{`UPDATE crm.meetings SET deleted = true WHERE id = '` + meeting + `'`,
+			[]gotEvent{{"Appointment.Delete", "Appointment", meeting}}, []string{"crm.meetings"}},
+	}
+	for _, st := range steps {
+		c.Exec(t, st.sql)
+		_, evs := h.nextTxn(t)
+		if diff := cmp.Diff(st.want, summarize(evs), cmp.AllowUnexported(gotEvent{})); diff != "" {
+			t.Errorf("%s: events (-want +got):\n%s", st.sql, diff)
+		}
+		var tables []string
+		for _, ev := range evs {
+			tables = append(tables, ev.Table)
+		}
+		if diff := cmp.Diff(st.tbl, tables); diff != "" {
+			t.Errorf("%s: tables (-want +got):\n%s", st.sql, diff)
+		}
+	}
+}

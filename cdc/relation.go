@@ -33,6 +33,7 @@ type relation struct {
 // needs, resolved to column indexes once per Relation message rather than per row.
 type entityPlan struct {
 	ent     *mapping.Entity
+	table   string // the relation's table as schema.name, for event.Event.Table
 	cols    []column
 	names   []string // API name per column; "" when excluded
 	nfields int
@@ -149,7 +150,7 @@ func colIndex(e *mapping.Entity, index map[string]int, field string) int {
 }
 
 func (d *decoder) planEntity(e *mapping.Entity, rel *relation, index map[string]int) *entityPlan {
-	p := &entityPlan{ent: e, cols: rel.cols, names: make([]string, len(rel.cols)), owner: colIndex(e, index, e.Owner)}
+	p := &entityPlan{ent: e, table: rel.table.String(), cols: rel.cols, names: make([]string, len(rel.cols)), owner: colIndex(e, index, e.Owner)}
 	for i, c := range rel.cols {
 		if name, ok := e.FieldName(c.name); ok {
 			p.names[i] = name
@@ -310,7 +311,7 @@ func (d *decoder) planLink(l *mapping.Link, rel *relation, index map[string]int)
 		lp.rowPlan = d.planEntity(e, rel, index)
 	}
 	if lp.rowPlan == nil {
-		lp.rowPlan = &entityPlan{cols: rel.cols, names: make([]string, len(rel.cols)), nfields: len(rel.cols), key: -1}
+		lp.rowPlan = &entityPlan{table: rel.table.String(), cols: rel.cols, names: make([]string, len(rel.cols)), nfields: len(rel.cols), key: -1}
 		for i, c := range rel.cols {
 			lp.rowPlan.names[i] = c.name
 		}

@@ -39,7 +39,9 @@ func (m *Mapping) Tables() []Table {
 		}
 	}
 	for _, e := range m.Entities {
-		add(e.Table)
+		for _, t := range e.Tables {
+			add(t)
+		}
 	}
 	for _, l := range m.Links {
 		add(l.Table)

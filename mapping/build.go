@@ -35,8 +35,8 @@ func build(f *fileYAML, order []string) (*Mapping, *problems) {
 		e := buildEntity(name, f.Entities[name], p)
 		m.Entities = append(m.Entities, e)
 		m.byName[name] = e
-		if e.Table.Name != "" {
-			m.byTable[e.Table] = append(m.byTable[e.Table], e)
+		for _, t := range e.Tables {
+			m.byTable[t] = append(m.byTable[t], e)
 		}
 	}
 	checkSharedTables(m, p)
@@ -78,12 +78,24 @@ func buildEntity(name string, y *entityYAML, p *problems) *Entity {
 	if y.Events != nil {
 		e.Events = *y.Events
 	}
-	if y.Table == "" {
+	if len(y.Table) == 0 {
 		p.addf("%s: table: required", where)
-	} else if t, err := ParseTable(string(y.Table)); err != nil {
-		p.addf("%s: table: %v", where, err)
-	} else {
-		e.Table = t
+	}
+	for _, name := range y.Table {
+		t, err := ParseTable(name)
+		switch {
+		case name == "":
+			p.addf("%s: table: required", where)
+		case err != nil:
+			p.addf("%s: table: %v", where, err)
+		case slices.Contains(e.Tables, t):
+			p.addf("%s: table: %s is listed twice", where, t)
+		default:
+			e.Tables = append(e.Tables, t)
+		}
+	}
+	if len(e.Tables) > 0 {
+		e.Table = e.Tables[0]
 	}
 	e.Keys = []string(y.Key)
 	switch {
@@ -317,20 +329,20 @@ func buildRelations(e *Entity, ys map[string]*relationYAML, p *problems) {
 // values on every entity of a table that holds several.
 func checkSharedTables(m *Mapping, p *problems) {
 	done := map[Table]bool{}
-	for _, e := range m.Entities {
-		es := m.byTable[e.Table]
-		if len(es) < 2 || done[e.Table] {
+	for _, tbl := range m.Tables() {
+		es := m.byTable[tbl]
+		if len(es) < 2 || done[tbl] {
 			continue
 		}
-		done[e.Table] = true
+		done[tbl] = true
 		for i, x := range es {
 			if x.Discriminator == nil {
 				p.addf("entity %s: discriminator: required, because table %s also holds %s",
-					x.Name, x.Table, strings.Join(entityNames(es, x), ", "))
+					x.Name, tbl, strings.Join(entityNames(es, x), ", "))
 			}
 			if !slices.Equal(x.Keys, es[0].Keys) {
 				p.addf("entity %s: key: %s differs from entity %s's key %s on the shared table %s",
-					x.Name, strings.Join(x.Keys, ", "), es[0].Name, strings.Join(es[0].Keys, ", "), x.Table)
+					x.Name, strings.Join(x.Keys, ", "), es[0].Name, strings.Join(es[0].Keys, ", "), tbl)
 			}
 			for _, y := range es[i+1:] {
 				if v, ok := overlap(x.Discriminator, y.Discriminator); ok {

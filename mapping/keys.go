@@ -53,7 +53,7 @@ func readUniqueKeys(ctx context.Context, q Querier, tables []Table) (map[Table][
 // checkKey requires e's key columns to be, as a set, the primary key or the columns of a
 // unique index whose columns are all NOT NULL: anything else lets two rows share an
 // EntityID, or a row have none. The problem lists the keys the table has.
-func checkKey(e *Entity, keys []uniqueKey, p *problems) {
+func checkKey(e *Entity, table Table, keys []uniqueKey, p *problems) {
 	if len(e.Keys) == 0 {
 		return
 	}
@@ -71,7 +71,7 @@ func checkKey(e *Entity, keys []uniqueKey, p *problems) {
 			options = append(options, "unique not-null index "+keyText(k.Columns))
 		case slices.Equal(want, have):
 			p.addf("entity %s: key: %s is unique but nullable in %s; make its columns NOT NULL or choose another key",
-				e.Name, keyText(e.Keys), e.Table)
+				e.Name, keyText(e.Keys), table)
 			return
 		}
 	}
@@ -80,7 +80,7 @@ func checkKey(e *Entity, keys []uniqueKey, p *problems) {
 		fix = "use " + strings.Join(options, " or ")
 	}
 	p.addf("entity %s: key: %s is not the primary key or a unique not-null index of %s; %s",
-		e.Name, keyText(e.Keys), e.Table, fix)
+		e.Name, keyText(e.Keys), table, fix)
 }
 
 // keyText writes a key as it goes in the file: col, or [a, b] for a composite key.

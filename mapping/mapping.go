@@ -55,8 +55,13 @@ type Entity struct {
 	// Events is false for lookup-only entities (documents, comments, pipeline steps) that
 	// raise nothing but can be expanded or be the related entity of a link event.
 	Events bool
-	// Table holds the entity's rows (all of them, or those matching Discriminator).
+	// Table holds the entity's rows (all of them, or those matching Discriminator); the
+	// first of Tables for an entity over several tables.
 	Table Table
+	// Tables are every table holding the entity's rows: one, or several (meetings and calls
+	// are both Appointments; written as a list under table:). Each must have the key and
+	// every column the entity names; the event says which table a change came from.
+	Tables []Table
 	// Key is the primary key column; the first of Keys for a composite key.
 	Key string
 	// Keys are the key columns: one, or several for a composite key (written as a list

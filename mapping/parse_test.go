@@ -166,6 +166,7 @@ entities:
 		Name:          "A",
 		Events:        true,
 		Table:         mapping.Table{Schema: "Sales", Name: "Deals"},
+		Tables:        []mapping.Table{{Schema: "Sales", Name: "Deals"}},
 		Key:           "dealId",
 		Keys:          []string{"dealId"},
 		SoftDelete:    &mapping.Condition{Clauses: []mapping.Clause{{Field: "state", Values: []string{"true", "false", "true", "1.50", "007", "yes", "Lost"}}}},

@@ -3,6 +3,7 @@ package mapping
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -49,13 +50,23 @@ func (m *Mapping) Validate(ctx context.Context, q Querier) error {
 		return err
 	}
 	for _, e := range m.Entities {
-		checkKey(e, keys[e.Table], p)
+		for _, t := range e.Tables {
+			checkKey(e, t, keys[t], p)
+		}
 	}
 	if err := p.err(""); err != nil {
 		return err
 	}
 	for _, e := range m.Entities {
-		e.recordColumns(cat[e.Table])
+		var cols []string
+		for _, t := range e.Tables {
+			for _, c := range cat[t] {
+				if !slices.Contains(cols, c) {
+					cols = append(cols, c)
+				}
+			}
+		}
+		e.recordColumns(cols)
 	}
 	checkNameClashes(m, p)
 	if err := p.err(""); err != nil {
@@ -125,10 +136,17 @@ func splitTables(tables []Table) (schemas, names []string) {
 	return schemas, names
 }
 
-// checkEntityColumns reports the entity's unknown table or every unknown column it names.
+// checkEntityColumns reports, for each of the entity's tables, an unknown table or every
+// unknown column it names: an entity over several tables names the same columns in each.
 func checkEntityColumns(m *Mapping, e *Entity, cat catalog, p *problems) {
-	if _, ok := cat[e.Table]; !ok {
-		p.addf("unknown table %s (entity %s)", e.Table, e.Name)
+	for _, t := range e.Tables {
+		checkEntityColumnsIn(m, e, t, cat, p)
+	}
+}
+
+func checkEntityColumnsIn(m *Mapping, e *Entity, tbl Table, cat catalog, p *problems) {
+	if _, ok := cat[tbl]; !ok {
+		p.addf("unknown table %s (entity %s)", tbl, e.Name)
 		return
 	}
 	check := func(t Table, col, what string) {
@@ -136,29 +154,29 @@ func checkEntityColumns(m *Mapping, e *Entity, cat catalog, p *problems) {
 			p.addf("unknown column %s.%s (entity %s, %s)", t, col, e.Name, what)
 		}
 	}
-	check(e.Table, e.Key, "key")
-	check(e.Table, e.Column(e.Owner), "owner")
+	check(tbl, e.Key, "key")
+	check(tbl, e.Column(e.Owner), "owner")
 	for _, api := range sortedKeys(e.Fields) {
-		check(e.Table, e.Fields[api], "field "+api)
+		check(tbl, e.Fields[api], "field "+api)
 	}
 	for _, col := range e.Exclude {
-		check(e.Table, col, "exclude")
+		check(tbl, col, "exclude")
 	}
 	for _, k := range e.Keys[min(1, len(e.Keys)):] {
-		check(e.Table, k, "key")
+		check(tbl, k, "key")
 	}
 	for _, c := range e.SoftDelete.clauses() {
-		check(e.Table, e.Column(c.Field), "soft_delete field "+c.Field)
+		check(tbl, e.Column(c.Field), "soft_delete field "+c.Field)
 	}
 	for _, c := range e.Discriminator.clauses() {
-		check(e.Table, e.Column(c.Field), "discriminator field "+c.Field)
+		check(tbl, e.Column(c.Field), "discriminator field "+c.Field)
 	}
 	for _, tr := range e.Transitions {
 		if tr.Field != "" {
-			check(e.Table, e.Column(tr.Field), fmt.Sprintf("transition %s field %s", tr.Action, tr.Field))
+			check(tbl, e.Column(tr.Field), fmt.Sprintf("transition %s field %s", tr.Action, tr.Field))
 		}
 		for _, c := range tr.When.clauses() {
-			check(e.Table, e.Column(c.Field), fmt.Sprintf("transition %s when field %s", tr.Action, c.Field))
+			check(tbl, e.Column(c.Field), fmt.Sprintf("transition %s when field %s", tr.Action, c.Field))
 		}
 		if lk := tr.Lookup; lk != nil {
 			if _, ok := cat[lk.Table]; !ok {
@@ -174,7 +192,7 @@ func checkEntityColumns(m *Mapping, e *Entity, cat catalog, p *problems) {
 	for _, name := range sortedKeys(e.fileRelations) {
 		r := e.fileRelations[name]
 		if !r.Many {
-			check(e.Table, r.Column, "relation "+name)
+			check(tbl, r.Column, "relation "+name)
 			continue
 		}
 		// One-to-many: the column is on the target's table.

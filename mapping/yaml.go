@@ -25,7 +25,7 @@ type fileYAML struct {
 }
 
 type entityYAML struct {
-	Table         name                     `yaml:"table"`
+	Table         names                    `yaml:"table"`
 	Key           names                    `yaml:"key"`
 	Owner         name                     `yaml:"owner"`
 	SoftDelete    conditionsYAML           `yaml:"soft_delete"`
@@ -431,7 +431,7 @@ func shapeKeys(n *yaml.Node) map[int]string {
 var shapeHints = map[string]string{
 	"key":        "composite keys are written as a list under `key:` (key: [account_id, contact_id])",
 	"field":      "one column per condition; a condition over several columns is a list of conditions under the key (discriminator: [{field: a, value: x}, {field: b, value: y}])",
-	"table":      "an entity has one table; map each table as an entity of its own",
+	"table":      "one table, or a list of tables for an entity over several (table: [crm.meetings, crm.calls])",
 	"entity":     "a link names one parent entity; a polymorphic parent is written with type_field, field and types",
 	"action":     "one action per transition; write one transition per action",
 	"owner":      "the owner is one field",

@@ -72,3 +72,57 @@ INSERT INTO suite.notes (id, name, parent_type, parent_id, deleted) VALUES
 		t.Errorf("data (-want +got):\n%s", diff)
 	}
 }
+
+// TestLoadOverSeveralTables reads an entity mapped over two tables (meetings and calls as
+// Appointment) from both: link parents of either kind are found and filtered.
+func TestLoadOverSeveralTables(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, `
+CREATE SCHEMA crm;
+CREATE TABLE crm.meetings (id int PRIMARY KEY, subject text, owner_id int);
+CREATE TABLE crm.calls (id int PRIMARY KEY, subject text, owner_id int, direction text);
+INSERT INTO crm.meetings VALUES (1, 'Kick-off', 7);
+INSERT INTO crm.calls VALUES (2, 'Follow-up', 8, 'out'), (3, 'Call back', 7, 'in');
+CREATE TABLE crm.notes (id int PRIMARY KEY, activity_id int, body text);`)
+	m, err := mapping.Parse([]byte(`entities:
+  Appointment: {table: [crm.meetings, crm.calls], key: id, owner: owner_id}
+  Note: {table: crm.notes, key: id, events: false}
+links:
+  - {table: crm.notes, action: Comment, parent: {entity: Appointment, field: activity_id}, related: {entity: Note}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if err := m.Validate(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	mt := New(Config{DB: newPool(t, dsn, nil), Mapping: m})
+	wh := webhook("w", []string{"Appointment.Comment"}, `{"entity": {"Appointment": {"filter": {"owner_id": 7}}}}`)
+	if err := mt.Set([]*Webhook{wh}); err != nil {
+		t.Fatal(err)
+	}
+	var ms []Match
+	for _, id := range []string{"1", "2", "3", "4"} {
+		ms = append(ms, Match{Webhook: wh, Event: &event.Event{Name: "Appointment.Comment", Entity: "Appointment", EntityID: id,
+			Action: event.ActionComment, Related: &event.Related{Entity: "Note", ID: id}}})
+	}
+	kept, err := mt.KeepLinkParents(ctx, ms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range kept {
+		got = append(got, k.Event.EntityID)
+	}
+	if diff := cmp.Diff([]string{"1", "3"}, got); diff != "" {
+		t.Errorf("kept (-want +got):\n%s", diff)
+	}
+	if e := m.Entity("Appointment"); !e.HasField("direction") || !e.HasField("subject") {
+		t.Errorf("fields of both tables: direction %v, subject %v", e.HasField("direction"), e.HasField("subject"))
+	}
+}

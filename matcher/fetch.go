@@ -78,26 +78,49 @@ func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys 
 }
 
 // loadWhere is load restricted to the rows satisfying where (a polymorphic relation's type
-// condition, on e's API names); nil means no restriction.
+// condition, on e's API names); nil means no restriction. An entity over several tables is
+// read from each, one query per table, its groups merged in table order (and cut to limit).
 func (f *fetcher) loadWhere(ctx context.Context, e *mapping.Entity, col string, where *mapping.Condition, keys []string, limit int, budget *int64) (rows map[string][]event.Row, complete bool, err error) {
+	tables := e.Tables
+	if len(tables) == 0 {
+		tables = []mapping.Table{e.Table}
+	}
+	out := make(map[string][]event.Row, len(keys))
+	for _, t := range tables {
+		complete, err := f.loadFrom(ctx, e, t, col, where, keys, limit, budget, out)
+		if err != nil || !complete {
+			return nil, false, err
+		}
+	}
+	if limit > 0 && len(tables) > 1 {
+		for k, group := range out {
+			if len(group) > limit {
+				out[k] = group[:limit]
+			}
+		}
+	}
+	return out, true, nil
+}
+
+// loadFrom reads e's rows of table t into out.
+func (f *fetcher) loadFrom(ctx context.Context, e *mapping.Entity, t mapping.Table, col string, where *mapping.Condition, keys []string, limit int, budget *int64, out map[string][]event.Row) (complete bool, err error) {
 	conn, err := f.acquire(ctx)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
-	typ, err := f.m.types.typeOf(ctx, conn, f.m.cfg.Mapping, e.Table, col)
+	typ, err := f.m.types.typeOf(ctx, conn, f.m.cfg.Mapping, t, col)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
-	keys = slices.DeleteFunc(keys, func(k string) bool { return !castable(typ, k) })
-	out := make(map[string][]event.Row, len(keys))
+	keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return !castable(typ, k) })
 	if len(keys) == 0 {
-		return out, true, nil
+		return true, nil
 	}
 	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}, keys}
 	f.m.met.renderQuery.Inc()
-	res, err := conn.Query(ctx, selectSQL(e, col, typ, limit, where), args...)
+	res, err := conn.Query(ctx, selectSQL(e, t, col, typ, limit, where), args...)
 	if err != nil {
-		return nil, false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
+		return false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
 	}
 	defer res.Close()
 	skip := 1 // the requested key, and the row number when limited
@@ -113,14 +136,14 @@ func (f *fetcher) loadWhere(ctx context.Context, e *mapping.Entity, col string, 
 		out[string(raw[0])] = group
 		if budget != nil && (limit == 0 || len(group) < limit) {
 			if *budget -= jsonSize(row); *budget < 0 {
-				return nil, false, nil
+				return false, nil
 			}
 		}
 	}
 	if err := res.Err(); err != nil {
-		return nil, false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
+		return false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
 	}
-	return out, true, nil
+	return true, nil
 }
 
 // jsonSize is about the size of row encoded as a JSON object.
@@ -138,7 +161,7 @@ func jsonSize(row event.Row) int64 {
 // e's key for each requested key, numbered by a window function in a second column: the
 // server still joins as before (a hash join when the foreign key has no index, where a
 // LATERAL ... LIMIT would scan the table once per key), but sends no more.
-func selectSQL(e *mapping.Entity, col, typ string, limit int, where *mapping.Condition) string {
+func selectSQL(e *mapping.Entity, table mapping.Table, col, typ string, limit int, where *mapping.Condition) string {
 	key := pgx.Identifier{e.Key}.Sanitize()
 	var b strings.Builder
 	if limit > 0 {
@@ -149,7 +172,7 @@ func selectSQL(e *mapping.Entity, col, typ string, limit int, where *mapping.Con
 		b.WriteString("SELECT k.req, t.*")
 	}
 	b.WriteString(" FROM unnest($1::text[]) AS k(req) JOIN ")
-	b.WriteString(pgx.Identifier{e.Table.Schema, e.Table.Name}.Sanitize())
+	b.WriteString(pgx.Identifier{table.Schema, table.Name}.Sanitize())
 	b.WriteString(" AS t ON t.")
 	b.WriteString(pgx.Identifier{col}.Sanitize())
 	b.WriteString(" = k.req::")
