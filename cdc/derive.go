@@ -111,7 +111,36 @@ func (d *decoder) deriveUpdate(rel *relation, oldPlan, newPlan *entityPlan, oldC
 			return err
 		}
 	}
+	for _, v := range p.vias {
+		if changed(v.idx) && newCols[v.idx].kind == 't' {
+			if err := d.emitVia(p, &v, newCols); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+// emitVia raises a transition of another entity caused by this row (Opportunity.Qualify
+// when a lead's created_opportunity_id is set): the event is the target's, keyed by the
+// value set, with this row as related entity; like a link event it carries no row of the
+// target, which rendering loads by key.
+func (d *decoder) emitVia(p *entityPlan, v *viaPlan, cols []rawCol) error {
+	ev := &event.Event{
+		Name:       v.name,
+		Entity:     event.EntityName(v.target.Name),
+		Action:     v.action,
+		Custom:     v.target.Custom,
+		Table:      p.table,
+		EntityID:   string(cols[v.idx].data),
+		CommitLSN:  event.LSN(d.txn.commitLSN),
+		CommitTime: d.txn.commitTime,
+		XID:        d.txn.xid,
+		Seq:        d.txn.seq,
+		Related:    &event.Related{Entity: event.EntityName(p.ent.Name), ID: p.entityID(cols), Row: p.row(cols)},
+		SkipKeys:   d.txn.skipKeys[:len(d.txn.skipKeys):len(d.txn.skipKeys)],
+	}
+	return d.hand(ev)
 }
 
 func raisedBefore(earlier []transPlan, name event.EventName, oldPlan, newPlan *entityPlan, oldCols, newCols []rawCol, cols []column, changed func(int) bool) bool {

@@ -244,3 +244,34 @@ links:
 		}
 	}
 }
+
+// TestTransitionCausedByAnotherTable: a lead converted into an opportunity that lives in
+// its own table (the lead's created_opportunity_id is set) raises Opportunity.Qualify on
+// the new opportunity, with the lead as related entity. On the old code `via` did not parse.
+func TestTransitionCausedByAnotherTable(t *testing.T) {
+	c := newCustomCRM(t, `
+CREATE SCHEMA crm;
+CREATE TABLE crm.opportunities (id int PRIMARY KEY, name text);
+CREATE TABLE crm.leads (id int PRIMARY KEY, name text, status text, created_opportunity_id int REFERENCES crm.opportunities);
+`, `
+entities:
+  Lead: {table: crm.leads, key: id}
+  Opportunity:
+    table: crm.opportunities
+    key: id
+    transitions:
+      - {action: Qualify, via: {entity: Lead, field: created_opportunity_id}}
+`)
+	h := newCollector()
+	startReader(t, c, h, nil)
+	runSteps(t, c, h, []step{
+		{"lead", `INSERT INTO crm.leads VALUES (1, 'Tunnel', 'New', NULL)`, []gotEvent{{"Lead.Create", "Lead", "1"}}},
+		{"converted: the opportunity, then the lead pointing at it", `INSERT INTO crm.opportunities VALUES (10, 'Tunnel');
+			UPDATE crm.leads SET status = 'Converted', created_opportunity_id = 10 WHERE id = 1`,
+			[]gotEvent{{"Opportunity.Create", "Opportunity", "10"}, {"Lead.Update", "Lead", "1"}, {"Opportunity.Qualify", "Opportunity", "10"}}},
+		{"the lead edited later: no second Qualify", `UPDATE crm.leads SET name = 'Tunnel 2' WHERE id = 1`,
+			[]gotEvent{{"Lead.Update", "Lead", "1"}}},
+		{"unlinked: nothing", `UPDATE crm.leads SET created_opportunity_id = NULL WHERE id = 1`,
+			[]gotEvent{{"Lead.Update", "Lead", "1"}}},
+	})
+}

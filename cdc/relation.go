@@ -43,6 +43,9 @@ type entityPlan struct {
 	disc    *condPlan
 	soft    *condPlan
 	trans   []transPlan
+	// vias are transitions of other entities caused by this entity's rows (a lead's
+	// created_opportunity_id raising Opportunity.Qualify).
+	vias []viaPlan
 	// event.Event names, precomputed.
 	create, update, delete, ownerChanged event.EventName
 }
@@ -68,6 +71,14 @@ type transPlan struct {
 	when   *condPlan
 	lookup *lookupSet
 	from   string // an entity sharing the table
+}
+
+// viaPlan is a transition of target raised when column idx of this entity's row is set.
+type viaPlan struct {
+	idx    int
+	target *mapping.Entity
+	action event.Action
+	name   event.EventName
 }
 
 // valueSet is "one of values, or NULL when null"; any is true when no set was given.
@@ -194,6 +205,16 @@ func (d *decoder) planEntity(e *mapping.Entity, rel *relation, index map[string]
 			continue
 		}
 		p.trans = append(p.trans, tp)
+	}
+	for _, x := range d.m.Entities {
+		for _, t := range x.Transitions {
+			if t.Via == nil || t.Via.Entity != e.Name || !x.Events {
+				continue
+			}
+			if i := colIndex(e, index, t.Via.Field); i >= 0 {
+				p.vias = append(p.vias, viaPlan{idx: i, target: x, action: t.Action, name: event.EventName(x.EventName(t.Action))})
+			}
+		}
 	}
 	p.create = event.EventName(e.EventName(event.ActionCreate))
 	p.update = event.EventName(e.EventName(event.ActionUpdate))

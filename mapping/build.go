@@ -223,6 +223,13 @@ func buildTransitions(e *Entity, ys []*transitionYAML, p *problems) {
 		checkAction(where+".action", string(y.Action), "transition", p)
 		tr := Transition{Action: event.Action(y.Action), Field: string(y.Field)}
 		switch {
+		case y.Via != nil && (y.Field != "" || y.To.set || y.From.set || y.Lookup != nil || y.When != nil):
+			p.addf("%s: via excludes field, to, from, when and lookup", where)
+		case y.Via != nil:
+			tr.Via = &Via{Entity: string(y.Via.Entity), Field: string(y.Via.Field)}
+			if tr.Via.Entity == "" || tr.Via.Field == "" {
+				p.addf("%s.via: entity and field are required (via: {entity: Lead, field: created_opportunity_id})", where)
+			}
 		case y.When != nil && (y.Field != "" || y.To.set || y.From.set || y.Lookup != nil):
 			p.addf("%s: when excludes field, to, from and lookup", where)
 		case y.When != nil:
@@ -387,6 +394,20 @@ func entityNames(es []*Entity, except *Entity) []string {
 // checkEntityRefs checks the entities named by transitions' from and by relations.
 func checkEntityRefs(m *Mapping, e *Entity, p *problems) {
 	for i, tr := range e.Transitions {
+		if v := tr.Via; v != nil && v.Entity != "" {
+			where := fmt.Sprintf("entity %s: transitions[%d].via", e.Name, i)
+			src := m.byName[v.Entity]
+			switch {
+			case src == nil:
+				p.addf("%s.entity: unknown entity %q", where, v.Entity)
+			case !src.Events:
+				p.addf("%s.entity: entity %s is a lookup entity (events: false); its changes are not read", where, v.Entity)
+			default:
+				if _, msg := src.resolve(v.Field); msg != "" {
+					p.addf("%s.field: %s", where, msg)
+				}
+			}
+		}
 		if tr.From == "" {
 			continue
 		}

@@ -56,6 +56,10 @@ func TestParseNamesMistakesWithTheFix(t *testing.T) {
 			[]string{"link crm.targets: parent.one_of excludes entity, field, type_field and types"}},
 		{"one_of naming an unknown entity", base + "links:\n  - {table: crm.targets, action: Comment, parent: {one_of: {person_id: Contakt}}, related: {entity: Opportunity}}\n",
 			[]string{`link crm.targets: parent.one_of.person_id: unknown entity "Contakt"`}},
+		{"via with field", base + "    transitions: [{action: Qualify, field: x, via: {entity: Lead, field: opp_id}}]\n",
+			[]string{"entity Opportunity: transitions[0]: via excludes field, to, from, when and lookup"}},
+		{"via an unknown entity", base + "    transitions: [{action: Qualify, via: {entity: Leed, field: opp_id}}]\n",
+			[]string{`entity Opportunity: transitions[0].via.entity: unknown entity "Leed"`}},
 		{"composite key listed twice", "entities:\n  L: {table: crm.l, key: [a, a]}\n",
 			[]string{"entity L: key: column a is listed twice"}},
 	}

@@ -121,6 +121,8 @@ func (c *Condition) text() string {
 
 func (t *Transition) text() string {
 	switch {
+	case t.Via != nil:
+		return fmt.Sprintf("a %s's %s is set to it", t.Via.Entity, t.Via.Field)
 	case t.From != "":
 		return "the row was a " + t.From
 	case t.When != nil:

@@ -144,6 +144,18 @@ type Transition struct {
 	Lookup *Lookup
 	// From is set for discriminator transitions: an entity sharing this entity's table.
 	From string
+	// Via is set for a transition caused by a row of another entity: when an UPDATE of a
+	// Via.Entity row sets Via.Field (a reference to this entity's key) to a new, non-NULL
+	// value, this entity raises the transition on the row referenced (a lead's
+	// created_opportunity_id set: Opportunity.Qualify on the new opportunity, with the lead
+	// as related entity).
+	Via *Via
+}
+
+// Via names the entity and field (API name) whose change causes a transition.
+type Via struct {
+	Entity string
+	Field  string
 }
 
 // Lookup is a table read at start and kept current from the replication stream, used to

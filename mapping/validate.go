@@ -178,6 +178,15 @@ func checkEntityColumnsIn(m *Mapping, e *Entity, tbl Table, cat catalog, p *prob
 		for _, c := range tr.When.clauses() {
 			check(tbl, e.Column(c.Field), fmt.Sprintf("transition %s when field %s", tr.Action, c.Field))
 		}
+		if v := tr.Via; v != nil {
+			if src := m.byName[v.Entity]; src != nil {
+				for _, st := range src.Tables {
+					if _, ok := cat[st]; ok {
+						check(st, src.Column(v.Field), fmt.Sprintf("transition %s via %s.%s", tr.Action, v.Entity, v.Field))
+					}
+				}
+			}
+		}
 		if lk := tr.Lookup; lk != nil {
 			if _, ok := cat[lk.Table]; !ok {
 				p.addf("unknown table %s (entity %s, transition %s lookup)", lk.Table, e.Name, tr.Action)

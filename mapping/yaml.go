@@ -56,6 +56,12 @@ type transitionYAML struct {
 	From   scalars        `yaml:"from"`
 	When   conditionsYAML `yaml:"when"`
 	Lookup *lookupYAML    `yaml:"lookup"`
+	Via    *viaYAML       `yaml:"via"`
+}
+
+type viaYAML struct {
+	Entity name `yaml:"entity"`
+	Field  name `yaml:"field"`
 }
 
 type lookupYAML struct {
