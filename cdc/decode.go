@@ -53,10 +53,12 @@ type decoder struct {
 	byEnt   map[event.EntityName]prometheus.Counter
 	oldCols []rawCol
 	newCols []rawCol
+	lookups *lookups
+	parents parentResolver // nil: shared-table link parents are never found
 }
 
 func newDecoder(m *mapping.Mapping, log *slog.Logger, h handler, met *metrics) *decoder {
-	return &decoder{m: m, log: log, rels: make(map[uint32]*relation), h: h, met: met, byEnt: make(map[event.EntityName]prometheus.Counter)}
+	return &decoder{m: m, log: log, rels: make(map[uint32]*relation), h: h, met: met, byEnt: make(map[event.EntityName]prometheus.Counter), lookups: newLookups(m)}
 }
 
 // countEvent counts a raised event, caching the entity's counter.
