@@ -57,7 +57,7 @@ INSERT INTO suite.notes (id, name, parent_type, parent_id, deleted) VALUES
 	}
 	row := event.Row{{Name: "id", Value: event.Value{Kind: event.KindText, Raw: []byte("acc-1")}}}
 	ev := &event.Event{Name: "Account.Update", Entity: "Account", Action: event.ActionUpdate, EntityID: "acc-1", New: row, Old: row}
-	items, err := mt.Render(ctx, wh, []*event.Event{ev})
+	items, err := mt.Render(ctx, compiled(t, mt, wh), []*event.Event{ev})
 	if err != nil {
 		t.Fatal(err)
 	}

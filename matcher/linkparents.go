@@ -14,8 +14,10 @@ func (m *Matcher) NeedsParent(mt Match) bool {
 	if !isLink(mt.Event) {
 		return false
 	}
-	s := m.subscriptionFor(mt.Webhook)
-	es := s.ents[mt.Event.Entity]
+	if mt.Sub.subscription == nil {
+		return false
+	}
+	es := mt.Sub.ents[mt.Event.Entity]
 	return es != nil && len(es.filters) > 0
 }
 
@@ -69,7 +71,7 @@ func (m *Matcher) parentPasses(mt Match, found []event.Row) bool {
 	if len(found) == 0 {
 		return false // no parent (deleted since, or soft-deleted): nothing to filter on
 	}
-	es := m.subscriptionFor(mt.Webhook).ents[mt.Event.Entity]
+	es := mt.Sub.ents[mt.Event.Entity]
 	for i := range es.filters {
 		if !es.filters[i].match(found[0]) {
 			return false

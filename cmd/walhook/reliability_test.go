@@ -433,3 +433,49 @@ func streaming(tb testing.TB, procs []*walhookProc) int {
 	}
 	return at[0]
 }
+
+// TestLinkEventFiltersOnParent checks DESIGN.md §4 through the real pipeline: an
+// owner-filtered Account webhook receives Account.DocumentLinked only for documents linked
+// to its owner's accounts; the filter is evaluated on the parent account's row.
+func TestLinkEventFiltersOnParent(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	env := e2eEnv(dsn)
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	r := newReceiver(t, "11c0ffee-0000-4000-8000-0000000011c0")
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "signature": r.secret,
+		"events":  []string{"Account.DocumentLinked", "Account.Update"},
+		"options": map[string]any{"entity": map[string]any{"Account": map[string]any{"filter": map[string]any{"owner_id": "9900cce6-bcd6-412a-bcd1-1904556c949a"}}}}})
+	conn := crmConn(t, dsn)
+	// Subscribed once an update of Jana's account arrives.
+	n := 0
+	testwait.Until(t, 30*time.Second, "the webhook to take effect", func() (bool, string, error) {
+		if len(r.entityIDs("Account.Update")["ac000000-0000-4000-8000-000000000001"]) > 0 {
+			return true, "", nil
+		}
+		n++
+		_, err := conn.Exec(ctx, `UPDATE crm.accounts SET phone = $1 WHERE id = 'ac000000-0000-4000-8000-000000000001'`, fmt.Sprint(n))
+		return false, fmt.Sprintf("%d probes", n), err
+	})
+	var doc string
+	if err := conn.QueryRow(ctx, `INSERT INTO crm.documents (name, url) VALUES ('contract', 'https://files.example/c') RETURNING id::text`).Scan(&doc); err != nil {
+		t.Fatal(err)
+	}
+	// Globex (Tom's) first, then Acme (Jana's): when Acme's arrives, Globex's would have too.
+	for _, acc := range []string{"ac000000-0000-4000-8000-000000000002", "ac000000-0000-4000-8000-000000000001"} {
+		if _, err := conn.Exec(ctx, `INSERT INTO crm.document_links (document_id, entity_type, entity_id) VALUES ($1, 'account', $2)`, doc, acc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.Until(t, 30*time.Second, "Acme's DocumentLinked", func() (bool, string, error) {
+		got := r.entityIDs("Account.DocumentLinked")
+		return len(got["ac000000-0000-4000-8000-000000000001"]) > 0, fmt.Sprintf("%v", got), p.checkRunning()
+	})
+	if got := r.entityIDs("Account.DocumentLinked")["ac000000-0000-4000-8000-000000000002"]; len(got) > 0 {
+		t.Errorf("Globex (another owner's account) raised DocumentLinked at an owner-filtered webhook: %v", got)
+	}
+	r.checkNoProblems(t)
+}
