@@ -84,8 +84,9 @@ func New(cfg Config) (*Service, error) {
 	ic.Authorize = api.TokenCheck(ac.Tokens)
 	ic.MaxCallBytes = matcher.ItemLimit(mc.MaxBodyBytes)
 	ic.Enqueue, ic.CheckHeaders = snd.Enqueue, api.CheckHeaders
-	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), inbound: inbound.New(ic),
-		handler: NewHandler(m, snd)}, nil
+	h := NewHandler(m, snd)
+	h.Log = cfg.Logger
+	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), inbound: inbound.New(ic), handler: h}, nil
 }
 
 // Load reads the webhooks, so that the first event meets them all.

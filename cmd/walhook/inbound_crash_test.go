@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/walhook/walhook/internal/testwait"
 )
 
 // TestInboundCrashLosesNothing sends 200 inbound calls while walhook is SIGKILLed and
@@ -58,7 +60,7 @@ func TestInboundCrashLosesNothing(t *testing.T) {
 		done <- nil
 	}()
 	for _, at := range []int64{60, 140} {
-		waitUntil(t, time.Minute, fmt.Sprintf("%d calls answered", at), func() (bool, string, error) {
+		testwait.Until(t, time.Minute, fmt.Sprintf("%d calls answered", at), func() (bool, string, error) {
 			select {
 			case err := <-done:
 				return false, "", errors.Join(err, errors.New("the client finished before the kill"))

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/walhook/walhook/internal/testwait"
 )
 
 var httpClient = &http.Client{Timeout: 30 * time.Second}
@@ -172,7 +174,7 @@ func inboundItems(tb testing.TB, r *receiver) (map[string]inboundItem, []string)
 // waitCalls waits until r has items for every call id.
 func waitCalls(tb testing.TB, r *receiver, p *walhookProc, ids ...string) {
 	tb.Helper()
-	waitUntil(tb, time.Minute, fmt.Sprintf("%d inbound calls at %s", len(ids), r.srv.URL), func() (bool, string, error) {
+	testwait.Until(tb, time.Minute, fmt.Sprintf("%d inbound calls at %s", len(ids), r.srv.URL), func() (bool, string, error) {
 		if p != nil {
 			if err := p.checkRunning(); err != nil {
 				return false, "", err
@@ -194,7 +196,7 @@ func waitCalls(tb testing.TB, r *receiver, p *walhookProc, ids ...string) {
 func waitInboundSubscribed(tb testing.TB, p *walhookProc, uuid string, rs ...*receiver) {
 	tb.Helper()
 	n := 0
-	waitUntil(tb, 30*time.Second, "the inbound subscriptions to take effect", func() (bool, string, error) {
+	testwait.Until(tb, 30*time.Second, "the inbound subscriptions to take effect", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
