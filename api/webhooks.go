@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -63,7 +64,7 @@ func (in *input) apply(wh *matcher.Webhook) {
 	}
 	if in.Options != nil {
 		wh.Options = *in.Options
-		if matcher.KindOfJSON(wh.Options) == "null" {
+		if jsonx.Kind(wh.Options) == "null" {
 			wh.Options = json.RawMessage("{}")
 		}
 	}

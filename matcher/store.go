@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/internal/uuidx"
 )
@@ -305,7 +306,7 @@ func statusOrDefault(s string) string {
 }
 
 func optionsOrEmpty(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 || KindOfJSON(raw) == "null" {
+	if len(raw) == 0 || jsonx.Kind(raw) == "null" {
 		return json.RawMessage("{}")
 	}
 	return raw
