@@ -70,6 +70,7 @@ func New(cfg Config) (*Service, error) {
 	store := matcher.NewStore(cfg.DB).SealSecrets(cfg.Secrets)
 	mc := cfg.Matcher
 	mc.DB, mc.CRM, mc.Mapping, mc.Logger, mc.Registerer = cfg.DB, cfg.CRM, cfg.Mapping, cfg.Logger, cfg.Registerer
+	mc.Secrets = cfg.Secrets
 	m := matcher.New(mc)
 	sc := cfg.Sender
 	sc.Webhooks, sc.Logger, sc.Registerer = store, cfg.Logger, cfg.Registerer

@@ -532,3 +532,29 @@ func TestStateDatabase(t *testing.T) {
 		t.Errorf("run against a state database without setup: exit %d, stderr %s", code, stderr)
 	}
 }
+
+// TestSecretKeyEndToEnd runs walhook with WALHOOK_SECRET_KEY: a signed webhook is stored
+// sealed, matched and delivered, and a restarted walhook loads it again.
+func TestSecretKeyEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	env := e2eEnv(dsn)
+	env["WALHOOK_SECRET_KEY"] = "an e2e key of at least thirty-two bytes"
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	r := newReceiver(t, "5ea1ed00-0000-4000-8000-00000005ea1e")
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "events": []string{"Task.*"}, "signature": r.secret})
+	conn := crmConn(t, dsn)
+	waitSubscribed(t, conn, r, p)
+	var sig string
+	if err := conn.QueryRow(ctx, `SELECT signature FROM walhook.webhooks`).Scan(&sig); err != nil || !strings.HasPrefix(sig, "enc:v1:") {
+		t.Fatalf("stored signature %q (%v), want a sealed value", sig, err)
+	}
+	p.kill(t)
+	p = startWalhook(t, env)
+	p.waitReady(t)
+	waitTasks(t, r, p, insertTasks(t, conn, "sealed", 2), 30*time.Second)
+	r.checkNoProblems(t)
+}
