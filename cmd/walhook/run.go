@@ -243,6 +243,12 @@ func (s *service) routes() {
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 			return
 		}
+		if s.state != s.pool {
+			if err := s.state.Ping(r.Context()); err != nil {
+				http.Error(w, "state database (WALHOOK_STATE_DATABASE_URL) unreachable", http.StatusServiceUnavailable)
+				return
+			}
+		}
 		if err := s.pipe.Health(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
