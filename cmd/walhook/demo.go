@@ -153,7 +153,7 @@ func runDemo(ctx context.Context, cfg Config, log *slog.Logger) error {
 		recvLn.Close()
 		return err
 	}
-	defer svc.pool.Close()
+	defer svc.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.run(gctx) })
 	g.Go(func() error {
