@@ -33,6 +33,10 @@ type Config struct {
 	// DB is the CRM database holding walhook's schema: calls are landed in its WAL
 	// (required).
 	DB *pgxpool.Pool
+	// CRM is the CRM database, whose WAL the reader reads, when walhook's tables live in a
+	// separate state database (DB; WALHOOK_STATE_DATABASE_URL); nil means DB. Then a call's
+	// rows are written to DB first and its message to CRM after (see land).
+	CRM *pgxpool.Pool
 	// Authorize reports whether a request carries an API token, as the webhook API checks
 	// them; commands and file downloads need it (nil: refuse them all).
 	Authorize func(*http.Request) bool

@@ -84,7 +84,7 @@ func New(cfg Config) (*Service, error) {
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
 	ac.Deliveries = api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver)
 	ic := cfg.Inbound
-	ic.DB, ic.Logger, ic.Registerer, ic.Secrets = cfg.DB, cfg.Logger, cfg.Registerer, cfg.Secrets
+	ic.DB, ic.CRM, ic.Logger, ic.Registerer, ic.Secrets = cfg.DB, cfg.CRM, cfg.Logger, cfg.Registerer, cfg.Secrets
 	ic.Authorize = api.TokenCheck(ac.Tokens)
 	ic.MaxCallBytes = matcher.ItemLimit(mc.MaxBodyBytes)
 	ic.Enqueue, ic.CheckHeaders = snd.Enqueue, api.CheckHeaders

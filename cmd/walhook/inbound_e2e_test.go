@@ -367,3 +367,53 @@ func TestInboundSend(t *testing.T) {
 		t.Errorf("webhook.send replacing Webhook-Id: %d %s", status, b)
 	}
 }
+
+// TestInboundStateDatabase: with walhook's tables in a separate database, a call's rows go
+// there and its message to the CRM database's WAL; it is delivered, its file downloadable,
+// and a repeated webhook-id raises it once.
+func TestInboundStateDatabase(t *testing.T) {
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	env := e2eEnv(dsn)
+	env["WALHOOK_STATE_DATABASE_URL"] = pgtest.NewDatabase(t, "")
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	r := newReceiver(t, "5fa7e000-0000-4000-8000-00000005fa7e")
+	wh := putInbound(t, p.base, "webhook.state.call", nil)
+	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "events": []string{"webhook.*"}, "signature": r.secret})
+	waitInboundSubscribed(t, p, wh.UUID, r)
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	fw, _ := mw.CreateFormFile("f", "a.bin")
+	fw.Write([]byte{1, 2, 3, 0})
+	mw.Close()
+	hdr := http.Header{"Webhook-Id": {"state_1"}}
+	status, first, _, raw := call(t, p.base, "/api/v3/webhook.receive", wh.UUID, mw.FormDataContentType(), mp.Bytes(), hdr)
+	if status != http.StatusOK {
+		t.Fatalf("call: %d %s", status, raw)
+	}
+	_, again, _, _ := call(t, p.base, "/api/v3/webhook.receive", wh.UUID, mw.FormDataContentType(), mp.Bytes(), hdr)
+	if !again.Duplicate || again.ID != first.ID {
+		t.Errorf("repeated webhook-id: %+v, first %+v", again, first)
+	}
+	_, marker, _, _ := call(t, p.base, "/api/v3/webhook.receive", wh.UUID, "text/plain", []byte("marker"), nil)
+	waitCalls(t, r, p, first.ID, marker.ID)
+	got, _ := inboundItems(t, r)
+	if len(got[first.ID].Data.Files) != 1 {
+		t.Fatalf("item: %+v", got[first.ID])
+	}
+	if code, _, b := download(t, p.base, got[first.ID].Data.Files[0].URL, e2eToken); code != http.StatusOK || !bytes.Equal(b, []byte{1, 2, 3, 0}) {
+		t.Errorf("download: %d %v", code, b)
+	}
+	n := 0
+	for _, ev := range r.events() {
+		if ev.head.Entity == "Inbound" && strings.Contains(string(ev.raw), `"webhook-id":"state_1"`) {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("the call with webhook-id state_1 raised %d events, want 1", n)
+	}
+	r.checkNoProblems(t)
+}

@@ -29,8 +29,11 @@ CREATE TABLE IF NOT EXISTS walhook.inbound_calls (
     message_id   text NOT NULL,
     call_id      uuid NOT NULL,
     received_at  timestamptz NOT NULL,
+    landed       boolean NOT NULL DEFAULT true,
     PRIMARY KEY (webhook_uuid, message_id)
 );
+COMMENT ON COLUMN walhook.inbound_calls.landed IS
+    'false while a call is being landed in the CRM database from a separate state database (WALHOOK_STATE_DATABASE_URL); a repeated webhook-id of a call not landed is landed again';
 COMMENT ON TABLE walhook.inbound_calls IS
     'walhook: calls landed with a webhook-id header, so that a repeated id is accepted once; pruned after the inbound retention';
 CREATE INDEX IF NOT EXISTS inbound_calls_received ON walhook.inbound_calls (received_at);
