@@ -29,6 +29,8 @@ type command struct {
 	run     func(ctx context.Context, args []string) error
 	// flags, when set, declares the command's flags, for help.
 	flags func(fs *flag.FlagSet)
+	// hidden commands are internal (started by another command) and left out of usage.
+	hidden bool
 	// env lists the WALHOOK_* variables the command reads, for help; envDefaults holds
 	// the defaults that differ from Config's for this command.
 	env         []string
@@ -57,6 +59,8 @@ func commands() []command {
 			run: cmdBench, flags: func(fs *flag.FlagSet) { benchFlags(fs) },
 			env:         except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS", "WALHOOK_LISTEN_ADDR", "WALHOOK_LOG_FORMAT"),
 			envDefaults: map[string]string{"WALHOOK_LOG_LEVEL": "warn", "WALHOOK_API_TOKENS": "bench-token"}},
+		{name: "bench-receiver", summary: "the receiver process \"walhook bench\" starts (internal)",
+			run: cmdBenchReceiver, flags: func(fs *flag.FlagSet) { benchReceiverFlags(fs) }, hidden: true},
 		{name: "healthcheck", summary: "check a running walhook's /readyz (or /healthz) on WALHOOK_LISTEN_ADDR; exit 0 or 1",
 			run: cmdHealthcheck, flags: func(fs *flag.FlagSet) { healthcheckFlags(fs) }, env: []string{"WALHOOK_LISTEN_ADDR"}},
 		{name: "version", summary: "print the version (also: walhook --version)", run: cmdVersion},
@@ -197,6 +201,9 @@ func writeUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: walhook <command> [arguments]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
+		if c.hidden {
+			continue
+		}
 		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nConfiguration is read from WALHOOK_* environment variables; \"walhook help <command>\"")
