@@ -201,7 +201,8 @@ func median(sorted []float64) float64 {
 	return (sorted[n/2-1] + sorted[n/2]) / 2
 }
 
-// writeSummary writes a workload's medians with min–max.
+// writeSummary writes a workload's medians with min–max and, over several runs, their
+// spread: (max − min) / median, the figure "10 runs within 10% of each other" reads.
 func writeSummary(w io.Writer, r Result) {
 	fmt.Fprintf(w, "%s: median of %d run(s) (min–max):\n", r.Workload, len(r.Runs))
 	for _, fig := range summarized {
@@ -218,7 +219,11 @@ func writeSummary(w io.Writer, r Result) {
 			}
 			return fmt.Sprintf("%.3g", v)
 		}
-		fmt.Fprintf(w, "  %-22s %10s  (%s – %s)\n", fig.name, format(med), format(r.Min[fig.name]), format(r.Max[fig.name]))
+		spread := ""
+		if len(r.Runs) > 1 && med != 0 {
+			spread = fmt.Sprintf("  spread %.0f%%", 100*(r.Max[fig.name]-r.Min[fig.name])/med)
+		}
+		fmt.Fprintf(w, "  %-22s %10s  (%s – %s)%s\n", fig.name, format(med), format(r.Min[fig.name]), format(r.Max[fig.name]), spread)
 	}
 }
 

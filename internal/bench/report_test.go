@@ -3,6 +3,9 @@ package bench
 import (
 	"encoding/json"
 	"maps"
+	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -127,5 +130,29 @@ func TestProfilePath(t *testing.T) {
 		if got := profilePath(tt.path, tt.workload, tt.n); got != tt.want {
 			t.Errorf("profilePath(%q, %q, %d) = %q, want %q", tt.path, tt.workload, tt.n, got, tt.want)
 		}
+	}
+}
+
+// TestProfilesTakeHeapProfileAtPeak: with a path, a heap profile is written when the run
+// ends, and the peak live heap is at least what was live during it.
+func TestProfilesTakeHeapProfileAtPeak(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "heap.pprof")
+	p, err := startProfiles("", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := make([][]byte, 0, 64)
+	for range 64 {
+		hold = append(hold, make([]byte, 256<<10)) // 16 MiB live
+	}
+	runtime.GC()
+	time.Sleep(150 * time.Millisecond) // three samples
+	peak := p.stop()
+	runtime.KeepAlive(hold)
+	if peak < 16<<20 {
+		t.Errorf("peak live heap %d bytes, want at least 16 MiB", peak)
+	}
+	if st, err := os.Stat(path); err != nil || st.Size() == 0 {
+		t.Errorf("heap profile: %v, %v", st, err)
 	}
 }

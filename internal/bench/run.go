@@ -242,17 +242,25 @@ func (r *runner) register(ctx context.Context, base string, s spec) error {
 	return g.Wait()
 }
 
-// waitCaughtUp waits until walhook's slot has confirmed everything written so far.
+// caughtUp reports whether walhook's slot has confirmed everything written so far (within
+// a page: the server writes WAL of its own after the last commit).
+func (r *runner) caughtUp(ctx context.Context) (bool, error) {
+	var done bool
+	err := r.pool.QueryRow(ctx, `SELECT confirmed_flush_lsn >= pg_current_wal_insert_lsn() - 8192 FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&done)
+	if err != nil {
+		return false, fmt.Errorf("read slot %q: %w", r.cfg.Slot, err)
+	}
+	return done, nil
+}
+
+// waitCaughtUp waits, with walhook running, until its slot has confirmed everything
+// written so far.
 func (r *runner) waitCaughtUp(ctx context.Context) error {
 	deadline := time.Now().Add(r.o.Timeout)
 	for {
-		var done bool
-		err := r.pool.QueryRow(ctx, `SELECT confirmed_flush_lsn >= pg_current_wal_insert_lsn() - 4096 FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&done)
-		if err != nil {
-			return fmt.Errorf("read slot %q: %w", r.cfg.Slot, err)
-		}
-		if done {
-			return nil
+		done, err := r.caughtUp(ctx)
+		if err != nil || done {
+			return err
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("walhook's slot %q did not catch up within %s", r.cfg.Slot, r.o.Timeout)
@@ -263,6 +271,26 @@ func (r *runner) waitCaughtUp(ctx context.Context) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// ensureCaughtUp makes sure a run starts with nothing left in walhook's slot: events
+// replayed from a previous run would be counted as this run's. When the slot lags (walhook
+// stopped before confirming its last position), walhook runs until it has caught up.
+func (r *runner) ensureCaughtUp(ctx context.Context) error {
+	if done, err := r.caughtUp(ctx); err != nil || done {
+		return err
+	}
+	if err := r.recv.Reset(ctx); err != nil {
+		return err
+	}
+	svc, err := r.cfg.Start(ctx)
+	if err != nil {
+		return err
+	}
+	err = firstErr(r.waitCaughtUp(ctx), svc.Stop())
+	st, serr := r.recv.Stats(ctx)
+	fmt.Fprintf(r.cfg.Out, "  (walhook's slot had not confirmed the end of the previous run when walhook stopped: caught up first, redelivering %d events)\n", st.Unique)
+	return firstErr(err, serr)
 }
 
 // waitStreaming waits until walhook's reader is attached to its slot, so that live rows
@@ -287,6 +315,18 @@ func (r *runner) waitStreaming(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// dropSlot drops a bare read's slot, waiting for its WAL sender to let go of it.
+func (r *runner) dropSlot(ctx context.Context, slot string) {
+	for range 50 {
+		_, err := r.pool.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
+		if err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintf(r.cfg.Out, "  (could not drop the bare slot %q; it pins WAL until the bench cluster stops)\n", slot)
 }
 
 func firstErr(errs ...error) error {
@@ -352,19 +392,24 @@ func (r *runner) measure(ctx context.Context, s spec, expected int, during func(
 // drain writes s's backlog while walhook is stopped, then times walhook delivering it and a
 // bare read draining the same changes from slots created just before the writes.
 func (r *runner) drain(ctx context.Context, s spec, run int) (Figures, error) {
-	slots := make([]string, r.o.BareReads)
-	for i := range slots {
-		slots[i] = fmt.Sprintf("bench_bare_%d", i)
-		r.pool.Exec(ctx, "SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1", slots[i])
-		if _, err := r.pool.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slots[i]); err != nil {
-			return Figures{}, fmt.Errorf("create the bare slot: %w", err)
-		}
+	if err := r.ensureCaughtUp(ctx); err != nil {
+		return Figures{}, err
 	}
+	slots := make([]string, r.o.BareReads)
 	defer func() {
 		for _, slot := range slots {
-			r.pool.Exec(context.WithoutCancel(ctx), "SELECT pg_drop_replication_slot($1)", slot)
+			if slot != "" {
+				r.dropSlot(context.WithoutCancel(ctx), slot)
+			}
 		}
 	}()
+	for i := range slots {
+		slot := fmt.Sprintf("bench_bare_%d_%d", run, i)
+		if _, err := r.pool.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot); err != nil {
+			return Figures{}, fmt.Errorf("create the bare slot %q: %w", slot, err)
+		}
+		slots[i] = slot
+	}
 	w0 := time.Now()
 	var err error
 	if s.update {
@@ -400,6 +445,9 @@ func (r *runner) drain(ctx context.Context, s spec, run int) (Figures, error) {
 // latency. The writer runs in this process: its CPU (one statement per transaction) is
 // counted with walhook's.
 func (r *runner) live(ctx context.Context, s spec, run int) (Figures, error) {
+	if err := r.ensureCaughtUp(ctx); err != nil {
+		return Figures{}, err
+	}
 	expected := s.expectedEvents(r.o.Owners)
 	tag := fmt.Sprintf("live_%d", run)
 	m, err := r.measure(ctx, s, expected, func(ctx context.Context) error {
