@@ -23,6 +23,8 @@ type BareTiming struct {
 	Total time.Duration
 	// FirstMessage is when, within Total, the first row message arrived.
 	FirstMessage time.Duration
+	// ServerCPU is the CPU time its WAL sender used (0 when it cannot be read).
+	ServerCPU time.Duration
 }
 
 // BareRead drains a slot with the least work possible — receive, count row messages
@@ -74,6 +76,7 @@ func BareRead(ctx context.Context, dsn, slot, publication string, rows int) (Bar
 		last = xld.WALStart
 	}
 	t.Total = time.Since(start)
+	t.ServerCPU, _ = ProcessCPU(int(conn.PID()))
 	_ = pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{WALWritePosition: last})
 	return t, nil
 }

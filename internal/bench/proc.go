@@ -47,3 +47,31 @@ func CPUTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat times (100 on every
+// Linux platform Go supports).
+const clockTicks = 100
+
+// ProcessCPU is the user plus system CPU time process pid has used, read from
+// /proc/PID/stat; the bench reads the server's WAL senders with it.
+func ProcessCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read cpu time of process %d: %w", pid, err)
+	}
+	// The command name (field 2) is in parentheses and may hold spaces: count from after it.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, fmt.Errorf("read cpu time of process %d: malformed stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:])) // f[0] is field 3 (state); utime is field 14
+	if len(f) < 13 {
+		return 0, fmt.Errorf("read cpu time of process %d: malformed stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("read cpu time of process %d: malformed stat", pid)
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}

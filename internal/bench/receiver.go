@@ -22,12 +22,13 @@ type Receiver struct {
 	seen      map[uint64]struct{} // FNV-64a of webhook id + event id: 8 bytes per item
 	latencies []time.Duration
 	stats     ReceiverStats
+	cpu0      time.Duration // CPUTime at the last reset
 	notify    chan struct{}
 }
 
 // NewReceiver returns a receiver checking signatures made with secret.
 func NewReceiver(secret string) *Receiver {
-	return &Receiver{Secret: secret, seen: make(map[uint64]struct{}), notify: make(chan struct{}, 1)}
+	return &Receiver{Secret: secret, seen: make(map[uint64]struct{}), cpu0: CPUTime(), notify: make(chan struct{}, 1)}
 }
 
 // ReceiverStats is what a receiver counted since it was last reset.
@@ -49,6 +50,9 @@ type ReceiverStats struct {
 	LatencyP50 time.Duration `json:"latency_p50_ns"`
 	LatencyP95 time.Duration `json:"latency_p95_ns"`
 	LatencyP99 time.Duration `json:"latency_p99_ns"`
+	// CPU is the receiver process's CPU time since the reset: a receiver near a full core
+	// would be the bottleneck, not walhook.
+	CPU time.Duration `json:"cpu_ns"`
 }
 
 // benchItem is what the receiver reads of an item.
@@ -159,6 +163,7 @@ func (r *Receiver) Reset() {
 	r.seen = make(map[uint64]struct{})
 	r.latencies = nil
 	r.stats = ReceiverStats{}
+	r.cpu0 = CPUTime()
 }
 
 // Stats returns the counts and latency percentiles so far.
@@ -166,6 +171,7 @@ func (r *Receiver) Stats() ReceiverStats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.stats
+	s.CPU = CPUTime() - r.cpu0
 	if len(r.latencies) > 0 {
 		l := slices.Clone(r.latencies)
 		slices.Sort(l)

@@ -54,6 +54,12 @@ type Figures struct {
 	PeakLiveHeapBytes int64   `json:"peak_live_heap_bytes"`
 	CPUSeconds        float64 `json:"cpu_seconds"`
 	CPUMicrosPerEvent float64 `json:"cpu_us_per_event"`
+	// ServerCPUSeconds is the CPU time of the WAL sender serving walhook (from walhook's
+	// start; BareServerCPUSeconds the bare read's), ReceiverCPUSeconds the receiver
+	// process's: either near Seconds means that process, not walhook, set the pace.
+	ServerCPUSeconds     float64  `json:"server_cpu_seconds"`
+	BareServerCPUSeconds *float64 `json:"bare_server_cpu_seconds"`
+	ReceiverCPUSeconds   float64  `json:"receiver_cpu_seconds"`
 	// ChunksQueued is walhook_chunks_queued_total by reason: chunks written to the durable
 	// queue instead of delivered from memory.
 	ChunksQueued      map[string]float64 `json:"chunks_queued"`
@@ -72,7 +78,8 @@ func newFigures(s spec, events int, write time.Duration, m measurement) Figures 
 		WriteSeconds:  write.Seconds(), StartupSeconds: m.startup.Seconds(), FirstReceiptSeconds: m.firstReceipt.Seconds(), Seconds: m.took.Seconds(),
 		EventsPerSecond: float64(m.stats.Unique) / m.took.Seconds(), RowsPerSecond: float64(s.rows) / m.took.Seconds(),
 		PeakRSSBytes: m.peakRSS, StartRSSBytes: m.startRSS, PeakLiveHeapBytes: m.peakHeap,
-		CPUSeconds: m.cpu.Seconds(), ChunksQueued: m.queued,
+		CPUSeconds: m.cpu.Seconds(), ServerCPUSeconds: m.serverCPU.Seconds(), ReceiverCPUSeconds: m.stats.CPU.Seconds(),
+		ChunksQueued: m.queued,
 	}
 	if events > 0 {
 		f.CPUMicrosPerEvent = float64(m.cpu.Microseconds()) / float64(events)
@@ -89,7 +96,8 @@ func (f *Figures) setBare(t BareTiming) {
 	if rate > 0 {
 		ratio = f.RowsPerSecond / rate
 	}
-	f.BareSeconds, f.BareFirstSeconds, f.BareRowsPerSecond, f.Ratio = &secs, &first, &rate, &ratio
+	serverCPU := t.ServerCPU.Seconds()
+	f.BareSeconds, f.BareFirstSeconds, f.BareRowsPerSecond, f.Ratio, f.BareServerCPUSeconds = &secs, &first, &rate, &ratio, &serverCPU
 }
 
 func (f *Figures) setLatency(s ReceiverStats) {
@@ -108,8 +116,9 @@ func (f Figures) line() string {
 	if f.LatencyP50Ms != nil {
 		fmt.Fprintf(&b, "; commit→receipt p50 %.1fms p95 %.1fms p99 %.1fms", *f.LatencyP50Ms, *f.LatencyP95Ms, *f.LatencyP99Ms)
 	}
-	fmt.Fprintf(&b, "; peak RSS %s (from %s), peak live heap %s; CPU %.2fs (%.1f µs/event); chunks queued %s",
-		mib(f.PeakRSSBytes), mib(f.StartRSSBytes), mib(f.PeakLiveHeapBytes), f.CPUSeconds, f.CPUMicrosPerEvent, queuedText(f.ChunksQueued))
+	fmt.Fprintf(&b, "; peak RSS %s (from %s), peak live heap %s; CPU %.2fs (%.1f µs/event; WAL sender %.2fs, receiver %.2fs); chunks queued %s",
+		mib(f.PeakRSSBytes), mib(f.StartRSSBytes), mib(f.PeakLiveHeapBytes), f.CPUSeconds, f.CPUMicrosPerEvent,
+		f.ServerCPUSeconds, f.ReceiverCPUSeconds, queuedText(f.ChunksQueued))
 	if f.RedeliveredItems > 0 || f.BadSignatures > 0 {
 		fmt.Fprintf(&b, "; %d items redelivered, %d bad signatures", f.RedeliveredItems, f.BadSignatures)
 	}
@@ -163,6 +172,8 @@ var summarized = []figure{
 	{"peak_live_heap_bytes", func(f Figures) *float64 { return val(float64(f.PeakLiveHeapBytes)) }},
 	{"cpu_seconds", func(f Figures) *float64 { return val(f.CPUSeconds) }},
 	{"cpu_us_per_event", func(f Figures) *float64 { return val(f.CPUMicrosPerEvent) }},
+	{"server_cpu_seconds", func(f Figures) *float64 { return val(f.ServerCPUSeconds) }},
+	{"receiver_cpu_seconds", func(f Figures) *float64 { return val(f.ReceiverCPUSeconds) }},
 	{"chunks_queued_total", func(f Figures) *float64 { return val(f.ChunksQueuedTotal) }},
 }
 

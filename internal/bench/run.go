@@ -317,6 +317,16 @@ func (r *runner) waitStreaming(ctx context.Context) error {
 	}
 }
 
+// walSenderCPU is the CPU time of the WAL sender serving walhook's slot (0 if unknown).
+func (r *runner) walSenderCPU(ctx context.Context) time.Duration {
+	var pid *int32
+	if err := r.pool.QueryRow(ctx, `SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&pid); err != nil || pid == nil {
+		return 0
+	}
+	d, _ := ProcessCPU(int(*pid))
+	return d
+}
+
 // dropSlot drops a bare read's slot, waiting for its WAL sender to let go of it.
 func (r *runner) dropSlot(ctx context.Context, slot string) {
 	for range 50 {
@@ -344,6 +354,7 @@ func firstErr(errs ...error) error {
 type measurement struct {
 	startRSS, peakRSS, peakHeap      int64
 	cpu, startup, firstReceipt, took time.Duration
+	serverCPU                        time.Duration // walhook's WAL sender
 	stats                            ReceiverStats
 	queued                           map[string]float64
 }
@@ -380,6 +391,7 @@ func (r *runner) measure(ctx context.Context, s spec, expected int, during func(
 		m.firstReceipt = m.stats.First.Sub(t0) // the receiver's wall clock is this machine's
 	}
 	m.queued = svc.ChunksQueued()
+	m.serverCPU = r.walSenderCPU(ctx)
 	m.peakHeap = prof.stop()
 	err = firstErr(err, svc.Stop())
 	if err == nil && m.stats.Unique < expected {

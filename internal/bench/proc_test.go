@@ -1,0 +1,30 @@
+package bench
+
+import (
+	"os"
+	"testing"
+	"time"
+)
+
+// TestProcessMeasures: this process's CPU read from /proc agrees with getrusage within a
+// few ticks, and its peak RSS resets to at most its current RSS.
+func TestProcessMeasures(t *testing.T) {
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+	}
+	proc, err := ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if self := CPUTime(); proc <= 0 || proc > self+50*time.Millisecond || self-proc > 100*time.Millisecond {
+		t.Errorf("/proc says %s, getrusage %s", proc, self)
+	}
+	if _, err := ProcessCPU(-1); err == nil {
+		t.Error("read the CPU time of process -1")
+	}
+	if err := ResetPeakRSS(); err != nil {
+		t.Fatal(err)
+	}
+	if peak, now := PeakRSSBytes(), RSSBytes(); peak <= 0 || now <= 0 || peak > now+(4<<20) {
+		t.Errorf("after a reset, peak RSS %d, RSS %d", peak, now)
+	}
+}
