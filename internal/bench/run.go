@@ -348,9 +348,7 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// measure runs walhook from start until the receiver has every expected event, and
-// returns walhook's figures for that phase. Before it starts, the heap is returned to the
-// OS and the peak RSS reset, so the figures are this phase's.
+// measurement is what measure records of walhook's phase.
 type measurement struct {
 	startRSS, peakRSS, peakHeap      int64
 	cpu, startup, firstReceipt, took time.Duration
@@ -359,6 +357,10 @@ type measurement struct {
 	queued                           map[string]float64
 }
 
+// measure runs walhook from its start until the receiver has every expected event (during,
+// when set, runs once walhook started), and returns walhook's figures for that phase.
+// Before it starts, the heap is returned to the OS and the peak RSS reset, so the figures
+// are this phase's.
 func (r *runner) measure(ctx context.Context, s spec, expected int, during func(ctx context.Context) error) (m measurement, err error) {
 	if err := r.recv.Reset(ctx); err != nil {
 		return m, err
