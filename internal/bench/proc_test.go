@@ -9,13 +9,15 @@ import (
 // TestProcessMeasures: this process's CPU read from /proc agrees with getrusage within a
 // few ticks, and its peak RSS resets to at most its current RSS.
 func TestProcessMeasures(t *testing.T) {
-	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+	// Burn CPU, not wall time: the machine may be busy.
+	for x := 0; CPUTime() < 300*time.Millisecond; x++ {
 	}
 	proc, err := ProcessCPU(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if self := CPUTime(); proc <= 0 || proc > self+50*time.Millisecond || self-proc > 100*time.Millisecond {
+	// /proc counts in 10 ms ticks, sampled: allow a few.
+	if self := CPUTime(); proc < 200*time.Millisecond || proc > self+50*time.Millisecond {
 		t.Errorf("/proc says %s, getrusage %s", proc, self)
 	}
 	if _, err := ProcessCPU(-1); err == nil {
