@@ -55,7 +55,7 @@ func commands() []command {
 		{name: "demo", summary: "throwaway PostgreSQL + sample CRM + live webhook deliveries, until interrupted",
 			run: cmdDemo, env: except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS"),
 			envDefaults: map[string]string{"WALHOOK_LOG_FORMAT": "text", "WALHOOK_API_TOKENS": "demo-token"}},
-		{name: "bench", summary: "benchmark delivery against a bare replication read",
+		{name: "bench", summary: "measure walhook against a bare replication read on a throwaway PostgreSQL",
 			run: cmdBench, flags: func(fs *flag.FlagSet) { benchFlags(fs) },
 			env:         except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS", "WALHOOK_LISTEN_ADDR", "WALHOOK_LOG_FORMAT"),
 			envDefaults: map[string]string{"WALHOOK_LOG_LEVEL": "warn", "WALHOOK_API_TOKENS": "bench-token"}},
