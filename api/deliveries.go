@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -117,7 +118,7 @@ func (a *API) redeliver(w http.ResponseWriter, r *http.Request) *apiError {
 		if !json.Valid(body) {
 			return errorf(http.StatusBadRequest, "", "body: malformed JSON: "+syntaxError(body))
 		}
-		members, err := matcher.DecodeObject("body", body)
+		members, err := jsonx.DecodeObject("body", body)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "", err.Error())
 		}
@@ -150,9 +151,9 @@ func (a *API) logTarget(r *http.Request) (string, *apiError) {
 	if a.cfg.Deliveries == nil {
 		return "", errorf(http.StatusNotImplemented, "", "the delivery log is not available on this instance (no sender is configured)")
 	}
-	id := r.PathValue("id")
-	if _, err := a.cfg.Store.Get(r.Context(), id); err != nil {
-		return "", storeError(err)
+	wh, aerr := a.lookup(r)
+	if aerr != nil {
+		return "", aerr
 	}
-	return id, nil
+	return wh.ID, nil
 }

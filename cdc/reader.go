@@ -36,6 +36,15 @@ type Handler interface {
 	HandleCommit(ctx context.Context, txn event.Txn) error
 }
 
+// Resyncer is implemented by a Handler whose state mirrors the database (the webhook set)
+// and must be re-read whenever a session starts: after a reconnect, a takeover or a
+// replaced database, changes it was notified of may have been missed, or read from a
+// database half-way through a restore. Resync runs after START_REPLICATION and before the
+// first event; its error ends the session, which is retried.
+type Resyncer interface {
+	Resync(ctx context.Context) error
+}
+
 // Config configures a Reader. Zero values mean the defaults.
 type Config struct {
 	// ConnString is the CRM database's connection string (a URL or key=value DSN); the
@@ -81,6 +90,7 @@ type Reader struct {
 	origin     origin        // the server the remembered position came from
 	lastSent   pglogrepl.LSN // the position of the last standby status update
 	lastSentAt time.Time
+	lookups    *lookups // transition lookups, read at each session's start
 }
 
 // New returns a Reader. It does no I/O. Its Ack may be handed to the consumer before Run
@@ -217,6 +227,9 @@ func errAttrs(err error) []any {
 
 // permanent reports errors that retrying does not fix.
 func permanent(err error) bool {
+	if errors.Is(err, errNoSlot) {
+		return false // setup recreates it while walhook runs
+	}
 	if errors.Is(err, ErrMalformed) || errors.Is(err, errHandler) {
 		return true
 	}
@@ -285,6 +298,10 @@ func (r *Reader) session(ctx context.Context, h Handler) (streamed bool, err err
 		r.met.lagBytes.Set(float64(lagOf(slot.serverEnd, slot.confirmed)))
 		return false, lostError(r.cfg.Slot, slot)
 	}
+	r.lookups = newLookups(r.cfg.Mapping)
+	if err := r.lookups.load(ctx, conn); err != nil {
+		return false, err
+	}
 	now := origin{system: sys.SystemID, timeline: sys.Timeline}
 	r.logResume(r.Confirmed(), now, slot)
 	err = pglogrepl.StartReplication(ctx, conn, r.cfg.Slot, slot.confirmed, pglogrepl.StartReplicationOptions{
@@ -294,9 +311,19 @@ func (r *Reader) session(ctx context.Context, h Handler) (streamed bool, err err
 		if isLostAtStart(err) {
 			return false, lostError(r.cfg.Slot, slot)
 		}
+		if isUndefinedObject(err) {
+			// The slot was dropped since readSlot: retried like a missing one.
+			return false, fmt.Errorf("%w: replication slot %q does not exist (dropped while connecting): %w; run \"walhook setup\"", errNoSlot, r.cfg.Slot, err)
+		}
 		return false, fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err)
 	}
+	if rs, ok := h.(Resyncer); ok {
+		if err := rs.Resync(ctx); err != nil {
+			return false, fmt.Errorf("resync the handler before streaming: %w", err)
+		}
+	}
 	r.origin = now
+	r.serverEnd.Store(uint64(slot.serverEnd)) // this server's, not a replaced one's
 	r.track.restart(slot.confirmed)
 	r.lastSent, r.lastSentAt = slot.confirmed, time.Now()
 	r.setHealth(nil)
@@ -343,6 +370,12 @@ func pluginArgs(publication string) []string {
 // stream is the receive loop of one session.
 func (r *Reader) stream(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
 	dec := newDecoder(r.cfg.Mapping, r.log, adapter{r: r, h: h, ctx: ctx}, r.met)
+	if r.lookups != nil {
+		dec.lookups = r.lookups
+	}
+	resolver := newRowResolver(ctx, r.cfg.ConnString, r.cfg.Mapping)
+	defer resolver.close()
+	dec.parents = resolver
 	// One deadline context per status interval rather than per message: a
 	// context.WithDeadline per message costs about 2 µs of CPU per row.
 	var dl deadline

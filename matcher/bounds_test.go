@@ -116,7 +116,7 @@ func TestRenderIssue8CyclicExpand(t *testing.T) {
 	evs := b.capture(t, `UPDATE crm.contacts SET phone = '2' WHERE last_name = 'Staff 1' AND primary_account_id = $1`, acct)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	items, err := b.m.Render(context.Background(), wh, evs)
+	items, err := b.m.Render(context.Background(), compiled(t, b.m, wh), evs)
 	runtime.ReadMemStats(&after)
 	if err != nil {
 		t.Fatal(err)
@@ -153,7 +153,7 @@ func TestRenderBareItem(t *testing.T) {
 	}
 	evs := b.capture(t, `UPDATE crm.contacts SET phone = repeat('9', 5000) WHERE id = 'c0000000-0000-4000-8000-000000000002';
 		UPDATE crm.contacts SET phone = '3' WHERE id = 'c0000000-0000-4000-8000-000000000002'`)
-	raw, err := b.m.Render(context.Background(), wh, evs)
+	raw, err := b.m.Render(context.Background(), compiled(t, b.m, wh), evs)
 	if err != nil {
 		t.Fatal(err)
 	}

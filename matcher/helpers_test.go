@@ -166,3 +166,17 @@ func matchedIDs(m *Matcher, ev *event.Event) []string {
 	}
 	return ids
 }
+
+// compiled returns wh's compiled subscription as Match hands it out: the matcher's when wh
+// is installed in m, else compiled for the test as a stored webhook is.
+func compiled(tb testing.TB, m *Matcher, wh *Webhook) Subscription {
+	tb.Helper()
+	if s := m.ix.Load().byID[wh.ID]; s != nil && s.wh == wh {
+		return Subscription{s}
+	}
+	s, err := compile(m.cat, wh, false)
+	if err != nil {
+		tb.Fatalf("compile webhook %s: %v", wh.ID, err)
+	}
+	return Subscription{s}
+}

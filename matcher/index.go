@@ -15,24 +15,20 @@ type index struct {
 	exact map[string]*bucket
 	wild  map[string]*bucket
 	all   *bucket
-	// byWebhook finds a webhook's compiled form for Render.
-	byWebhook map[*Webhook]*subscription
-	byID      map[string]*subscription
-	size      int
+	byID  map[string]*subscription
+	size  int
 }
 
 func newIndex(subs []*subscription) *index {
 	ix := &index{
-		exact:     map[string]*bucket{},
-		wild:      map[string]*bucket{},
-		byWebhook: make(map[*Webhook]*subscription, len(subs)),
-		byID:      make(map[string]*subscription, len(subs)),
-		size:      len(subs),
+		exact: map[string]*bucket{},
+		wild:  map[string]*bucket{},
+		byID:  make(map[string]*subscription, len(subs)),
+		size:  len(subs),
 	}
 	exact, wild := map[string][]*subscription{}, map[string][]*subscription{}
 	var all []*subscription
 	for _, s := range subs {
-		ix.byWebhook[s.wh] = s
 		ix.byID[s.wh.ID] = s
 		if s.all {
 			all = append(all, s)
@@ -70,7 +66,7 @@ func (ix *index) match(ev *event.Event, dst []Match) []Match {
 func matchEach(subs []*subscription, ev *event.Event, dst []Match) []Match {
 	for _, s := range subs {
 		if s.wants(ev) {
-			dst = append(dst, Match{Webhook: s.wh, Event: ev})
+			dst = append(dst, Match{Webhook: s.wh, Event: ev, Sub: Subscription{s}})
 		}
 	}
 	return dst
@@ -78,8 +74,8 @@ func matchEach(subs []*subscription, ev *event.Event, dst []Match) []Match {
 
 // wants applies everything but the event pattern: custom entity names, skip keys,
 // on-field-change (Update events only) and filters (on the new row; the old row for
-// Delete). Link events (DocumentLinked, Comment) carry no parent row, so filters do not
-// apply to them.
+// Delete). Link events (DocumentLinked, Comment) carry no parent row: they pass here, and
+// Matcher.KeepLinkParents evaluates the filters on the parent's row, loaded in a batch.
 func (s *subscription) wants(ev *event.Event) bool {
 	if ev.Custom && !slices.Contains(s.custom, string(ev.Entity)) {
 		return false
@@ -93,7 +89,8 @@ func (s *subscription) wants(ev *event.Event) bool {
 	if es == nil {
 		return true
 	}
-	if ev.Action == event.ActionUpdate && len(es.onChange) > 0 && !anyIn(es.onChange, ev.Changed) {
+	if ev.Action == event.ActionUpdate && (len(es.onChange) > 0 || len(es.onChangePaths) > 0) &&
+		!anyIn(es.onChange, ev.Changed) && !pathChanged(es.onChangePaths, ev) {
 		return false
 	}
 	row := filterRow(ev)
@@ -115,6 +112,23 @@ func filterRow(ev *event.Event) event.Row {
 		return ev.Old
 	}
 	return ev.New
+}
+
+// pathChanged reports whether a json path of on-field-change has another value in the new
+// row than in the old one.
+func pathChanged(paths []jsonField, ev *event.Event) bool {
+	for _, p := range paths {
+		if !slices.Contains(ev.Changed, p.field) {
+			continue
+		}
+		o, _ := ev.Old.Get(p.field)
+		n, _ := ev.New.Get(p.field)
+		ov, nv := jsonPath(o, p.path), jsonPath(n, p.path)
+		if ov.IsNull() != nv.IsNull() || ov.Kind != nv.Kind || string(ov.Raw) != string(nv.Raw) {
+			return true
+		}
+	}
+	return false
 }
 
 func anyIn(want, have []string) bool {

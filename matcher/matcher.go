@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/ratelog"
+	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -46,6 +48,9 @@ type Config struct {
 	MaxBodyBytes int
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
+	// Secrets opens the webhooks' sealed secrets (WALHOOK_SECRET_KEY); nil when none are
+	// sealed. It must be the key the API's store seals with.
+	Secrets *seal.Sealer
 }
 
 // Render bounds (DESIGN.md §15).
@@ -122,7 +127,7 @@ func New(cfg Config) *Matcher {
 		m.cat = newCatalog(cfg.Mapping)
 	}
 	if cfg.DB != nil {
-		m.store = NewStore(cfg.DB)
+		m.store = NewStore(cfg.DB).SealSecrets(cfg.Secrets)
 	}
 	m.ix.Store(newIndex(nil))
 	return m
@@ -187,7 +192,13 @@ func sameWebhook(a, b *Webhook) bool {
 		a.Modified.Equal(b.Modified) && a.IsDeleted == b.IsDeleted && a.ChunkSize == b.ChunkSize &&
 		a.ChunkDelay == b.ChunkDelay && a.Status == b.Status && a.DisabledReason == b.DisabledReason &&
 		(a.DisabledAt == nil) == (b.DisabledAt == nil) &&
-		(a.DisabledAt == nil || a.DisabledAt.Equal(*b.DisabledAt))
+		(a.DisabledAt == nil || a.DisabledAt.Equal(*b.DisabledAt)) &&
+		a.Format == b.Format && a.Space == b.Space && a.PreviousSignature == b.PreviousSignature &&
+		sameTime(a.SignatureRotatedAt, b.SignatureRotatedAt) && maps.Equal(a.Headers, b.Headers) && a.Timeout == b.Timeout
+}
+
+func sameTime(a, b *time.Time) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
 }
 
 func errText(err error) string {

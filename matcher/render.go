@@ -3,6 +3,7 @@ package matcher
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -12,8 +13,9 @@ import (
 	"github.com/walhook/walhook/mapping"
 )
 
-// Render builds the delivery items (DESIGN.md §5) of one chunk of events matched by wh, in
-// the order of evs. Every item has every key: id, event, entity, entity_id, committed_at
+// Render builds the delivery items (DESIGN.md §5) of one chunk of events matched by sub (a
+// Match's Sub), in the order of evs, with sub's options: those the events were matched
+// with, not looked up again. Every item has every key: id, event, entity, entity_id, committed_at
 // (RFC 3339, microseconds, UTC), lsn ("0/16B3A28"), xid, data, previous, changed_fields and
 // related_entity, null where they do not apply.
 //
@@ -37,14 +39,18 @@ import (
 // item has one more key, truncated: null, or an object naming each cut value by its path
 // ("data.contacts") with the bound that cut it ("max_expand_rows", "max_body_bytes").
 // Render is safe for concurrent use.
-func (m *Matcher) Render(ctx context.Context, wh *Webhook, evs []*event.Event) ([]json.RawMessage, error) {
+func (m *Matcher) Render(ctx context.Context, sub Subscription, evs []*event.Event) ([]json.RawMessage, error) {
+	if sub.subscription == nil {
+		return nil, errNoSubscription
+	}
+	wh := sub.wh
 	if m.cfg.Mapping == nil {
 		return nil, fmt.Errorf("render for webhook %s: %w", wh.ID, errNoMapping)
 	}
 	start := time.Now()
 	limit := ItemLimit(m.cfg.MaxBodyBytes)
 	r := &renderer{
-		s:         m.subscriptionFor(wh),
+		s:         sub.subscription,
 		f:         fetcher{m: m},
 		mapping:   m.cfg.Mapping,
 		parents:   map[event.EntityName]map[string][]event.Row{},
@@ -73,6 +79,10 @@ func (m *Matcher) Render(ctx context.Context, wh *Webhook, evs []*event.Event) (
 	return out, nil
 }
 
+// errNoSubscription is Render's error for the zero Subscription: a Match not made by
+// Match.
+var errNoSubscription = errors.New("matcher: render without a compiled subscription")
+
 // reportCuts counts the items a bound cut and warns, at most once a minute per webhook.
 func (m *Matcher) reportCuts(wh *Webhook, cutItems *[numReasons]int) {
 	var reasons []string
@@ -84,23 +94,6 @@ func (m *Matcher) reportCuts(wh *Webhook, cutItems *[numReasons]int) {
 	}
 	m.cutLog.Warn(m.log, wh.ID, "rendered items cut to the bounds; the items say so in truncated", "webhook_id", wh.ID,
 		"reasons", reasons, "max_expand_rows", m.cfg.MaxExpandRows, "max_body_bytes", m.cfg.MaxBodyBytes)
-}
-
-// subscriptionFor returns wh's compiled form: the index's, or compiled now for a webhook
-// the index no longer holds (changed since it matched); without usable options, rows are
-// rendered whole.
-func (m *Matcher) subscriptionFor(wh *Webhook) *subscription {
-	if s := m.ix.Load().byWebhook[wh]; s != nil {
-		return s
-	}
-	if m.cat != nil {
-		s, err := compile(m.cat, wh, false)
-		if err == nil {
-			return s
-		}
-		m.log.Warn("render without options: webhook does not compile", "webhook_id", wh.ID, "err", err)
-	}
-	return &subscription{wh: wh}
 }
 
 // renderer renders one chunk.
@@ -271,7 +264,7 @@ func (r *renderer) expand(ctx context.Context, level []pair) error {
 			complete := false
 			if left := r.budget; left > 0 {
 				var err error
-				rows, complete, err = r.f.load(ctx, rel.target, rel.joinColumn, keys[rel].list, limit, &r.budget)
+				rows, complete, err = r.f.loadWhere(ctx, rel.target, rel.joinColumn, rel.rel.Where, keys[rel].list, limit, &r.budget)
 				if err != nil {
 					return fmt.Errorf("expand %s: %w", rel.name, err)
 				}

@@ -16,7 +16,7 @@ import (
 // render renders evs for a webhook installed in m and decodes the items.
 func render(t *testing.T, m *Matcher, wh *Webhook, evs []*event.Event) []map[string]any {
 	t.Helper()
-	items, err := m.Render(context.Background(), wh, evs)
+	items, err := m.Render(context.Background(), compiled(t, m, wh), evs)
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -268,7 +268,7 @@ func TestRenderBatchesQueries(t *testing.T) {
 		t.Fatalf("got %d events, want 100", len(evs))
 	}
 	// Warm up: the first render reads the column types once.
-	if _, err := m.Render(context.Background(), wh, evs[:1]); err != nil {
+	if _, err := m.Render(context.Background(), compiled(t, m, wh), evs[:1]); err != nil {
 		t.Fatal(err)
 	}
 	tracer.n.Store(0)
@@ -305,7 +305,7 @@ func TestRenderMissingRowsAreNull(t *testing.T) {
 	wh := webhook("w", []string{"*"}, `{}`)
 	ev := &event.Event{ID: "x", Name: "Account.DocumentLinked", Entity: "Account", Action: "DocumentLinked",
 		EntityID: "not-a-uuid", Related: &event.Related{Entity: "Document", ID: "d0c00000-0000-4000-8000-0000000000ff"}}
-	items, err := m.Render(context.Background(), wh, []*event.Event{ev})
+	items, err := m.Render(context.Background(), compiled(t, m, wh), []*event.Event{ev})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -338,5 +338,39 @@ func TestRenderSurvivesColumnChanges(t *testing.T) {
 	}
 	if _, ok := acct["internal_notes"]; ok {
 		t.Errorf("excluded column rendered: %v", acct)
+	}
+}
+
+// TestRenderUsesMatchedSubscription: Render takes the subscription that Match handed out
+// and renders with its options, though the webhook changed in the index since.
+func TestRenderUsesMatchedSubscription(t *testing.T) {
+	e := newEnv(t)
+	m := e.matcher(t)
+	id := "ac000000-0000-4000-8000-0000000000aa"
+	ev := &event.Event{ID: "x", Name: "Account.Update", Entity: "Account", Action: event.ActionUpdate, EntityID: id,
+		New: event.Row{
+			{Name: "id", Value: event.Value{Kind: event.KindText, Raw: []byte(id)}},
+			{Name: "name", Value: event.Value{Kind: event.KindText, Raw: []byte("Acme")}},
+		}}
+	old := webhook("w", []string{"Account.*"}, `{"entity": {"Account": {"load-only": ["id"]}}}`)
+	if err := m.Set([]*Webhook{old}); err != nil {
+		t.Fatal(err)
+	}
+	ms := m.Match(ev, nil)
+	if len(ms) != 1 || ms[0].Sub.Webhook() != old {
+		t.Fatalf("matches %v: want one, carrying the subscription of %p", ms, old)
+	}
+	if err := m.Set([]*Webhook{webhook("w", []string{"Account.*"}, `{}`)}); err != nil {
+		t.Fatal(err)
+	}
+	items, err := m.Render(context.Background(), ms[0].Sub, []*event.Event{ev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(items[0]), `"data":{"id":"`+id+`"}`) {
+		t.Errorf("item %s: want data with id only (the matched load-only)", items[0])
+	}
+	if _, err := m.Render(context.Background(), Subscription{}, []*event.Event{ev}); err == nil {
+		t.Error("Render of the zero Subscription: no error")
 	}
 }

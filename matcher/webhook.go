@@ -25,6 +25,12 @@ const (
 	SigningStandardWebhooks = "standard-webhooks"
 )
 
+// Payload formats (the webhook's format: Webhook.Format).
+const (
+	// FormatPipeliner: one request per chunk of up to chunk_size items (DESIGN.md §5).
+	FormatPipeliner = "pipeliner"
+)
+
 // Webhook is one stored subscription, as the store loads it. Options is kept exactly as the
 // client sent it (GET returns it unchanged); the matcher compiles it once per change of the
 // webhook, never per event.
@@ -40,7 +46,10 @@ type Webhook struct {
 	HTTPAuthUser     string
 	HTTPAuthPassword string
 	// Signing is SigningPipeliner (default) or SigningStandardWebhooks.
-	Signing   string
+	Signing string
+	// Format is the payload format of its requests: FormatPipeliner (also for ""). It is
+	// not stored yet: the Pipedrive dialect (DESIGN.md §12) brings the others.
+	Format    string
 	Created   time.Time
 	Modified  time.Time
 	IsDeleted bool
@@ -50,6 +59,18 @@ type Webhook struct {
 	// while Status is StatusDisabled.
 	DisabledAt     *time.Time
 	DisabledReason string
+
+	// Space is the {space_id} the webhook was created under; "" (created before spaces were
+	// stored) means every space.
+	Space string
+	// PreviousSignature is the key a change of Signature replaced, at SignatureRotatedAt:
+	// deliveries are signed with both for the rotation grace period.
+	PreviousSignature  string
+	SignatureRotatedAt *time.Time
+	// Headers are static extra request headers, sent with every delivery.
+	Headers map[string]string
+	// Timeout bounds one delivery attempt; 0 means the sender's default.
+	Timeout time.Duration
 
 	// ChunkSize is options.chunk_size (1–100, default 100).
 	ChunkSize int
@@ -62,6 +83,24 @@ type Webhook struct {
 type Match struct {
 	Webhook *Webhook
 	Event   *event.Event
+	// Sub is the webhook's compiled subscription that matched the event, as the index held
+	// it then. Render takes it, so rendering needs no lookup back into the matcher and
+	// renders with the options the event was matched with, whatever reloads happened since.
+	Sub Subscription
+}
+
+// Subscription is a webhook compiled once for matching and rendering (its event patterns,
+// filters, projections and expansions). It is immutable, one pointer wide and safe to copy
+// and share; the zero Subscription holds nothing (Render refuses it).
+type Subscription struct{ *subscription }
+
+// Webhook returns the webhook the subscription was compiled from, nil for the zero
+// Subscription.
+func (s Subscription) Webhook() *Webhook {
+	if s.subscription == nil {
+		return nil
+	}
+	return s.wh
 }
 
 // Held reports whether the webhook's events are held rather than delivered: it is paused

@@ -13,6 +13,7 @@ import (
 
 	"github.com/walhook/walhook/api"
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/sender"
@@ -23,15 +24,20 @@ import (
 // mapping, the webhook store, the logger and the registerer), so those fields of the
 // sections are ignored.
 type Config struct {
-	// DB is the CRM database, which also holds walhook's schema (required for Load and
-	// Run; New does not use it).
+	// DB is the database holding walhook's schema (required for Load and Run; New does
+	// not use it): the CRM database, unless CRM names another.
 	DB *pgxpool.Pool
+	// CRM is the CRM database, queried to render expansions and link parents, when
+	// walhook's state lives elsewhere (WALHOOK_STATE_DATABASE_URL); nil means DB.
+	CRM *pgxpool.Pool
 	// Mapping must have been validated against the live schema (required).
 	Mapping *mapping.Mapping
 	Reader  cdc.Config
 	Matcher matcher.Config
 	Sender  sender.Config
 	API     api.Config
+	// Secrets, when set, seals the webhooks' stored secrets (WALHOOK_SECRET_KEY).
+	Secrets *seal.Sealer
 	// Logger and Registerer are shared by every component; nil means discard and none.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -61,9 +67,10 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	store := matcher.NewStore(cfg.DB)
+	store := matcher.NewStore(cfg.DB).SealSecrets(cfg.Secrets)
 	mc := cfg.Matcher
-	mc.DB, mc.Mapping, mc.Logger, mc.Registerer = cfg.DB, cfg.Mapping, cfg.Logger, cfg.Registerer
+	mc.DB, mc.CRM, mc.Mapping, mc.Logger, mc.Registerer = cfg.DB, cfg.CRM, cfg.Mapping, cfg.Logger, cfg.Registerer
+	mc.Secrets = cfg.Secrets
 	m := matcher.New(mc)
 	sc := cfg.Sender
 	sc.Webhooks, sc.Logger, sc.Registerer = store, cfg.Logger, cfg.Registerer
@@ -71,7 +78,9 @@ func New(cfg Config) (*Service, error) {
 	ac := cfg.API
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
 	ac.Deliveries = api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver)
-	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), handler: NewHandler(m, snd)}, nil
+	h := NewHandler(m, snd)
+	h.Log = cfg.Logger
+	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), handler: h}, nil
 }
 
 // Load reads the webhooks, so that the first event meets them all.

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/walhook/walhook/matcher"
@@ -31,14 +29,18 @@ type attemptResult struct {
 // metrics, circuit breaker, delivery log, and a rate-limited log line on failure.
 func (s *Sender) attempt(ctx context.Context, wh *matcher.Webhook, deliveryID string, body []byte, attempt, items int) attemptResult {
 	start := time.Now()
-	actx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	timeout := s.cfg.RequestTimeout
+	if wh.Timeout > 0 {
+		timeout = min(wh.Timeout, s.cfg.MaxRequestTimeout)
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var (
 		status int
 		header http.Header
 		resp   []byte
 	)
-	req, err := newRequest(actx, wh, deliveryID, body, start, s.ua)
+	req, err := newRequest(actx, wh, deliveryID, body, start, s.ua, s.cfg.RotationGrace)
 	if err == nil {
 		var r *http.Response
 		if r, err = s.clients.get(wh.InsecureSSL).Do(req); err == nil {
@@ -72,7 +74,7 @@ func (s *Sender) attempt(ctx context.Context, wh *matcher.Webhook, deliveryID st
 		outcome: res.v.Outcome, status: status, duration: dur, errText: res.errText, response: resp,
 	})
 	if res.v.Outcome != OutcomeDelivered {
-		s.errLog.log(s.log, "attempt/"+wh.ID, "delivery attempt failed",
+		s.errLog.Warn(s.log, "attempt/"+wh.ID, "delivery attempt failed",
 			"webhook_id", wh.ID, "delivery_id", deliveryID, "attempt", attempt,
 			"outcome", res.v.Outcome.String(), "status", status, "err", res.errText)
 	}
@@ -125,49 +127,6 @@ func redactURL(msg, rawURL string) string {
 	return msg
 }
 
-// logLimiter rate-limits repeated log lines per key: the first line of a key is logged,
-// then at most one per interval, with the number suppressed in between.
-type logLimiter struct {
-	interval time.Duration
-	mu       sync.Mutex
-	seen     map[string]*limited
-}
-
-type limited struct {
-	last       time.Time
-	suppressed int
-}
-
-func newLogLimiter(interval time.Duration) *logLimiter {
-	return &logLimiter{interval: interval, seen: map[string]*limited{}}
-}
-
-// log logs msg with args at warning level unless key was logged within the interval.
-func (l *logLimiter) log(log *slog.Logger, key, msg string, args ...any) {
-	now := time.Now()
-	l.mu.Lock()
-	e, ok := l.seen[key]
-	if !ok {
-		if len(l.seen) > 10000 {
-			clear(l.seen)
-		}
-		e = &limited{}
-		l.seen[key] = e
-	}
-	if ok && now.Sub(e.last) < l.interval {
-		e.suppressed++
-		l.mu.Unlock()
-		return
-	}
-	suppressed := e.suppressed
-	e.last, e.suppressed = now, 0
-	l.mu.Unlock()
-	if suppressed > 0 {
-		args = append(args, "suppressed", suppressed)
-	}
-	log.Warn(msg, args...)
-}
-
 // errNotHere means a queued chunk's webhook is unknown to this process and there is no
 // webhook store to ask.
 var errNotHere = errors.New("webhook unknown to this process and no webhook store configured")
@@ -214,7 +173,7 @@ func (s *Sender) maybeDisable(ctx context.Context, id string, since time.Time) {
 	ok, err := s.hasDelivered(ctx, id, since)
 	if err != nil || ok {
 		if err != nil {
-			s.errLog.log(s.log, "disable/"+id, "cannot decide whether to disable webhook", "webhook_id", id, "err", err)
+			s.errLog.Warn(s.log, "disable/"+id, "cannot decide whether to disable webhook", "webhook_id", id, "err", err)
 		}
 		return
 	}
@@ -236,7 +195,7 @@ func (s *Sender) disable(ctx context.Context, id, cause, reason string, args ...
 	changed, err := s.cfg.Webhooks.Disable(ctx, id, reason)
 	if err != nil {
 		if !errors.Is(err, matcher.ErrNotFound) {
-			s.errLog.log(s.log, "disable/"+id, "disable webhook", "webhook_id", id, "err", err)
+			s.errLog.Warn(s.log, "disable/"+id, "disable webhook", "webhook_id", id, "err", err)
 		}
 		return false
 	}

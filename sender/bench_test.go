@@ -21,9 +21,10 @@ func BenchmarkChunk(b *testing.B) {
 		b.Run(fmt.Sprintf("items=%d", n), func(b *testing.B) {
 			var g gen
 			evs, _ := g.txn(n, oneEach)
-			items, _ := itemRenderer{}.Render(context.Background(), wh, evs)
+			items, _ := itemRenderer{}.Render(context.Background(), matcher.Subscription{}, evs)
 			t := newTxnRef(func(event.LSN) {})
 			var body []byte
+			var f format = pipelinerChunk{}
 			b.ReportAllocs()
 			for b.Loop() {
 				c := &chunk{}
@@ -31,7 +32,7 @@ func BenchmarkChunk(b *testing.B) {
 					c.addEvent(ev, t, eventSize(ev))
 				}
 				id := deliveryID(wh.ID, c.events[0].ID, c.events[len(c.events)-1].ID)
-				body = appendBody(body[:0], wh.ID, id, items)
+				body = f.appendBody(body[:0], wh.ID, id, items)
 				_ = signPipeliner(wh.Signature, body)
 			}
 			b.SetBytes(int64(len(body)))

@@ -54,6 +54,7 @@ type chunk struct {
 	opened   time.Time // first event added: the linger starts
 	formed   time.Time // sealed
 	wh       *matcher.Webhook
+	sub      matcher.Subscription // wh compiled: what the chunk renders with
 
 	// Set by the hook loop once sealed.
 	due  time.Time
@@ -73,6 +74,22 @@ func (c *chunk) addEvent(ev *event.Event, t *txnRef, size int64) {
 		t.refs.Add(1)
 	}
 	c.memBytes += size
+}
+
+// resolve marks the chunk delivered, durably queued or dropped: its transactions'
+// references are released (which may acknowledge them) and its memory returned to mem.
+// Later calls do nothing.
+func (c *chunk) resolve(mem memory) {
+	if c.resolved {
+		return
+	}
+	c.resolved = true
+	for _, t := range c.txns {
+		t.release()
+	}
+	c.txns = nil
+	mem.release(c.memBytes)
+	c.memBytes = 0
 }
 
 // committedAt returns the commit time of the chunk's first event.

@@ -38,8 +38,15 @@ type Config struct {
 	// events stay together.
 	Linger time.Duration
 	// RequestTimeout bounds one delivery attempt, connection to response body (default
-	// 10s).
+	// 10s), for webhooks without a timeout of their own.
 	RequestTimeout time.Duration
+	// MaxRequestTimeout is the longest a webhook's own timeout may be (default
+	// RequestTimeout); leases of chunks in flight are sized from it.
+	MaxRequestTimeout time.Duration
+	// RotationGrace is how long a replaced signature still signs deliveries beside the
+	// new one (default 24h): Pipeliner mode sends it in WebHook-Signature-Previous,
+	// Standard Webhooks mode as a second signature in webhook-signature.
+	RotationGrace time.Duration
 	// RetryMinBackoff is the first retry's maximum wait (default 1s); each retry doubles
 	// it, up to RetryMaxBackoff (default 10m). Waits are drawn with full jitter.
 	RetryMinBackoff time.Duration
@@ -55,10 +62,14 @@ type Config struct {
 	// 1s); a chunk due later (chunk_delay) goes to the durable queue.
 	DelayHorizon time.Duration
 	// MemoryLimitBytes bounds the memory of events and bodies not yet delivered or
-	// queued (default 256 MiB). Past it, Add waits up to SpillWait (default 100ms), then
-	// moves in-memory chunks to the durable queue.
+	// queued (default 16 MiB). Past it, Add waits: back-pressure holds the reader while
+	// healthy webhooks deliver. Every SpillWait (default 100ms) of waiting, the chunks of
+	// slow webhooks — whose oldest chunk in memory is older than SlowAfter (default 2s),
+	// or whose circuit breaker is open — move to the durable queue; healthy webhooks'
+	// chunks never do.
 	MemoryLimitBytes int64
 	SpillWait        time.Duration
+	SlowAfter        time.Duration
 	// MaxBodyBytes bounds one request body (default matcher.DefaultMaxBodyBytes, 1 MiB):
 	// a chunk whose items would pass it is sent as several requests, in order. Give the
 	// matcher the same value, so that every item fits in a request.
@@ -103,13 +114,15 @@ type WebhookStore interface {
 const (
 	DefaultLinger               = 5 * time.Millisecond
 	DefaultRequestTimeout       = 10 * time.Second
+	DefaultRotationGrace        = 24 * time.Hour
 	DefaultRetryMinBackoff      = time.Second
 	DefaultRetryMaxBackoff      = 10 * time.Minute
 	DefaultRetryWindow          = 24 * time.Hour
 	DefaultConcurrency          = 1
 	DefaultDelayHorizon         = time.Second
-	DefaultMemoryLimitBytes     = 256 << 20
+	DefaultMemoryLimitBytes     = 16 << 20
 	DefaultSpillWait            = 100 * time.Millisecond
+	DefaultSlowAfter            = 2 * time.Second
 	DefaultQueueWorkers         = 8
 	DefaultQueuePollInterval    = time.Second
 	DefaultBreakerThreshold     = 5
@@ -135,6 +148,8 @@ func (c Config) withDefaults() Config {
 	}
 	c.Linger = orDefault(c.Linger, DefaultLinger)
 	c.RequestTimeout = orDefault(c.RequestTimeout, DefaultRequestTimeout)
+	c.MaxRequestTimeout = max(c.MaxRequestTimeout, c.RequestTimeout)
+	c.RotationGrace = orDefault(c.RotationGrace, DefaultRotationGrace)
 	c.RetryMinBackoff = orDefault(c.RetryMinBackoff, DefaultRetryMinBackoff)
 	c.RetryMaxBackoff = max(orDefault(c.RetryMaxBackoff, DefaultRetryMaxBackoff), c.RetryMinBackoff)
 	c.RetryWindow = orDefault(c.RetryWindow, DefaultRetryWindow)
@@ -142,6 +157,7 @@ func (c Config) withDefaults() Config {
 	c.DelayHorizon = orDefault(c.DelayHorizon, DefaultDelayHorizon)
 	c.MemoryLimitBytes = orDefault(c.MemoryLimitBytes, DefaultMemoryLimitBytes)
 	c.SpillWait = orDefault(c.SpillWait, DefaultSpillWait)
+	c.SlowAfter = orDefault(c.SlowAfter, DefaultSlowAfter)
 	c.MaxBodyBytes = orDefault(c.MaxBodyBytes, matcher.DefaultMaxBodyBytes)
 	c.QueueWorkers = max(orDefault(c.QueueWorkers, DefaultQueueWorkers), 1)
 	c.QueuePollInterval = orDefault(c.QueuePollInterval, DefaultQueuePollInterval)

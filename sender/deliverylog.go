@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/walhook/walhook/internal/uuidx"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -168,7 +168,7 @@ func (deadLetterNotFound) Unwrap() error { return matcher.ErrNotFound }
 // number of entries in all. Entries are written asynchronously, so the latest attempts
 // appear within a fraction of a second.
 func (s *Sender) Deliveries(ctx context.Context, webhookID string, offset, limit int) ([]Delivery, int, error) {
-	if uuid.Validate(webhookID) != nil {
+	if !uuidx.Is(webhookID) {
 		return []Delivery{}, 0, nil
 	}
 	total, err := s.st.count(ctx, `SELECT count(*) FROM walhook.delivery_log WHERE webhook_id = $1`, webhookID)
@@ -197,7 +197,7 @@ func (s *Sender) Deliveries(ctx context.Context, webhookID string, offset, limit
 // DeadLetters returns one page of the webhook's dead letters, oldest first, and the
 // number of dead letters in all.
 func (s *Sender) DeadLetters(ctx context.Context, webhookID string, offset, limit int) ([]DeadLetter, int, error) {
-	if uuid.Validate(webhookID) != nil {
+	if !uuidx.Is(webhookID) {
 		return []DeadLetter{}, 0, nil
 	}
 	total, err := s.st.count(ctx, `SELECT count(*) FROM walhook.delivery_queue
@@ -238,7 +238,7 @@ func (st *store) count(ctx context.Context, sql string, args ...any) (int, error
 // queue in their own lane, by position, so they never hold up newer events (whose order
 // they no longer bind). An unknown id is an error wrapping ErrDeadLetterNotFound.
 func (s *Sender) Redeliver(ctx context.Context, webhookID, id string) (int, error) {
-	if uuid.Validate(webhookID) != nil || (id != "" && uuid.Validate(id) != nil) {
+	if !uuidx.Is(webhookID) || (id != "" && !uuidx.Is(id)) {
 		return 0, fmt.Errorf("redeliver %q of webhook %q: %w", id, webhookID, ErrDeadLetterNotFound)
 	}
 	n, err := s.st.redeliver(ctx, webhookID, id, time.Now())

@@ -8,21 +8,23 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/schema"
@@ -33,6 +35,12 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // stateDB returns a pool on a fresh database holding walhook's schema (the migrations
 // only: no publication or slot).
 func stateDB(tb testing.TB) *pgxpool.Pool {
+	tb.Helper()
+	return stateDBTraced(tb, nil)
+}
+
+// stateDBTraced is stateDB with tracer on the pool's connections (nil: none).
+func stateDBTraced(tb testing.TB, tracer pgx.QueryTracer) *pgxpool.Pool {
 	tb.Helper()
 	dsn := pgtest.NewDatabase(tb, "")
 	m, err := mapping.Load("")
@@ -48,12 +56,22 @@ func stateDB(tb testing.TB) *pgxpool.Pool {
 			pgtest.Exec(tb, dsn, s.SQL)
 		}
 	}
-	return newPool(tb, dsn)
+	return newTracedPool(tb, dsn, tracer)
 }
 
 func newPool(tb testing.TB, dsn string) *pgxpool.Pool {
 	tb.Helper()
-	pool, err := pgxpool.New(context.Background(), dsn)
+	return newTracedPool(tb, dsn, nil)
+}
+
+func newTracedPool(tb testing.TB, dsn string, tracer pgx.QueryTracer) *pgxpool.Pool {
+	tb.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -61,10 +79,23 @@ func newPool(tb testing.TB, dsn string) *pgxpool.Pool {
 	return pool
 }
 
+// claimCounter counts the queue workers' looks for due chunks: the claim statements run
+// through a pool it traces.
+type claimCounter struct{ n atomic.Int64 }
+
+func (c *claimCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(d.SQL, "FOR UPDATE SKIP LOCKED") {
+		c.n.Add(1)
+	}
+	return ctx
+}
+
+func (*claimCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
 // itemRenderer renders an event as a delivery item with every ITEM key, as the matcher does.
 type itemRenderer struct{}
 
-func (itemRenderer) Render(_ context.Context, _ *matcher.Webhook, evs []*event.Event) ([]json.RawMessage, error) {
+func (itemRenderer) Render(_ context.Context, _ matcher.Subscription, evs []*event.Event) ([]json.RawMessage, error) {
 	out := make([]json.RawMessage, len(evs))
 	for i, ev := range evs {
 		b := []byte(`{"id":`)
@@ -168,24 +199,15 @@ func (a *acks) wait(tb testing.TB, lsns ...event.LSN) {
 	})
 }
 
-// eventually polls cond until it holds, failing after 30s (5m in benchmarks); with
-// WALHOOK_DUMP_GOROUTINES set, a failure logs every goroutine's stack.
+// eventually waits for cond with the shared helper (internal/testwait), for 30s (5m in
+// benchmarks).
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	timeout := 30 * time.Second
 	if _, ok := tb.(*testing.B); ok {
-		deadline = time.Now().Add(5 * time.Minute)
+		timeout = 5 * time.Minute
 	}
-	for !cond() {
-		if time.Now().After(deadline) {
-			if os.Getenv("WALHOOK_DUMP_GOROUTINES") != "" {
-				buf := make([]byte, 1<<22)
-				tb.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
-			}
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(tb, timeout, what, cond)
 }
 
 // testConfig returns a fast configuration for tests.

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -23,22 +23,33 @@ const leaseMargin = 30 * time.Second
 // in order. A lane that has chunks in the durable queue is parked: its later chunks go
 // to the queue behind them, until the queue has none left for it. A loop left with
 // nothing to do for HookIdleTimeout retires (see retire), so webhooks that are deleted,
-// disabled or no longer matched cost nothing.
+// disabled or no longer matched cost nothing. The loop reaches nothing of its owner: what
+// it needs is injected (loopDeps), so it is tested alone with fakes (hook_test.go).
 type hook struct {
-	s       *Sender
-	id      string
-	wake    chan struct{}
-	results chan attemptDone
+	d        *loopDeps
+	id       string
+	wake     chan struct{}
+	results  chan attemptDone
+	attempts sync.WaitGroup // first attempts in flight; run waits for them
 
 	mu      sync.Mutex
-	wh      *matcher.Webhook // as last seen by Add
-	open    []*chunk         // per lane: being filled
-	sealed  []*chunk         // sealed, not yet taken by the loop
-	midTxn  bool             // the reader's current transaction touched the webhook (set by hookFor, cleared by commit)
-	spill   bool             // memory is short: move everything to the queue
-	recheck bool             // a worker settled a queued chunk: parked lanes may be empty now
+	wh      *matcher.Webhook     // as last seen by Add
+	sub     matcher.Subscription // wh compiled, as last seen by Add: chunks render with it
+	open    []*chunk             // per lane: being filled
+	sealed  []*chunk             // sealed, not yet taken by the loop
+	midTxn  bool                 // the reader's current transaction touched the webhook (set by hookFor, cleared by commit)
+	spill   bool                 // memory is short: move everything to the queue
+	flush   bool                 // memory is short: seal open chunks, even mid-transaction
+	recheck bool                 // a worker settled a queued chunk: parked lanes may be empty now
 
 	touchedBy *txnRef // reader goroutine only: the last transaction that touched the hook
+
+	// oldest is when the oldest chunk the loop holds in memory (pending or in its first
+	// attempt) was formed, unix nanoseconds, 0 when none: the loop sets it after each
+	// step, the reader reads it to tell a slow webhook from a healthy one.
+	oldest atomic.Int64
+	// steps counts the loop's rounds (tests check that it does not spin).
+	steps atomic.Int64
 
 	// Loop goroutine only.
 	lanes []laneState
@@ -63,10 +74,10 @@ type attemptDone struct {
 	res attemptResult
 }
 
-func newHook(s *Sender, wh *matcher.Webhook) *hook {
-	n := s.cfg.Concurrency
+func newHook(d *loopDeps, wh *matcher.Webhook) *hook {
+	n := d.cfg.Concurrency
 	return &hook{
-		s: s, id: wh.ID, wh: wh,
+		d: d, id: wh.ID, wh: wh,
 		wake:    make(chan struct{}, 1),
 		results: make(chan attemptDone, n),
 		open:    make([]*chunk, n),
@@ -82,17 +93,17 @@ func (h *hook) signal() {
 }
 
 // add puts an event in its lane's open chunk; a full chunk is sealed at once.
-func (h *hook) add(wh *matcher.Webhook, ev *event.Event, t *txnRef, lane int, size int64, now time.Time) {
+func (h *hook) add(m matcher.Match, t *txnRef, lane int, size int64, now time.Time) {
 	h.mu.Lock()
-	h.wh = wh
+	h.wh, h.sub = m.Webhook, m.Sub
 	h.midTxn = true
 	c := h.open[lane]
 	if c == nil {
 		c = &chunk{lane: lane, opened: now}
 		h.open[lane] = c
 	}
-	c.addEvent(ev, t, size)
-	full := len(c.events) >= chunkSize(wh)
+	c.addEvent(m.Event, t, size)
+	full := len(c.events) >= chunkSize(m.Webhook)
 	if full {
 		h.sealLocked(c, now)
 	}
@@ -104,7 +115,7 @@ func (h *hook) add(wh *matcher.Webhook, ev *event.Event, t *txnRef, lane int, si
 
 func (h *hook) sealLocked(c *chunk, now time.Time) {
 	c.formed = now
-	c.wh = h.wh
+	c.wh, c.sub = h.wh, h.sub
 	h.open[c.lane] = nil
 	h.sealed = append(h.sealed, c)
 }
@@ -114,7 +125,7 @@ func (h *hook) commit(now time.Time) {
 	h.mu.Lock()
 	h.midTxn = false
 	for _, c := range h.open {
-		if c != nil && !now.Before(c.opened.Add(h.s.cfg.Linger)) {
+		if c != nil && !now.Before(c.opened.Add(h.d.cfg.Linger)) {
 			h.sealLocked(c, now)
 		}
 	}
@@ -129,14 +140,15 @@ func (h *hook) take(now time.Time) (batch []*chunk, spill, recheck bool, lingerA
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	spill, recheck = h.spill, h.recheck
-	h.spill, h.recheck = false, false
+	flush := spill || h.flush
+	h.spill, h.recheck, h.flush = false, false, false
 	for _, c := range h.open {
 		if c == nil {
 			continue
 		}
-		at := c.opened.Add(h.s.cfg.Linger)
+		at := c.opened.Add(h.d.cfg.Linger)
 		switch {
-		case spill || (!h.midTxn && !now.Before(at)):
+		case flush || (!h.midTxn && !now.Before(at)):
 			h.sealLocked(c, now)
 		case !h.midTxn:
 			lingerAt = earliest(lingerAt, at)
@@ -158,7 +170,7 @@ func earliest(a, b time.Time) time.Time {
 // unacknowledged, for the slot to raise again. It also ends when it retires, after
 // HookIdleTimeout with nothing to do.
 func (h *hook) run(ctx context.Context) {
-	defer h.s.wg.Done()
+	defer h.attempts.Wait()
 	if !h.loadLanes(ctx) {
 		return
 	}
@@ -212,7 +224,7 @@ func (h *hook) idle(ctx context.Context, since *time.Time) (at time.Time, retire
 	// Look again after another timeout, and no sooner than the queue poll.
 	*since = now
 	at = h.retireAt(now)
-	if poll := now.Add(h.s.cfg.QueuePollInterval); at.Before(poll) {
+	if poll := now.Add(h.d.cfg.QueuePollInterval); at.Before(poll) {
 		at = poll
 	}
 	return at, false
@@ -249,7 +261,7 @@ func (h *hook) quietLocked() bool {
 // and not before its chunk_delay schedule has caught up, since a new loop would start a
 // fresh burst and send the next chunk early.
 func (h *hook) retireAt(idleSince time.Time) time.Time {
-	at := idleSince.Add(h.s.cfg.HookIdleTimeout)
+	at := idleSince.Add(h.d.cfg.HookIdleTimeout)
 	if h.sched.next.After(at) {
 		return h.sched.next
 	}
@@ -263,36 +275,36 @@ func (h *hook) retireAt(idleSince time.Time) time.Time {
 // webhook's chunks. Then detach re-checks, under the sender's lock, what the reader may
 // have changed meanwhile. Loop goroutine only, with quiet true.
 func (h *hook) retire(ctx context.Context, now time.Time) bool {
-	queued, err := h.s.st.hasPending(ctx, h.id)
+	lanes, err := h.d.queue.busyLanes(ctx, h.id)
 	if err != nil {
 		if ctx.Err() == nil {
-			h.s.errLog.log(h.s.log, "retire/"+h.id, "check queued chunks of an idle webhook", "webhook_id", h.id, "err", err)
+			h.d.errLog.Warn(h.d.log, "retire/"+h.id, "check queued chunks of an idle webhook", "webhook_id", h.id, "err", err)
 		}
 		return false
 	}
-	if queued {
+	if len(lanes) > 0 {
 		return false
 	}
 	for i := range h.lanes {
 		h.lanes[i].parked = false // the queue holds none of its chunks
 	}
-	return h.s.detach(h, now)
+	return h.d.detach(h, now)
 }
 
 // loadLanes parks the lanes that have chunks in the durable queue (from before a
 // restart, or another instance), before anything of the webhook is sent.
 func (h *hook) loadLanes(ctx context.Context) bool {
 	for attempt := 1; ; attempt++ {
-		lanes, err := h.s.st.busyLanes(ctx, h.id)
+		lanes, err := h.d.queue.busyLanes(ctx, h.id)
 		if err == nil {
 			for _, i := range lanes {
-				if i < len(h.lanes) {
+				if i >= 0 && i < len(h.lanes) { // not the redelivery lane
 					h.lanes[i].parked = true
 				}
 			}
 			return true
 		}
-		h.s.errLog.log(h.s.log, "load-lanes/"+h.id, "read queued lanes; retrying", "webhook_id", h.id, "err", err)
+		h.d.errLog.Warn(h.d.log, "load-lanes/"+h.id, "read queued lanes; retrying", "webhook_id", h.id, "err", err)
 		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
 			return false
 		}
@@ -302,7 +314,14 @@ func (h *hook) loadLanes(ctx context.Context) bool {
 // step does one round of work and returns when the loop must look again (zero: when
 // woken).
 func (h *hook) step(ctx context.Context) time.Time {
+	h.steps.Add(1)
 	batch, spill, recheck, next := h.take(time.Now())
+	var deferred []bool
+	if !spill {
+		// Render only a few chunks ahead of what is sent: a backlog rendered all at once
+		// doubles its memory (bodies beside events) and delays the first request.
+		batch, deferred = h.renderAhead(batch)
+	}
 	for _, c := range batch {
 		parts, ok := h.prepare(ctx, c)
 		if !ok {
@@ -320,7 +339,105 @@ func (h *hook) step(ctx context.Context) time.Time {
 		}
 		next = earliest(next, h.dispatch(ctx, i, time.Now(), spill))
 	}
+	h.noteOldest()
+	if deferred != nil {
+		// A lane with chunks put back that has room again (its chunks went to the queue,
+		// or were sent) must not wait for an event that may never come. One without room
+		// is woken by its attempt's result: waking it now would spin.
+		short, held := h.d.mem.short(), h.held()
+		for i, d := range deferred {
+			if d && h.laneRoom(i, short, held) > 0 {
+				h.signal()
+				break
+			}
+		}
+	}
 	return next
+}
+
+// renderAheadChunks is how many rendered chunks per lane may wait for their turn.
+const renderAheadChunks = 2
+
+// renderAhead returns the chunks of batch to render now, those of lanes with room; the
+// others go back to the front of the sealed chunks, in order within each lane, for a later
+// step, and deferred marks their lanes (nil when none): the loop steps again when such a
+// lane has room, or when an attempt ends.
+func (h *hook) renderAhead(batch []*chunk) (now []*chunk, deferred []bool) {
+	short, held := h.d.mem.short(), h.held()
+	room := make([]int, len(h.lanes))
+	for i := range h.lanes {
+		room[i] = h.laneRoom(i, short, held)
+	}
+	var rest []*chunk
+	now = batch[:0:0]
+	for _, c := range batch {
+		if room[c.lane] <= 0 {
+			if deferred == nil {
+				deferred = make([]bool, len(h.lanes))
+			}
+			deferred[c.lane] = true
+			rest = append(rest, c)
+			continue
+		}
+		room[c.lane]--
+		now = append(now, c)
+	}
+	if len(rest) > 0 {
+		h.mu.Lock()
+		h.sealed = append(rest, h.sealed...)
+		h.mu.Unlock()
+	}
+	return now, deferred
+}
+
+// laneRoom is how many more chunks lane i may have rendered now: renderAheadChunks
+// ahead of what is sent; at the memory limit (short) one, and only when nothing else of
+// the lane is in memory, so bodies never add more than a chunk per lane beyond the limit
+// and the lane still moves. Parked and held lanes queue what they render at once, which
+// frees memory: they keep their render-ahead.
+func (h *hook) laneRoom(i int, short, held bool) int {
+	l := &h.lanes[i]
+	if short && !l.parked && !held {
+		if len(l.pending) == 0 && l.inflight == nil {
+			return 1
+		}
+		return 0
+	}
+	return renderAheadChunks - len(l.pending)
+}
+
+// noteOldest publishes when the oldest chunk held in memory was formed (see oldest),
+// counting chunks put back for a later step.
+func (h *hook) noteOldest() {
+	var oldest int64
+	h.mu.Lock()
+	if len(h.sealed) > 0 {
+		oldest = h.sealed[0].formed.UnixNano()
+	}
+	h.mu.Unlock()
+	for i := range h.lanes {
+		l := &h.lanes[i]
+		for _, c := range []*chunk{l.inflight, first(l.pending)} {
+			if c != nil && !c.resolved && (oldest == 0 || c.formed.UnixNano() < oldest) {
+				oldest = c.formed.UnixNano()
+			}
+		}
+	}
+	h.oldest.Store(oldest)
+}
+
+func first(cs []*chunk) *chunk {
+	if len(cs) == 0 {
+		return nil
+	}
+	return cs[0]
+}
+
+// slow reports whether the webhook holds a chunk in memory formed more than after ago:
+// its endpoint is slow or failing, and its chunks may go to the queue to free memory.
+func (h *hook) slow(now time.Time, after time.Duration) bool {
+	o := h.oldest.Load()
+	return o != 0 && now.Sub(time.Unix(0, o)) > after
 }
 
 // prepare schedules a sealed chunk by chunk_delay, derives its delivery id and renders
@@ -331,14 +448,14 @@ func (h *hook) prepare(ctx context.Context, c *chunk) (parts []*chunk, ok bool) 
 	c.due = h.sched.due(c.formed, c.wh.ChunkDelay)
 	c.id = deliveryID(h.id, c.events[0].ID, c.events[len(c.events)-1].ID)
 	for attempt := 1; ; attempt++ {
-		items, err := h.s.render.Render(ctx, c.wh, c.events)
+		items, err := h.d.render.Render(ctx, c.sub, c.events)
 		if err == nil && len(items) != len(c.events) {
 			err = fmt.Errorf("renderer returned %d items for %d events", len(items), len(c.events))
 		}
 		if err == nil {
 			return h.pack(c, items), true
 		}
-		h.s.errLog.log(h.s.log, "render/"+h.id, "render delivery items; retrying",
+		h.d.errLog.Warn(h.d.log, "render/"+h.id, "render delivery items; retrying",
 			"webhook_id", h.id, "delivery_id", c.id.String(), "err", err)
 		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
 			return nil, false
@@ -346,31 +463,32 @@ func (h *hook) prepare(ctx context.Context, c *chunk) (parts []*chunk, ok bool) 
 	}
 }
 
-// pack encodes a rendered chunk's body. When the body would pass MaxBodyBytes, the chunk
-// is split into parts, in order, each one request of at most MaxBodyBytes (an item alone
-// that passes it, which the matcher's renderer never makes, is sent alone) with its own
-// delivery id, derived as every chunk's from its first and last events, and the chunk's
-// due time. Each part holds a reference on every transaction of the chunk, so a
-// transaction is acknowledged only once all parts are delivered or queued. pack returns
-// the parts, or nil when the chunk is sent whole.
+// pack encodes a rendered chunk's requests in the webhook's format. A chunk sent as one
+// request gets its body and pack returns nil. Otherwise (Pipeliner's body would pass
+// MaxBodyBytes; a dialect sends one event per request) the chunk is replaced by parts, in
+// order, each one request with its own delivery id, derived as every chunk's from its
+// first and last events, and the chunk's due time; pack returns them. Each part holds a
+// reference on every transaction of the chunk, so a transaction is acknowledged only once
+// all parts are delivered or queued.
 func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
-	limit := h.s.cfg.MaxBodyBytes
-	if size := bodySize(h.id, items); size <= limit {
-		c.body = appendBody(make([]byte, 0, size), h.id, c.id, items)
+	f := h.d.formats.of(c.wh)
+	limit := h.d.cfg.MaxBodyBytes
+	spans, cut := f.requests(h.id, items, limit)
+	if len(spans) == 1 {
+		c.body = f.appendBody(nil, h.id, c.id, items)
 		c.memBytes += int64(len(c.body))
-		h.s.mem.Add(int64(len(c.body)))
+		h.d.mem.charge(int64(len(c.body)))
 		return nil
 	}
-	spans := splitItems(h.id, items, limit)
 	parts := make([]*chunk, len(spans))
 	var bodies int64
 	for k, sp := range spans {
 		evs := c.events[sp.from:sp.to]
-		p := &chunk{lane: c.lane, events: evs, txns: c.txns, opened: c.opened, formed: c.formed, wh: c.wh, due: c.due,
+		p := &chunk{lane: c.lane, events: evs, txns: c.txns, opened: c.opened, formed: c.formed, wh: c.wh, sub: c.sub, due: c.due,
 			id: deliveryID(h.id, evs[0].ID, evs[len(evs)-1].ID)}
-		p.body = appendBody(make([]byte, 0, bodySize(h.id, items[sp.from:sp.to])), h.id, p.id, items[sp.from:sp.to])
+		p.body = f.appendBody(nil, h.id, p.id, items[sp.from:sp.to])
 		if len(p.body) > limit {
-			h.s.errLog.log(h.s.log, "oversize/"+h.id, "delivery item larger than the body bound; sent alone",
+			h.d.errLog.Warn(h.d.log, "oversize/"+h.id, "delivery item larger than the body bound; sent alone",
 				"webhook_id", h.id, "delivery_id", p.id.String(), "bytes", len(p.body), "max_body_bytes", limit)
 		}
 		p.memBytes = int64(len(p.body))
@@ -381,30 +499,12 @@ func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
 		t.refs.Add(int64(len(parts) - 1))
 	}
 	parts[len(parts)-1].memBytes += c.memBytes // the events' memory, until the last part resolves
-	h.s.mem.Add(bodies)
-	h.s.met.splits.Inc()
-	h.s.met.splitParts.Add(float64(len(parts)))
-	return parts
-}
-
-// span is a range of a chunk's items: [from, to).
-type span struct{ from, to int }
-
-// splitItems packs items, in order, into as few consecutive spans as keep each span's
-// body (bodySize) within limit; an item too large for any body is a span alone.
-func splitItems(webhookID string, items []json.RawMessage, limit int) []span {
-	var out []span
-	envelope := bodySize(webhookID, nil)
-	from, size := 0, envelope
-	for i, it := range items {
-		n := len(it) + 1
-		if i > from && size+n > limit {
-			out = append(out, span{from, i})
-			from, size = i, envelope
-		}
-		size += n
+	h.d.mem.charge(bodies)
+	if cut {
+		h.d.met.splits.Inc()
+		h.d.met.splitParts.Add(float64(len(parts)))
 	}
-	return append(out, span{from, len(items)})
+	return parts
 }
 
 // dispatch moves lane i along: its chunks go to the queue when it is parked, when
@@ -418,26 +518,26 @@ func (h *hook) dispatch(ctx context.Context, i int, now time.Time, spill bool) t
 		return time.Time{}
 	}
 	if l.parked && l.inflight == nil && !now.Before(l.checkAt) {
-		busy, err := h.s.st.laneBusy(ctx, laneKey{h.id, i})
+		busy, err := h.d.queue.laneBusy(ctx, laneKey{h.id, i})
 		if err != nil {
-			h.s.errLog.log(h.s.log, "lane/"+h.id, "check queued lane", "webhook_id", h.id, "err", err)
+			h.d.errLog.Warn(h.d.log, "lane/"+h.id, "check queued lane", "webhook_id", h.id, "err", err)
 		} else if !busy {
 			l.parked = false
 		}
-		l.checkAt = now.Add(h.s.cfg.QueuePollInterval)
+		l.checkAt = now.Add(h.d.cfg.QueuePollInterval)
 	}
 	switch {
 	case l.parked:
 		h.toQueue(ctx, i, reasonBehind, nil)
 	case h.held():
 		h.toQueue(ctx, i, reasonHeld, nil)
-	case spill || h.s.breakerFor(h.id).isOpen(now):
+	case spill || h.d.breakers(h.id).isOpen(now):
 		h.toQueue(ctx, i, reasonSpilled, nil)
 	case l.inflight != nil:
 	default:
 		c := l.pending[0]
 		switch {
-		case c.due.After(now.Add(h.s.cfg.DelayHorizon)):
+		case c.due.After(now.Add(h.d.cfg.DelayHorizon)):
 			h.toQueue(ctx, i, reasonDelayed, nil)
 		case c.due.After(now):
 			return c.due
@@ -445,7 +545,7 @@ func (h *hook) dispatch(ctx context.Context, i int, now time.Time, spill bool) t
 			l.pending[0] = nil
 			l.pending = l.pending[1:]
 			l.inflight = c
-			h.start(c)
+			h.start(ctx, c)
 		}
 	}
 	return time.Time{}
@@ -464,7 +564,7 @@ func (h *hook) held() bool {
 // markGone notes that an attempt was answered 410 Gone, when there is a store to record
 // the disable in. Loop goroutine only.
 func (h *hook) markGone() {
-	if h.s.cfg.Webhooks == nil {
+	if h.d.disable == nil {
 		return
 	}
 	h.mu.Lock()
@@ -472,14 +572,19 @@ func (h *hook) markGone() {
 	h.mu.Unlock()
 }
 
-// start runs a chunk's first attempt; the result comes back on h.results.
-func (h *hook) start(c *chunk) {
-	h.s.wg.Add(1)
-	go func() {
-		defer h.s.wg.Done()
-		res := h.s.attempt(h.s.ctx, c.wh, c.id.String(), c.body, 1, len(c.events))
+// start runs a chunk's first attempt under ctx, the loop's; the result comes back on
+// h.results, which has room for one per lane, so the attempt never waits for the loop.
+func (h *hook) start(ctx context.Context, c *chunk) {
+	h.attempts.Go(func() {
+		res := h.d.attempt(ctx, c.wh, c.id.String(), c.body, 1, len(c.events))
 		h.results <- attemptDone{c: c, res: res}
-	}()
+	})
+}
+
+// disableGone disables the webhook, whose endpoint answered the chunk deliveryID with
+// 410 Gone, and reports whether it is disabled now; never without a webhook store.
+func (h *hook) disableGone(ctx context.Context, deliveryID string) bool {
+	return h.d.disable != nil && h.d.disable(ctx, h.id, deliveryID)
 }
 
 // settle handles a first attempt's result.
@@ -499,21 +604,21 @@ func (h *hook) settle(ctx context.Context, d attemptDone) {
 		// Written to the queue while in flight: this attempt settles the row.
 		ctx, cancel := settleContext(ctx)
 		defer cancel()
-		h.s.settleRow(ctx, rowRef{id: c.leaseID, claim: c.leaseClaim, deliveryID: c.id.String(), lane: laneKey{h.id, c.lane}, attempt: 1}, c.wh, d.res, now)
+		h.d.settleRow(ctx, rowRef{id: c.leaseID, claim: c.leaseClaim, deliveryID: c.id.String(), lane: laneKey{h.id, c.lane}, attempt: 1}, c.wh, d.res, now)
 		if d.res.v.Gone {
 			h.markGone()
 		}
 	case c.resolved:
 	case delivered:
-		h.s.resolve(c)
-	case d.res.v.Gone && h.s.disable(ctx, h.id, disabledGone, goneReason, "delivery_id", c.id.String()):
+		c.resolve(h.d.mem)
+	case d.res.v.Gone && h.disableGone(ctx, c.id.String()):
 		// Disabled before the chunk is queued: no worker attempts it again. It heads its
 		// lane, due at once, for when the webhook is resumed.
 		h.markGone()
 		h.toQueue(ctx, c.lane, reasonHeld, &failedFirst{c: c, next: now, res: d.res})
 	default:
-		next, _ := h.s.policy.next(now, now, 1, d.res.v.RetryAfter)
-		h.s.met.retries.Inc()
+		next, _ := h.d.policy.next(now, now, 1, d.res.v.RetryAfter)
+		h.d.met.retries.Inc()
 		h.toQueue(ctx, c.lane, reasonFailed, &failedFirst{c: c, next: next, at: now, res: d.res})
 	}
 }
@@ -521,7 +626,7 @@ func (h *hook) settle(ctx context.Context, d attemptDone) {
 // observe records the commit-to-delivery latency of a delivered chunk's events.
 func (h *hook) observe(c *chunk, now time.Time) {
 	for _, ev := range c.events {
-		h.s.met.commitLatency.Observe(now.Sub(ev.CommitTime).Seconds())
+		h.d.met.commitLatency.Observe(now.Sub(ev.CommitTime).Seconds())
 	}
 }
 
@@ -553,7 +658,7 @@ func (h *hook) toQueue(ctx context.Context, i int, reason string, failed *failed
 	case l.inflight != nil && !l.inflight.resolved:
 		lead = l.inflight
 		r := h.row(lead, i)
-		r.next, r.attempt, r.claim = now.Add(h.s.cfg.RequestTimeout+leaseMargin), 1, rand.Int64()|1
+		r.next, r.attempt, r.claim = now.Add(h.d.cfg.MaxRequestTimeout+leaseMargin), 1, rand.Int64()|1
 		rows = append(rows, r)
 	}
 	for _, c := range l.pending {
@@ -562,10 +667,10 @@ func (h *hook) toQueue(ctx context.Context, i int, reason string, failed *failed
 	var ids []int64
 	for attempt := 1; ; attempt++ {
 		var err error
-		if ids, _, err = h.s.st.enqueue(ctx, rows); err == nil {
+		if ids, _, err = h.d.queue.enqueue(ctx, rows); err == nil {
 			break
 		}
-		h.s.errLog.log(h.s.log, "enqueue/"+h.id, "write chunks to the durable queue; retrying",
+		h.d.errLog.Warn(h.d.log, "enqueue/"+h.id, "write chunks to the durable queue; retrying",
 			"webhook_id", h.id, "chunks", len(rows), "err", err)
 		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
 			return
@@ -575,19 +680,19 @@ func (h *hook) toQueue(ctx context.Context, i int, reason string, failed *failed
 		if failed == nil {
 			lead.leaseID, lead.leaseClaim = ids[0], rows[0].claim
 		}
-		h.s.resolve(lead)
-		h.s.met.queued.WithLabelValues(reason).Inc()
+		lead.resolve(h.d.mem)
+		h.d.met.queued.WithLabelValues(reason).Inc()
 		reason = reasonBehind
 	}
 	for k, c := range l.pending {
-		h.s.resolve(c)
+		c.resolve(h.d.mem)
 		l.pending[k] = nil
 	}
-	h.s.met.queued.WithLabelValues(reason).Add(float64(len(l.pending)))
+	h.d.met.queued.WithLabelValues(reason).Add(float64(len(l.pending)))
 	l.pending = l.pending[:0]
 	l.parked = true
-	l.checkAt = now.Add(h.s.cfg.QueuePollInterval)
-	h.s.signalQueue()
+	l.checkAt = now.Add(h.d.cfg.QueuePollInterval)
+	h.d.queued()
 }
 
 // row returns the queue row of a chunk of lane i, due at its chunk_delay time.

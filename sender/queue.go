@@ -283,10 +283,11 @@ func (st *store) dropWebhook(ctx context.Context, webhookID string) (int64, erro
 	return tag.RowsAffected(), nil
 }
 
-// busyLanes returns the live lanes (≥ 0) of the webhook that have pending chunks.
+// busyLanes returns the lanes of the webhook that have pending chunks, the redelivery
+// lane included.
 func (st *store) busyLanes(ctx context.Context, webhookID string) ([]int, error) {
 	rows, _ := st.pool.Query(ctx, `SELECT DISTINCT lane FROM walhook.delivery_queue
-		WHERE webhook_id = $1 AND state = 'pending' AND lane >= 0`, webhookID)
+		WHERE webhook_id = $1 AND state = 'pending'`, webhookID)
 	lanes, err := pgx.CollectRows(rows, pgx.RowTo[int32])
 	if err != nil {
 		return nil, fmt.Errorf("read queued lanes of webhook %s: %w", webhookID, err)
@@ -296,18 +297,6 @@ func (st *store) busyLanes(ctx context.Context, webhookID string) ([]int, error)
 		out[i] = int(l)
 	}
 	return out, nil
-}
-
-// hasPending reports whether the queue holds a pending chunk of the webhook, in any lane
-// (the redelivery lane included).
-func (st *store) hasPending(ctx context.Context, webhookID string) (bool, error) {
-	var ok bool
-	err := st.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM walhook.delivery_queue
-		WHERE webhook_id = $1 AND state = 'pending')`, webhookID).Scan(&ok)
-	if err != nil {
-		return false, fmt.Errorf("check queued chunks of webhook %s: %w", webhookID, err)
-	}
-	return ok, nil
 }
 
 // laneBusy reports whether the lane has pending chunks.

@@ -3,28 +3,14 @@ package sender
 import (
 	"context"
 	"net/http"
-	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
-
-// hookLoops counts the goroutines of webhook send loops, started or not yet (a goroutine
-// that has not run shows a wrapper's frame, not run's, so count by creator).
-func hookLoops() int {
-	buf := make([]byte, 1<<22)
-	buf = buf[:runtime.Stack(buf, true)]
-	n := 0
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "created by github.com/walhook/walhook/sender.(*Sender).hookFor ") {
-			n++
-		}
-	}
-	return n
-}
 
 // tracked returns how many loops and breakers the sender keeps.
 func (s *Sender) tracked() (hooks, breakers int) {
@@ -34,11 +20,11 @@ func (s *Sender) tracked() (hooks, breakers int) {
 }
 
 // waitRetired waits until no send loop runs and the sender keeps no loop or breaker.
-func waitRetired(tb testing.TB, s *Sender, baseline int) {
+func waitRetired(tb testing.TB, s *Sender) {
 	tb.Helper()
 	eventually(tb, "idle loops to retire", func() bool {
 		hooks, breakers := s.tracked()
-		return hooks == 0 && breakers == 0 && hookLoops() == baseline
+		return hooks == 0 && breakers == 0 && s.loops.Load() == 0
 	})
 }
 
@@ -48,7 +34,6 @@ func TestIdleHookRetires(t *testing.T) {
 	cfg := testConfig()
 	cfg.HookIdleTimeout = 20 * time.Millisecond
 	s, a := startSender(t, cfg, pool)
-	baseline := hookLoops()
 
 	whs := make([]*matcher.Webhook, 5)
 	for i := range whs {
@@ -65,8 +50,8 @@ func TestIdleHookRetires(t *testing.T) {
 			}
 		}
 	}
-	if n := hookLoops(); n != baseline+len(whs) { // claimed by the open transaction: none retires
-		t.Errorf("%d send loops running, want %d", n, baseline+len(whs))
+	if n := s.loops.Load(); n != int64(len(whs)) { // claimed by the open transaction: none retires
+		t.Errorf("%d send loops running, want %d", n, len(whs))
 	}
 	if err := s.Commit(context.Background(), txn); err != nil {
 		t.Fatal(err)
@@ -75,7 +60,7 @@ func TestIdleHookRetires(t *testing.T) {
 		rc.next(t)
 	}
 	a.wait(t, txn.EndLSN)
-	waitRetired(t, s, baseline)
+	waitRetired(t, s)
 
 	// The webhook comes back: a new loop delivers, then retires too.
 	evs, txn = g.txn(2, oneEach)
@@ -86,51 +71,55 @@ func TestIdleHookRetires(t *testing.T) {
 			r.p.WebhookID, len(r.p.Items), r.user, whs[0].ID)
 	}
 	a.wait(t, txn.EndLSN)
-	waitRetired(t, s, baseline)
+	waitRetired(t, s)
 }
 
-// TestHookWithQueuedChunksStays: a loop does not retire while the durable queue holds
-// its webhook's chunks (when the sender has no webhook store the queue's workers send
-// them with the webhook as the loop saw it) or while its chunk_delay schedule runs (a new
-// loop would send the next chunk at once).
+// countingQueue counts a loop's looks at its lanes in the queue (busyLanes): one when it
+// starts, then one per retirement it considers.
+type countingQueue struct {
+	laneQueue
+	looks atomic.Int64
+}
+
+func (q *countingQueue) busyLanes(ctx context.Context, webhookID string) ([]int, error) {
+	q.looks.Add(1)
+	return q.laneQueue.busyLanes(ctx, webhookID)
+}
+
+// TestHookWithQueuedChunksStays: a loop does not retire while the durable queue holds its
+// webhook's chunks (when the sender has no webhook store the queue's workers send them
+// with the webhook as the loop saw it). TestLoopStaysWhileChunkDelayRuns covers the
+// chunk_delay schedule, which keeps a loop too.
 func TestHookWithQueuedChunksStays(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		status int
-		delay  time.Duration
-		queued int // chunks in the queue after the second transaction
-	}{
-		{"failed chunk retried", http.StatusInternalServerError, 0, 2}, // the second behind the first
-		{"chunk_delay", http.StatusOK, time.Hour, 1},                   // due an hour after the first
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			pool := stateDB(t)
-			rc := newReceiver(t, func(*request) int { return tc.status })
-			cfg := testConfig()
-			cfg.HookIdleTimeout = 10 * time.Millisecond
-			cfg.RetryMinBackoff, cfg.RetryMaxBackoff = time.Hour, time.Hour
-			s, a := startSender(t, cfg, pool)
-			wh := newWebhook(rc.srv.URL)
-			wh.ChunkDelay = tc.delay
-			var g gen
-			evs, txn := g.txn(1, oneEach)
-			feed(t, s, wh, evs, txn)
-			<-rc.all
-			a.wait(t, txn.EndLSN)
-			time.Sleep(100 * time.Millisecond) // ten idle timeouts
-			if hooks, _ := s.tracked(); hooks != 1 {
-				t.Errorf("%d loops kept, want 1", hooks)
-			}
-			evs, txn = g.txn(1, oneEach)
-			feed(t, s, wh, evs, txn)
-			a.wait(t, txn.EndLSN)
-			if n := queueRows(t, pool, wh.ID, statePending); n != tc.queued {
-				t.Errorf("%d chunks queued, want %d", n, tc.queued)
-			}
-			if n := len(rc.all); n != 0 {
-				t.Errorf("%d more requests, want none", n)
-			}
-		})
+	pool := stateDB(t)
+	rc := newReceiver(t, func(*request) int { return http.StatusInternalServerError })
+	cfg := testConfig()
+	cfg.HookIdleTimeout = 10 * time.Millisecond
+	cfg.RetryMinBackoff, cfg.RetryMaxBackoff = time.Hour, time.Hour
+	s, a := startSender(t, cfg, pool)
+	q := &countingQueue{laneQueue: s.deps.queue}
+	s.deps.queue = q // before the first Add starts a loop
+	wh := newWebhook(rc.srv.URL)
+	var g gen
+	evs, txn := g.txn(1, oneEach)
+	feed(t, s, wh, evs, txn)
+	<-rc.all
+	a.wait(t, txn.EndLSN)
+	eventually(t, "ten retirements considered, or one made", func() bool {
+		hooks, _ := s.tracked()
+		return hooks == 0 || q.looks.Load() >= 11
+	})
+	if hooks, _ := s.tracked(); hooks != 1 {
+		t.Errorf("%d loops kept, want 1", hooks)
+	}
+	evs, txn = g.txn(1, oneEach)
+	feed(t, s, wh, evs, txn)
+	a.wait(t, txn.EndLSN)
+	if n := queueRows(t, pool, wh.ID, statePending); n != 2 {
+		t.Errorf("%d chunks queued, want 2: the second behind the first", n)
+	}
+	if n := len(rc.all); n != 0 {
+		t.Errorf("%d more requests, want none", n)
 	}
 }
 
@@ -176,7 +165,6 @@ func TestRetireRacesAdd(t *testing.T) {
 	cfg := testConfig()
 	cfg.HookIdleTimeout = time.Nanosecond
 	s, a := startSender(t, cfg, pool)
-	baseline := hookLoops()
 	whs := []*matcher.Webhook{newWebhook(rc.srv.URL), newWebhook(rc.srv.URL), newWebhook(rc.srv.URL)}
 	loops := map[*hook]bool{}
 	var g gen
@@ -213,7 +201,7 @@ func TestRetireRacesAdd(t *testing.T) {
 	if len(loops) <= len(whs) {
 		t.Errorf("%d loops for %d webhooks: no loop retired between transactions", len(loops), len(whs))
 	}
-	waitRetired(t, s, baseline)
+	waitRetired(t, s)
 }
 
 func TestIdleBreakersPruned(t *testing.T) {

@@ -13,14 +13,16 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/ratelog"
 	"github.com/walhook/walhook/matcher"
 )
 
 // Renderer renders the delivery items of a webhook's events: one ITEM JSON object per
-// event, in order (with load-only and expand applied, expansions batched). The matcher
-// satisfies it. Safe for concurrent use.
+// event, in order (with load-only and expand applied, expansions batched), by sub, the
+// compiled subscription that Match handed out with the events. The matcher satisfies it.
+// Safe for concurrent use; an error is retried.
 type Renderer interface {
-	Render(ctx context.Context, wh *matcher.Webhook, evs []*event.Event) ([]json.RawMessage, error)
+	Render(ctx context.Context, sub matcher.Subscription, evs []*event.Event) ([]json.RawMessage, error)
 }
 
 // ErrClosed is returned by Add, Commit and Run once Close was called.
@@ -33,19 +35,22 @@ type Sender struct {
 	cfg     Config
 	log     *slog.Logger
 	render  Renderer
+	formats formats
 	st      *store
 	ack     func(event.LSN)
 	met     *metrics
 	clients clients
 	policy  backoff
 	ua      string
-	errLog  *logLimiter
+	errLog  *ratelog.Limiter
 	logw    *logWriter
+	deps    *loopDeps // of every webhook's send loop
 
 	// ctx ends at Close; hook loops and attempts run under it.
 	ctx    context.Context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // hook loops and their attempts
+	wg     sync.WaitGroup // hook loops (each waits for its attempts) and Run
+	loops  atomic.Int64   // hook loops started and not yet returned
 	closed atomic.Bool
 
 	// mu guards hooks, breakers (and each slot's used), running and runDone. Lock
@@ -77,12 +82,13 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sende
 		cfg:       cfg,
 		log:       cfg.Logger,
 		render:    r,
+		formats:   defaultFormats(),
 		st:        &store{pool: pool},
 		ack:       ack,
-		clients:   newClients(cfg.RequestTimeout, cfg.AllowPrivateTargets),
+		clients:   newClients(cfg.MaxRequestTimeout, cfg.AllowPrivateTargets),
 		policy:    backoff{min: cfg.RetryMinBackoff, max: cfg.RetryMaxBackoff, window: cfg.RetryWindow},
 		ua:        "walhook/" + cfg.Version,
-		errLog:    newLogLimiter(time.Minute),
+		errLog:    ratelog.New(time.Minute),
 		ctx:       ctx,
 		cancel:    cancel,
 		hooks:     map[string]*hook{},
@@ -92,6 +98,7 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sende
 	}
 	s.met = newMetrics(cfg.Registerer, func() float64 { return float64(s.mem.Load()) }, s.countOpenBreakers)
 	s.logw = newLogWriter(s.met)
+	s.deps = s.loopDeps()
 	return s
 }
 
@@ -121,8 +128,8 @@ func (s *Sender) Add(ctx context.Context, m matcher.Match) error {
 		s.touched = append(s.touched, h)
 	}
 	size := eventSize(m.Event)
-	s.mem.Add(size)
-	h.add(m.Webhook, m.Event, t, laneOf(m.Event, s.cfg.Concurrency), size, time.Now())
+	s.charge(size)
+	h.add(m, t, laneOf(m.Event, s.cfg.Concurrency), size, time.Now())
 	return nil
 }
 
@@ -165,51 +172,52 @@ func (s *Sender) reserve(ctx context.Context) error {
 			return ErrClosed
 		case <-s.memFreed:
 		case <-t.C:
-			s.requestSpill()
+			s.requestSpill(time.Now())
 			t.Reset(s.cfg.SpillWait)
 		}
 	}
 	return nil
 }
 
-// requestSpill asks every webhook loop to move its in-memory chunks to the queue.
-func (s *Sender) requestSpill() {
+// requestSpill asks the loops of slow webhooks (an old chunk in memory, or an open
+// breaker) to move their in-memory chunks to the queue. Healthy webhooks keep theirs: the
+// reader waits for them (back-pressure), which costs no database writes. Every loop is
+// also asked to seal its open chunks, even in the middle of a transaction: chunks still
+// being filled may hold the memory the reader waits for, and only sealed ones are sent.
+func (s *Sender) requestSpill(now time.Time) {
 	s.mu.Lock()
 	hooks := make([]*hook, 0, len(s.hooks))
+	slow := make([]bool, 0, len(s.hooks))
 	for _, h := range s.hooks {
+		e, ok := s.breakers[h.id]
 		hooks = append(hooks, h)
+		slow = append(slow, h.slow(now, s.cfg.SlowAfter) || ok && e.b.isOpen(now))
 	}
 	s.mu.Unlock()
-	for _, h := range hooks {
+	for i, h := range hooks {
 		h.mu.Lock()
-		h.spill = true
+		h.flush = true
+		if slow[i] {
+			h.spill = true
+		}
 		h.mu.Unlock()
 		h.signal()
 	}
 }
 
-// release returns a chunk's memory.
+// short reports whether in-flight memory is at or over the limit.
+func (s *Sender) short() bool { return s.mem.Load() >= s.cfg.MemoryLimitBytes }
+
+// charge accounts for n more bytes in memory.
+func (s *Sender) charge(n int64) { s.mem.Add(n) }
+
+// release returns n bytes charged before and wakes an Add waiting for memory.
 func (s *Sender) release(n int64) {
 	s.mem.Add(-n)
 	select {
 	case s.memFreed <- struct{}{}:
 	default:
 	}
-}
-
-// resolve marks a chunk delivered, durably queued or dropped: its transactions' references
-// are released (which may acknowledge them) and its memory returned.
-func (s *Sender) resolve(c *chunk) {
-	if c.resolved {
-		return
-	}
-	c.resolved = true
-	for _, t := range c.txns {
-		t.release()
-	}
-	c.txns = nil
-	s.release(c.memBytes)
-	c.memBytes = 0
 }
 
 // hookFor returns the webhook's loop for Add, starting it when none runs; nil once
@@ -225,10 +233,13 @@ func (s *Sender) hookFor(wh *matcher.Webhook) *hook {
 		if s.closed.Load() {
 			return nil
 		}
-		h = newHook(s, wh)
+		h = newHook(s.deps, wh)
 		s.hooks[wh.ID] = h
-		s.wg.Add(1)
-		go h.run(s.ctx)
+		s.loops.Add(1)
+		s.wg.Go(func() {
+			defer s.loops.Add(-1)
+			h.run(s.ctx)
+		})
 	}
 	h.mu.Lock()
 	h.midTxn = true

@@ -15,13 +15,13 @@ func (s *Sender) worker(ctx context.Context) {
 	failures := 0
 	for ctx.Err() == nil {
 		now := time.Now()
-		cs, err := s.st.claim(ctx, 1, s.openBreakers(now), now, now.Add(s.cfg.RequestTimeout+leaseMargin), rand.Int64()|1)
+		cs, err := s.st.claim(ctx, 1, s.openBreakers(now), now, now.Add(s.cfg.MaxRequestTimeout+leaseMargin), rand.Int64()|1)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			failures++
-			s.errLog.log(s.log, "claim", "claim queued chunks; retrying", "err", err)
+			s.errLog.Warn(s.log, "claim", "claim queued chunks; retrying", "err", err)
 			sleepCtx(ctx, dbBackoff.wait(failures))
 			continue
 		}
@@ -51,7 +51,7 @@ func (s *Sender) work(ctx context.Context, c claimed) {
 	wh, err := s.lookup(ctx, c.webhookID)
 	switch {
 	case err != nil:
-		s.errLog.log(s.log, "lookup/"+c.webhookID, "look up webhook of queued chunk", "webhook_id", c.webhookID, "err", err)
+		s.errLog.Warn(s.log, "lookup/"+c.webhookID, "look up webhook of queued chunk", "webhook_id", c.webhookID, "err", err)
 		s.logErr(c.webhookID, s.st.release(ctx, c.id, c.claim, now.Add(s.cfg.QueuePollInterval)))
 		return
 	case wh == nil:
@@ -141,7 +141,7 @@ func (s *Sender) logErr(webhookID string, err error) bool {
 	if err == nil {
 		return true
 	}
-	s.errLog.log(s.log, "queue/"+webhookID, "update durable queue", "webhook_id", webhookID, "err", err)
+	s.errLog.Warn(s.log, "queue/"+webhookID, "update durable queue", "webhook_id", webhookID, "err", err)
 	return false
 }
 
@@ -177,13 +177,13 @@ func (s *Sender) maintain(ctx context.Context) {
 			s.met.queueChunks.WithLabelValues(statePending).Set(float64(pending))
 			s.met.queueChunks.WithLabelValues(stateDead).Set(float64(dead))
 		} else if ctx.Err() == nil {
-			s.errLog.log(s.log, "counts", "count queued chunks", "err", err)
+			s.errLog.Warn(s.log, "counts", "count queued chunks", "err", err)
 		}
 		if now.Sub(lastRepair) >= repairInterval {
 			lastRepair = now
 			s.pruneBreakers(now)
 			if n, err := s.st.repairHeadless(ctx, now); err != nil && ctx.Err() == nil {
-				s.errLog.log(s.log, "repair", "repair queue lanes", "err", err)
+				s.errLog.Warn(s.log, "repair", "repair queue lanes", "err", err)
 			} else if n > 0 {
 				s.log.Warn("gave a head to queue lanes that had none", "lanes", n)
 			}
@@ -191,7 +191,7 @@ func (s *Sender) maintain(ctx context.Context) {
 		if now.Sub(lastPrune) >= pruneInterval {
 			lastPrune = now
 			if _, err := s.st.prune(ctx, now.Add(-s.cfg.DeliveryLogRetention), now.Add(-s.cfg.DeadLetterRetention)); err != nil && ctx.Err() == nil {
-				s.errLog.log(s.log, "prune", "prune delivery log", "err", err)
+				s.errLog.Warn(s.log, "prune", "prune delivery log", "err", err)
 			}
 		}
 		select {

@@ -151,7 +151,7 @@ func startBenchService(ctx context.Context, cfg Config, log *slog.Logger) (*benc
 		return nil, err
 	}
 	b := &benchService{svc: svc, cancel: cancel, done: make(chan error, 1)}
-	go func() { b.done <- svc.run(sctx); svc.pool.Close() }()
+	go func() { b.done <- svc.run(sctx); svc.close() }()
 	return b, nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sethvargo/go-envconfig"
+	"github.com/walhook/walhook/internal/seal"
 )
 
 // Config is walhook's whole configuration, read from the environment (DESIGN.md §2).
@@ -25,6 +26,9 @@ type Config struct {
 	// and setup need it (requireDatabase); it holds a password, so never print it:
 	// LogValue redacts it.
 	DatabaseURL string `env:"WALHOOK_DATABASE_URL"`
+	// StateDatabaseURL, when set, holds walhook's own tables (webhooks, queue, logs); the
+	// CRM database then keeps only the publication, the slot and the skip-key helper.
+	StateDatabaseURL string `env:"WALHOOK_STATE_DATABASE_URL"`
 	// ListenAddr is the address of the webhook API, /metrics, /healthz and /readyz.
 	ListenAddr string `env:"WALHOOK_LISTEN_ADDR, default=:8080"`
 	// APITokens are the bearer tokens the webhook API accepts (comma-separated).
@@ -53,7 +57,7 @@ type Config struct {
 	ReconnectBackoff time.Duration `env:"WALHOOK_RECONNECT_BACKOFF, default=1s"`
 	// MemoryLimitBytes bounds the memory for events in flight; past it, chunks go to the
 	// durable queue.
-	MemoryLimitBytes int64 `env:"WALHOOK_MEMORY_LIMIT_BYTES, default=268435456"`
+	MemoryLimitBytes int64 `env:"WALHOOK_MEMORY_LIMIT_BYTES, default=16777216"`
 
 	// ---- Sender settings (see README.md, Delivery) ----
 	// DeliveryLinger is how long a partly filled chunk waits for more events.
@@ -69,8 +73,12 @@ type Config struct {
 	WebhookConcurrency int `env:"WALHOOK_WEBHOOK_CONCURRENCY, default=1"`
 	// DelayHorizon: chunks due later than this (chunk_delay) wait in the durable queue.
 	DelayHorizon time.Duration `env:"WALHOOK_DELAY_HORIZON, default=1s"`
-	// SpillWait is how long the reader waits at the memory limit before chunks spill.
+	// SpillWait is how often the reader, waiting at the memory limit, moves slow
+	// webhooks' chunks to the queue.
 	SpillWait time.Duration `env:"WALHOOK_SPILL_WAIT, default=100ms"`
+	// SlowAfter makes a webhook slow when its oldest chunk in memory is older: only slow
+	// (or failing) webhooks spill; healthy ones hold the reader back.
+	SlowAfter time.Duration `env:"WALHOOK_SLOW_AFTER, default=2s"`
 	// QueueWorkers deliver from the durable queue; QueuePollInterval is their idle poll.
 	QueueWorkers      int           `env:"WALHOOK_QUEUE_WORKERS, default=8"`
 	QueuePollInterval time.Duration `env:"WALHOOK_QUEUE_POLL_INTERVAL, default=1s"`
@@ -87,6 +95,15 @@ type Config struct {
 	MaxBodyBytes int `env:"WALHOOK_MAX_BODY_BYTES, default=1048576"`
 	// MaxExpandRows bounds the rows of one one-to-many expansion of one item.
 	MaxExpandRows int `env:"WALHOOK_MAX_EXPAND_ROWS, default=100"`
+
+	// ---- Secrets and per-webhook bounds (DESIGN.md §15) ----
+	// SecretKey, when set (at least 32 bytes), seals stored signatures, Basic-auth
+	// passwords and static headers (AES-256-GCM). Never logged.
+	SecretKey string `env:"WALHOOK_SECRET_KEY"`
+	// SignatureRotationGrace is how long a replaced signature still signs deliveries.
+	SignatureRotationGrace time.Duration `env:"WALHOOK_SIGNATURE_ROTATION_GRACE, default=24h"`
+	// MaxWebhookTimeout bounds a webhook's own timeout.
+	MaxWebhookTimeout time.Duration `env:"WALHOOK_MAX_WEBHOOK_TIMEOUT, default=60s"`
 }
 
 // configVariables returns every variable Config reads, in field order.
@@ -188,6 +205,11 @@ func (c Config) validate() error {
 			return configErrorf("WALHOOK_DATABASE_URL", "%s", scrubSecrets(err.Error(), c.DatabaseURL))
 		}
 	}
+	if c.StateDatabaseURL != "" {
+		if _, err := pgconn.ParseConfig(c.StateDatabaseURL); err != nil {
+			return configErrorf("WALHOOK_STATE_DATABASE_URL", "%s", scrubSecrets(err.Error(), c.StateDatabaseURL))
+		}
+	}
 	if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil || port == "" {
 		return configErrorf("WALHOOK_LISTEN_ADDR", "%q is not host:port or :port", c.ListenAddr)
 	}
@@ -213,9 +235,10 @@ func (c Config) validate() error {
 		{"WALHOOK_DELIVERY_LINGER", c.DeliveryLinger}, {"WALHOOK_REQUEST_TIMEOUT", c.RequestTimeout},
 		{"WALHOOK_RETRY_MIN_BACKOFF", c.RetryMinBackoff}, {"WALHOOK_RETRY_MAX_BACKOFF", c.RetryMaxBackoff},
 		{"WALHOOK_RETRY_WINDOW", c.RetryWindow}, {"WALHOOK_DELAY_HORIZON", c.DelayHorizon},
-		{"WALHOOK_SPILL_WAIT", c.SpillWait}, {"WALHOOK_QUEUE_POLL_INTERVAL", c.QueuePollInterval},
+		{"WALHOOK_SPILL_WAIT", c.SpillWait}, {"WALHOOK_SLOW_AFTER", c.SlowAfter}, {"WALHOOK_QUEUE_POLL_INTERVAL", c.QueuePollInterval},
 		{"WALHOOK_BREAKER_COOLDOWN", c.BreakerCooldown}, {"WALHOOK_DELIVERY_LOG_RETENTION", c.DeliveryLogRetention},
 		{"WALHOOK_DEAD_LETTER_RETENTION", c.DeadLetterRetention},
+		{"WALHOOK_SIGNATURE_ROTATION_GRACE", c.SignatureRotationGrace}, {"WALHOOK_MAX_WEBHOOK_TIMEOUT", c.MaxWebhookTimeout},
 	} {
 		if d.value <= 0 {
 			return configErrorf(d.variable, "%s is not positive", d.value)
@@ -244,6 +267,12 @@ func (c Config) validate() error {
 	if c.MaxExpandRows < 1 || c.MaxExpandRows > maxMaxExpandRows {
 		return configErrorf("WALHOOK_MAX_EXPAND_ROWS", "%d is not from 1 to %d", c.MaxExpandRows, maxMaxExpandRows)
 	}
+	if c.SecretKey != "" && len(c.SecretKey) < seal.MinKeyBytes {
+		return configErrorf("WALHOOK_SECRET_KEY", "%d bytes, want at least %d (e.g. the output of openssl rand -base64 32)", len(c.SecretKey), seal.MinKeyBytes)
+	}
+	if c.MaxWebhookTimeout < time.Second {
+		return configErrorf("WALHOOK_MAX_WEBHOOK_TIMEOUT", "%s is less than 1s", c.MaxWebhookTimeout)
+	}
 	return nil
 }
 
@@ -260,6 +289,7 @@ func (c Config) requireDatabase() error {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("database_url", redactConnString(c.DatabaseURL)),
+		slog.String("state_database_url", redactConnString(c.StateDatabaseURL)),
 		slog.String("listen_addr", c.ListenAddr),
 		slog.Int("api_tokens", len(c.APITokens)),
 		slog.String("mapping_file", c.MappingFile),
@@ -272,6 +302,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("confirm_delay", c.ConfirmDelay),
 		slog.Duration("reconnect_backoff", c.ReconnectBackoff),
 		slog.Int64("memory_limit_bytes", c.MemoryLimitBytes),
+		slog.Bool("secret_key_set", c.SecretKey != ""),
 		slog.Int("max_body_bytes", c.MaxBodyBytes),
 		slog.Int("max_expand_rows", c.MaxExpandRows),
 	)

@@ -35,6 +35,7 @@ import (
 
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testlog"
+	"github.com/walhook/walhook/internal/testwait"
 )
 
 const (
@@ -42,8 +43,6 @@ const (
 	e2eToken = "e2e-token"
 	// webhooksPath is the webhook API's collection (any space id will do).
 	webhooksPath = "/api/v100/rest/spaces/e2e/entities/Webhooks"
-	// pollEvery is how often waitUntil checks its condition.
-	pollEvery = 50 * time.Millisecond
 )
 
 // e2eBinary is the walhook binary, built once per test binary into the test cluster's
@@ -240,7 +239,7 @@ func (p *walhookProc) checkRunning() error {
 func (p *walhookProc) waitReady(tb testing.TB) {
 	tb.Helper()
 	client := &http.Client{Timeout: time.Second}
-	waitUntil(tb, time.Minute, p.name+" ready", func() (bool, string, error) {
+	testwait.Until(tb, time.Minute, p.name+" ready", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -279,26 +278,6 @@ func (p *walhookProc) terminate(tb testing.TB, timeout time.Duration) int {
 	}
 }
 
-// waitUntil polls cond every pollEvery until it reports done. It fails the test at once
-// when cond returns an error, and after timeout with cond's last status.
-func waitUntil(tb testing.TB, timeout time.Duration, what string, cond func() (done bool, status string, err error)) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		done, status, err := cond()
-		if err != nil {
-			tb.Fatalf("waiting for %s: %v", what, err)
-		}
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("waiting for %s: not done within %s; last status: %s", what, timeout, status)
-		}
-		time.Sleep(pollEvery)
-	}
-}
-
 // metric returns the value of one series (name and labels, as exposed) of the process's
 // /metrics, or an error if the process or the series cannot be read.
 func (p *walhookProc) metric(series string) (float64, error) {
@@ -326,26 +305,15 @@ func registerWebhook(tb testing.TB, base string, webhook map[string]any) string 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, base+webhooksPath, bytes.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+e2eToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		tb.Fatalf("POST %s: %v", webhooksPath, err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("POST %s %s: %s: %s", webhooksPath, body, resp.Status, msg)
+	status, msg := postJSON(tb, base+webhooksPath, string(body))
+	if status != http.StatusOK {
+		tb.Fatalf("POST %s %s: %d: %s", webhooksPath, body, status, msg)
 	}
 	var env struct {
 		Success bool
 		Data    struct{ ID string }
 	}
-	if err := json.Unmarshal(msg, &env); err != nil || !env.Success || env.Data.ID == "" {
+	if err := json.Unmarshal([]byte(msg), &env); err != nil || !env.Success || env.Data.ID == "" {
 		tb.Fatalf("POST %s: unexpected answer %s (%v)", webhooksPath, msg, err)
 	}
 	return env.Data.ID

@@ -19,6 +19,7 @@ import (
 
 	"github.com/walhook/walhook/internal/pgcluster"
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/schema/sample"
 )
 
@@ -83,7 +84,7 @@ func insertTasks(tb testing.TB, conn *pgx.Conn, prefix string, n int) []string {
 // waitTasks waits until r has received Task.Create for every id.
 func waitTasks(tb testing.TB, r *receiver, p *walhookProc, ids []string, timeout time.Duration) {
 	tb.Helper()
-	waitUntil(tb, timeout, fmt.Sprintf("Task.Create for %d tasks", len(ids)), func() (bool, string, error) {
+	testwait.Until(tb, timeout, fmt.Sprintf("Task.Create for %d tasks", len(ids)), func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -213,7 +214,7 @@ func TestLostSlotIsLoud(t *testing.T) {
 	}
 
 	p = startWalhook(t, env)
-	waitUntil(t, time.Minute, "/readyz to report the lost slot", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "/readyz to report the lost slot", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -280,12 +281,11 @@ func TestCrashReplaysOnlyInFlight(t *testing.T) {
 	p.waitReady(t)
 	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "events": []string{"Task.Create"}, "signature": r.secret})
 	conn := crmConn(t, dsn)
-	// Subscribed once a Task.Create arrives.
-	waitTasks(t, r, p, insertTasks(t, conn, "probe", 1), 30*time.Second)
+	waitCreateSubscribed(t, conn, r)
 	base := r.countEvent("Task.Create")
 
 	w := startTaskWriter(t, dsn, rows, perTxn, pace)
-	waitUntil(t, time.Minute, "half the rows delivered", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "half the rows delivered", func() (bool, string, error) {
 		if err := w.failure(); err != nil {
 			return false, "", err
 		}
@@ -296,7 +296,7 @@ func TestCrashReplaysOnlyInFlight(t *testing.T) {
 	p.kill(t)
 	p = startWalhook(t, env)
 	p.waitReady(t)
-	waitUntil(t, 2*time.Minute, fmt.Sprintf("%d crash rows delivered", rows), func() (bool, string, error) {
+	testwait.Until(t, 2*time.Minute, fmt.Sprintf("%d crash rows delivered", rows), func() (bool, string, error) {
 		if err := w.failure(); err != nil {
 			return false, "", err
 		}
@@ -338,10 +338,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 		rs = append(rs, r)
 	}
 	conn := crmConn(t, dsn)
-	probe := insertTasks(t, conn, "probe", 1)
-	for _, r := range rs {
-		waitTasks(t, r, procs[0], probe, 30*time.Second)
-	}
+	waitCreateSubscribed(t, conn, rs...)
 	streamer := streaming(t, procs)
 
 	// Every receiver fails: each webhook's chunks go to the durable queue.
@@ -350,7 +347,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 	}
 	ids := insertTasks(t, conn, "standby", tasks)
 	end, _ := walLSN(t, conn)
-	waitUntil(t, time.Minute, "every webhook's chunks queued and the slot confirmed", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "every webhook's chunks queued and the slot confirmed", func() (bool, string, error) {
 		var hooks int
 		var confirmed bool
 		err := conn.QueryRow(ctx, `SELECT (SELECT count(DISTINCT webhook_id) FROM walhook.delivery_queue WHERE state = 'pending'),
@@ -365,7 +362,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 		r.hold()
 		r.failFast(false)
 	}
-	waitUntil(t, time.Minute, "two queued chunks in flight at once, one from each survivor", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "two queued chunks in flight at once, one from each survivor", func() (bool, string, error) {
 		n := 0
 		for _, r := range rs {
 			n += r.heldNow()
@@ -378,7 +375,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 	for _, r := range rs {
 		waitTasks(t, r, survivors[0], ids, time.Minute)
 	}
-	waitUntil(t, time.Minute, "a survivor to take over the slot", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "a survivor to take over the slot", func() (bool, string, error) {
 		n := 0
 		for _, p := range survivors {
 			if v, err := p.metric(`walhook_reader_state{state="streaming"}`); err != nil {
@@ -394,6 +391,28 @@ func TestStandbysShareTheQueue(t *testing.T) {
 		waitTasks(t, r, survivors[0], more, time.Minute)
 		r.checkNoProblems(t)
 	}
+}
+
+// waitCreateSubscribed waits until Task.Create webhooks just registered for rs have taken
+// effect (within a second, on every instance): it inserts a probe task per poll until each
+// receiver has one.
+func waitCreateSubscribed(tb testing.TB, conn *pgx.Conn, rs ...*receiver) {
+	tb.Helper()
+	probes := 0
+	testwait.Until(tb, 30*time.Second, "the webhooks to take effect", func() (bool, string, error) {
+		got := 0
+		for _, r := range rs {
+			if r.countEvent("Task.Create") > 0 {
+				got++
+			}
+		}
+		if got == len(rs) {
+			return true, "", nil
+		}
+		probes++
+		insertTasks(tb, conn, fmt.Sprintf("probe %d", probes), 1)
+		return false, fmt.Sprintf("%d of %d receivers got a probe after %d probes", got, len(rs), probes), nil
+	})
 }
 
 // streaming returns the index of the one process whose reader streams.
@@ -413,4 +432,129 @@ func streaming(tb testing.TB, procs []*walhookProc) int {
 		tb.Fatalf("%d instances streaming (%v), want exactly 1", len(at), at)
 	}
 	return at[0]
+}
+
+// TestLinkEventFiltersOnParent checks DESIGN.md §4 through the real pipeline: an
+// owner-filtered Account webhook receives Account.DocumentLinked only for documents linked
+// to its owner's accounts; the filter is evaluated on the parent account's row.
+func TestLinkEventFiltersOnParent(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	env := e2eEnv(dsn)
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	r := newReceiver(t, "11c0ffee-0000-4000-8000-0000000011c0")
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "signature": r.secret,
+		"events":  []string{"Account.DocumentLinked", "Account.Update"},
+		"options": map[string]any{"entity": map[string]any{"Account": map[string]any{"filter": map[string]any{"owner_id": "9900cce6-bcd6-412a-bcd1-1904556c949a"}}}}})
+	conn := crmConn(t, dsn)
+	// Subscribed once an update of Jana's account arrives.
+	n := 0
+	testwait.Until(t, 30*time.Second, "the webhook to take effect", func() (bool, string, error) {
+		if len(r.entityIDs("Account.Update")["ac000000-0000-4000-8000-000000000001"]) > 0 {
+			return true, "", nil
+		}
+		n++
+		_, err := conn.Exec(ctx, `UPDATE crm.accounts SET phone = $1 WHERE id = 'ac000000-0000-4000-8000-000000000001'`, fmt.Sprint(n))
+		return false, fmt.Sprintf("%d probes", n), err
+	})
+	var doc string
+	if err := conn.QueryRow(ctx, `INSERT INTO crm.documents (name, url) VALUES ('contract', 'https://files.example/c') RETURNING id::text`).Scan(&doc); err != nil {
+		t.Fatal(err)
+	}
+	// Globex (Tom's) first, then Acme (Jana's): when Acme's arrives, Globex's would have too.
+	for _, acc := range []string{"ac000000-0000-4000-8000-000000000002", "ac000000-0000-4000-8000-000000000001"} {
+		if _, err := conn.Exec(ctx, `INSERT INTO crm.document_links (document_id, entity_type, entity_id) VALUES ($1, 'account', $2)`, doc, acc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.Until(t, 30*time.Second, "Acme's DocumentLinked", func() (bool, string, error) {
+		got := r.entityIDs("Account.DocumentLinked")
+		return len(got["ac000000-0000-4000-8000-000000000001"]) > 0, fmt.Sprintf("%v", got), p.checkRunning()
+	})
+	if got := r.entityIDs("Account.DocumentLinked")["ac000000-0000-4000-8000-000000000002"]; len(got) > 0 {
+		t.Errorf("Globex (another owner's account) raised DocumentLinked at an owner-filtered webhook: %v", got)
+	}
+	r.checkNoProblems(t)
+}
+
+// TestStateDatabase runs walhook with its own tables in a separate database
+// (WALHOOK_STATE_DATABASE_URL): setup puts only the skip-key helper, the publication and the
+// slot in the CRM database, the webhooks and the queue in the state database, and changes
+// are delivered as usual.
+func TestStateDatabase(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	stateDSN := pgtest.NewDatabase(t, "")
+	env := e2eEnv(dsn)
+	env["WALHOOK_STATE_DATABASE_URL"] = stateDSN
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	crm, state := crmConn(t, dsn), crmConn(t, stateDSN)
+	for _, c := range []struct {
+		conn *pgx.Conn
+		db   string
+		rel  string
+		want bool
+	}{
+		{crm, "CRM", "walhook.webhooks", false}, {crm, "CRM", "walhook.delivery_queue", false},
+		{state, "state", "walhook.webhooks", true}, {state, "state", "walhook.delivery_queue", true},
+	} {
+		var exists bool
+		if err := c.conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, c.rel).Scan(&exists); err != nil {
+			t.Fatal(err)
+		}
+		if exists != c.want {
+			t.Errorf("%s in the %s database: exists %t, want %t", c.rel, c.db, exists, c.want)
+		}
+	}
+	var helper bool
+	if err := crm.QueryRow(ctx, `SELECT to_regprocedure('walhook.skip_key(text)') IS NOT NULL`).Scan(&helper); err != nil || !helper {
+		t.Errorf("the skip-key helper is not in the CRM database (%v)", err)
+	}
+	r := newReceiver(t, "57a7e000-0000-4000-8000-0000000057a7")
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "events": []string{"Task.*"}, "signature": r.secret})
+	waitSubscribed(t, crm, r, p)
+	waitTasks(t, r, p, insertTasks(t, crm, "state db", 3), 30*time.Second)
+	var stored int
+	if err := state.QueryRow(ctx, `SELECT count(*) FROM walhook.webhooks`).Scan(&stored); err != nil || stored != 1 {
+		t.Errorf("%d webhooks in the state database (%v), want 1", stored, err)
+	}
+	// Run refuses a state database that was not set up, naming the variable.
+	bare := e2eEnv(dsn)
+	bare["WALHOOK_STATE_DATABASE_URL"] = pgtest.NewDatabase(t, "")
+	bare["WALHOOK_LISTEN_ADDR"] = freeAddr(t)
+	if code, stderr := runWalhook(t, bare, "run"); code == 0 || !strings.Contains(stderr, "WALHOOK_STATE_DATABASE_URL") || !strings.Contains(stderr, "walhook setup") {
+		t.Errorf("run against a state database without setup: exit %d, stderr %s", code, stderr)
+	}
+}
+
+// TestSecretKeyEndToEnd runs walhook with WALHOOK_SECRET_KEY: a signed webhook is stored
+// sealed, matched and delivered, and a restarted walhook loads it again.
+func TestSecretKeyEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	env := e2eEnv(dsn)
+	env["WALHOOK_SECRET_KEY"] = "an e2e key of at least thirty-two bytes"
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	r := newReceiver(t, "5ea1ed00-0000-4000-8000-00000005ea1e")
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "events": []string{"Task.*"}, "signature": r.secret})
+	conn := crmConn(t, dsn)
+	waitSubscribed(t, conn, r, p)
+	var sig string
+	if err := conn.QueryRow(ctx, `SELECT signature FROM walhook.webhooks`).Scan(&sig); err != nil || !strings.HasPrefix(sig, "enc:v1:") {
+		t.Fatalf("stored signature %q (%v), want a sealed value", sig, err)
+	}
+	p.kill(t)
+	p = startWalhook(t, env)
+	p.waitReady(t)
+	waitTasks(t, r, p, insertTasks(t, conn, "sealed", 2), 30*time.Second)
+	r.checkNoProblems(t)
 }

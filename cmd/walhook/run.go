@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/walhook/walhook/api"
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/console"
+	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/pipeline"
@@ -39,7 +42,24 @@ func cmdRun(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, os.Stderr)
+	setMemoryLimit(cfg, log)
 	return runService(ctx, cfg, log)
+}
+
+// memoryHeadroomBytes is what the Go runtime's soft limit allows beyond the in-flight
+// budget: the reader's buffers, pools, the API and the runtime itself.
+const memoryHeadroomBytes = 48 << 20
+
+// setMemoryLimit sets the runtime's soft memory limit from WALHOOK_MEMORY_LIMIT_BYTES,
+// unless GOMEMLIMIT sets it: without one, the GC lets the heap grow to about twice the
+// live data, twice the budget under a full backlog.
+func setMemoryLimit(cfg Config, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := cfg.MemoryLimitBytes + memoryHeadroomBytes
+	debug.SetMemoryLimit(limit)
+	log.Debug("runtime memory limit set", "bytes", limit)
 }
 
 // service is one running walhook: the assembled pipeline (package pipeline) and the HTTP
@@ -49,10 +69,12 @@ type service struct {
 	log  *slog.Logger
 	reg  *prometheus.Registry
 	m    *mapping.Mapping
-	pool *pgxpool.Pool
-	pipe *pipeline.Service
-	mux  *http.ServeMux
-	ln   net.Listener
+	pool *pgxpool.Pool // the CRM database
+	// state is walhook's own database: pool, or the one WALHOOK_STATE_DATABASE_URL names.
+	state *pgxpool.Pool
+	pipe  *pipeline.Service
+	mux   *http.ServeMux
+	ln    net.Listener
 }
 
 // runService starts the service, checks that setup is current, and runs until ctx ends.
@@ -61,7 +83,7 @@ func runService(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer s.pool.Close()
+	defer s.close()
 	return s.run(ctx)
 }
 
@@ -83,20 +105,37 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger) (*service, 
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, fmt.Errorf("connect to the database: %s", redactConnString(err.Error()))
 	}
+	s.state = s.pool
+	if cfg.StateDatabaseURL != "" {
+		scfg, err := pgxpool.ParseConfig(cfg.StateDatabaseURL)
+		if err == nil {
+			s.state, err = pgxpool.NewWithConfig(ctx, scfg)
+		}
+		if err != nil {
+			s.pool.Close()
+			return nil, fmt.Errorf("connect to WALHOOK_STATE_DATABASE_URL: %s", redactConnString(err.Error()))
+		}
+	}
 	if err := s.checkSetup(ctx); err != nil {
-		s.pool.Close()
+		s.close()
 		return nil, err
 	}
-	if s.pipe, err = pipeline.New(pipelineConfig(cfg, m, s.pool, log, s.reg)); err != nil {
-		s.pool.Close()
+	pipeCfg, err := pipelineConfig(cfg, m, s.state, log, s.reg)
+	pipeCfg.CRM = s.pool
+	if err != nil {
+		s.close()
+		return nil, err
+	}
+	if s.pipe, err = pipeline.New(pipeCfg); err != nil {
+		s.close()
 		return nil, err
 	}
 	if err := s.pipe.Load(ctx); err != nil {
-		s.pool.Close()
+		s.close()
 		return nil, err
 	}
 	if s.ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
-		s.pool.Close()
+		s.close()
 		return nil, fmt.Errorf("listen on WALHOOK_LISTEN_ADDR=%s: %w", cfg.ListenAddr, err)
 	}
 	s.routes()
@@ -114,9 +153,16 @@ func newRegistry() *prometheus.Registry {
 
 // pipelineConfig turns the configuration into the pipeline's: each component's settings
 // from its WALHOOK_ variables.
-func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) pipeline.Config {
+func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) (pipeline.Config, error) {
+	var secrets *seal.Sealer
+	if c.SecretKey != "" {
+		var err error
+		if secrets, err = seal.New(c.SecretKey); err != nil {
+			return pipeline.Config{}, configErrorf("WALHOOK_SECRET_KEY", "%v", err)
+		}
+	}
 	return pipeline.Config{
-		DB: pool, Mapping: m, Logger: log, Registerer: reg,
+		DB: pool, Mapping: m, Logger: log, Registerer: reg, Secrets: secrets,
 		Reader: cdc.Config{
 			ConnString: c.DatabaseURL, Slot: c.Slot, Publication: c.Publication,
 			StandbyInterval: c.StandbyInterval, ConfirmDelay: c.ConfirmDelay, ReconnectBackoff: c.ReconnectBackoff,
@@ -124,17 +170,18 @@ func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.
 		Matcher: matcher.Config{MaxBodyBytes: c.MaxBodyBytes, MaxExpandRows: c.MaxExpandRows},
 		Sender: sender.Config{
 			Version: version, AllowPrivateTargets: c.AllowPrivateTargets,
-			Linger: c.DeliveryLinger, RequestTimeout: c.RequestTimeout,
+			Linger: c.DeliveryLinger, RequestTimeout: c.RequestTimeout, MaxRequestTimeout: c.MaxWebhookTimeout,
+			RotationGrace:   c.SignatureRotationGrace,
 			RetryMinBackoff: c.RetryMinBackoff, RetryMaxBackoff: c.RetryMaxBackoff, RetryWindow: c.RetryWindow,
 			Concurrency: c.WebhookConcurrency, DelayHorizon: c.DelayHorizon,
-			MemoryLimitBytes: c.MemoryLimitBytes, SpillWait: c.SpillWait,
+			MemoryLimitBytes: c.MemoryLimitBytes, SpillWait: c.SpillWait, SlowAfter: c.SlowAfter,
 			QueueWorkers: c.QueueWorkers, QueuePollInterval: c.QueuePollInterval,
 			BreakerThreshold: c.BreakerThreshold, BreakerCooldown: c.BreakerCooldown,
 			DeliveryLogRetention: c.DeliveryLogRetention, DeadLetterRetention: c.DeadLetterRetention,
 			MaxBodyBytes: c.MaxBodyBytes,
 		},
-		API: api.Config{Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets},
-	}
+		API: api.Config{Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets, MaxTimeout: c.MaxWebhookTimeout},
+	}, nil
 }
 
 // validateMapping validates m against the database; when m is the bundled sample mapping
@@ -157,17 +204,36 @@ func (s *service) checkSetup(ctx context.Context) error {
 	if err := validateMapping(ctx, s.cfg, s.m, s.pool); err != nil {
 		return err
 	}
+	opts := schema.Options{Slot: s.cfg.Slot, Publication: s.cfg.Publication}
+	if s.state != s.pool {
+		opts.Target = schema.TargetCRM
+		if err := checkSchema(ctx, s.state, s.m, schema.Options{Slot: opts.Slot, Publication: opts.Publication, Target: schema.TargetState}); err != nil {
+			return fmt.Errorf("state database (WALHOOK_STATE_DATABASE_URL): %w", err)
+		}
+	}
+	return checkSchema(ctx, s.pool, s.m, opts)
+}
 
-	conn, err := s.pool.Acquire(ctx)
+func checkSchema(ctx context.Context, pool *pgxpool.Pool, m *mapping.Mapping, opts schema.Options) error {
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to the database: %s", redactConnString(err.Error()))
 	}
 	defer conn.Release()
-	return schema.Check(ctx, conn.Conn(), s.m, schema.Options{Slot: s.cfg.Slot, Publication: s.cfg.Publication})
+	return schema.Check(ctx, conn.Conn(), m, opts)
+}
+
+// close closes the service's pools.
+func (s *service) close() {
+	if s.state != s.pool {
+		s.state.Close()
+	}
+	s.pool.Close()
 }
 
 func (s *service) routes() {
 	s.mux.Handle("/api/", s.pipe.API())
+	s.mux.Handle(console.Path, console.Handler()) // ServeMux redirects /console to /console/
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
@@ -176,6 +242,12 @@ func (s *service) routes() {
 		if err := s.pool.Ping(r.Context()); err != nil {
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 			return
+		}
+		if s.state != s.pool {
+			if err := s.state.Ping(r.Context()); err != nil {
+				http.Error(w, "state database (WALHOOK_STATE_DATABASE_URL) unreachable", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		if err := s.pipe.Health(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
