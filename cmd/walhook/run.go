@@ -42,7 +42,6 @@ func cmdRun(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, os.Stderr)
-	setMemoryLimit(cfg, log)
 	return runService(ctx, cfg, log)
 }
 
@@ -89,6 +88,7 @@ func runService(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 func startService(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) {
 	s := &service{cfg: cfg, log: log, reg: newRegistry(), mux: http.NewServeMux()}
+	setMemoryLimit(cfg, log)
 	if len(cfg.APITokens) == 0 {
 		log.Warn("no API token configured: the webhook API refuses every call; set WALHOOK_API_TOKENS")
 	}
