@@ -100,6 +100,7 @@ func buildEntity(name string, y *entityYAML, p *problems) *Entity {
 	e.Discriminator = buildCondition(e, "discriminator", y.Discriminator, p)
 	buildTransitions(e, y.Transitions, p)
 	buildRelations(e, y.Relations, p)
+	buildPipedrive(e, y.Pipedrive, p)
 	return e
 }
 

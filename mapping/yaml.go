@@ -35,6 +35,7 @@ type entityYAML struct {
 	Discriminator *conditionYAML           `yaml:"discriminator"`
 	Transitions   []*transitionYAML        `yaml:"transitions"`
 	Relations     map[string]*relationYAML `yaml:"relations"`
+	Pipedrive     string                   `yaml:"pipedrive"`
 }
 
 type conditionYAML struct {
