@@ -29,16 +29,20 @@ func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
 const webhookColumns = `id::text, url, events, insecure_ssl, coalesce(signature, ''), options::text,
 	coalesce(http_auth_user, ''), coalesce(http_auth_password, ''), signing, created, modified,
-	is_deleted, disabled_at, status, coalesce(disabled_reason, '')`
+	is_deleted, disabled_at, status, coalesce(disabled_reason, ''), payload_format, pipedrive_id, pipedrive::text`
 
 func scanWebhook(row pgx.Row) (*Webhook, error) {
 	wh := &Webhook{}
 	var options string
+	var pd pipedriveColumns
 	err := row.Scan(&wh.ID, &wh.URL, &wh.Events, &wh.InsecureSSL, &wh.Signature, &options,
 		&wh.HTTPAuthUser, &wh.HTTPAuthPassword, &wh.Signing, &wh.Created, &wh.Modified,
-		&wh.IsDeleted, &wh.DisabledAt, &wh.Status, &wh.DisabledReason)
+		&wh.IsDeleted, &wh.DisabledAt, &wh.Status, &wh.DisabledReason, &wh.Format, &pd.id, &pd.fields)
 	if err != nil {
 		return nil, err
+	}
+	if wh.Pipedrive, err = pd.decode(); err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", wh.ID, err)
 	}
 	wh.Options = json.RawMessage(options)
 	wh.ChunkSize, wh.ChunkDelay = chunking(wh.Options)
