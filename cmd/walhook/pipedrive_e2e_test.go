@@ -459,6 +459,10 @@ func TestPipedriveDelivers(t *testing.T) {
 					t.Errorf("v1 added: current %v previous %v", cur, b["previous"])
 				}
 			case "updated":
+				if i+1 >= len(wantPrev) {
+					t.Errorf("v1 updated: request %d beyond the three: %s", i, req.raw)
+					continue
+				}
 				for k, v := range wantPrev[i+1] {
 					if fmt.Sprint(prev[k]) != fmt.Sprint(v) || len(prev) != len(cur) {
 						t.Errorf("v1 updated %d: previous %v, want the whole row with %s = %v (current %v)", i, prev, k, v, cur)
