@@ -161,3 +161,28 @@ func BenchmarkPipedriveFormat(b *testing.B) {
 		}
 	}
 }
+
+// FuzzPipedriveBody: whatever valid JSON item the renderer hands it (overlay reads its data
+// and previous by hand), a Pipedrive body of either version is valid JSON, never a panic.
+func FuzzPipedriveBody(f *testing.F) {
+	for _, it := range pdItems {
+		f.Add([]byte(it))
+	}
+	f.Add([]byte(`{"event":"X.Update","data":{"a":{"b":[1,"]}"]},"c":"\\""},"previous":{"c":null,"d":[]}}`))
+	f.Add([]byte(`{"event":"","data":[],"previous":"x"}`))
+	fs := defaultFormats()
+	id := uuid.MustParse("6f0c2a52-3c1e-5b8e-9d0e-000000000001")
+	f.Fuzz(func(t *testing.T, item []byte) {
+		if !json.Valid(item) {
+			return
+		}
+		for _, format := range []string{matcher.FormatPipedriveV1, matcher.FormatPipedriveV2} {
+			wh := *pdHook
+			wh.Format = format
+			body := fs.of(&wh).appendBody(nil, wh.ID, id, []json.RawMessage{item})
+			if !json.Valid(body) {
+				t.Fatalf("%s body of %s is not JSON: %s", format, item, body)
+			}
+		}
+	})
+}
