@@ -26,7 +26,7 @@ const OpenAPIPath = "/api/openapi.json"
 type Store interface {
 	Create(ctx context.Context, wh *matcher.Webhook) (*matcher.Webhook, error)
 	Get(ctx context.Context, id string) (*matcher.Webhook, error)
-	List(ctx context.Context, offset, limit int) ([]*matcher.Webhook, int, error)
+	List(ctx context.Context, space string, offset, limit int) ([]*matcher.Webhook, int, error)
 	Update(ctx context.Context, id string, apply func(*matcher.Webhook) error) (*matcher.Webhook, error)
 	Delete(ctx context.Context, id string) error
 }
@@ -51,6 +51,8 @@ type Config struct {
 	LookupTimeout time.Duration
 	// Deliveries serves the delivery sub-resources; nil answers them with 501.
 	Deliveries DeliveryLog
+	// MaxTimeout bounds a webhook's timeout (WALHOOK_MAX_WEBHOOK_TIMEOUT; default 60s).
+	MaxTimeout time.Duration
 	// MaxBodyBytes limits request bodies (default 1 MiB).
 	MaxBodyBytes int64
 	Logger       *slog.Logger
@@ -102,6 +104,9 @@ func New(cfg Config) *API {
 	if cfg.LookupTimeout <= 0 {
 		cfg.LookupTimeout = 2 * time.Second
 	}
+	if cfg.MaxTimeout <= 0 {
+		cfg.MaxTimeout = 60 * time.Second
+	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = defaultResolver()
 	}
@@ -147,10 +152,17 @@ func (a *API) wrap(rt route) http.Handler {
 			a.log.Debug("api request", "method", r.Method, "route", rt.name, "status", sw.status,
 				"duration_ms", time.Since(start).Milliseconds())
 		}()
-		if !rt.public && !a.tokens.allows(r) {
-			sw.Header().Set("WWW-Authenticate", `Bearer realm="walhook"`)
-			writeError(sw, errorf(http.StatusUnauthorized, "", "missing or invalid API token (Authorization: Bearer <token>)"))
-			return
+		if !rt.public {
+			t, ok := a.tokens.find(r)
+			if !ok {
+				sw.Header().Set("WWW-Authenticate", `Bearer realm="walhook"`)
+				writeError(sw, errorf(http.StatusUnauthorized, "", "missing or invalid API token (Authorization: Bearer <token>)"))
+				return
+			}
+			if space := r.PathValue("space_id"); !t.inSpace(space) {
+				writeError(sw, errorf(http.StatusForbidden, "space_id", fmt.Sprintf("space_id: this API token is limited to other spaces than %s", shorten(space))))
+				return
+			}
 		}
 		if err := rt.serve(a, sw, r); err != nil {
 			if err.status == http.StatusInternalServerError {

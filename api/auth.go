@@ -5,36 +5,68 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 )
 
-// tokens holds the SHA-256 digests of the configured API tokens, so that comparing a
-// presented token takes the same time whatever its length or content.
-type tokens [][sha256.Size]byte
+// apiToken is one configured API token: the SHA-256 digest of its secret, so that comparing a
+// presented token takes the same time whatever its length or content, and the spaces it is
+// limited to (nil: every space).
+type apiToken struct {
+	digest [sha256.Size]byte
+	spaces []string
+}
 
+// inSpace reports whether t may act in space; routes without a space (space "") are open
+// to every token.
+func (t apiToken) inSpace(space string) bool {
+	return t.spaces == nil || space == "" || slices.Contains(t.spaces, space)
+}
+
+type tokens []apiToken
+
+// newTokens parses WALHOOK_API_TOKENS entries: "token", or "token@space1|space2" for a
+// token limited to those spaces.
 func newTokens(list []string) tokens {
 	var t tokens
 	for _, s := range list {
-		if s = strings.TrimSpace(s); s != "" {
-			t = append(t, sha256.Sum256([]byte(s)))
+		s = strings.TrimSpace(s)
+		secret, spaces, limited := strings.Cut(s, "@")
+		if secret == "" {
+			continue
 		}
+		tk := apiToken{digest: sha256.Sum256([]byte(secret))}
+		if limited {
+			tk.spaces = []string{}
+			for sp := range strings.SplitSeq(spaces, "|") {
+				if sp = strings.TrimSpace(sp); sp != "" {
+					tk.spaces = append(tk.spaces, sp)
+				}
+			}
+		}
+		t = append(t, tk)
 	}
 	return t
 }
 
-// allows reports whether r carries a configured token: "Bearer <token>", or Basic auth with
-// the token as password (any user name). Every token is compared, in constant time.
-func (t tokens) allows(r *http.Request) bool {
+// find returns the configured token r carries: "Bearer <token>", or Basic auth with the
+// token as password (any user name). Every token is compared, in constant time.
+func (t tokens) find(r *http.Request) (apiToken, bool) {
 	given, ok := presented(r.Header.Get("Authorization"))
 	if !ok {
-		return false
+		return apiToken{}, false
 	}
 	d := sha256.Sum256([]byte(given))
-	match := 0
+	found := -1
 	for i := range t {
-		match |= subtle.ConstantTimeCompare(d[:], t[i][:])
+		if subtle.ConstantTimeCompare(d[:], t[i].digest[:]) == 1 {
+			found = i
+		}
 	}
-	return match == 1
+	if found < 0 {
+		return apiToken{}, false
+	}
+	return t[found], true
 }
 
 // presented extracts the token from an Authorization header value.

@@ -150,9 +150,9 @@ func (a *API) logTarget(r *http.Request) (string, *apiError) {
 	if a.cfg.Deliveries == nil {
 		return "", errorf(http.StatusNotImplemented, "", "the delivery log is not available on this instance (no sender is configured)")
 	}
-	id := r.PathValue("id")
-	if _, err := a.cfg.Store.Get(r.Context(), id); err != nil {
-		return "", storeError(err)
+	wh, aerr := a.lookup(r)
+	if aerr != nil {
+		return "", aerr
 	}
-	return id, nil
+	return wh.ID, nil
 }

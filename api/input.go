@@ -27,11 +27,13 @@ type input struct {
 	HTTPAuthPassword **string
 	Signing          **string
 	DisabledAt       *bool // present: must be null (re-enable)
+	Headers          *map[string]string
+	Timeout          **float64
 }
 
 // readOnly are response fields a client may echo back but not set.
 var readOnly = map[string]bool{"id": true, "created": true, "modified": true, "is_deleted": true,
-	"status": true, "disabled_reason": true,
+	"status": true, "disabled_reason": true, "space_id": true,
 	"is_delete_protected": true, "application": true, "client": true, "application_id": true, "client_id": true}
 
 // readBody reads at most limit bytes of r's body.
@@ -107,6 +109,16 @@ func (in *input) set(key string, raw json.RawMessage) *apiError {
 		in.HTTPAuthPassword, err = decodeNullable[string](key, raw, "string")
 	case "signing":
 		in.Signing, err = decodeNullable[string](key, raw, "string")
+	case "headers":
+		var v **map[string]string
+		if v, err = decodeNullable[map[string]string](key, raw, "object of strings"); err == nil {
+			in.Headers = new(map[string]string)
+			if *v != nil {
+				*in.Headers = **v
+			}
+		}
+	case "timeout":
+		in.Timeout, err = decodeNullable[float64](key, raw, "number of seconds")
 	case "disabled_at":
 		if matcher.KindOfJSON(raw) != "null" {
 			return errorf(http.StatusUnprocessableEntity, key, "disabled_at: only null is accepted (it resumes the webhook, like POST …/{id}/resume)")
@@ -119,7 +131,7 @@ func (in *input) set(key string, raw json.RawMessage) *apiError {
 		if readOnly[key] {
 			return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: read-only field", key))
 		}
-		return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: unknown field (fields: url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing)", shorten(key)))
+		return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: unknown field (fields: url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing, headers, timeout)", shorten(key)))
 	}
 	return err
 }

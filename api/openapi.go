@@ -5,7 +5,8 @@ import (
 	"net/http"
 )
 
-// openapiJSON is the OpenAPI 3.0 description of every route; a test keeps the two in step.
+// openapiJSON is the OpenAPI 3.1 description of every route and of the requests walhook
+// sends (its webhooks section); openapi_test.go keeps it in step with routes and lints it.
 //
 //go:embed openapi.json
 var openapiJSON []byte

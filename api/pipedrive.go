@@ -89,8 +89,15 @@ func (a *API) pdWrap(rt route) http.Handler {
 			}
 			a.met.observe(rt.name, sw.status, time.Since(start))
 		}()
-		if !a.pdAllows(r) {
+		t, ok := a.pdToken(r)
+		if !ok {
 			writePipedriveError(sw, errorf(http.StatusUnauthorized, "", "unauthorized access: missing or invalid api_token (query parameter api_token, header x-api-token, or Authorization: Bearer)"))
+			return
+		}
+		if t.spaces != nil {
+			// Pipedrive webhooks have no space: they are visible in every one, so only a
+			// token that may act in every space manages them.
+			writePipedriveError(sw, errorf(http.StatusForbidden, "", "this API token is limited to spaces; Pipedrive webhooks belong to every space and need a token without @spaces"))
 			return
 		}
 		if a.pd == nil {
@@ -107,28 +114,34 @@ func (a *API) pdWrap(rt route) http.Handler {
 	})
 }
 
-// pdAllows reports whether r carries a configured token in any of Pipedrive's places.
-func (a *API) pdAllows(r *http.Request) bool {
-	if a.tokens.allows(r) {
-		return true
+// pdToken returns the configured token r carries in any of Pipedrive's places.
+func (a *API) pdToken(r *http.Request) (apiToken, bool) {
+	if t, ok := a.tokens.find(r); ok {
+		return t, true
 	}
 	for _, given := range []string{r.URL.Query().Get("api_token"), r.Header.Get("X-Api-Token")} {
-		if given != "" && a.tokens.match(given) {
-			return true
+		if given != "" {
+			if t, ok := a.tokens.match(given); ok {
+				return t, true
+			}
 		}
 	}
-	return false
+	return apiToken{}, false
 }
 
-// match reports whether given is a configured token, comparing with every one in constant
-// time.
-func (t tokens) match(given string) bool {
+// match returns the configured token given is, comparing with every one in constant time.
+func (t tokens) match(given string) (apiToken, bool) {
 	d := sha256.Sum256([]byte(given))
-	match := 0
+	found := -1
 	for i := range t {
-		match |= subtle.ConstantTimeCompare(d[:], t[i][:])
+		if subtle.ConstantTimeCompare(d[:], t[i].digest[:]) == 1 {
+			found = i
+		}
 	}
-	return match == 1
+	if found < 0 {
+		return apiToken{}, false
+	}
+	return t[found], true
 }
 
 // writePipedriveError writes Pipedrive's error shapes: a validation error (one naming a

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,64 +15,6 @@ import (
 	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
-
-// TestOpenAPIMatchesRoutes checks that the document describes exactly the registered
-// routes, and is itself well formed.
-func TestOpenAPIMatchesRoutes(t *testing.T) {
-	var doc struct {
-		OpenAPI string                                `json:"openapi"`
-		Paths   map[string]map[string]json.RawMessage `json:"paths"`
-	}
-	if err := json.Unmarshal(openapiJSON, &doc); err != nil {
-		t.Fatalf("openapi.json: %v", err)
-	}
-	if !strings.HasPrefix(doc.OpenAPI, "3.0") {
-		t.Errorf("openapi version %q", doc.OpenAPI)
-	}
-	var documented, registered []string
-	for path, ops := range doc.Paths {
-		for method := range ops {
-			if method != "parameters" {
-				documented = append(documented, strings.ToUpper(method)+" "+path)
-			}
-		}
-	}
-	for _, rt := range routes() {
-		registered = append(registered, rt.method+" "+rt.path)
-	}
-	slices.Sort(documented)
-	slices.Sort(registered)
-	if diff := cmp.Diff(registered, documented); diff != "" {
-		t.Errorf("routes (-registered +documented):\n%s", diff)
-	}
-	// Every $ref resolves.
-	var whole map[string]any
-	json.Unmarshal(openapiJSON, &whole)
-	var walk func(v any)
-	walk = func(v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			if ref, ok := x["$ref"].(string); ok {
-				var cur any = whole
-				for _, p := range strings.Split(strings.TrimPrefix(ref, "#/"), "/") {
-					m, _ := cur.(map[string]any)
-					cur = m[p]
-				}
-				if cur == nil {
-					t.Errorf("dangling $ref %s", ref)
-				}
-			}
-			for _, y := range x {
-				walk(y)
-			}
-		case []any:
-			for _, y := range x {
-				walk(y)
-			}
-		}
-	}
-	walk(whole)
-}
 
 // fakeLog is a DeliveryLog in memory.
 type fakeLog struct {

@@ -3,12 +3,15 @@ package api
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/walhook/walhook/internal/netguard"
 	"github.com/walhook/walhook/internal/uuidx"
@@ -143,6 +146,13 @@ func (a *API) checkWebhook(wh *matcher.Webhook) *apiError {
 	if err := checkAuth(wh); err != nil {
 		return err
 	}
+	if err := checkHeaders(wh.Headers); err != nil {
+		return err
+	}
+	if wh.Timeout != 0 && (wh.Timeout < time.Second || wh.Timeout > a.cfg.MaxTimeout) {
+		return invalid("timeout", "%s seconds is out of range: from 1 to %s (WALHOOK_MAX_WEBHOOK_TIMEOUT)",
+			strconv.FormatFloat(wh.Timeout.Seconds(), 'f', -1, 64), strconv.FormatFloat(a.cfg.MaxTimeout.Seconds(), 'f', -1, 64))
+	}
 	if a.validator == nil {
 		return errorf(http.StatusInternalServerError, "", "api: no mapping configured")
 	}
@@ -180,3 +190,44 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // defaultResolver is used when Config.Resolver is nil.
 func defaultResolver() Resolver { return &net.Resolver{} }
+
+// Bounds of the static headers.
+const (
+	maxHeaders          = 20
+	maxHeaderValueBytes = 4096
+)
+
+// reservedHeaders are set by walhook itself on every delivery; a static header may not
+// replace them.
+var reservedHeaders = []string{"Content-Type", "Content-Length", "Host", "User-Agent", "Authorization",
+	"WebHook-Signature", "WebHook-Signature-Previous", "Webhook-Id", "Webhook-Timestamp", "Connection",
+	"Transfer-Encoding", "Content-Encoding", "Expect"}
+
+// checkHeaders validates static headers: HTTP token names, no walhook-set header, values
+// without control characters.
+func checkHeaders(h map[string]string) *apiError {
+	if len(h) > maxHeaders {
+		return invalid("headers", "%d headers, at most %d", len(h), maxHeaders)
+	}
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		field := "headers." + name
+		if name == "" || strings.IndexFunc(name, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+			return invalid(field, "%s is not a valid header name", shorten(name))
+		}
+		for _, r := range reservedHeaders {
+			if strings.EqualFold(name, r) {
+				return invalid(field, "%s is set by walhook on every delivery and cannot be replaced (use http_auth_user/http_auth_password for Basic auth)", r)
+			}
+		}
+		v := h[name]
+		if len(v) > maxHeaderValueBytes || strings.ContainsAny(v, "\r\n\x00") {
+			return invalid(field, "the value must be at most %d bytes, without line breaks or NUL", maxHeaderValueBytes)
+		}
+	}
+	return nil
+}
+
+// isTokenChar reports RFC 9110's tchar.
+func isTokenChar(r rune) bool {
+	return r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r))
+}

@@ -33,7 +33,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) *apiError {
 	case in.HTTPAuthPassword != nil && *in.HTTPAuthPassword != nil && **in.HTTPAuthPassword == passwordMask:
 		return invalid("http_auth_password", "is the placeholder responses show; send the real password")
 	}
-	wh := &matcher.Webhook{Options: json.RawMessage("{}")}
+	wh := &matcher.Webhook{Options: json.RawMessage("{}"), Space: r.PathValue("space_id")}
 	in.apply(wh)
 	if err := a.checkURL(r.Context(), wh.URL); err != nil {
 		return err
@@ -78,6 +78,23 @@ func (in *input) apply(wh *matcher.Webhook) {
 	if wh.Signing == "" {
 		wh.Signing = matcher.SigningPipeliner
 	}
+	if in.Headers != nil {
+		// A value sent back as the mask keeps the stored one.
+		headers := make(map[string]string, len(*in.Headers))
+		for k, v := range *in.Headers {
+			if old, ok := wh.Headers[k]; ok && v == passwordMask {
+				v = old
+			}
+			headers[k] = v
+		}
+		wh.Headers = headers
+	}
+	if in.Timeout != nil {
+		wh.Timeout = 0
+		if *in.Timeout != nil {
+			wh.Timeout = time.Duration(**in.Timeout * float64(time.Second))
+		}
+	}
 	if in.DisabledAt != nil {
 		resume(wh)
 	}
@@ -109,6 +126,9 @@ func (a *API) resume(w http.ResponseWriter, r *http.Request) *apiError {
 // ignored.
 func (a *API) setStatus(w http.ResponseWriter, r *http.Request, change func(*matcher.Webhook)) *apiError {
 	updated, err := a.cfg.Store.Update(r.Context(), r.PathValue("id"), func(wh *matcher.Webhook) error {
+		if err := inSpace(wh, r); err != nil {
+			return err
+		}
 		change(wh)
 		return nil
 	})
@@ -122,9 +142,9 @@ func (a *API) setStatus(w http.ResponseWriter, r *http.Request, change func(*mat
 // secret handles GET …/{id}/secret: the signature in full (null when deliveries are not
 // signed), which every other response after create shows masked.
 func (a *API) secret(w http.ResponseWriter, r *http.Request) *apiError {
-	wh, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return storeError(err)
+	wh, aerr := a.lookup(r)
+	if aerr != nil {
+		return aerr
 	}
 	var v struct {
 		Signature *string `json:"signature"`
@@ -166,6 +186,9 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) *apiError {
 		}
 	}
 	updated, err := a.cfg.Store.Update(r.Context(), id, func(wh *matcher.Webhook) error {
+		if err := inSpace(wh, r); err != nil {
+			return err
+		}
 		in.apply(wh)
 		if err := a.checkWebhook(wh); err != nil {
 			return err
@@ -180,15 +203,40 @@ func (a *API) update(w http.ResponseWriter, r *http.Request) *apiError {
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) *apiError {
-	wh, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"))
-	if err != nil {
-		return storeError(err)
+	wh, aerr := a.lookup(r)
+	if aerr != nil {
+		return aerr
 	}
 	writeRaw(w, http.StatusOK, appendWebhook(nil, wh, false))
 	return nil
 }
 
+// lookup returns the live webhook of the path's id, when it belongs to the path's space
+// (404 otherwise, as for an unknown id: a webhook of another space does not exist here).
+func (a *API) lookup(r *http.Request) (*matcher.Webhook, *apiError) {
+	wh, err := a.cfg.Store.Get(r.Context(), r.PathValue("id"))
+	if err == nil {
+		err = inSpace(wh, r)
+	}
+	if err != nil {
+		return nil, storeError(err)
+	}
+	return wh, nil
+}
+
+// inSpace answers matcher.ErrNotFound for a webhook of another space than the path's.
+// Webhooks stored before spaces were (Space "") belong to every space.
+func inSpace(wh *matcher.Webhook, r *http.Request) error {
+	if wh.Space != "" && wh.Space != r.PathValue("space_id") {
+		return fmt.Errorf("webhook %s is in another space: %w", wh.ID, matcher.ErrNotFound)
+	}
+	return nil
+}
+
 func (a *API) delete(w http.ResponseWriter, r *http.Request) *apiError {
+	if _, aerr := a.lookup(r); aerr != nil {
+		return aerr
+	}
 	if err := a.cfg.Store.Delete(r.Context(), r.PathValue("id")); err != nil {
 		return storeError(err)
 	}
@@ -202,7 +250,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	whs, total, err := a.cfg.Store.List(r.Context(), p.Offset, p.Limit)
+	whs, total, err := a.cfg.Store.List(r.Context(), r.PathValue("space_id"), p.Offset, p.Limit)
 	if err != nil {
 		return storeError(err)
 	}
@@ -306,6 +354,20 @@ func storeError(err error) *apiError {
 	return errorf(http.StatusInternalServerError, "", err.Error())
 }
 
+// appendMaskedHeaders appends the static headers with their values masked (they often
+// hold a receiver's bearer token); null when there are none.
+func appendMaskedHeaders(dst []byte, h map[string]string) []byte {
+	if len(h) == 0 {
+		return append(dst, "null"...)
+	}
+	masked := make(map[string]string, len(h))
+	for k := range h {
+		masked[k] = passwordMask
+	}
+	b, _ := json.Marshal(masked) // sorted keys
+	return append(dst, b...)
+}
+
 // signatureShown is how many leading characters of a signature a masked one keeps.
 const signatureShown = 4
 
@@ -354,9 +416,14 @@ func appendWebhook(dst []byte, wh *matcher.Webhook, fullSignature bool) []byte {
 	dst = fmt.Appendf(dst, `{"id":%s,"url":%s,"events":%s,"insecure_ssl":%t,"signature":%s,"options":`,
 		str(wh.ID), str(wh.URL), events, wh.InsecureSSL, str(signature))
 	dst = append(dst, options...)
-	return fmt.Appendf(dst, `,"http_auth_user":%s,"http_auth_password":%s,"signing":%s,"created":%s,"modified":%s,"is_deleted":%t,"status":%s,"disabled_at":%s,"disabled_reason":%s}`,
+	dst = fmt.Appendf(dst, `,"http_auth_user":%s,"http_auth_password":%s,"signing":%s,"created":%s,"modified":%s,"is_deleted":%t,"status":%s,"disabled_at":%s,"disabled_reason":%s,"space_id":%s,"headers":`,
 		str(wh.HTTPAuthUser), str(password), str(wh.Signing), str(formatTime(wh.Created)), str(formatTime(wh.Modified)),
-		wh.IsDeleted, str(status), str(disabled), str(wh.DisabledReason))
+		wh.IsDeleted, str(status), str(disabled), str(wh.DisabledReason), str(wh.Space))
+	dst = appendMaskedHeaders(dst, wh.Headers)
+	if wh.Timeout > 0 {
+		return fmt.Appendf(dst, `,"timeout":%s}`, strconv.FormatFloat(wh.Timeout.Seconds(), 'f', -1, 64))
+	}
+	return append(dst, `,"timeout":null}`...)
 }
 
 // formatTime writes RFC 3339 in UTC with microseconds.

@@ -36,6 +36,15 @@ type Handler interface {
 	HandleCommit(ctx context.Context, txn event.Txn) error
 }
 
+// Resyncer is implemented by a Handler whose state mirrors the database (the webhook set)
+// and must be re-read whenever a session starts: after a reconnect, a takeover or a
+// replaced database, changes it was notified of may have been missed, or read from a
+// database half-way through a restore. Resync runs after START_REPLICATION and before the
+// first event; its error ends the session, which is retried.
+type Resyncer interface {
+	Resync(ctx context.Context) error
+}
+
 // Config configures a Reader. Zero values mean the defaults.
 type Config struct {
 	// ConnString is the CRM database's connection string (a URL or key=value DSN); the
@@ -295,6 +304,11 @@ func (r *Reader) session(ctx context.Context, h Handler) (streamed bool, err err
 			return false, lostError(r.cfg.Slot, slot)
 		}
 		return false, fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err)
+	}
+	if rs, ok := h.(Resyncer); ok {
+		if err := rs.Resync(ctx); err != nil {
+			return false, fmt.Errorf("resync the handler before streaming: %w", err)
+		}
 	}
 	r.origin = now
 	r.track.restart(slot.confirmed)

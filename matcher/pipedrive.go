@@ -52,7 +52,8 @@ func (c pipedriveColumns) decode() (*Pipedrive, error) {
 // CreatePipedrive stores a new webhook with its Pipedrive fields (wh.Pipedrive, required)
 // and payload format (wh.Format) in one statement, so that no instance ever loads it
 // without them, and returns it as stored with a new Pipedrive ID. Like Create, it does not
-// validate.
+// validate. Pipedrive webhooks have no space (they belong to every one), signature,
+// headers or timeout; the Basic-auth password is sealed as Create seals it.
 func (s *Store) CreatePipedrive(ctx context.Context, wh *Webhook) (*Webhook, error) {
 	if wh.Pipedrive == nil {
 		return nil, errors.New("create pipedrive webhook: no pipedrive fields")
@@ -65,6 +66,7 @@ func (s *Store) CreatePipedrive(ctx context.Context, wh *Webhook) (*Webhook, err
 	if err != nil {
 		return nil, fmt.Errorf("create pipedrive webhook %s: %w", u, err)
 	}
+	st := s.storedForm(wh)
 	row := s.db.QueryRow(ctx, `INSERT INTO walhook.webhooks
 		(id, url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing,
 		 status, payload_format, pipedrive_id, pipedrive)
@@ -72,9 +74,9 @@ func (s *Store) CreatePipedrive(ctx context.Context, wh *Webhook) (*Webhook, err
 		 nextval('walhook.pipedrive_webhook_ids'), $12::jsonb)
 		RETURNING `+webhookColumns,
 		u.String(), wh.URL, wh.Events, wh.InsecureSSL, wh.Signature, string(optionsOrEmpty(wh.Options)),
-		wh.HTTPAuthUser, wh.HTTPAuthPassword, signingOrDefault(wh.Signing), statusOrDefault(wh.Status),
+		wh.HTTPAuthUser, st.password, signingOrDefault(wh.Signing), statusOrDefault(wh.Status),
 		wh.Format, string(fields))
-	out, err := scanWebhook(row)
+	out, err := s.scanWebhook(row)
 	if err != nil {
 		return nil, fmt.Errorf("create pipedrive webhook %s: %w", u, err)
 	}
@@ -102,7 +104,7 @@ func (s *Store) Pipedrive(ctx context.Context, pipedriveID int64) ([]PipedriveWe
 	if err != nil {
 		return nil, fmt.Errorf("list pipedrive webhooks: %w", err)
 	}
-	whs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Webhook, error) { return scanWebhook(r) })
+	whs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Webhook, error) { return s.scanWebhook(r) })
 	if err != nil {
 		return nil, fmt.Errorf("list pipedrive webhooks: %w", err)
 	}

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/internal/uuidx"
 )
 
@@ -21,28 +23,63 @@ const NotifyChannel = "walhook_webhooks"
 // running Matchers pick it up within milliseconds. Methods taking an id answer ErrNotFound
 // (wrapped) for an id that is not a UUID, unknown, or deleted.
 type Store struct {
-	db *pgxpool.Pool
+	db   *pgxpool.Pool
+	seal *seal.Sealer
 }
 
 // NewStore returns a Store on db, the database holding walhook's schema. It does no I/O.
 func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
 
+// SealSecrets makes the store keep signatures, Basic-auth passwords and headers sealed with
+// s (WALHOOK_SECRET_KEY); values stored plain before are still read, and sealed at their
+// next write.
+func (s *Store) SealSecrets(x *seal.Sealer) *Store {
+	s.seal = x
+	return s
+}
+
 const webhookColumns = `id::text, url, events, insecure_ssl, coalesce(signature, ''), options::text,
 	coalesce(http_auth_user, ''), coalesce(http_auth_password, ''), signing, created, modified,
-	is_deleted, disabled_at, status, coalesce(disabled_reason, ''), payload_format, pipedrive_id, pipedrive::text`
+	is_deleted, disabled_at, status, coalesce(disabled_reason, ''),
+	coalesce(space_id, ''), coalesce(previous_signature, ''), signature_rotated_at, coalesce(headers, ''),
+	coalesce(timeout_ms, 0), payload_format, pipedrive_id, pipedrive::text`
 
-func scanWebhook(row pgx.Row) (*Webhook, error) {
+// sealed are the columns that hold secrets, sealed when a key is configured.
+const (
+	fieldSignature         = "signature"
+	fieldPreviousSignature = "previous_signature"
+	fieldPassword          = "http_auth_password"
+	fieldHeaders           = "headers"
+)
+
+func (s *Store) scanWebhook(row pgx.Row) (*Webhook, error) {
 	wh := &Webhook{}
-	var options string
+	var options, headers string
+	var timeoutMS int64
 	var pd pipedriveColumns
 	err := row.Scan(&wh.ID, &wh.URL, &wh.Events, &wh.InsecureSSL, &wh.Signature, &options,
 		&wh.HTTPAuthUser, &wh.HTTPAuthPassword, &wh.Signing, &wh.Created, &wh.Modified,
-		&wh.IsDeleted, &wh.DisabledAt, &wh.Status, &wh.DisabledReason, &wh.Format, &pd.id, &pd.fields)
+		&wh.IsDeleted, &wh.DisabledAt, &wh.Status, &wh.DisabledReason,
+		&wh.Space, &wh.PreviousSignature, &wh.SignatureRotatedAt, &headers, &timeoutMS,
+		&wh.Format, &pd.id, &pd.fields)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.open(wh, &headers); err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", wh.ID, err)
+	}
+	if headers != "" {
+		if err := json.Unmarshal([]byte(headers), &wh.Headers); err != nil {
+			return nil, fmt.Errorf("webhook %s: headers: %w", wh.ID, err)
+		}
+	}
+	wh.Timeout = time.Duration(timeoutMS) * time.Millisecond
 	if wh.Pipedrive, err = pd.decode(); err != nil {
 		return nil, fmt.Errorf("webhook %s: %w", wh.ID, err)
+	}
+	if wh.SignatureRotatedAt != nil {
+		t := wh.SignatureRotatedAt.UTC()
+		wh.SignatureRotatedAt = &t
 	}
 	wh.Options = json.RawMessage(options)
 	wh.ChunkSize, wh.ChunkDelay = chunking(wh.Options)
@@ -52,6 +89,43 @@ func scanWebhook(row pgx.Row) (*Webhook, error) {
 		wh.DisabledAt = &t
 	}
 	return wh, nil
+}
+
+// open opens the sealed fields of wh (and the headers text) in place.
+func (s *Store) open(wh *Webhook, headers *string) error {
+	var err error
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{fieldSignature, &wh.Signature}, {fieldPreviousSignature, &wh.PreviousSignature},
+		{fieldPassword, &wh.HTTPAuthPassword}, {fieldHeaders, headers}} {
+		if *f.v, err = s.seal.Open(f.name, *f.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stored is a webhook's secrets as they are written: sealed when a key is configured.
+type stored struct {
+	signature, previous, password, headers string
+	timeoutMS                              any
+}
+
+func (s *Store) storedForm(wh *Webhook) stored {
+	st := stored{
+		signature: s.seal.Seal(fieldSignature, wh.Signature),
+		previous:  s.seal.Seal(fieldPreviousSignature, wh.PreviousSignature),
+		password:  s.seal.Seal(fieldPassword, wh.HTTPAuthPassword),
+	}
+	if len(wh.Headers) > 0 {
+		b, _ := json.Marshal(wh.Headers) // a map of strings always marshals
+		st.headers = s.seal.Seal(fieldHeaders, string(b))
+	}
+	if wh.Timeout > 0 {
+		st.timeoutMS = wh.Timeout.Milliseconds()
+	}
+	return st
 }
 
 // Create stores a new webhook and returns it as stored, with ID (a new UUIDv7 unless wh.ID
@@ -66,15 +140,17 @@ func (s *Store) Create(ctx context.Context, wh *Webhook) (*Webhook, error) {
 		}
 		id = u.String()
 	}
+	st := s.storedForm(wh)
 	row := s.db.QueryRow(ctx, `INSERT INTO walhook.webhooks
 		(id, url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing, disabled_at,
-		 status, disabled_reason)
-		VALUES ($1, $2, $3, $4, nullif($5, ''), $6::json, nullif($7, ''), nullif($8, ''), $9, $10, $11, nullif($12, ''))
+		 status, disabled_reason, space_id, headers, timeout_ms)
+		VALUES ($1, $2, $3, $4, nullif($5, ''), $6::json, nullif($7, ''), nullif($8, ''), $9, $10, $11, nullif($12, ''),
+		 nullif($13, ''), nullif($14, ''), $15)
 		RETURNING `+webhookColumns,
-		id, wh.URL, wh.Events, wh.InsecureSSL, wh.Signature, string(optionsOrEmpty(wh.Options)),
-		wh.HTTPAuthUser, wh.HTTPAuthPassword, signingOrDefault(wh.Signing), wh.DisabledAt,
-		statusOrDefault(wh.Status), wh.DisabledReason)
-	out, err := scanWebhook(row)
+		id, wh.URL, wh.Events, wh.InsecureSSL, st.signature, string(optionsOrEmpty(wh.Options)),
+		wh.HTTPAuthUser, st.password, signingOrDefault(wh.Signing), wh.DisabledAt,
+		statusOrDefault(wh.Status), wh.DisabledReason, wh.Space, st.headers, st.timeoutMS)
+	out, err := s.scanWebhook(row)
 	if err != nil {
 		return nil, fmt.Errorf("create webhook %s: %w", id, err)
 	}
@@ -86,7 +162,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Webhook, error) {
 	if !uuidx.Is(id) {
 		return nil, fmt.Errorf("get webhook %q: %w", id, ErrNotFound)
 	}
-	wh, err := scanWebhook(s.db.QueryRow(ctx, `SELECT `+webhookColumns+`
+	wh, err := s.scanWebhook(s.db.QueryRow(ctx, `SELECT `+webhookColumns+`
 		FROM walhook.webhooks WHERE id = $1 AND NOT is_deleted`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("get webhook %s: %w", id, ErrNotFound)
@@ -97,19 +173,21 @@ func (s *Store) Get(ctx context.Context, id string) (*Webhook, error) {
 	return wh, nil
 }
 
-// List returns one page of the live webhooks, oldest first (by Created, then ID), and the
-// number of live webhooks in all.
-func (s *Store) List(ctx context.Context, offset, limit int) ([]*Webhook, int, error) {
+// List returns one page of the live webhooks visible in space (its own, and those created
+// before spaces were stored), oldest first (by Created, then ID), and the number of them in
+// all.
+func (s *Store) List(ctx context.Context, space string, offset, limit int) ([]*Webhook, int, error) {
 	var total int
-	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM walhook.webhooks WHERE NOT is_deleted`).Scan(&total); err != nil {
+	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM walhook.webhooks WHERE NOT is_deleted
+		AND (space_id = $1 OR space_id IS NULL)`, space).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count webhooks: %w", err)
 	}
 	rows, err := s.db.Query(ctx, `SELECT `+webhookColumns+` FROM walhook.webhooks WHERE NOT is_deleted
-		ORDER BY created, id OFFSET $1 LIMIT $2`, offset, limit)
+		AND (space_id = $3 OR space_id IS NULL) ORDER BY created, id OFFSET $1 LIMIT $2`, offset, limit, space)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list webhooks: %w", err)
 	}
-	whs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Webhook, error) { return scanWebhook(r) })
+	whs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Webhook, error) { return s.scanWebhook(r) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list webhooks: %w", err)
 	}
@@ -122,7 +200,7 @@ func (s *Store) Live(ctx context.Context) ([]*Webhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load webhooks: %w", err)
 	}
-	whs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Webhook, error) { return scanWebhook(r) })
+	whs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Webhook, error) { return s.scanWebhook(r) })
 	if err != nil {
 		return nil, fmt.Errorf("load webhooks: %w", err)
 	}
@@ -139,7 +217,7 @@ func (s *Store) Update(ctx context.Context, id string, apply func(*Webhook) erro
 	}
 	var out *Webhook
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		wh, err := scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+`
+		wh, err := s.scanWebhook(tx.QueryRow(ctx, `SELECT `+webhookColumns+`
 			FROM walhook.webhooks WHERE id = $1 AND NOT is_deleted FOR UPDATE`, id))
 		if errors.Is(err, pgx.ErrNoRows) {
 			return fmt.Errorf("update webhook %s: %w", id, ErrNotFound)
@@ -147,18 +225,31 @@ func (s *Store) Update(ctx context.Context, id string, apply func(*Webhook) erro
 		if err != nil {
 			return fmt.Errorf("update webhook %s: %w", id, err)
 		}
+		oldSig := wh.Signature
 		if err := apply(wh); err != nil {
 			return err
 		}
-		out, err = scanWebhook(tx.QueryRow(ctx, `UPDATE walhook.webhooks SET
+		if wh.Signature != oldSig {
+			// A rotation: the old key stays valid for the grace period (the sender signs
+			// with both meanwhile).
+			wh.PreviousSignature = oldSig
+			wh.SignatureRotatedAt = nil
+			if oldSig != "" {
+				now := time.Now().UTC()
+				wh.SignatureRotatedAt = &now
+			}
+		}
+		st := s.storedForm(wh)
+		out, err = s.scanWebhook(tx.QueryRow(ctx, `UPDATE walhook.webhooks SET
 			url = $2, events = $3, insecure_ssl = $4, signature = nullif($5, ''), options = $6::json,
 			http_auth_user = nullif($7, ''), http_auth_password = nullif($8, ''), signing = $9,
 			disabled_at = $10, status = $11, disabled_reason = nullif($12, ''),
+			previous_signature = nullif($13, ''), signature_rotated_at = $14, headers = nullif($15, ''), timeout_ms = $16,
 			modified = greatest(now(), modified + interval '1 microsecond')
 			WHERE id = $1 RETURNING `+webhookColumns,
-			id, wh.URL, wh.Events, wh.InsecureSSL, wh.Signature, string(optionsOrEmpty(wh.Options)),
-			wh.HTTPAuthUser, wh.HTTPAuthPassword, signingOrDefault(wh.Signing), wh.DisabledAt,
-			statusOrDefault(wh.Status), wh.DisabledReason))
+			id, wh.URL, wh.Events, wh.InsecureSSL, st.signature, string(optionsOrEmpty(wh.Options)),
+			wh.HTTPAuthUser, st.password, signingOrDefault(wh.Signing), wh.DisabledAt,
+			statusOrDefault(wh.Status), wh.DisabledReason, st.previous, wh.SignatureRotatedAt, st.headers, st.timeoutMS))
 		if err != nil {
 			return fmt.Errorf("update webhook %s: %w", id, err)
 		}

@@ -67,6 +67,18 @@ type Webhook struct {
 	DisabledAt     *time.Time
 	DisabledReason string
 
+	// Space is the {space_id} the webhook was created under; "" (created before spaces were
+	// stored) means every space.
+	Space string
+	// PreviousSignature is the key a change of Signature replaced, at SignatureRotatedAt:
+	// deliveries are signed with both for the rotation grace period.
+	PreviousSignature  string
+	SignatureRotatedAt *time.Time
+	// Headers are static extra request headers, sent with every delivery.
+	Headers map[string]string
+	// Timeout bounds one delivery attempt; 0 means the sender's default.
+	Timeout time.Duration
+
 	// ChunkSize is options.chunk_size (1–100, default 100).
 	ChunkSize int
 	// ChunkDelay is options.chunk_delay: chunk N of a burst is due N × ChunkDelay after

@@ -23,6 +23,12 @@ type Sender interface {
 	Commit(ctx context.Context, txn event.Txn) error
 }
 
+// Loader re-reads the webhooks; *matcher.Matcher satisfies it.
+type Loader interface {
+	// Load replaces the webhook set with the stored one.
+	Load(ctx context.Context) error
+}
+
 // Handler is the reader's cdc.Handler: it matches each event and hands every match to the
 // sender, and passes each commit on. It is used from the reader's goroutine only.
 type Handler struct {
@@ -33,6 +39,20 @@ type Handler struct {
 
 // NewHandler returns a Handler feeding m's matches to s.
 func NewHandler(m Matcher, s Sender) *Handler { return &Handler{m: m, s: s} }
+
+// Resync re-reads the webhooks when m can (a Loader), before a replication session streams:
+// a webhook change notified while the database was unreachable, or a webhook set read from
+// a database half-way through a restore, must not decide what the first events match.
+func (p *Handler) Resync(ctx context.Context) error {
+	l, ok := p.m.(Loader)
+	if !ok {
+		return nil
+	}
+	if err := l.Load(ctx); err != nil {
+		return fmt.Errorf("reload webhooks: %w", err)
+	}
+	return nil
+}
 
 // HandleEvent matches ev and hands each match to the sender.
 func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
@@ -54,4 +74,7 @@ func (p *Handler) HandleCommit(ctx context.Context, txn event.Txn) error {
 	return nil
 }
 
-var _ cdc.Handler = (*Handler)(nil)
+var (
+	_ cdc.Handler  = (*Handler)(nil)
+	_ cdc.Resyncer = (*Handler)(nil)
+)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/walhook/walhook/api"
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/sender"
@@ -32,6 +33,8 @@ type Config struct {
 	Matcher matcher.Config
 	Sender  sender.Config
 	API     api.Config
+	// Secrets, when set, seals the webhooks' stored secrets (WALHOOK_SECRET_KEY).
+	Secrets *seal.Sealer
 	// Logger and Registerer are shared by every component; nil means discard and none.
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
@@ -61,7 +64,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	store := matcher.NewStore(cfg.DB)
+	store := matcher.NewStore(cfg.DB).SealSecrets(cfg.Secrets)
 	mc := cfg.Matcher
 	mc.DB, mc.Mapping, mc.Logger, mc.Registerer = cfg.DB, cfg.Mapping, cfg.Logger, cfg.Registerer
 	m := matcher.New(mc)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, runnable on a fresh machine: installs PostgreSQL when missing,
+# The whole test suite, runnable on a fresh machine: installs PostgreSQL (and Chromium, for
+# the console's browser test) when missing,
 # then checks formatting, vets, and runs every test against real PostgreSQL.
 # Extra arguments go to "go test" (e.g. scripts/test.sh -run TestSetup -v).
 set -euo pipefail
@@ -65,6 +66,33 @@ fi
 # Debian's docker-compose package (cmd/walhook/compose_ops_test.go); it needs no engine.
 if ! command -v docker-compose >/dev/null; then
 	apt_install docker-compose
+fi
+
+# The README's quick start uses curl and jq; cmd/walhook/quickstart_e2e_test.go runs it.
+for tool in curl jq; do
+	if ! command -v "$tool" >/dev/null; then
+		apt_install "$tool"
+	fi
+done
+# Node runs the OpenAPI linters and the generated TypeScript client's test
+# (api/openapi_test.go, cmd/walhook/openapi_client_e2e_test.go) and the Node signature
+# snippet (docs/verify). The tools are pinned in tools/openapi/package-lock.json and
+# installed with npm ci when missing or older than the lock file.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	apt_install nodejs npm
+fi
+if (( $(node -p 'process.versions.node.split(".")[0]') < 20 )); then
+	log "node $(node --version) is too old for tools/openapi (20.19 or newer): install a newer Node.js, then rerun"
+	exit 1
+fi
+if [[ ! tools/openapi/node_modules/.package-lock.json -nt tools/openapi/package-lock.json ]]; then
+	log "npm ci (tools/openapi)"
+	(cd tools/openapi && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+# Debian's Chromium runs the console's browser test (cmd/walhook/console_e2e_test.go, driven
+# by chromedp at /usr/bin/chromium, headless, without a sandbox).
+if [[ ! -x /usr/bin/chromium ]]; then
+	apt_install chromium
 fi
 
 log "go mod download"

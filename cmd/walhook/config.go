@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/sethvargo/go-envconfig"
+	"github.com/walhook/walhook/internal/seal"
 )
 
 // Config is walhook's whole configuration, read from the environment (DESIGN.md §2).
@@ -87,6 +88,15 @@ type Config struct {
 	MaxBodyBytes int `env:"WALHOOK_MAX_BODY_BYTES, default=1048576"`
 	// MaxExpandRows bounds the rows of one one-to-many expansion of one item.
 	MaxExpandRows int `env:"WALHOOK_MAX_EXPAND_ROWS, default=100"`
+
+	// ---- Secrets and per-webhook bounds (DESIGN.md §15) ----
+	// SecretKey, when set (at least 32 bytes), seals stored signatures, Basic-auth
+	// passwords and static headers (AES-256-GCM). Never logged.
+	SecretKey string `env:"WALHOOK_SECRET_KEY"`
+	// SignatureRotationGrace is how long a replaced signature still signs deliveries.
+	SignatureRotationGrace time.Duration `env:"WALHOOK_SIGNATURE_ROTATION_GRACE, default=24h"`
+	// MaxWebhookTimeout bounds a webhook's own timeout.
+	MaxWebhookTimeout time.Duration `env:"WALHOOK_MAX_WEBHOOK_TIMEOUT, default=60s"`
 }
 
 // configVariables returns every variable Config reads, in field order.
@@ -216,6 +226,7 @@ func (c Config) validate() error {
 		{"WALHOOK_SPILL_WAIT", c.SpillWait}, {"WALHOOK_QUEUE_POLL_INTERVAL", c.QueuePollInterval},
 		{"WALHOOK_BREAKER_COOLDOWN", c.BreakerCooldown}, {"WALHOOK_DELIVERY_LOG_RETENTION", c.DeliveryLogRetention},
 		{"WALHOOK_DEAD_LETTER_RETENTION", c.DeadLetterRetention},
+		{"WALHOOK_SIGNATURE_ROTATION_GRACE", c.SignatureRotationGrace}, {"WALHOOK_MAX_WEBHOOK_TIMEOUT", c.MaxWebhookTimeout},
 	} {
 		if d.value <= 0 {
 			return configErrorf(d.variable, "%s is not positive", d.value)
@@ -243,6 +254,12 @@ func (c Config) validate() error {
 	}
 	if c.MaxExpandRows < 1 || c.MaxExpandRows > maxMaxExpandRows {
 		return configErrorf("WALHOOK_MAX_EXPAND_ROWS", "%d is not from 1 to %d", c.MaxExpandRows, maxMaxExpandRows)
+	}
+	if c.SecretKey != "" && len(c.SecretKey) < seal.MinKeyBytes {
+		return configErrorf("WALHOOK_SECRET_KEY", "%d bytes, want at least %d (e.g. the output of openssl rand -base64 32)", len(c.SecretKey), seal.MinKeyBytes)
+	}
+	if c.MaxWebhookTimeout < time.Second {
+		return configErrorf("WALHOOK_MAX_WEBHOOK_TIMEOUT", "%s is less than 1s", c.MaxWebhookTimeout)
 	}
 	return nil
 }
@@ -272,6 +289,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("confirm_delay", c.ConfirmDelay),
 		slog.Duration("reconnect_backoff", c.ReconnectBackoff),
 		slog.Int64("memory_limit_bytes", c.MemoryLimitBytes),
+		slog.Bool("secret_key_set", c.SecretKey != ""),
 		slog.Int("max_body_bytes", c.MaxBodyBytes),
 		slog.Int("max_expand_rows", c.MaxExpandRows),
 	)

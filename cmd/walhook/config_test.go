@@ -107,6 +107,8 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"WALHOOK_MAX_BODY_BYTES", "1MiB", `config: WALHOOK_MAX_BODY_BYTES: "1MiB" is not a valid int`},
 		{"WALHOOK_MAX_BODY_BYTES", "1000", `config: WALHOOK_MAX_BODY_BYTES: 1000 is not from 16384 (16 KiB) to 1073741824 (1 GiB)`},
 		{"WALHOOK_MAX_EXPAND_ROWS", "0", `config: WALHOOK_MAX_EXPAND_ROWS: 0 is not from 1 to 10000`},
+		{"WALHOOK_SECRET_KEY", "short", `config: WALHOOK_SECRET_KEY: 5 bytes, want at least 32 (e.g. the output of openssl rand -base64 32)`},
+		{"WALHOOK_MAX_WEBHOOK_TIMEOUT", "500ms", `config: WALHOOK_MAX_WEBHOOK_TIMEOUT: 500ms is less than 1s`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {
@@ -227,4 +229,6 @@ func withSenderDefaults(c *Config) {
 	c.DeadLetterRetention = 720 * time.Hour
 	c.MaxBodyBytes = 1 << 20
 	c.MaxExpandRows = 100
+	c.SignatureRotationGrace = 24 * time.Hour
+	c.MaxWebhookTimeout = time.Minute
 }

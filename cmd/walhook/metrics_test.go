@@ -101,7 +101,11 @@ func walhookMetrics(t *testing.T) *exported {
 	}
 	// The same wiring as startService, minus its I/O (pipeline.New does none; the sender
 	// gets no pool because nothing is run or sent).
-	pipe, err := pipeline.New(pipelineConfig(cfg, mapping.Default(), nil, slog.New(slog.DiscardHandler), rec))
+	pcfg, err := pipelineConfig(cfg, mapping.Default(), nil, slog.New(slog.DiscardHandler), rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipe, err := pipeline.New(pcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -280,8 +280,7 @@ func TestCrashReplaysOnlyInFlight(t *testing.T) {
 	p.waitReady(t)
 	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "events": []string{"Task.Create"}, "signature": r.secret})
 	conn := crmConn(t, dsn)
-	// Subscribed once a Task.Create arrives.
-	waitTasks(t, r, p, insertTasks(t, conn, "probe", 1), 30*time.Second)
+	waitCreateSubscribed(t, conn, r)
 	base := r.countEvent("Task.Create")
 
 	w := startTaskWriter(t, dsn, rows, perTxn, pace)
@@ -338,10 +337,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 		rs = append(rs, r)
 	}
 	conn := crmConn(t, dsn)
-	probe := insertTasks(t, conn, "probe", 1)
-	for _, r := range rs {
-		waitTasks(t, r, procs[0], probe, 30*time.Second)
-	}
+	waitCreateSubscribed(t, conn, rs...)
 	streamer := streaming(t, procs)
 
 	// Every receiver fails: each webhook's chunks go to the durable queue.
@@ -394,6 +390,28 @@ func TestStandbysShareTheQueue(t *testing.T) {
 		waitTasks(t, r, survivors[0], more, time.Minute)
 		r.checkNoProblems(t)
 	}
+}
+
+// waitCreateSubscribed waits until Task.Create webhooks just registered for rs have taken
+// effect (within a second, on every instance): it inserts a probe task per poll until each
+// receiver has one.
+func waitCreateSubscribed(tb testing.TB, conn *pgx.Conn, rs ...*receiver) {
+	tb.Helper()
+	probes := 0
+	waitUntil(tb, 30*time.Second, "the webhooks to take effect", func() (bool, string, error) {
+		got := 0
+		for _, r := range rs {
+			if r.countEvent("Task.Create") > 0 {
+				got++
+			}
+		}
+		if got == len(rs) {
+			return true, "", nil
+		}
+		probes++
+		insertTasks(tb, conn, fmt.Sprintf("probe %d", probes), 1)
+		return false, fmt.Sprintf("%d of %d receivers got a probe after %d probes", got, len(rs), probes), nil
+	})
 }
 
 // streaming returns the index of the one process whose reader streams.

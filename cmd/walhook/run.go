@@ -19,6 +19,8 @@ import (
 
 	"github.com/walhook/walhook/api"
 	"github.com/walhook/walhook/cdc"
+	"github.com/walhook/walhook/console"
+	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/pipeline"
@@ -87,7 +89,12 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger) (*service, 
 		s.pool.Close()
 		return nil, err
 	}
-	if s.pipe, err = pipeline.New(pipelineConfig(cfg, m, s.pool, log, s.reg)); err != nil {
+	pipeCfg, err := pipelineConfig(cfg, m, s.pool, log, s.reg)
+	if err != nil {
+		s.pool.Close()
+		return nil, err
+	}
+	if s.pipe, err = pipeline.New(pipeCfg); err != nil {
 		s.pool.Close()
 		return nil, err
 	}
@@ -114,9 +121,16 @@ func newRegistry() *prometheus.Registry {
 
 // pipelineConfig turns the configuration into the pipeline's: each component's settings
 // from its WALHOOK_ variables.
-func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) pipeline.Config {
+func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.Logger, reg prometheus.Registerer) (pipeline.Config, error) {
+	var secrets *seal.Sealer
+	if c.SecretKey != "" {
+		var err error
+		if secrets, err = seal.New(c.SecretKey); err != nil {
+			return pipeline.Config{}, configErrorf("WALHOOK_SECRET_KEY", "%v", err)
+		}
+	}
 	return pipeline.Config{
-		DB: pool, Mapping: m, Logger: log, Registerer: reg,
+		DB: pool, Mapping: m, Logger: log, Registerer: reg, Secrets: secrets,
 		Reader: cdc.Config{
 			ConnString: c.DatabaseURL, Slot: c.Slot, Publication: c.Publication,
 			StandbyInterval: c.StandbyInterval, ConfirmDelay: c.ConfirmDelay, ReconnectBackoff: c.ReconnectBackoff,
@@ -133,8 +147,8 @@ func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.
 			DeliveryLogRetention: c.DeliveryLogRetention, DeadLetterRetention: c.DeadLetterRetention,
 			MaxBodyBytes: c.MaxBodyBytes,
 		},
-		API: api.Config{Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets},
-	}
+		API: api.Config{Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets, MaxTimeout: c.MaxWebhookTimeout},
+	}, nil
 }
 
 // validateMapping validates m against the database; when m is the bundled sample mapping
@@ -168,7 +182,8 @@ func (s *service) checkSetup(ctx context.Context) error {
 
 func (s *service) routes() {
 	s.mux.Handle("/api/", s.pipe.API())
-	s.mux.Handle("/v1/", s.pipe.API()) // Pipedrive's webhooks API (DESIGN.md §12)
+	s.mux.Handle("/v1/", s.pipe.API())            // Pipedrive's webhooks API (DESIGN.md §12)
+	s.mux.Handle(console.Path, console.Handler()) // ServeMux redirects /console to /console/
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")

@@ -1,0 +1,560 @@
+package main
+
+// The console's end-to-end test: the real walhook binary on a real PostgreSQL, real
+// httptest receivers, and the console driven in Debian's headless Chromium through the
+// DevTools protocol (chromedp). Every script error, uncaught exception and console
+// error of the page (CSP violations included) fails the test.
+//
+// WALHOOK_SCREENSHOTS=1 also writes the README's screenshots to docs/ (1280×800, and one
+// at phone width, 390×844).
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/schema/sample"
+)
+
+// stepTimeout bounds each step of a console test.
+const stepTimeout = 15 * time.Second
+
+// chromiumPath is Debian's Chromium, which scripts/test.sh installs when missing.
+const chromiumPath = "/usr/bin/chromium"
+
+// pageErrors collects what the page reports as errors.
+type pageErrors struct {
+	mu   sync.Mutex
+	errs []string
+}
+
+func (p *pageErrors) add(format string, args ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.errs = append(p.errs, fmt.Sprintf(format, args...))
+}
+
+func (p *pageErrors) list() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.errs...)
+}
+
+// newBrowser starts headless Chromium (flags that work as root in a container without a
+// sandbox) with a viewport of width×height and returns a chromedp context whose page
+// errors are collected; the browser is closed, and the errors checked, when the test
+// ends. Network errors (an expected 404 of a route this version lacks) are not page
+// errors; everything else logged at error level is.
+func newBrowser(t *testing.T, width, height int) (context.Context, *pageErrors) {
+	t.Helper()
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		t.Fatalf("Chromium not found at %s (scripts/test.sh installs Debian's chromium): %v", chromiumPath, err)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", "new"),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.WindowSize(width, height),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	errs := &pageErrors{}
+	err := chromedp.Listen(ctx, func(ev any) {
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil {
+				msg += " " + d.Exception.Description
+			}
+			errs.add("uncaught exception at %s:%d: %s", d.URL, d.LineNumber, msg)
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
+				var args []string
+				for _, a := range ev.Args {
+					args = append(args, string(a.Value)+a.Description)
+				}
+				errs.add("console.%s: %s", ev.Type, strings.Join(args, " "))
+			}
+		case *cdplog.EventEntryAdded:
+			e := ev.Entry
+			if e.Level == cdplog.EntryLevelError && e.Source != cdplog.EntrySourceNetwork {
+				errs.add("%s error: %s (%s)", e.Source, e.Text, e.URL)
+			}
+		}
+	})
+	if err == nil {
+		_, err = chromedp.Call(ctx, cdplog.Enable, cdp.Empty{})
+	}
+	if err == nil {
+		err = chromedp.Do(ctx, chromedp.EmulateViewport(int64(width), int64(height)))
+	}
+	if err != nil {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+		t.Fatalf("start Chromium: %v", err)
+	}
+	t.Cleanup(func() {
+		cancelTimeout()
+		cancelCtx()
+		cancelAlloc()
+		for _, e := range errs.list() {
+			t.Errorf("page error: %s", e)
+		}
+	})
+	return ctx, errs
+}
+
+// css selects the first element matching a CSS selector.
+func css(sel string) chromedp.CSS { return chromedp.CSS(sel) }
+
+// dispatchInput fires an input event on the element matching sel, as a user's change does.
+func dispatchInput(sel string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`document.querySelector(`+strconv.Quote(sel)+`).dispatchEvent(new Event("input"))`)(ctx, t)
+		return err
+	})
+}
+
+// setValue sets the value of the form field matching sel, without events (chromedp's
+// SetValue refuses the empty string).
+func setValue(sel, value string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`(document.querySelector(`+strconv.Quote(sel)+`).value = `+strconv.Quote(value)+`, true)`)(ctx, t)
+		return err
+	})
+}
+
+// waitJS waits until the JavaScript expression is truthy in the page.
+func waitJS(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		_, err := chromedp.Poll[bool](expr)(ctx, t)
+		return err
+	})
+}
+
+// run runs chromedp actions, failing the test with what as context.
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	// One step waits at most stepTimeout, so a missing element fails fast.
+	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(sctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// textOf returns the text content of the first node matching sel.
+func textOf(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.TextContent(css(sel)))
+	if err != nil {
+		t.Fatalf("read %s: %v", sel, err)
+	}
+	return s
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// apiCall calls the webhook API at base with the e2e token and decodes the envelope's
+// data into out (when not nil); it returns the status.
+func apiCall(t *testing.T, method, url string, out any) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if out != nil && resp.StatusCode == http.StatusOK {
+		var env struct{ Data json.RawMessage }
+		if err := json.Unmarshal(body, &env); err != nil {
+			t.Fatalf("%s %s: %v: %s", method, url, err, body)
+		}
+		if err := json.Unmarshal(env.Data, out); err != nil {
+			t.Fatalf("%s %s: data: %v: %s", method, url, err, body)
+		}
+	}
+	return resp.StatusCode
+}
+
+// webhookStatus reads a webhook's status through the API.
+func webhookStatus(t *testing.T, base, id string) string {
+	t.Helper()
+	var wh struct{ Status string }
+	if code := apiCall(t, http.MethodGet, base+webhooksPath+"/"+id, &wh); code != http.StatusOK {
+		t.Fatalf("GET webhook %s: %d", id, code)
+	}
+	return wh.Status
+}
+
+// screenshotter writes PNGs under docs/ when WALHOOK_SCREENSHOTS=1.
+type screenshotter struct {
+	t   *testing.T
+	dir string
+}
+
+func newScreenshotter(t *testing.T) *screenshotter {
+	if os.Getenv("WALHOOK_SCREENSHOTS") != "1" {
+		return &screenshotter{t: t}
+	}
+	dir, err := filepath.Abs(filepath.Join("..", "..", "docs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &screenshotter{t: t, dir: dir}
+}
+
+// shot captures the viewport as docs/console-<name>.png.
+func (s *screenshotter) shot(ctx context.Context, name string) {
+	s.t.Helper()
+	if s.dir == "" {
+		return
+	}
+	// Outside dialogs, a blur keeps the focus ring out of the picture.
+	eval[bool](s.t, ctx, `!document.querySelector("dialog[open]") && (document.activeElement.blur(), true)`)
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		s.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(s.dir, "console-"+name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Logf("wrote %s", path)
+}
+
+// TestConsole drives the console in headless Chromium against the walhook binary: it
+// asks for the token, lists the webhooks, creates one, sends a test, shows the request
+// body of a real CRM change's chunk and its deliveries, redelivers a dead letter, and
+// pauses and resumes a webhook — checking the API agrees.
+func TestConsole(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	env := e2eEnv(dsn)
+	// A failing endpoint is dead-lettered (and its webhook disabled) within a second.
+	env["WALHOOK_RETRY_WINDOW"] = "1s"
+	env["WALHOOK_RETRY_MAX_BACKOFF"] = "200ms"
+	env["WALHOOK_BREAKER_THRESHOLD"] = "1000000"
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	tasks := newReceiver(t, "3f2a1b4c-0000-4000-8000-00000000c0a5")
+	accounts := newReceiver(t, "3f2a1b4c-0000-4000-8000-00000000acc7")
+	contacts := newReceiver(t, "3f2a1b4c-0000-4000-8000-00000000c0c7")
+	p := startWalhook(t, env)
+	p.waitReady(t)
+
+	// The failing webhook first: once the Task webhook gets the probe, both are loaded.
+	accounts.failFast(true)
+	accountsID := registerWebhook(t, p.base, map[string]any{"url": accounts.URL(), "events": []string{"Account.*"}, "signature": accounts.secret})
+	tasksID := registerWebhook(t, p.base, map[string]any{"url": tasks.URL(), "events": []string{"Task.*"}, "signature": tasks.secret})
+	conn := crmConn(t, dsn)
+	waitSubscribed(t, conn, tasks, p)
+	const account = "ac000000-0000-4000-8000-000000000001"
+	if _, err := conn.Exec(ctx, `UPDATE crm.accounts SET phone = '+1 555 0199' WHERE id = '`+account+`'`); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 30*time.Second, "the Account chunk dead-lettered", func() (bool, string, error) {
+		var dead []struct{ ID string }
+		code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+accountsID+"/dead-letters", &dead)
+		return code == http.StatusOK && len(dead) == 1, fmt.Sprintf("%d, %d dead letters", code, len(dead)), p.checkRunning()
+	})
+	waitUntil(t, 30*time.Second, "the Task delivery logged", func() (bool, string, error) {
+		var log []struct{ Outcome string }
+		code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+tasksID+"/deliveries", &log)
+		return code == http.StatusOK && len(log) > 0 && log[0].Outcome == "delivered", fmt.Sprintf("%d, %v", code, log), p.checkRunning()
+	})
+
+	b, _ := newBrowser(t, 1280, 800)
+	shots := newScreenshotter(t)
+
+	// The page asks for the token, with the focus in the token field.
+	run(t, b, "open the console", chromedp.Navigate(p.base+"/console"), chromedp.WaitVisible(css("#login-dialog")))
+	if got := eval[string](t, b, `document.activeElement.id`); got != "login-token" {
+		t.Errorf("focus on load is on %q, want the token field", got)
+	}
+	// A wrong token is refused in the dialog.
+	run(t, b, "sign in with a wrong token",
+		chromedp.SendKeys(css("#login-token"), "wrong"), chromedp.Click(css("#login-submit")),
+		chromedp.WaitVisible(css("#login-error")))
+	if got := textOf(t, b, "#login-error"); !strings.Contains(got, "refused") {
+		t.Errorf("wrong token: error %q", got)
+	}
+	run(t, b, "sign in",
+		setValue("#login-token", ""), chromedp.SendKeys(css("#login-token"), e2eToken),
+		setValue("#login-space", ""), chromedp.SendKeys(css("#login-space"), "e2e"),
+		chromedp.SendKeys(css("#login-space"), kb.Enter),
+		chromedp.WaitNotVisible(css("#login-dialog")),
+		chromedp.WaitVisible(css(`#webhooks-body tr[data-id="`+tasksID+`"]`)),
+		chromedp.WaitVisible(css(`#webhooks-body tr[data-id="`+accountsID+`"][data-status="disabled"]`)))
+	if got := eval[[]any](t, b, `[sessionStorage.getItem("walhook.console.token"), localStorage.getItem("walhook.console.token")]`); len(got) != 2 || got[0] != e2eToken || got[1] != nil {
+		t.Errorf("token in [sessionStorage, localStorage] = %v, want only in sessionStorage", got)
+	}
+	// The space can be changed without retyping the token; Escape returns the focus.
+	run(t, b, "space dialog", chromedp.Click(css("#space-button")), chromedp.WaitVisible(css("#login-dialog")))
+	if got := eval[[]string](t, b, `[document.activeElement.id, document.getElementById("login-space").value, document.getElementById("login-title").textContent]`); strings.Join(got, "|") != "login-space|e2e|Change space or token" {
+		t.Errorf("space dialog: focus, space, title = %q", got)
+	}
+	run(t, b, "close the space dialog", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#login-dialog")))
+	if got := eval[string](t, b, `document.activeElement.id`); got != "space-button" {
+		t.Errorf("focus after Escape is on %q, want the space button", got)
+	}
+	run(t, b, "metrics shown", chromedp.WaitVisible(css(`#m-state.ok`)))
+	if got := textOf(t, b, "#m-state"); got != "streaming" {
+		t.Errorf("reader state shown %q, want streaming", got)
+	}
+	// The page's Prometheus text parser, on escaped labels, exponents and +Inf.
+	parsed := eval[[]map[string]any](t, b, `walhookConsole.parseMetrics(
+		"# HELP x y\n# TYPE x counter\n" +
+		"walhook_x_total{a=\"q\\\"uote\",b=\"back\\\\slash\"} 1.5e+03\n" +
+		"walhook_h_bucket{le=\"+Inf\"} +Inf\n" +
+		"bad line\n" +
+		"walhook_g 7")`)
+	if got, _ := json.Marshal(parsed); string(got) != `[{"labels":{"a":"q\"uote","b":"back\\slash"},"name":"walhook_x_total","value":1500},`+
+		`{"labels":{"le":"+Inf"},"name":"walhook_h_bucket","value":null},{"labels":{},"name":"walhook_g","value":7}]` {
+		t.Errorf("parseMetrics = %s", got)
+	}
+	run(t, b, "throughput shown", chromedp.WaitVisible(css("#reader-cards[data-rates]")))
+	if got := textOf(t, b, "#m-events-rate"); got == "—" || got == "" {
+		t.Errorf("events/s shown %q after two samples", got)
+	}
+	if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
+		t.Errorf("at 1280×800 the page is %v px wide (scrollWidth, innerWidth)", w)
+	}
+	shots.shot(b, "webhooks")
+
+	// Pause and resume from the list; the API agrees each time.
+	row := `#webhooks-body tr[data-id="` + tasksID + `"]`
+	run(t, b, "pause from the list", chromedp.Click(css(row+` button`)), chromedp.WaitVisible(css(row+`[data-status="paused"]`)))
+	if st := webhookStatus(t, p.base, tasksID); st != "paused" {
+		t.Errorf("API status after pause in the list: %q", st)
+	}
+	run(t, b, "resume from the list", chromedp.Click(css(row+` button`)), chromedp.WaitVisible(css(row+`[data-status="active"]`)))
+	if st := webhookStatus(t, p.base, tasksID); st != "active" {
+		t.Errorf("API status after resume in the list: %q", st)
+	}
+
+	// Create a webhook through the form, by keyboard; the signature is shown once.
+	const contactsSig = "3f2a1b4c-0000-4000-8000-00000000c0c7"
+	run(t, b, "create a webhook",
+		chromedp.Focus(css("#new-webhook")), chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(css("#webhook-dialog")),
+		chromedp.SendKeys(css("#wf-url"), contacts.URL()),
+		chromedp.SendKeys(css("#wf-events"), "Contact.Create, Contact.Update"),
+		chromedp.SendKeys(css("#wf-signature"), contactsSig))
+	shots.shot(b, "new-webhook")
+	// The dialog keeps Tab inside: Shift+Tab from its first field wraps to its last button.
+	run(t, b, "shift+tab in the dialog", chromedp.Focus(css("#wf-url")), chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift)))
+	if got := eval[string](t, b, `document.activeElement.id`); got != "wf-submit" {
+		t.Errorf("Shift+Tab from the dialog's first field went to %q, want wf-submit", got)
+	}
+	run(t, b, "submit the webhook",
+		chromedp.Click(css("#wf-submit")), chromedp.WaitVisible(css("#created-signature")))
+	if got := textOf(t, b, "#created-signature"); got != contactsSig {
+		t.Errorf("created signature shown %q, want %q", got, contactsSig)
+	}
+	run(t, b, "close with Escape", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#detail-dialog")),
+		chromedp.WaitVisible(css("#wh-pause")))
+	contactsID := strings.TrimPrefix(eval[string](t, b, `decodeURIComponent(location.hash)`), "#/webhooks/")
+	var created struct {
+		URL    string
+		Events []string
+		Status string
+	}
+	if code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+contactsID, &created); code != http.StatusOK ||
+		created.URL != contacts.URL() || strings.Join(created.Events, ",") != "Contact.Create,Contact.Update" || created.Status != "active" {
+		t.Fatalf("webhook %q created through the console: %d %+v", contactsID, code, created)
+	}
+
+	// Send a test: the result, or the graceful message while the API lacks the route.
+	run(t, b, "send a test", chromedp.Click(css("#wh-test")), chromedp.WaitVisible(css("#notice .warn, #test-result")))
+	testRoute := apiCallBody(t, http.MethodPost, p.base+webhooksPath+"/"+contactsID+"/test")
+	if testRoute == http.StatusNotFound || testRoute == http.StatusMethodNotAllowed {
+		if got := textOf(t, b, "#notice"); !strings.Contains(got, "not available in this version") {
+			t.Errorf("test-send without the API: notice %q", got)
+		}
+	} else {
+		// Test-send has landed: the console shows the receiver's answer.
+		if got := textOf(t, b, "#test-result"); !strings.Contains(got, "200") {
+			t.Errorf("test result %q lacks the receiver's 200", got)
+		}
+		run(t, b, "close the test result", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#detail-dialog")))
+		if n, _ := contacts.stats(); n == 0 {
+			t.Error("the receiver got no test request")
+		}
+	}
+
+	// Pause and resume by keyboard; the API agrees each time.
+	run(t, b, "pause", chromedp.Focus(css("#wh-pause")), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css("#wh-resume")))
+	if got := textOf(t, b, "#wh-status"); got != "paused" {
+		t.Errorf("status shown after pause: %q", got)
+	}
+	if st := webhookStatus(t, p.base, contactsID); st != "paused" {
+		t.Errorf("API status after pause in the console: %q", st)
+	}
+	run(t, b, "resume", chromedp.Focus(css("#wh-resume")), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css("#wh-pause")))
+	if st := webhookStatus(t, p.base, contactsID); st != "active" {
+		t.Errorf("API status after resume in the console: %q", st)
+	}
+
+	// Edit: the events change; the masked signature, not sent back, stays as it was.
+	run(t, b, "edit the webhook",
+		chromedp.Click(css("#wh-edit")), chromedp.WaitVisible(css("#webhook-dialog")),
+		setValue("#wf-events", ""), chromedp.SendKeys(css("#wf-events"), "Contact.*"),
+		chromedp.Click(css("#wf-submit")), chromedp.WaitNotVisible(css("#webhook-dialog")),
+		waitJS(`document.querySelector("#wh-facts .events")?.textContent === "Contact.*"`))
+	var edited struct{ Events []string }
+	var secret struct{ Signature string }
+	apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+contactsID, &edited)
+	apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+contactsID+"/secret", &secret)
+	if strings.Join(edited.Events, ",") != "Contact.*" || secret.Signature != contactsSig {
+		t.Errorf("after the edit the API has events %v and signature %q, want [Contact.*] and %q", edited.Events, secret.Signature, contactsSig)
+	}
+
+	// The Task webhook's delivery log: the probe's chunk, delivered; its request and response.
+	run(t, b, "open the Task webhook",
+		chromedp.Navigate(p.base+"/console/#/webhooks/"+tasksID),
+		chromedp.WaitVisible(css(`#deliveries-body tr[data-outcome="delivered"]`)))
+	shots.shot(b, "deliveries")
+	run(t, b, "filter deliveries",
+		setValue("#f-outcome", "timeout"), dispatchInput("#f-outcome"),
+		chromedp.WaitVisible(css("#deliveries-empty")),
+		setValue("#f-outcome", ""), chromedp.SendKeys(css("#f-search"), "delivered"),
+		chromedp.WaitVisible(css(`#deliveries-body tr[data-outcome="delivered"] button`)))
+	run(t, b, "view a delivery",
+		chromedp.Click(css(`#deliveries-body tr[data-outcome="delivered"] button`)),
+		chromedp.WaitVisible(css("#delivery-request-body, #delivery-request-body-missing")))
+	if eval[bool](t, b, `!!document.getElementById("delivery-request-body")`) {
+		// The delivery log keeps request bodies: it must be the probe's Task.Update.
+		if got := textOf(t, b, "#delivery-request-body"); !strings.Contains(got, `"Task.Update"`) {
+			t.Errorf("delivery request body lacks the Task.Update item:\n%s", got)
+		}
+	}
+	shots.shot(b, "delivery")
+	run(t, b, "close the delivery", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#detail-dialog")))
+	if got := eval[string](t, b, `document.activeElement.textContent`); got != "View" {
+		t.Errorf("focus after closing the delivery dialog is on %q, want its View button", got)
+	}
+
+	// Backfill: progress, or the graceful message while the API lacks the route.
+	run(t, b, "backfill tab", chromedp.Click(css("#tab-backfill")), chromedp.WaitVisible(css("#backfill-form")))
+	if code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+tasksID+"/backfill", nil); code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+		run(t, b, "backfill unavailable", chromedp.WaitVisible(css("#bf-text")))
+		if got := textOf(t, b, "#bf-text"); !strings.Contains(got, "not available in this version") {
+			t.Errorf("backfill progress without the API: %q", got)
+		}
+		run(t, b, "start a backfill", chromedp.SendKeys(css("#bf-entities"), "Task"), chromedp.SendKeys(css("#bf-entities"), kb.Enter),
+			chromedp.WaitVisible(css("#notice .warn")))
+		if got := textOf(t, b, "#notice"); !strings.Contains(got, "Backfill is not available in this version") {
+			t.Errorf("backfill start without the API: notice %q", got)
+		}
+	}
+
+	// The Account webhook: disabled with its reason, the chunk dead-lettered with the
+	// request body of the real CRM change; redeliver it and resume.
+	run(t, b, "open the Account webhook's dead letters",
+		chromedp.Navigate(p.base+"/console/#/webhooks/"+accountsID+"/dead"),
+		chromedp.WaitVisible(css(`#dead-body tr[data-dead] button`)))
+	if got := textOf(t, b, "#wh-reason"); !strings.Contains(got, "retry window") {
+		t.Errorf("disabled reason shown %q", got)
+	}
+	shots.shot(b, "dead-letters")
+	run(t, b, "view the dead letter",
+		chromedp.Click(css(`#dead-body tr[data-dead] button`)), chromedp.WaitVisible(css("#dead-request-body")))
+	body := textOf(t, b, "#dead-request-body")
+	if !strings.Contains(body, `"entity_id": "`+account+`"`) || !strings.Contains(body, `"Account.Update"`) {
+		t.Errorf("dead letter's request body lacks the Account.Update of %s:\n%s", account, body)
+	}
+	shots.shot(b, "dead-letter")
+	run(t, b, "close the dead letter", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#detail-dialog")))
+	accounts.failFast(false)
+	run(t, b, "resume and redeliver",
+		chromedp.Click(css("#wh-resume")), chromedp.WaitVisible(css("#wh-pause")),
+		chromedp.WaitVisible(css(`#dead-body:not([aria-busy]) tr[data-dead] button[aria-label^="Redeliver"]`)),
+		chromedp.Click(css(`#dead-body tr[data-dead] button[aria-label^="Redeliver"]`)),
+		chromedp.WaitVisible(css("#dead-empty")))
+	waitUntil(t, 30*time.Second, "the redelivered Account.Update", func() (bool, string, error) {
+		n := len(accounts.entityIDs("Account.Update")[account])
+		return n == 1, fmt.Sprintf("%d received", n), p.checkRunning()
+	})
+	if st := webhookStatus(t, p.base, accountsID); st != "active" {
+		t.Errorf("API status after resume in the console: %q", st)
+	}
+
+	// Inbound webhooks: listed, or the graceful message while the API lacks them.
+	run(t, b, "inbound", chromedp.Click(css(`a[data-nav="inbound"]`)), chromedp.WaitVisible(css("#inbound-message, #inbound-table")))
+	if code := apiCall(t, http.MethodGet, p.base+"/api/v3/command/webhook.get", nil); code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+		if got := textOf(t, b, "#inbound-message"); !strings.Contains(got, "not available in this version") {
+			t.Errorf("inbound without the API: message %q", got)
+		}
+	} else if code != http.StatusOK || !eval[bool](t, b, `!document.getElementById("inbound-table").hidden || /No inbound/.test(document.getElementById("inbound-message").textContent)`) {
+		t.Errorf("inbound with the API (GET answered %d): neither the table nor the empty message shown", code)
+	}
+
+	// Phone width: the list as cards, nothing wider than the screen.
+	run(t, b, "phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(p.base+"/console/#/webhooks"),
+		chromedp.WaitVisible(css(`#webhooks-body tr[data-id="`+contactsID+`"]`)))
+	if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
+		t.Errorf("at phone width the page is %v px wide (scrollWidth, innerWidth)", w)
+	}
+	shots.shot(b, "phone")
+	for _, r := range []*receiver{tasks, accounts, contacts} {
+		r.checkNoProblems(t)
+	}
+}
+
+// apiCallBody POSTs an empty JSON object with the e2e token and returns the status.
+func apiCallBody(t *testing.T, method, url string) int {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}

@@ -1,0 +1,921 @@
+// walhook console. Plain JavaScript, no framework, no build step.
+//
+// Rules kept throughout: API data is only ever put in the page as text (textContent and
+// DOM building; strings are never parsed as HTML); the token lives in sessionStorage unless the operator
+// ticks "remember on this device"; routes that a walhook version lacks (404 without a
+// field, 405, 501) are reported as "not available in this version", so the screens light
+// up once the API lands.
+"use strict";
+
+(() => {
+  const TOKEN_KEY = "walhook.console.token";
+  const SPACE_KEY = "walhook.console.space";
+  const METRICS_EVERY_MS = 5000;
+
+  // ---- DOM helpers -----------------------------------------------------------------------
+
+  const $ = (id) => document.getElementById(id);
+
+  // el builds an element: attrs are attributes, except "text" (textContent), "class",
+  // and "on<event>" (listeners); children are nodes or strings (text nodes).
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "text") node.textContent = String(v);
+      else if (k === "class") node.className = v;
+      else if (k.startsWith("on") && typeof v === "function") node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children) {
+      if (c === undefined || c === null || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  // cell returns a table cell labelled for the narrow (card) layout.
+  function cell(label, content, cls) {
+    const td = el("td", { "data-label": label, class: cls });
+    if (content instanceof Node) td.append(content);
+    else td.textContent = content === undefined || content === null ? "" : String(content);
+    return td;
+  }
+
+  // ---- Formatting ------------------------------------------------------------------------
+
+  function fmtBytes(n) {
+    if (!Number.isFinite(n)) return "—";
+    const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i === 0 ? String(Math.round(n)) : n.toFixed(1)) + " " + units[i];
+  }
+
+  function fmtSeconds(s) {
+    if (!Number.isFinite(s)) return "—";
+    if (s < 1) return Math.round(s * 1000) + " ms";
+    if (s < 120) return s.toFixed(1) + " s";
+    if (s < 7200) return Math.round(s / 60) + " min";
+    return (s / 3600).toFixed(1) + " h";
+  }
+
+  function fmtRate(r) {
+    if (!Number.isFinite(r)) return "—";
+    return r >= 100 ? String(Math.round(r)) : r.toFixed(1);
+  }
+
+  function fmtTime(s) {
+    if (!s) return "—";
+    const d = new Date(s);
+    if (Number.isNaN(d.getTime())) return String(s);
+    return d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric",
+      hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  }
+
+  function short(id) {
+    return typeof id === "string" && id.length > 8 ? id.slice(0, 8) + "…" : String(id ?? "");
+  }
+
+  // pretty renders a JSON text or value indented; other text as is.
+  function pretty(v) {
+    if (v === undefined || v === null) return "";
+    if (typeof v === "string") {
+      try { return JSON.stringify(JSON.parse(v), null, 2); } catch { return v; }
+    }
+    return JSON.stringify(v, null, 2);
+  }
+
+  const statusClass = { active: "ok", paused: "warn", disabled: "bad" };
+  const outcomeClass = { delivered: "ok", http_error: "bad", timeout: "warn", connection_error: "bad", blocked: "bad" };
+  const stateClass = { streaming: "ok", standby: "info", connecting: "warn", stopped: "bad", slot_lost: "bad" };
+
+  function badge(text, cls) {
+    return el("span", { class: "badge " + (cls || ""), text });
+  }
+
+  // ---- Session ---------------------------------------------------------------------------
+
+  const session = {
+    get token() { return sessionStorage.getItem(TOKEN_KEY) || localStorage.getItem(TOKEN_KEY) || ""; },
+    get space() { return sessionStorage.getItem(SPACE_KEY) || localStorage.getItem(SPACE_KEY) || "default"; },
+    save(token, space, remember) {
+      this.forget();
+      const store = remember ? localStorage : sessionStorage;
+      store.setItem(TOKEN_KEY, token);
+      store.setItem(SPACE_KEY, space);
+    },
+    forget() {
+      for (const s of [sessionStorage, localStorage]) { s.removeItem(TOKEN_KEY); s.removeItem(SPACE_KEY); }
+    },
+  };
+
+  // ---- API -------------------------------------------------------------------------------
+
+  function base(space) {
+    return "/api/v100/rest/spaces/" + encodeURIComponent(space ?? session.space) + "/entities/Webhooks";
+  }
+
+  // api calls the REST API and resolves to {ok, status, data, body, message}; it never
+  // rejects (a network failure is status 0).
+  async function api(method, path, payload, opts) {
+    const token = (opts && opts.token) || session.token;
+    const init = { method, headers: { Accept: "application/json" }, cache: "no-store", credentials: "omit" };
+    if (token) init.headers.Authorization = "Bearer " + token;
+    if (payload !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(payload);
+    }
+    let res;
+    try {
+      res = await fetch(path, init);
+    } catch (e) {
+      return { ok: false, status: 0, body: null, data: null, message: "walhook is unreachable (" + e.message + ")" };
+    }
+    let body = null;
+    const text = await res.text();
+    try { body = text ? JSON.parse(text) : null; } catch { body = null; }
+    const ok = res.ok && (!body || body.success !== false);
+    const message = body && typeof body.message === "string" ? body.message
+      : body && typeof body.error === "string" ? body.error : res.status + " " + res.statusText;
+    if (res.status === 401 && !(opts && opts.token)) signedOut("The API refused the token: sign in again.");
+    return { ok, status: res.status, body, data: body && "data" in body ? body.data : body, message };
+  }
+
+  // unavailable reports whether a route is missing from this walhook version: 405, 501,
+  // or a 404 that is not "this webhook does not exist".
+  function unavailable(r) {
+    return r.status === 405 || r.status === 501 || (r.status === 404 && !(r.body && r.body.field));
+  }
+
+  // ---- Notices ---------------------------------------------------------------------------
+
+  function notify(kind, text) {
+    const box = $("notice");
+    clear(box);
+    if (text) box.append(el("div", { class: kind, text }));
+  }
+
+  // keepNotice keeps the notice across the next navigation (set by an action that
+  // navigates after reporting).
+  let keepNotice = false;
+
+  function navigate(hash) {
+    if (location.hash === hash) { route(); return; }
+    keepNotice = true;
+    location.hash = hash;
+  }
+
+  // ---- Dialogs: modal, focus trapped, Escape closes, focus returns to the opener ----------
+
+  const openers = new WeakMap();
+
+  function openDialog(dlg, focus) {
+    openers.set(dlg, document.activeElement);
+    dlg.showModal();
+    const target = focus || dlg.querySelector("input:not([type=hidden]), select, textarea, button");
+    if (target) target.focus();
+  }
+
+  function setupDialog(dlg) {
+    dlg.addEventListener("close", () => {
+      const back = openers.get(dlg);
+      openers.delete(dlg);
+      if (back && back.isConnected && typeof back.focus === "function") back.focus();
+    });
+    for (const b of dlg.querySelectorAll("[data-close]")) b.addEventListener("click", () => dlg.close(""));
+    dlg.addEventListener("keydown", (e) => {
+      if (e.key !== "Tab") return;
+      const items = [...dlg.querySelectorAll("a[href], button, input, select, textarea, [tabindex]:not([tabindex='-1'])")]
+        .filter((n) => !n.disabled && n.offsetParent !== null);
+      if (items.length === 0) return;
+      const first = items[0], last = items[items.length - 1];
+      if (e.shiftKey && document.activeElement === first) { last.focus(); e.preventDefault(); }
+      else if (!e.shiftKey && document.activeElement === last) { first.focus(); e.preventDefault(); }
+    });
+    // A click on the backdrop (outside the dialog box) closes it too.
+    dlg.addEventListener("click", (e) => { if (e.target === dlg) dlg.close(""); });
+  }
+
+  // showDetail opens the detail dialog with title and the nodes of body.
+  function showDetail(title, ...nodes) {
+    $("detail-title").textContent = title;
+    const body = $("detail-body");
+    clear(body);
+    body.append(...nodes);
+    openDialog($("detail-dialog"), $("detail-dialog").querySelector("[data-close]"));
+  }
+
+  function confirmAction(title, text, okLabel) {
+    const dlg = $("confirm-dialog");
+    $("confirm-title").textContent = title;
+    $("confirm-text").textContent = text;
+    $("confirm-ok").textContent = okLabel || "Confirm";
+    return new Promise((resolve) => {
+      dlg.addEventListener("close", () => resolve(dlg.returnValue === "ok"), { once: true });
+      dlg.returnValue = "";
+      openDialog(dlg, $("confirm-ok"));
+    });
+  }
+
+  function section(title, ...nodes) {
+    return [el("h3", { text: title }), ...nodes];
+  }
+
+  function facts(pairs) {
+    const dl = el("dl", { class: "facts" });
+    for (const [k, v] of pairs) {
+      if (v === undefined) continue;
+      dl.append(el("dt", { text: k }), el("dd", {}, v instanceof Node ? v : String(v ?? "—")));
+    }
+    return dl;
+  }
+
+  // ---- Reader metrics (Prometheus text format) -------------------------------------------
+
+  // parseMetrics parses the Prometheus text exposition format into samples
+  // {name, labels, value}; comments and malformed lines are skipped. Label values are
+  // unescaped (\\, \", \n) in one pass.
+  function parseMetrics(text) {
+    const out = [];
+    for (const raw of text.split("\n")) {
+      const line = raw.trim();
+      if (!line || line.startsWith("#")) continue;
+      const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+      if (!m) continue;
+      const labels = {};
+      if (m[3]) {
+        const re = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+        let lm;
+        while ((lm = re.exec(m[3])) !== null) {
+          labels[lm[1]] = lm[2].replace(/\\(.)/g, (_, c) => (c === "n" ? "\n" : c));
+        }
+      }
+      const value = m[4] === "+Inf" ? Infinity : m[4] === "-Inf" ? -Infinity : m[4] === "NaN" ? NaN : Number(m[4]);
+      if (Number.isNaN(value) && m[4] !== "NaN") continue; // not a sample line
+      out.push({ name: m[1], labels, value });
+    }
+    return out;
+  }
+
+  function sum(samples, name, where) {
+    let total = 0, found = false;
+    for (const s of samples) {
+      if (s.name !== name) continue;
+      if (where && !Object.entries(where).every(([k, v]) => s.labels[k] === v)) continue;
+      total += s.value;
+      found = true;
+    }
+    return found ? total : NaN;
+  }
+
+  let lastSample = null;
+
+  async function refreshMetrics() {
+    let text;
+    try {
+      const res = await fetch("/metrics", { cache: "no-store", credentials: "omit" });
+      if (!res.ok) throw new Error(res.status + " " + res.statusText);
+      text = await res.text();
+    } catch (e) {
+      const st = $("m-state");
+      st.className = "badge bad";
+      st.textContent = "unreachable";
+      return;
+    }
+    const samples = parseMetrics(text);
+    const now = performance.now();
+    const state = samples.find((s) => s.name === "walhook_reader_state" && s.value === 1);
+    const st = $("m-state");
+    st.textContent = state ? state.labels.state : "unknown";
+    st.className = "badge " + (state ? stateClass[state.labels.state] || "" : "");
+    $("m-lag").textContent = fmtBytes(sum(samples, "walhook_replication_lag_bytes"));
+    $("m-lag-seconds").textContent = fmtSeconds(sum(samples, "walhook_replication_lag_seconds"));
+    $("m-queue").textContent = fmtCount(sum(samples, "walhook_delivery_queue_chunks"));
+    $("m-dead").textContent = fmtCount(sum(samples, "walhook_dead_letters_total"));
+    const cur = {
+      t: now,
+      events: sum(samples, "walhook_events_raised_total"),
+      delivered: sum(samples, "walhook_deliveries_total", { outcome: "delivered" }),
+    };
+    if (lastSample && cur.t > lastSample.t) {
+      const dt = (cur.t - lastSample.t) / 1000;
+      $("m-events-rate").textContent = fmtRate(Math.max(0, cur.events - lastSample.events) / dt);
+      $("m-delivered-rate").textContent = fmtRate(Math.max(0, cur.delivered - lastSample.delivered) / dt);
+      $("reader-cards").dataset.rates = "1";
+    } else {
+      $("m-events-rate").textContent = "—";
+      $("m-delivered-rate").textContent = "—";
+    }
+    lastSample = cur;
+  }
+
+  function fmtCount(n) {
+    return Number.isFinite(n) ? String(Math.round(n)) : "—";
+  }
+
+  // ---- Views and routing -----------------------------------------------------------------
+
+  const views = ["view-webhooks", "view-webhook", "view-inbound", "view-signedout"];
+
+  function showView(id) {
+    for (const v of views) $(v).hidden = v !== id;
+    const nav = id === "view-inbound" ? "inbound" : id === "view-signedout" ? "" : "webhooks";
+    for (const a of document.querySelectorAll("[data-nav]")) {
+      if (a.dataset.nav === nav) a.setAttribute("aria-current", "page");
+      else a.removeAttribute("aria-current");
+    }
+  }
+
+  function route() {
+    if (!session.token) { signedOut(); return; }
+    $("space-button").textContent = "Space: " + session.space;
+    $("space-button").hidden = false;
+    $("signin-button").hidden = true;
+    $("signout-button").hidden = false;
+    const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+    if (parts[0] === "inbound") { showView("view-inbound"); loadInbound(); return; }
+    if (parts[0] === "webhooks" && parts[1]) { showWebhook(parts[1], parts[2] || "deliveries"); return; }
+    showView("view-webhooks");
+    loadWebhooks();
+  }
+
+  function signedOut(message) {
+    $("space-button").hidden = true;
+    $("signin-button").hidden = false;
+    $("signout-button").hidden = true;
+    showView("view-signedout");
+    if (message) {
+      session.forget();
+      notify("warn", message);
+    }
+    if (!$("login-dialog").open) openLogin(message);
+  }
+
+  // openLogin asks for the token and space; signed in, the token may be left empty to
+  // keep it (changing only the space).
+  function openLogin(message) {
+    const signedIn = !!session.token;
+    $("login-title").textContent = signedIn ? "Change space or token" : "Sign in";
+    $("login-token-hint").hidden = !signedIn;
+    $("login-error").textContent = message || "";
+    $("login-token").value = "";
+    $("login-space").value = session.space;
+    $("login-remember").checked = signedIn && localStorage.getItem(TOKEN_KEY) !== null;
+    openDialog($("login-dialog"), signedIn ? $("login-space") : $("login-token"));
+  }
+
+  async function submitLogin(e) {
+    e.preventDefault();
+    const token = $("login-token").value.trim() || session.token;
+    const space = $("login-space").value.trim() || "default";
+    if (!token) { $("login-error").textContent = "Enter an API token."; return; }
+    $("login-submit").disabled = true;
+    const r = await api("GET", base(space) + "?limit=1", undefined, { token });
+    $("login-submit").disabled = false;
+    if (r.status === 401 || r.status === 403) { $("login-error").textContent = "walhook refused this token."; return; }
+    if (!r.ok) { $("login-error").textContent = "Could not reach the API: " + r.message; return; }
+    const spaceChanged = !!session.token && space !== session.space;
+    session.save(token, space, $("login-remember").checked);
+    $("login-dialog").close("ok");
+    notify("", "");
+    // A webhook page of the old space means nothing in the new one.
+    if (!location.hash || location.hash === "#" || (spaceChanged && /^#\/webhooks\/./.test(location.hash))) navigate("#/webhooks");
+    else route();
+  }
+
+  // ---- Webhooks list ---------------------------------------------------------------------
+
+  let webhooksSeq = 0;
+
+  async function loadWebhooks() {
+    const seq = ++webhooksSeq;
+    const r = await api("GET", base() + "?limit=1000");
+    if (seq !== webhooksSeq) return;
+    if (!r.ok) { if (r.status !== 401) notify("bad", "Could not list webhooks: " + r.message); return; }
+    const list = Array.isArray(r.data) ? r.data : [];
+    const tbody = $("webhooks-body");
+    clear(tbody);
+    for (const wh of list) tbody.append(webhookRow(wh));
+    $("webhooks-empty").hidden = list.length > 0;
+    $("webhooks-table").hidden = list.length === 0;
+  }
+
+  function eventChips(events) {
+    const box = el("div", { class: "events" });
+    for (const ev of events || []) box.append(el("span", { class: "chip", text: ev }));
+    return box;
+  }
+
+  function webhookRow(wh) {
+    const status = wh.status || "active";
+    const statusCell = el("div", {}, badge(status, statusClass[status]));
+    if (wh.disabled_reason) statusCell.append(el("div", { class: "reason small", text: wh.disabled_reason }));
+    const link = el("a", { href: "#/webhooks/" + encodeURIComponent(wh.id), text: wh.url });
+    const toggle = status === "active"
+      ? el("button", { type: "button", class: "small", "aria-label": "Pause " + wh.url, text: "Pause",
+        onclick: () => setStatus(wh.id, "pause") })
+      : el("button", { type: "button", class: "small", "aria-label": "Resume " + wh.url, text: "Resume",
+        onclick: () => setStatus(wh.id, "resume") });
+    const tr = el("tr", { "data-id": wh.id, "data-status": status });
+    tr.append(
+      cell("Status", statusCell),
+      cell("URL", link, "url"),
+      cell("Events", eventChips(wh.events)),
+      cell("Signing", (wh.signing || "pipeliner") + (wh.signature ? " · signed" : "")),
+      cell("Modified", fmtTime(wh.modified)),
+      cell("", toggle, "act"),
+    );
+    return tr;
+  }
+
+  async function setStatus(id, op) {
+    const r = await api("POST", base() + "/" + encodeURIComponent(id) + "/" + op);
+    if (!r.ok) {
+      notify("bad", unavailable(r) ? op + " is not available in this version of walhook." : op + " failed: " + r.message);
+      return;
+    }
+    notify("ok", "Webhook " + (op === "pause" ? "paused" : "resumed") + ": status " + (r.data && r.data.status) + ".");
+    route();
+  }
+
+  // ---- Create and edit -------------------------------------------------------------------
+
+  let editing = null; // the webhook being edited, or null when creating
+
+  function openWebhookForm(wh) {
+    editing = wh || null;
+    $("webhook-dialog-title").textContent = wh ? "Edit webhook" : "New webhook";
+    $("wf-submit").textContent = wh ? "Save" : "Create";
+    $("wf-url").value = wh ? wh.url : "";
+    $("wf-events").value = wh ? (wh.events || []).join(", ") : "";
+    $("wf-signature").value = "";
+    $("wf-signature").placeholder = wh && wh.signature ? "unchanged (" + wh.signature + ")" : "e.g. 3f2a1b4c-…";
+    $("wf-signing").value = (wh && wh.signing) || "pipeliner";
+    $("wf-options").value = wh ? JSON.stringify(wh.options || {}, null, 2) : "{}";
+    $("wf-insecure").checked = !!(wh && wh.insecure_ssl);
+    $("webhook-error").textContent = "";
+    openDialog($("webhook-dialog"), $("wf-url"));
+  }
+
+  async function submitWebhook(e) {
+    e.preventDefault();
+    const events = $("wf-events").value.split(",").map((s) => s.trim()).filter(Boolean);
+    let options;
+    try {
+      options = JSON.parse($("wf-options").value.trim() || "{}");
+      if (options === null || typeof options !== "object" || Array.isArray(options)) throw new Error("not an object");
+    } catch (err) {
+      $("webhook-error").textContent = "Options: not a JSON object (" + err.message + ").";
+      $("wf-options").focus();
+      return;
+    }
+    const body = { url: $("wf-url").value.trim(), events, options, signing: $("wf-signing").value,
+      insecure_ssl: $("wf-insecure").checked };
+    const sig = $("wf-signature").value.trim();
+    if (sig) body.signature = sig;
+    $("wf-submit").disabled = true;
+    const r = editing
+      ? await api("PATCH", base() + "/" + encodeURIComponent(editing.id), body)
+      : await api("POST", base(), body);
+    $("wf-submit").disabled = false;
+    if (!r.ok) {
+      $("webhook-error").textContent = r.message;
+      const field = r.body && r.body.field;
+      const input = { url: "wf-url", events: "wf-events", signature: "wf-signature", signing: "wf-signing" }[field];
+      if (input) $(input).focus();
+      else if (field && field.startsWith("options")) $("wf-options").focus();
+      return;
+    }
+    const wh = r.data;
+    const created = !editing;
+    $("webhook-dialog").close("ok");
+    if (created) {
+      notify("ok", "Webhook created.");
+      navigate("#/webhooks/" + encodeURIComponent(wh.id));
+      if (wh.signature) {
+        showDetail("Webhook created",
+          el("p", { text: "Copy the signature now: later responses show it masked (Reveal secret reads it again)." }),
+          el("pre", { class: "secret", id: "created-signature", text: wh.signature }));
+      }
+    } else {
+      notify("ok", "Webhook saved.");
+      route();
+    }
+  }
+
+  // ---- One webhook -----------------------------------------------------------------------
+
+  let current = null; // the webhook shown in view-webhook
+  let deliveries = [];
+
+  async function showWebhook(id, tab) {
+    showView("view-webhook");
+    const r = await api("GET", base() + "/" + encodeURIComponent(id));
+    if (!r.ok) {
+      if (r.status !== 401) notify("bad", r.status === 404 ? "No webhook " + id + " in this space." : "Could not read the webhook: " + r.message);
+      return;
+    }
+    current = r.data;
+    renderWebhook(current);
+    selectTab(tab, false);
+  }
+
+  function renderWebhook(wh) {
+    const status = wh.status || "active";
+    $("webhook-heading").textContent = wh.url;
+    const st = $("wh-status");
+    st.textContent = status;
+    st.className = "badge " + (statusClass[status] || "");
+    $("wh-reason").textContent = wh.disabled_reason ? wh.disabled_reason : "";
+    $("wh-pause").hidden = status !== "active";
+    $("wh-resume").hidden = status === "active";
+    $("wh-secret").hidden = !wh.signature;
+    const dl = $("wh-facts");
+    clear(dl);
+    const rows = [
+      ["ID", el("span", { class: "mono", text: wh.id })],
+      ["Events", eventChips(wh.events)],
+      ["Signing", (wh.signing || "pipeliner") + (wh.signature ? " · signature " + wh.signature : " · unsigned")],
+      ["Options", el("code", { text: JSON.stringify(wh.options || {}) })],
+      ["Created", fmtTime(wh.created)],
+      ["Modified", fmtTime(wh.modified)],
+    ];
+    if (wh.disabled_at) rows.push(["Disabled at", fmtTime(wh.disabled_at)]);
+    if (wh.insecure_ssl) rows.push(["TLS", "verification off (insecure_ssl)"]);
+    for (const [k, v] of rows) dl.append(el("dt", { text: k }), el("dd", {}, v));
+  }
+
+  const tabs = { deliveries: "tab-deliveries", dead: "tab-dead", backfill: "tab-backfill" };
+
+  function selectTab(name, focus) {
+    if (!tabs[name]) name = "deliveries";
+    for (const [key, id] of Object.entries(tabs)) {
+      const t = $(id);
+      const on = key === name;
+      t.setAttribute("aria-selected", String(on));
+      t.tabIndex = on ? 0 : -1;
+      $(t.getAttribute("aria-controls")).hidden = !on;
+      if (on && focus) t.focus();
+    }
+    if (name === "deliveries") loadDeliveries();
+    else if (name === "dead") loadDeadLetters();
+    else if (name === "backfill") loadBackfill(false);
+  }
+
+  function tabKeys(e) {
+    const names = Object.keys(tabs);
+    const i = names.findIndex((n) => $(tabs[n]) === e.target);
+    if (i < 0) return;
+    let j = -1;
+    if (e.key === "ArrowRight") j = (i + 1) % names.length;
+    else if (e.key === "ArrowLeft") j = (i + names.length - 1) % names.length;
+    else if (e.key === "Home") j = 0;
+    else if (e.key === "End") j = names.length - 1;
+    if (j < 0) return;
+    e.preventDefault();
+    selectTab(names[j], true);
+  }
+
+  // ---- Deliveries ------------------------------------------------------------------------
+
+  async function loadDeliveries() {
+    if (!current) return;
+    const id = current.id;
+    const r = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?limit=1000");
+    if (!current || current.id !== id) return;
+    if (!r.ok) {
+      deliveries = [];
+      renderDeliveries();
+      $("deliveries-count").textContent = unavailable(r) ? "The delivery log is not available on this instance." : "Could not read deliveries: " + r.message;
+      return;
+    }
+    deliveries = Array.isArray(r.data) ? r.data : [];
+    renderDeliveries(r.body && r.body.total);
+  }
+
+  function deliveryMatches(d) {
+    const q = $("f-search").value.trim().toLowerCase();
+    const outcome = $("f-outcome").value;
+    const status = $("f-status").value;
+    if (outcome && d.outcome !== outcome) return false;
+    if (status === "none" && d.status != null) return false;
+    if (status && status !== "none" && !(d.status != null && String(d.status)[0] === status)) return false;
+    if (!q) return true;
+    const hay = [d.delivery_id, d.outcome, d.status, d.error, d.response, d.event_id, d.entity_id,
+      typeof d.request_body === "string" ? d.request_body : ""].join(" ").toLowerCase();
+    return hay.includes(q);
+  }
+
+  function renderDeliveries(total) {
+    const tbody = $("deliveries-body");
+    clear(tbody);
+    const shown = deliveries.filter(deliveryMatches);
+    for (const d of shown) {
+      const tr = el("tr", { "data-delivery": d.delivery_id, "data-outcome": d.outcome });
+      tr.append(
+        cell("Attempted", fmtTime(d.attempted_at)),
+        cell("Outcome", badge(d.outcome, outcomeClass[d.outcome])),
+        cell("Status", d.status == null ? "—" : String(d.status), "num"),
+        cell("Delivery", el("span", { class: "mono", title: d.delivery_id, text: short(d.delivery_id) })),
+        cell("Attempt", d.attempt, "num"),
+        cell("Items", d.items, "num"),
+        cell("Duration", fmtSeconds(d.duration_seconds), "num"),
+        cell("", el("button", { type: "button", class: "small", text: "View",
+          "aria-label": "View delivery " + short(d.delivery_id) + " attempt " + d.attempt,
+          onclick: () => showDelivery(d) }), "act"),
+      );
+      tbody.append(tr);
+    }
+    $("deliveries-empty").hidden = shown.length > 0;
+    const all = typeof total === "number" ? total : deliveries.length;
+    $("deliveries-count").textContent = shown.length + " of " + deliveries.length + " attempts shown" +
+      (all > deliveries.length ? " (the newest " + deliveries.length + " of " + all + ")" : "") + ".";
+  }
+
+  // requestBody returns a delivery's request body when the API keeps it (see DESIGN.md §14,
+  // "request bodies are kept"); null when this version does not.
+  function requestBody(d) {
+    if (d.request_body !== undefined && d.request_body !== null) return d.request_body;
+    if (d.request && d.request.body !== undefined && d.request.body !== null) return d.request.body;
+    if (d.body !== undefined && d.body !== null) return d.body;
+    return null;
+  }
+
+  function showDelivery(d) {
+    const body = requestBody(d);
+    const headers = d.request_headers || (d.request && d.request.headers);
+    const req = [
+      facts([["Delivery id", el("span", { class: "mono", text: d.delivery_id })], ["Attempt", d.attempt], ["Items", d.items],
+        ["Attempted", fmtTime(d.attempted_at)]]),
+    ];
+    if (headers) req.push(el("pre", { id: "delivery-request-headers", text: pretty(headers) }));
+    req.push(body !== null
+      ? el("pre", { id: "delivery-request-body", text: pretty(body) })
+      : el("p", { id: "delivery-request-body-missing", class: "muted",
+        text: "This version of walhook does not keep the request bodies of delivered chunks; a dead-lettered chunk's body is on the Dead letters tab." }));
+    const resp = [
+      facts([["Outcome", badge(d.outcome, outcomeClass[d.outcome])], ["Status", d.status == null ? "no response" : d.status],
+        ["Duration", fmtSeconds(d.duration_seconds)], ["Error", d.error || "—"]]),
+      d.response ? el("pre", { id: "delivery-response-body", text: pretty(d.response) }) : el("p", { class: "muted", text: "Empty response body." }),
+    ];
+    showDetail("Delivery " + short(d.delivery_id) + " · attempt " + d.attempt, ...section("Request", ...req), ...section("Response", ...resp));
+  }
+
+  // ---- Dead letters ----------------------------------------------------------------------
+
+  async function loadDeadLetters() {
+    if (!current) return;
+    const id = current.id;
+    const tbody = $("dead-body");
+    tbody.setAttribute("aria-busy", "true");
+    const r = await api("GET", base() + "/" + encodeURIComponent(id) + "/dead-letters?limit=1000");
+    if (!current || current.id !== id) return;
+    tbody.removeAttribute("aria-busy");
+    clear(tbody);
+    if (!r.ok) {
+      $("dead-count").textContent = unavailable(r) ? "Dead letters are not available on this instance." : "Could not read dead letters: " + r.message;
+      $("dead-empty").hidden = true;
+      return;
+    }
+    const list = Array.isArray(r.data) ? r.data : [];
+    for (const d of list) {
+      const tr = el("tr", { "data-dead": d.id });
+      tr.append(
+        cell("Dead since", fmtTime(d.dead_at)),
+        cell("Delivery", el("span", { class: "mono", title: d.id, text: short(d.id) })),
+        cell("Items", d.items, "num"),
+        cell("Attempts", d.attempts, "num"),
+        cell("Last failure", (d.last_status != null ? d.last_status + " " : "") + (d.last_error || "")),
+        cell("", el("span", {},
+          el("button", { type: "button", class: "small", text: "View", "aria-label": "View dead letter " + short(d.id),
+            onclick: () => showDeadLetter(d) }),
+          el("button", { type: "button", class: "small", text: "Redeliver", "aria-label": "Redeliver " + short(d.id),
+            onclick: () => redeliver(d.id) })), "act"),
+      );
+      tbody.append(tr);
+    }
+    const total = r.body && typeof r.body.total === "number" ? r.body.total : list.length;
+    $("dead-count").textContent = total + " dead-lettered chunk" + (total === 1 ? "" : "s") + ".";
+    $("dead-empty").hidden = list.length > 0;
+    $("redeliver-all").disabled = list.length === 0;
+  }
+
+  function showDeadLetter(d) {
+    showDetail("Dead letter " + short(d.id),
+      facts([["Delivery id", el("span", { class: "mono", text: d.id })], ["Items", d.items], ["Attempts", d.attempts],
+        ["First failed", fmtTime(d.first_failed_at)], ["Dead since", fmtTime(d.dead_at)],
+        ["Last status", d.last_status == null ? "no response" : d.last_status], ["Last error", d.last_error || "—"]]),
+      ...section("Request body", el("pre", { id: "dead-request-body", text: pretty(d.body) })));
+  }
+
+  async function redeliver(deadID) {
+    if (!current) return;
+    if (!deadID && !(await confirmAction("Redeliver all dead letters?", "Every dead-lettered chunk of this webhook is queued for delivery again.", "Redeliver all"))) return;
+    const r = await api("POST", base() + "/" + encodeURIComponent(current.id) + "/redeliver", deadID ? { dead_letter_id: deadID } : {});
+    if (!r.ok) {
+      notify("bad", unavailable(r) ? "Redeliver is not available in this version of walhook." : "Redeliver failed: " + r.message);
+      return;
+    }
+    const n = r.data && r.data.redelivered;
+    notify("ok", "Queued " + n + " dead letter" + (n === 1 ? "" : "s") + " for redelivery.");
+    loadDeadLetters();
+  }
+
+  // ---- Test-send -------------------------------------------------------------------------
+
+  async function sendTest() {
+    if (!current) return;
+    const btn = $("wh-test");
+    btn.disabled = true;
+    notify("info", "Sending a test event…");
+    const r = await api("POST", base() + "/" + encodeURIComponent(current.id) + "/test", {});
+    btn.disabled = false;
+    if (unavailable(r)) {
+      notify("warn", "Send test is not available in this version of walhook.");
+      return;
+    }
+    if (!r.ok) { notify("bad", "Test-send failed: " + r.message); return; }
+    const d = r.data || {};
+    const status = d.status ?? d.status_code ?? d.response_status;
+    const latency = d.latency_seconds ?? d.duration_seconds ?? (d.latency_ms != null ? d.latency_ms / 1000 : undefined);
+    const excerpt = d.response ?? d.response_excerpt ?? d.body;
+    const good = typeof status === "number" && status >= 200 && status < 300;
+    notify(good ? "ok" : "bad", "Test sent: the receiver answered " + (status ?? "nothing") + ".");
+    showDetail("Test result",
+      el("div", { id: "test-result" },
+        facts([["Receiver status", badge(String(status ?? "no response"), good ? "ok" : "bad")],
+          ["Latency", latency === undefined ? "—" : fmtSeconds(latency)], ["Error", d.error || "—"]]),
+        ...section("Response excerpt", el("pre", { text: excerpt ? pretty(excerpt) : "(empty)" })),
+        ...section("Answer", el("pre", { text: pretty(d) }))));
+  }
+
+  // ---- Backfill --------------------------------------------------------------------------
+
+  let backfillTimer = 0;
+
+  function backfillPath() {
+    return base() + "/" + encodeURIComponent(current.id) + "/backfill";
+  }
+
+  async function startBackfill(e) {
+    e.preventDefault();
+    if (!current) return;
+    const entities = $("bf-entities").value.split(",").map((s) => s.trim()).filter(Boolean);
+    const body = { entities };
+    const f = $("bf-filter").value.trim();
+    if (f) {
+      try { body.filter = JSON.parse(f); } catch (err) { notify("bad", "Filter: not JSON (" + err.message + ")."); return; }
+    }
+    const r = await api("POST", backfillPath(), body);
+    if (unavailable(r)) { notify("warn", "Backfill is not available in this version of walhook."); return; }
+    if (!r.ok) { notify("bad", "Backfill failed: " + r.message); return; }
+    notify("ok", "Backfill started.");
+    showProgress(r.data);
+    loadBackfill(true);
+  }
+
+  async function cancelBackfill() {
+    if (!current) return;
+    const r = await api("DELETE", backfillPath());
+    if (unavailable(r)) { notify("warn", "Backfill is not available in this version of walhook."); return; }
+    notify(r.ok ? "ok" : "bad", r.ok ? "Backfill cancelled." : "Cancel failed: " + r.message);
+    loadBackfill(false);
+  }
+
+  async function loadBackfill(poll) {
+    clearTimeout(backfillTimer);
+    if (!current) return;
+    const id = current.id;
+    const r = await api("GET", backfillPath());
+    if (!current || current.id !== id || $("panel-backfill").hidden) return;
+    if (unavailable(r)) {
+      $("bf-progress").hidden = false;
+      $("bf-bar").hidden = true;
+      $("bf-text").textContent = "Backfill is not available in this version of walhook.";
+      return;
+    }
+    if (!r.ok) { $("bf-progress").hidden = true; return; }
+    const running = showProgress(r.data);
+    if (poll && running) backfillTimer = setTimeout(() => loadBackfill(true), 2000);
+  }
+
+  // showProgress renders a backfill's progress and reports whether it is still running.
+  function showProgress(d) {
+    if (!d) { $("bf-progress").hidden = true; return false; }
+    const done = Number(d.rows_done ?? d.done ?? 0);
+    const total = Number(d.total ?? d.rows_total ?? 0);
+    const state = d.state ?? d.status ?? "";
+    const eta = d.eta ?? d.eta_seconds;
+    $("bf-progress").hidden = false;
+    $("bf-bar").hidden = false;
+    $("bf-bar").max = total > 0 ? total : 1;
+    $("bf-bar").value = total > 0 ? Math.min(done, total) : 0;
+    $("bf-text").textContent = done + " of " + (total || "?") + " rows" + (state ? " · " + state : "") +
+      (eta !== undefined && eta !== null ? " · ETA " + (typeof eta === "number" ? fmtSeconds(eta) : eta) : "");
+    return !/^(done|finished|complete|completed|cancelled|canceled|failed)$/i.test(String(state)) && (total === 0 || done < total);
+  }
+
+  // ---- Secret, delete --------------------------------------------------------------------
+
+  async function revealSecret() {
+    if (!current) return;
+    const r = await api("GET", base() + "/" + encodeURIComponent(current.id) + "/secret");
+    if (unavailable(r)) { notify("warn", "Reading the secret is not available in this version of walhook."); return; }
+    if (!r.ok) { notify("bad", "Could not read the secret: " + r.message); return; }
+    const sig = r.data && r.data.signature;
+    showDetail("Signature", sig
+      ? el("pre", { class: "secret", id: "revealed-signature", text: sig })
+      : el("p", { text: "This webhook's deliveries are not signed." }));
+  }
+
+  async function deleteWebhook() {
+    if (!current) return;
+    if (!(await confirmAction("Delete this webhook?", current.url + " stops receiving events. This cannot be undone.", "Delete"))) return;
+    const r = await api("DELETE", base() + "/" + encodeURIComponent(current.id));
+    if (!r.ok) { notify("bad", "Delete failed: " + r.message); return; }
+    notify("ok", "Webhook deleted.");
+    current = null;
+    navigate("#/webhooks");
+  }
+
+  // ---- Inbound webhooks ------------------------------------------------------------------
+
+  async function loadInbound() {
+    const r = await api("GET", "/api/v3/command/webhook.get");
+    const msg = $("inbound-message");
+    const table = $("inbound-table");
+    const tbody = $("inbound-body");
+    clear(tbody);
+    if (unavailable(r)) {
+      msg.textContent = "Inbound webhooks are not available in this version of walhook.";
+      msg.hidden = false;
+      table.hidden = true;
+      return;
+    }
+    if (!r.ok) { msg.textContent = "Could not list inbound webhooks: " + r.message; msg.hidden = false; table.hidden = true; return; }
+    const raw = r.body && Array.isArray(r.body) ? r.body : Array.isArray(r.data) ? r.data : r.data ? [r.data] : [];
+    for (const w of raw) {
+      tbody.append(el("tr", {},
+        cell("Event key", el("span", { class: "mono", text: w.eventKey })),
+        cell("Receive URL", el("span", { class: "mono", text: w.webhookUrl || "" }), "url"),
+        cell("Description", w.description || ""),
+        cell("Created", fmtTime(w.created))));
+    }
+    msg.textContent = raw.length ? "" : "No inbound webhooks yet.";
+    msg.hidden = raw.length > 0;
+    table.hidden = raw.length === 0;
+  }
+
+  // ---- Wiring ----------------------------------------------------------------------------
+
+  function init() {
+    for (const d of document.querySelectorAll("dialog")) setupDialog(d);
+    $("login-form").addEventListener("submit", submitLogin);
+    $("webhook-form").addEventListener("submit", submitWebhook);
+    $("signin-button").addEventListener("click", () => openLogin());
+    $("signin-cta").addEventListener("click", () => openLogin());
+    $("space-button").addEventListener("click", () => openLogin());
+    $("signout-button").addEventListener("click", () => { session.forget(); notify("info", "Signed out."); signedOut(); });
+    $("new-webhook").addEventListener("click", () => openWebhookForm(null));
+    $("refresh-webhooks").addEventListener("click", loadWebhooks);
+    $("wh-pause").addEventListener("click", () => current && setStatus(current.id, "pause"));
+    $("wh-resume").addEventListener("click", () => current && setStatus(current.id, "resume"));
+    $("wh-test").addEventListener("click", sendTest);
+    $("wh-edit").addEventListener("click", () => current && openWebhookForm(current));
+    $("wh-secret").addEventListener("click", revealSecret);
+    $("wh-delete").addEventListener("click", deleteWebhook);
+    for (const id of Object.values(tabs)) {
+      $(id).addEventListener("click", (e) => selectTab(Object.keys(tabs).find((k) => tabs[k] === e.currentTarget.id), false));
+      $(id).addEventListener("keydown", tabKeys);
+    }
+    $("delivery-filters").addEventListener("submit", (e) => e.preventDefault());
+    for (const id of ["f-search", "f-outcome", "f-status"]) $(id).addEventListener("input", () => renderDeliveries());
+    $("refresh-deliveries").addEventListener("click", loadDeliveries);
+    $("refresh-dead").addEventListener("click", loadDeadLetters);
+    $("redeliver-all").addEventListener("click", () => redeliver(""));
+    $("backfill-form").addEventListener("submit", startBackfill);
+    $("bf-cancel").addEventListener("click", cancelBackfill);
+    $("bf-refresh").addEventListener("click", () => loadBackfill(true));
+    $("refresh-inbound").addEventListener("click", loadInbound);
+    window.addEventListener("hashchange", () => {
+      if (!keepNotice) notify("", "");
+      keepNotice = false;
+      route();
+    });
+    // A second sample soon after the first gives the rates without waiting a full period.
+    refreshMetrics().then(() => setTimeout(refreshMetrics, 1000));
+    setInterval(refreshMetrics, METRICS_EVERY_MS);
+    route();
+  }
+
+  // Exposed for tests of the parser; holds no state.
+  window.walhookConsole = { parseMetrics };
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();
