@@ -235,6 +235,7 @@ func TestPipedriveAPI(t *testing.T) {
 	env := e2eEnv(dsn)
 	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
 	setupWalhook(t, env)
+	env["WALHOOK_API_TOKENS"] = e2eToken + ",limited@tenant1"
 	p := startWalhook(t, env)
 	p.waitReady(t)
 	form := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
@@ -251,6 +252,7 @@ func TestPipedriveAPI(t *testing.T) {
 		{"bearer", "", http.Header{"Authorization": {"Bearer " + e2eToken}}, http.StatusCreated},
 		{"none", "", nil, http.StatusUnauthorized},
 		{"wrong", "?api_token=nope", nil, http.StatusUnauthorized},
+		{"limited to a space", "?api_token=limited", nil, http.StatusForbidden},
 	} {
 		h := form.Clone()
 		for k, v := range c.header {
@@ -260,7 +262,7 @@ func TestPipedriveAPI(t *testing.T) {
 		if status != c.want {
 			t.Errorf("create with token in %s: %d %v, want %d", c.name, status, out, c.want)
 		}
-		if c.want == http.StatusUnauthorized && (out["success"] != false || out["error"] == nil) {
+		if c.want >= 400 && (out["success"] != false || out["error"] == nil) {
 			t.Errorf("create with token in %s: %v, want {success:false, error}", c.name, out)
 		}
 	}
