@@ -39,7 +39,9 @@
 //
 // Render builds each item's JSON by hand from the events' rows, batching the CRM reads of a
 // whole chunk: one query per expanded relation, per link-parent entity and per related
-// entity, never one per event.
+// entity, never one per event. It renders with the compiled subscription that a Match
+// carries (Match.Sub), the one that matched the events, so it looks nothing up in the index
+// and a reload between matching and rendering changes nothing.
 //
 // # Bounds
 //

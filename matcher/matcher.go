@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -187,7 +188,13 @@ func sameWebhook(a, b *Webhook) bool {
 		a.Modified.Equal(b.Modified) && a.IsDeleted == b.IsDeleted && a.ChunkSize == b.ChunkSize &&
 		a.ChunkDelay == b.ChunkDelay && a.Status == b.Status && a.DisabledReason == b.DisabledReason &&
 		(a.DisabledAt == nil) == (b.DisabledAt == nil) &&
-		(a.DisabledAt == nil || a.DisabledAt.Equal(*b.DisabledAt))
+		(a.DisabledAt == nil || a.DisabledAt.Equal(*b.DisabledAt)) &&
+		a.Format == b.Format && a.Space == b.Space && a.PreviousSignature == b.PreviousSignature &&
+		sameTime(a.SignatureRotatedAt, b.SignatureRotatedAt) && maps.Equal(a.Headers, b.Headers) && a.Timeout == b.Timeout
+}
+
+func sameTime(a, b *time.Time) bool {
+	return (a == nil) == (b == nil) && (a == nil || a.Equal(*b))
 }
 
 func errText(err error) string {

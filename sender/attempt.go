@@ -29,14 +29,18 @@ type attemptResult struct {
 // metrics, circuit breaker, delivery log, and a rate-limited log line on failure.
 func (s *Sender) attempt(ctx context.Context, wh *matcher.Webhook, deliveryID string, body []byte, attempt, items int) attemptResult {
 	start := time.Now()
-	actx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	timeout := s.cfg.RequestTimeout
+	if wh.Timeout > 0 {
+		timeout = min(wh.Timeout, s.cfg.MaxRequestTimeout)
+	}
+	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var (
 		status int
 		header http.Header
 		resp   []byte
 	)
-	req, err := newRequest(actx, wh, deliveryID, body, start, s.ua)
+	req, err := newRequest(actx, wh, deliveryID, body, start, s.ua, s.cfg.RotationGrace)
 	if err == nil {
 		var r *http.Response
 		if r, err = s.clients.get(wh.InsecureSSL).Do(req); err == nil {

@@ -38,8 +38,15 @@ type Config struct {
 	// events stay together.
 	Linger time.Duration
 	// RequestTimeout bounds one delivery attempt, connection to response body (default
-	// 10s).
+	// 10s), for webhooks without a timeout of their own.
 	RequestTimeout time.Duration
+	// MaxRequestTimeout is the longest a webhook's own timeout may be (default
+	// RequestTimeout); leases of chunks in flight are sized from it.
+	MaxRequestTimeout time.Duration
+	// RotationGrace is how long a replaced signature still signs deliveries beside the
+	// new one (default 24h): Pipeliner mode sends it in WebHook-Signature-Previous,
+	// Standard Webhooks mode as a second signature in webhook-signature.
+	RotationGrace time.Duration
 	// RetryMinBackoff is the first retry's maximum wait (default 1s); each retry doubles
 	// it, up to RetryMaxBackoff (default 10m). Waits are drawn with full jitter.
 	RetryMinBackoff time.Duration
@@ -103,6 +110,7 @@ type WebhookStore interface {
 const (
 	DefaultLinger               = 5 * time.Millisecond
 	DefaultRequestTimeout       = 10 * time.Second
+	DefaultRotationGrace        = 24 * time.Hour
 	DefaultRetryMinBackoff      = time.Second
 	DefaultRetryMaxBackoff      = 10 * time.Minute
 	DefaultRetryWindow          = 24 * time.Hour
@@ -135,6 +143,8 @@ func (c Config) withDefaults() Config {
 	}
 	c.Linger = orDefault(c.Linger, DefaultLinger)
 	c.RequestTimeout = orDefault(c.RequestTimeout, DefaultRequestTimeout)
+	c.MaxRequestTimeout = max(c.MaxRequestTimeout, c.RequestTimeout)
+	c.RotationGrace = orDefault(c.RotationGrace, DefaultRotationGrace)
 	c.RetryMinBackoff = orDefault(c.RetryMinBackoff, DefaultRetryMinBackoff)
 	c.RetryMaxBackoff = max(orDefault(c.RetryMaxBackoff, DefaultRetryMaxBackoff), c.RetryMinBackoff)
 	c.RetryWindow = orDefault(c.RetryWindow, DefaultRetryWindow)

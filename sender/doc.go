@@ -13,7 +13,21 @@
 // everything that follows. Chunks are delivered from memory: nothing is written to
 // the database for a chunk that succeeds at its first attempt. A loop that has had
 // nothing to do for Config.HookIdleTimeout — nothing in memory, in flight or in the
-// durable queue — ends and forgets the webhook; its next event starts a new loop.
+// durable queue — ends and forgets the webhook; its next event starts a new loop. A loop
+// reaches nothing of the Sender: its dependencies (the attempt, the queue as three
+// methods, memory accounting, breakers, configuration) are handed to it, so it is tested
+// alone, with fakes and a fake clock (hook_test.go).
+//
+// # Payload formats
+//
+// The webhook's format (matcher.Webhook.Format) says how a chunk's rendered items, in
+// commit order, group into requests and encodes each request's body. Pipeliner's, the
+// default, sends a chunk as one request and splits it only by the body bound; Pipedrive's
+// v1 and v2 (pipedrive.go) send one event per request. Either way each
+// request is a part as above, with the delivery id of its first and last events. Formats
+// know nothing of signing: each attempt signs whatever body the format produced. A chunk
+// is rendered with the compiled subscription that matched its events (matcher.Match.Sub),
+// as the webhook was last seen by Add.
 //
 // # The durable queue
 //
@@ -74,7 +88,8 @@
 //
 // # Requests
 //
-// POST, Content-Type application/json, body {"webhook_id", "delivery_id", "items"};
+// POST, Content-Type application/json, body (Pipeliner's format) {"webhook_id",
+// "delivery_id", "items"};
 // headers Webhook-Id (the delivery id, the same on every retry), Webhook-Timestamp,
 // User-Agent walhook/<version>; WebHook-Signature (hex HMAC-SHA256 of the body keyed by
 // the webhook's signature) or, with signing "standard-webhooks", webhook-signature

@@ -13,10 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -34,6 +36,12 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 // only: no publication or slot).
 func stateDB(tb testing.TB) *pgxpool.Pool {
 	tb.Helper()
+	return stateDBTraced(tb, nil)
+}
+
+// stateDBTraced is stateDB with tracer on the pool's connections (nil: none).
+func stateDBTraced(tb testing.TB, tracer pgx.QueryTracer) *pgxpool.Pool {
+	tb.Helper()
 	dsn := pgtest.NewDatabase(tb, "")
 	m, err := mapping.Load("")
 	if err != nil {
@@ -48,18 +56,41 @@ func stateDB(tb testing.TB) *pgxpool.Pool {
 			pgtest.Exec(tb, dsn, s.SQL)
 		}
 	}
-	return newPool(tb, dsn)
+	return newTracedPool(tb, dsn, tracer)
 }
 
 func newPool(tb testing.TB, dsn string) *pgxpool.Pool {
 	tb.Helper()
-	pool, err := pgxpool.New(context.Background(), dsn)
+	return newTracedPool(tb, dsn, nil)
+}
+
+func newTracedPool(tb testing.TB, dsn string, tracer pgx.QueryTracer) *pgxpool.Pool {
+	tb.Helper()
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(pool.Close)
 	return pool
 }
+
+// claimCounter counts the queue workers' looks for due chunks: the claim statements run
+// through a pool it traces.
+type claimCounter struct{ n atomic.Int64 }
+
+func (c *claimCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(d.SQL, "FOR UPDATE SKIP LOCKED") {
+		c.n.Add(1)
+	}
+	return ctx
+}
+
+func (*claimCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // itemRenderer renders an event as a delivery item with every ITEM key, as the matcher does.
 type itemRenderer struct{}

@@ -295,3 +295,40 @@ func TestLoopWithFormat(t *testing.T) {
 		}
 	})
 }
+
+// TestLoopStaysWhileChunkDelayRuns: a loop quiet for longer than HookIdleTimeout does not
+// retire before its chunk_delay schedule has caught up (a new loop would send the next
+// chunk at once); a chunk formed meanwhile goes to the queue, due at its schedule time.
+func TestLoopStaysWhileChunkDelayRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		wh := newWebhook("http://example.invalid")
+		wh.ChunkDelay = time.Hour
+		e := newLoopEnv(t, wh, ok, func(d *loopDeps) { d.cfg.HookIdleTimeout = 10 * time.Millisecond })
+		start := time.Now()
+		var g gen
+		evs, _ := g.txn(1, oneEach)
+		e.feed(evs)
+		time.Sleep(30 * time.Minute)
+		evs, _ = g.txn(1, oneEach)
+		e.feed(evs)
+		time.Sleep(time.Second) // its linger ends
+		synctest.Wait()
+		e.mu.Lock()
+		detached := len(e.detached)
+		e.mu.Unlock()
+		if n := len(e.attempts()); n != 1 || detached != 0 {
+			t.Errorf("%d attempts, %d detaches half an hour in; want 1 and none", n, detached)
+		}
+		e.q.mu.Lock()
+		rows := append([]qrow(nil), e.q.rows...)
+		e.q.mu.Unlock()
+		// The first chunk was sealed, and due, when its linger ended.
+		if want := start.Add(e.d.cfg.Linger + time.Hour); len(rows) != 1 || !rows[0].dueAt.Equal(want) {
+			var due []time.Time
+			for _, r := range rows {
+				due = append(due, r.dueAt)
+			}
+			t.Errorf("queued chunks due %v; want one due at %v, an hour after the first", due, want)
+		}
+	})
+}

@@ -58,23 +58,40 @@ func signStandard(key, id string, timestamp int64, body []byte) string {
 
 // newRequest builds one attempt's request: the body as queued, signed for the attempt's
 // time (Standard Webhooks receivers reject stale timestamps, so each retry is signed
-// anew).
-func newRequest(ctx context.Context, wh *matcher.Webhook, id string, body []byte, now time.Time, userAgent string) (*http.Request, error) {
+// anew), with the webhook's static headers. Within grace of a signature change, the
+// previous key signs too.
+func newRequest(ctx context.Context, wh *matcher.Webhook, id string, body []byte, now time.Time, userAgent string, grace time.Duration) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build request for webhook %s: %w", wh.ID, err)
 	}
 	ts := now.Unix()
 	h := req.Header
+	for k, v := range wh.Headers {
+		h.Set(k, v) // the API refuses names walhook sets below; these come first regardless
+	}
 	h.Set("Content-Type", "application/json")
 	h.Set("User-Agent", userAgent)
 	h.Set("Webhook-Id", id)
 	h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
+	previous := ""
+	if wh.PreviousSignature != "" && wh.SignatureRotatedAt != nil && now.Before(wh.SignatureRotatedAt.Add(grace)) {
+		previous = wh.PreviousSignature
+	}
 	if wh.Signature != "" {
 		if wh.Signing == matcher.SigningStandardWebhooks {
-			h.Set("Webhook-Signature", signStandard(wh.Signature, id, ts, body))
+			sig := signStandard(wh.Signature, id, ts, body)
+			if previous != "" {
+				// The scheme's header carries space-separated signatures; a receiver
+				// accepts the message when any verifies with its key.
+				sig += " " + signStandard(previous, id, ts, body)
+			}
+			h.Set("Webhook-Signature", sig)
 		} else {
 			h.Set("WebHook-Signature", signPipeliner(wh.Signature, body))
+			if previous != "" {
+				h.Set("WebHook-Signature-Previous", signPipeliner(previous, body))
+			}
 		}
 	}
 	if wh.HTTPAuthUser != "" {

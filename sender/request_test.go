@@ -35,7 +35,7 @@ func TestRequestGolden(t *testing.T) {
 	if !json.Valid(body) {
 		t.Fatalf("body is not JSON: %s", body)
 	}
-	req, err := newRequest(context.Background(), wh, id.String(), body, time.Unix(1767322800, 0), "walhook/1.0.0")
+	req, err := newRequest(context.Background(), wh, id.String(), body, time.Unix(1767322800, 0), "walhook/1.0.0", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestRequestGolden(t *testing.T) {
 	checkGolden(t, "request.golden", out.String())
 
 	wh.Signing = matcher.SigningStandardWebhooks
-	req, _ = newRequest(context.Background(), wh, id.String(), body, time.Unix(1767322800, 0), "walhook/1.0.0")
+	req, _ = newRequest(context.Background(), wh, id.String(), body, time.Unix(1767322800, 0), "walhook/1.0.0", time.Hour)
 	if got := req.Header.Get("Webhook-Signature"); !strings.HasPrefix(got, "v1,") {
 		t.Errorf("standard-webhooks signature %q", got)
 	}
@@ -71,5 +71,46 @@ func checkGolden(t *testing.T, name, got string) {
 	}
 	if string(want) != got {
 		t.Errorf("%s differs:\n got: %s\nwant: %s", path, got, want)
+	}
+}
+
+// TestRotationAndStaticHeaders: within the grace after a signature change the previous key
+// signs too (WebHook-Signature-Previous in Pipeliner mode, a second signature in Standard
+// Webhooks mode); after it, only the new one. Static headers are sent.
+func TestRotationAndStaticHeaders(t *testing.T) {
+	const newKey, oldKey = "11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"
+	body := []byte(`{"items":[]}`)
+	rotated := time.Unix(1767322800, 0)
+	wh := &matcher.Webhook{ID: "w", URL: "https://example.com/hook", Signature: newKey, PreviousSignature: oldKey,
+		SignatureRotatedAt: &rotated, Headers: map[string]string{"X-Receiver-Token": "Bearer abc"}}
+	within, after := rotated.Add(time.Hour), rotated.Add(25*time.Hour)
+
+	req, err := newRequest(context.Background(), wh, "d", body, within, "walhook/test", 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := req.Header.Get("WebHook-Signature"), signPipeliner(newKey, body); got != want {
+		t.Errorf("WebHook-Signature = %q, want the new key's %q", got, want)
+	}
+	if got, want := req.Header.Get("WebHook-Signature-Previous"), signPipeliner(oldKey, body); got != want {
+		t.Errorf("WebHook-Signature-Previous = %q, want the old key's %q", got, want)
+	}
+	if got := req.Header.Get("X-Receiver-Token"); got != "Bearer abc" {
+		t.Errorf("static header X-Receiver-Token = %q", got)
+	}
+	req, _ = newRequest(context.Background(), wh, "d", body, after, "walhook/test", 24*time.Hour)
+	if got := req.Header.Get("WebHook-Signature-Previous"); got != "" {
+		t.Errorf("after the grace WebHook-Signature-Previous = %q, want none", got)
+	}
+
+	wh.Signing = matcher.SigningStandardWebhooks
+	req, _ = newRequest(context.Background(), wh, "d", body, within, "walhook/test", 24*time.Hour)
+	want := signStandard(newKey, "d", within.Unix(), body) + " " + signStandard(oldKey, "d", within.Unix(), body)
+	if got := req.Header.Get("Webhook-Signature"); got != want {
+		t.Errorf("standard-webhooks signatures within the grace = %q, want %q", got, want)
+	}
+	req, _ = newRequest(context.Background(), wh, "d", body, after, "walhook/test", 24*time.Hour)
+	if got := req.Header.Get("Webhook-Signature"); strings.Contains(got, " ") {
+		t.Errorf("standard-webhooks signatures after the grace = %q, want one", got)
 	}
 }

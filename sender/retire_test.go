@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,48 +74,52 @@ func TestIdleHookRetires(t *testing.T) {
 	waitRetired(t, s)
 }
 
-// TestHookWithQueuedChunksStays: a loop does not retire while the durable queue holds
-// its webhook's chunks (when the sender has no webhook store the queue's workers send
-// them with the webhook as the loop saw it) or while its chunk_delay schedule runs (a new
-// loop would send the next chunk at once).
+// countingQueue counts a loop's looks at its lanes in the queue (busyLanes): one when it
+// starts, then one per retirement it considers.
+type countingQueue struct {
+	laneQueue
+	looks atomic.Int64
+}
+
+func (q *countingQueue) busyLanes(ctx context.Context, webhookID string) ([]int, error) {
+	q.looks.Add(1)
+	return q.laneQueue.busyLanes(ctx, webhookID)
+}
+
+// TestHookWithQueuedChunksStays: a loop does not retire while the durable queue holds its
+// webhook's chunks (when the sender has no webhook store the queue's workers send them
+// with the webhook as the loop saw it). TestLoopStaysWhileChunkDelayRuns covers the
+// chunk_delay schedule, which keeps a loop too.
 func TestHookWithQueuedChunksStays(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		status int
-		delay  time.Duration
-		queued int // chunks in the queue after the second transaction
-	}{
-		{"failed chunk retried", http.StatusInternalServerError, 0, 2}, // the second behind the first
-		{"chunk_delay", http.StatusOK, time.Hour, 1},                   // due an hour after the first
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			pool := stateDB(t)
-			rc := newReceiver(t, func(*request) int { return tc.status })
-			cfg := testConfig()
-			cfg.HookIdleTimeout = 10 * time.Millisecond
-			cfg.RetryMinBackoff, cfg.RetryMaxBackoff = time.Hour, time.Hour
-			s, a := startSender(t, cfg, pool)
-			wh := newWebhook(rc.srv.URL)
-			wh.ChunkDelay = tc.delay
-			var g gen
-			evs, txn := g.txn(1, oneEach)
-			feed(t, s, wh, evs, txn)
-			<-rc.all
-			a.wait(t, txn.EndLSN)
-			time.Sleep(100 * time.Millisecond) // ten idle timeouts
-			if hooks, _ := s.tracked(); hooks != 1 {
-				t.Errorf("%d loops kept, want 1", hooks)
-			}
-			evs, txn = g.txn(1, oneEach)
-			feed(t, s, wh, evs, txn)
-			a.wait(t, txn.EndLSN)
-			if n := queueRows(t, pool, wh.ID, statePending); n != tc.queued {
-				t.Errorf("%d chunks queued, want %d", n, tc.queued)
-			}
-			if n := len(rc.all); n != 0 {
-				t.Errorf("%d more requests, want none", n)
-			}
-		})
+	pool := stateDB(t)
+	rc := newReceiver(t, func(*request) int { return http.StatusInternalServerError })
+	cfg := testConfig()
+	cfg.HookIdleTimeout = 10 * time.Millisecond
+	cfg.RetryMinBackoff, cfg.RetryMaxBackoff = time.Hour, time.Hour
+	s, a := startSender(t, cfg, pool)
+	q := &countingQueue{laneQueue: s.deps.queue}
+	s.deps.queue = q // before the first Add starts a loop
+	wh := newWebhook(rc.srv.URL)
+	var g gen
+	evs, txn := g.txn(1, oneEach)
+	feed(t, s, wh, evs, txn)
+	<-rc.all
+	a.wait(t, txn.EndLSN)
+	eventually(t, "ten retirements considered, or one made", func() bool {
+		hooks, _ := s.tracked()
+		return hooks == 0 || q.looks.Load() >= 11
+	})
+	if hooks, _ := s.tracked(); hooks != 1 {
+		t.Errorf("%d loops kept, want 1", hooks)
+	}
+	evs, txn = g.txn(1, oneEach)
+	feed(t, s, wh, evs, txn)
+	a.wait(t, txn.EndLSN)
+	if n := queueRows(t, pool, wh.ID, statePending); n != 2 {
+		t.Errorf("%d chunks queued, want 2: the second behind the first", n)
+	}
+	if n := len(rc.all); n != 0 {
+		t.Errorf("%d more requests, want none", n)
 	}
 }
 

@@ -85,7 +85,7 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sende
 		formats:   defaultFormats(),
 		st:        &store{pool: pool},
 		ack:       ack,
-		clients:   newClients(cfg.RequestTimeout, cfg.AllowPrivateTargets),
+		clients:   newClients(cfg.MaxRequestTimeout, cfg.AllowPrivateTargets),
 		policy:    backoff{min: cfg.RetryMinBackoff, max: cfg.RetryMaxBackoff, window: cfg.RetryWindow},
 		ua:        "walhook/" + cfg.Version,
 		errLog:    ratelog.New(time.Minute),

@@ -138,7 +138,8 @@ func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.
 		Matcher: matcher.Config{MaxBodyBytes: c.MaxBodyBytes, MaxExpandRows: c.MaxExpandRows},
 		Sender: sender.Config{
 			Version: version, AllowPrivateTargets: c.AllowPrivateTargets,
-			Linger: c.DeliveryLinger, RequestTimeout: c.RequestTimeout,
+			Linger: c.DeliveryLinger, RequestTimeout: c.RequestTimeout, MaxRequestTimeout: c.MaxWebhookTimeout,
+			RotationGrace:   c.SignatureRotationGrace,
 			RetryMinBackoff: c.RetryMinBackoff, RetryMaxBackoff: c.RetryMaxBackoff, RetryWindow: c.RetryWindow,
 			Concurrency: c.WebhookConcurrency, DelayHorizon: c.DelayHorizon,
 			MemoryLimitBytes: c.MemoryLimitBytes, SpillWait: c.SpillWait,
