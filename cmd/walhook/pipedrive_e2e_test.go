@@ -73,9 +73,11 @@ type pdReceiver struct {
 	srv        *httptest.Server
 	user, pass string
 
-	mu   sync.Mutex
-	reqs []pdRequest
-	bad  []string
+	mu       sync.Mutex
+	failNext int         // answer 503 to this many more requests
+	failed   []pdRequest // the requests answered 503
+	reqs     []pdRequest
+	bad      []string
 }
 
 func newPDReceiver(tb testing.TB, user, pass string) *pdReceiver {
@@ -95,6 +97,12 @@ func newPDReceiver(tb testing.TB, user, pass string) *pdReceiver {
 		var body map[string]any
 		if err := json.Unmarshal(raw, &body); err != nil {
 			r.bad = append(r.bad, fmt.Sprintf("body is not a JSON object: %v: %s", err, raw))
+		}
+		if r.failNext > 0 {
+			r.failNext--
+			r.failed = append(r.failed, pdRequest{header: req.Header.Clone(), body: body, raw: raw})
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
 		}
 		if req.Header.Get("Webhook-Id") == "" || req.Header.Get("Webhook-Timestamp") == "" {
 			r.bad = append(r.bad, "request without Webhook-Id or Webhook-Timestamp")
@@ -501,5 +509,91 @@ func TestPipedriveDelivers(t *testing.T) {
 	status, out := pdCall(t, "GET", fmt.Sprintf("%s/v1/webhooks/%d?api_token=%s", p.base, v2allID, e2eToken), nil, "")
 	if data, _ := out["data"].(map[string]any); status != http.StatusOK || data["last_http_status"] != 200.0 || data["last_delivery_time"] == nil {
 		t.Errorf("GET /v1/webhooks/%d after deliveries: %d %v", v2allID, status, out)
+	}
+}
+
+// TestPipedriveRetriesAndPause: a Pipedrive webhook's failed request is retried from the
+// durable queue with the same bytes and Webhook-Id; it is paused and resumed through the
+// Pipeliner routes (by walhook_id), with is_active following in Pipedrive's view, and a
+// change made around the pause is delivered after the resume (holding itself is
+// TestPauseHoldsEventsAndSlotAdvances's to show).
+func TestPipedriveRetriesAndPause(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	env := e2eEnv(dsn)
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	conn := crmConn(t, dsn)
+	rc := newPDReceiver(t, "", "")
+	rc.failNext = 1
+
+	status, out := pdCall(t, "POST", p.base+"/v1/webhooks?api_token="+e2eToken, http.Header{"Content-Type": {"application/json"}},
+		`{"subscription_url":"`+rc.srv.URL+`","event_action":"*","event_object":"activity"}`)
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d %v", status, out)
+	}
+	id := int64(out["data"].(map[string]any)["id"].(float64))
+	walhookID := out["data"].(map[string]any)["walhook_id"].(string)
+	n := 0
+	got := []pdRequest{}
+	waitUntil(t, time.Minute, "a delivery after a failed attempt", func() (bool, string, error) {
+		if got, _ = rc.requests(); len(got) > 0 {
+			return true, "", nil
+		}
+		rc.mu.Lock()
+		failedYet := len(rc.failed) > 0
+		rc.mu.Unlock()
+		if failedYet {
+			return false, "the first attempt failed; waiting for its retry", p.checkRunning()
+		}
+		n++
+		_, err := conn.Exec(ctx, `UPDATE crm.tasks SET description = $1 WHERE id = `+probeTask, fmt.Sprintf("probe %d", n))
+		return false, fmt.Sprintf("%d probes", n), err
+	})
+	rc.mu.Lock()
+	failed := rc.failed[0]
+	rc.mu.Unlock()
+	if string(got[0].raw) != string(failed.raw) || got[0].header.Get("Webhook-Id") != failed.header.Get("Webhook-Id") {
+		t.Errorf("retry differs from the failed attempt:\n%s %s\n%s %s", failed.header.Get("Webhook-Id"), failed.raw,
+			got[0].header.Get("Webhook-Id"), got[0].raw)
+	}
+
+	view := func() map[string]any {
+		t.Helper()
+		status, out := pdCall(t, "GET", fmt.Sprintf("%s/v1/webhooks/%d?api_token=%s", p.base, id, e2eToken), nil, "")
+		if status != http.StatusOK {
+			t.Fatalf("GET /v1/webhooks/%d: %d %v", id, status, out)
+		}
+		return out["data"].(map[string]any)
+	}
+	if st := webhookOp(t, p.base, walhookID, "pause"); st != "paused" {
+		t.Fatalf("pause answered %q", st)
+	}
+	if v := view(); v["is_active"] != 0.0 || v["additional_data"].(map[string]any)["status"] != "paused" {
+		t.Errorf("paused webhook in Pipedrive's view: %v", v)
+	}
+	if _, err := conn.Exec(ctx, `UPDATE crm.tasks SET description = 'while paused' WHERE id = `+probeTask); err != nil {
+		t.Fatal(err)
+	}
+	if st := webhookOp(t, p.base, walhookID, "resume"); st != "active" {
+		t.Fatalf("resume answered %q", st)
+	}
+	waitUntil(t, time.Minute, "the change made while paused", func() (bool, string, error) {
+		reqs, _ := rc.requests()
+		for _, r := range reqs {
+			if d, _ := r.body["data"].(map[string]any); d["description"] == "while paused" {
+				return true, "", nil
+			}
+		}
+		return false, fmt.Sprintf("%d requests", len(reqs)), p.checkRunning()
+	})
+	if v := view(); v["is_active"] != 1.0 || v["last_http_status"] != 200.0 {
+		t.Errorf("resumed webhook in Pipedrive's view: %v", v)
+	}
+	if _, bad := rc.requests(); len(bad) > 0 {
+		t.Errorf("receiver: %v", bad)
 	}
 }
