@@ -1,6 +1,8 @@
 package sender
 
 import (
+	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -39,19 +41,67 @@ func (pipedriveEvent) requests(_ string, items []json.RawMessage, _ int) ([]span
 	return out, false
 }
 
-// pdItem is what a Pipedrive body takes from a rendered item.
+// pdItem is what a Pipedrive body takes from a rendered item, as JSON text read in place
+// (no copies): strings keep their quotes, so that they are embedded as rendered; a key
+// that is absent, or a string that is not one, is nil.
 type pdItem struct {
-	Event       string          `json:"event"`
-	Entity      string          `json:"entity"`
-	EntityID    string          `json:"entity_id"`
-	CommittedAt string          `json:"committed_at"`
-	ID          string          `json:"id"`
-	Data        json.RawMessage `json:"data"`
-	Previous    json.RawMessage `json:"previous"`
-	Related     *struct {
-		ID   string          `json:"id"`
-		Data json.RawMessage `json:"data"`
-	} `json:"related_entity"`
+	event, entity, entityID, committedAt, id []byte
+	data, previous                           []byte
+	relatedID, relatedData                   []byte
+}
+
+// readItem reads the keys of a rendered item (DESIGN.md §5) that a Pipedrive body needs.
+func readItem(raw []byte) pdItem {
+	var it pdItem
+	var buf [16]member
+	ms, _ := members(raw, buf[:0])
+	for _, m := range ms {
+		switch string(m.key) {
+		case `"event"`:
+			it.event = str(m.val)
+		case `"entity"`:
+			it.entity = str(m.val)
+		case `"entity_id"`:
+			it.entityID = str(m.val)
+		case `"committed_at"`:
+			it.committedAt = str(m.val)
+		case `"id"`:
+			it.id = str(m.val)
+		case `"data"`:
+			it.data = m.val
+		case `"previous"`:
+			it.previous = m.val
+		case `"related_entity"`:
+			var rb [4]member
+			rs, _ := members(m.val, rb[:0])
+			for _, r := range rs {
+				switch string(r.key) {
+				case `"id"`:
+					it.relatedID = str(r.val)
+				case `"data"`:
+					it.relatedData = r.val
+				}
+			}
+		}
+	}
+	return it
+}
+
+// str returns v when it is a JSON string, nil otherwise.
+func str(v []byte) []byte {
+	if len(v) >= 2 && v[0] == '"' {
+		return v
+	}
+	return nil
+}
+
+// inner returns a JSON string's text without its quotes (escapes left as written: the
+// values read through it, event and entity names and RFC 3339 times, have none).
+func inner(v []byte) []byte {
+	if len(v) < 2 {
+		return nil
+	}
+	return v[1 : len(v)-1]
 }
 
 // pdAction is an event's action in Pipedrive's terms.
@@ -72,15 +122,14 @@ var (
 // id id (meta.id in v2). An item it cannot read becomes a body with null data, so that
 // the request is still sent and logged.
 func (f pipedriveEvent) appendBody(dst []byte, _ string, id uuid.UUID, items []json.RawMessage) []byte {
-	var it pdItem
-	_ = json.Unmarshal(items[0], &it)
+	it := readItem(items[0])
 	action, object := f.classify(&it)
-	data, previous := it.Data, it.Previous
-	if object == "note" && it.Related != nil {
+	data, previous := it.data, it.previous
+	if object == "note" && it.relatedData != nil {
 		// A note is the comment a link event carries; its id is the comment's.
-		data, previous, it.EntityID = it.Related.Data, nil, it.Related.ID
+		data, previous, it.entityID = it.relatedData, nil, it.relatedID
 	}
-	if len(previous) == 0 || action == pdCreate {
+	if string(previous) == "null" || action == pdCreate {
 		previous = nil
 	}
 	if f.v1 {
@@ -93,20 +142,21 @@ func (f pipedriveEvent) appendBody(dst []byte, _ string, id uuid.UUID, items []j
 // is a note added; Update, OwnerChanged and transitions are a change (a Pipedrive webhook
 // subscribes to Update only, so one row change is one event).
 func (f pipedriveEvent) classify(it *pdItem) (pdAction, string) {
-	act := it.Event[strings.LastIndexByte(it.Event, '.')+1:]
-	if act == "Comment" {
+	ev := inner(it.event)
+	act := ev[bytes.LastIndexByte(ev, '.')+1:]
+	if string(act) == "Comment" {
 		return pdCreate, "note"
 	}
 	obj := ""
 	if f.pd != nil {
-		if obj = f.pd.Objects[it.Entity]; obj == "" && f.pd.EventObject != "*" {
+		if obj = f.pd.Objects[string(inner(it.entity))]; obj == "" && f.pd.EventObject != "*" {
 			obj = f.pd.EventObject
 		}
 	}
 	if obj == "" {
-		obj = strings.ToLower(it.Entity)
+		obj = strings.ToLower(string(inner(it.entity)))
 	}
-	switch act {
+	switch string(act) {
 	case "Create":
 		return pdCreate, obj
 	case "Delete":
@@ -117,7 +167,7 @@ func (f pipedriveEvent) classify(it *pdItem) (pdAction, string) {
 
 // appendV2 appends {"meta":{…},"data":…,"previous":…}: data null on delete with previous
 // the last state; previous, on change, the changed fields' old values.
-func (f pipedriveEvent) appendV2(dst []byte, it *pdItem, id uuid.UUID, action pdAction, object string, data, previous json.RawMessage) []byte {
+func (f pipedriveEvent) appendV2(dst []byte, it *pdItem, id uuid.UUID, action pdAction, object string, data, previous []byte) []byte {
 	if action == pdDelete {
 		data, previous = nil, data
 	}
@@ -126,17 +176,17 @@ func (f pipedriveEvent) appendV2(dst []byte, it *pdItem, id uuid.UUID, action pd
 	dst = append(dst, `","entity":`...)
 	dst = jsonx.AppendString(dst, object)
 	dst = append(dst, `,"entity_id":`...)
-	dst = jsonx.AppendString(dst, it.EntityID)
+	dst = appendStr(dst, it.entityID)
 	dst = append(dst, `,"id":"`...)
-	dst = append(dst, id.String()...)
+	dst = appendUUID(dst, id)
 	dst = append(dst, `","timestamp":`...)
-	dst = jsonx.AppendString(dst, it.CommittedAt)
+	dst = appendStr(dst, it.committedAt)
 	dst = append(dst, `,"type":"general","version":"2.0","webhook_id":"`...)
 	dst = strconv.AppendInt(dst, f.id(), 10)
 	dst = append(dst, `","webhook_owner_id":"`...)
 	dst = strconv.AppendInt(dst, f.user(), 10)
 	dst = append(dst, `","company_id":"0","user_id":"0","correlation_id":`...)
-	dst = jsonx.AppendString(dst, it.ID)
+	dst = appendStr(dst, it.id)
 	dst = append(dst, `,"is_bulk_edit":false,"attempt":1,"host":"walhook","change_source":"database","permitted_user_ids":`...)
 	dst = f.appendPermitted(dst, true)
 	dst = append(dst, `},"data":`...)
@@ -148,26 +198,14 @@ func (f pipedriveEvent) appendV2(dst []byte, it *pdItem, id uuid.UUID, action pd
 
 // appendV1 appends Pipedrive's v1 body: current the row after the change (null on
 // delete), previous the whole row before it (null on create).
-func (f pipedriveEvent) appendV1(dst []byte, it *pdItem, action pdAction, object string, data, previous json.RawMessage) []byte {
-	var current json.RawMessage
-	switch action {
-	case pdCreate:
-		current, previous = data, nil
-	case pdChange:
-		current = data
-		if previous != nil {
-			previous = overlay(data, previous)
-		}
-	case pdDelete:
-		previous = data
-	}
-	t, _ := time.Parse(time.RFC3339Nano, it.CommittedAt)
+func (f pipedriveEvent) appendV1(dst []byte, it *pdItem, action pdAction, object string, data, previous []byte) []byte {
+	t, _ := time.Parse(time.RFC3339Nano, string(inner(it.committedAt)))
 	dst = append(dst, `{"v":1,"matches_filters":{"current":[]},"meta":{"action":"`...)
 	dst = append(dst, pdV1Actions[action]...)
 	dst = append(dst, `","object":`...)
 	dst = jsonx.AppendString(dst, object)
 	dst = append(dst, `,"id":`...)
-	dst = appendID(dst, it.EntityID)
+	dst = appendID(dst, it.entityID)
 	dst = append(dst, `,"company_id":0,"user_id":0,"host":"walhook","timestamp":`...)
 	dst = strconv.AppendInt(dst, t.Unix(), 10)
 	dst = append(dst, `,"timestamp_micro":`...)
@@ -177,9 +215,22 @@ func (f pipedriveEvent) appendV1(dst []byte, it *pdItem, action pdAction, object
 	dst = append(dst, `,"trans_pending":false,"is_bulk_update":false,"pipedrive_service_name":false,"change_source":"database","webhook_id":"`...)
 	dst = strconv.AppendInt(dst, f.id(), 10)
 	dst = append(dst, `","v":1},"retry":0,"current":`...)
-	dst = appendRaw(dst, current)
-	dst = append(dst, `,"previous":`...)
-	dst = appendRaw(dst, previous)
+	switch action {
+	case pdCreate:
+		dst = appendRaw(dst, data)
+		dst = append(dst, `,"previous":null`...)
+	case pdChange:
+		dst = appendRaw(dst, data)
+		dst = append(dst, `,"previous":`...)
+		if previous == nil {
+			dst = append(dst, "null"...)
+		} else {
+			dst = appendOverlay(dst, data, previous)
+		}
+	case pdDelete:
+		dst = append(dst, `null,"previous":`...)
+		dst = appendRaw(dst, data)
+	}
 	dst = append(dst, `,"event":"`...)
 	dst = append(dst, pdV1Actions[action]...)
 	dst = append(dst, '.')
@@ -218,13 +269,35 @@ func (f pipedriveEvent) appendPermitted(dst []byte, quoted bool) []byte {
 	return append(dst, ']')
 }
 
-// appendID appends an entity id as Pipedrive's v1 does, a number, when it is one; any
-// other key (a UUID, text) as a string.
-func appendID(dst []byte, id string) []byte {
-	if id == "" || len(id) > 18 || strings.TrimLeft(id, "0123456789") != "" || (len(id) > 1 && id[0] == '0') {
-		return jsonx.AppendString(dst, id)
+// appendID appends an entity id (a JSON string as rendered) as Pipedrive's v1 does: a
+// number when it is one; any other key (a UUID, text) as the string.
+func appendID(dst []byte, id []byte) []byte {
+	digits := inner(id)
+	if len(digits) == 0 || len(digits) > 18 || (len(digits) > 1 && digits[0] == '0') ||
+		len(bytes.TrimLeft(digits, "0123456789")) != 0 {
+		return appendStr(dst, id)
 	}
-	return append(dst, id...)
+	return append(dst, digits...)
+}
+
+// appendStr appends a JSON string as rendered, or "" when there is none.
+func appendStr(dst, s []byte) []byte {
+	if len(s) < 2 {
+		return append(dst, `""`...)
+	}
+	return append(dst, s...)
+}
+
+// appendUUID appends u in its canonical form without allocating.
+func appendUUID(dst []byte, u uuid.UUID) []byte {
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	hex.Encode(b[9:13], u[4:6])
+	hex.Encode(b[14:18], u[6:8])
+	hex.Encode(b[19:23], u[8:10])
+	hex.Encode(b[24:], u[10:])
+	b[8], b[13], b[18], b[23] = '-', '-', '-', '-'
+	return append(dst, b[:]...)
 }
 
 func appendRaw(dst []byte, raw json.RawMessage) []byte {
@@ -234,24 +307,31 @@ func appendRaw(dst []byte, raw json.RawMessage) []byte {
 	return append(dst, raw...)
 }
 
-// overlay returns the object data with the members of prev in place of its own: the row
-// before an UPDATE from the row after it and the changed fields' old values. Members of
-// prev that data lacks are added at the end. Either not an object: prev as it is.
-func overlay(data, prev json.RawMessage) json.RawMessage {
-	pm, ok := members(prev, nil)
-	dm, ok2 := members(data, nil)
+// appendOverlay appends the object data with the members of prev in place of its own:
+// the row before an UPDATE from the row after it and the changed fields' old values.
+// Members of prev that data lacks are added at the end. Either not an object: prev as it
+// is.
+func appendOverlay(dst, data, prev []byte) []byte {
+	var pb, db [32]member
+	pm, ok := members(prev, pb[:0])
+	dm, ok2 := members(data, db[:0])
 	if !ok || !ok2 {
-		return prev
+		return append(dst, prev...)
 	}
-	out := make([]byte, 0, len(data)+len(prev))
-	out = append(out, '{')
-	used := make([]bool, len(pm))
-	for i, m := range dm {
-		if i > 0 {
-			out = append(out, ',')
+	var usedBuf [32]bool
+	used := usedBuf[:0]
+	for range pm {
+		used = append(used, false)
+	}
+	dst = append(dst, '{')
+	n := 0
+	for _, m := range dm {
+		if n > 0 {
+			dst = append(dst, ',')
 		}
-		out = append(out, m.key...)
-		out = append(out, ':')
+		n++
+		dst = append(dst, m.key...)
+		dst = append(dst, ':')
 		val := m.val
 		for k := range pm {
 			if !used[k] && string(pm[k].key) == string(m.key) {
@@ -259,20 +339,21 @@ func overlay(data, prev json.RawMessage) json.RawMessage {
 				break
 			}
 		}
-		out = append(out, val...)
+		dst = append(dst, val...)
 	}
 	for k, m := range pm {
 		if used[k] {
 			continue
 		}
-		if len(out) > 1 {
-			out = append(out, ',')
+		if n > 0 {
+			dst = append(dst, ',')
 		}
-		out = append(out, m.key...)
-		out = append(out, ':')
-		out = append(out, m.val...)
+		n++
+		dst = append(dst, m.key...)
+		dst = append(dst, ':')
+		dst = append(dst, m.val...)
 	}
-	return append(out, '}')
+	return append(dst, '}')
 }
 
 // member is one member of a JSON object: its key as written (quoted) and its value.

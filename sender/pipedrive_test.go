@@ -123,7 +123,7 @@ func TestOverlay(t *testing.T) {
 		{`null`, `{"a":1}`, `{"a":1}`},
 		{`{"a":1,}`, `{"a":2}`, `{"a":2}`},
 	} {
-		if got := string(overlay(json.RawMessage(c.data), json.RawMessage(c.prev))); got != c.want {
+		if got := string(appendOverlay(nil, []byte(c.data), []byte(c.prev))); got != c.want {
 			t.Errorf("overlay(%s, %s) = %s, want %s", c.data, c.prev, got, c.want)
 		}
 	}
@@ -131,9 +131,9 @@ func TestOverlay(t *testing.T) {
 
 // TestAppendID: numeric keys become JSON numbers in v1, others strings.
 func TestAppendID(t *testing.T) {
-	for id, want := range map[string]string{"42": `42`, "0": `0`, "007": `"007"`, "a-b": `"a-b"`, "": `""`,
-		"1234567890123456789": `"1234567890123456789"`} {
-		if got := string(appendID(nil, id)); got != want {
+	for id, want := range map[string]string{`"42"`: `42`, `"0"`: `0`, `"007"`: `"007"`, `"a-b"`: `"a-b"`, `""`: `""`,
+		`"1234567890123456789"`: `"1234567890123456789"`, ``: `""`} {
+		if got := string(appendID(nil, []byte(id))); got != want {
 			t.Errorf("appendID(%q) = %s, want %s", id, got, want)
 		}
 	}
