@@ -18,6 +18,13 @@ import (
 	"github.com/walhook/walhook/matcher"
 )
 
+// pipelinerMetadata are the fields of Pipeliner's webhook create response (seed 000) that
+// describe Pipeliner itself: delete protection and the OAuth application and client that
+// registered the webhook. walhook has neither, so it shows them as Pipeliner shows a webhook
+// registered with an API token: not protected, no application, no client. They are
+// read-only (readOnly): a client may echo them back, not set them.
+const pipelinerMetadata = `,"is_delete_protected":false,"application":null,"client":null,"application_id":null,"client_id":null`
+
 // Field limits.
 const (
 	maxURLBytes  = 2048

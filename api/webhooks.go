@@ -416,6 +416,7 @@ func appendWebhook(dst []byte, wh *matcher.Webhook, fullSignature bool) []byte {
 	dst = fmt.Appendf(dst, `{"id":%s,"url":%s,"events":%s,"insecure_ssl":%t,"signature":%s,"options":`,
 		str(wh.ID), str(wh.URL), events, wh.InsecureSSL, str(signature))
 	dst = append(dst, options...)
+	dst = append(dst, pipelinerMetadata...)
 	dst = fmt.Appendf(dst, `,"http_auth_user":%s,"http_auth_password":%s,"signing":%s,"created":%s,"modified":%s,"is_deleted":%t,"status":%s,"disabled_at":%s,"disabled_reason":%s,"space_id":%s,"headers":`,
 		str(wh.HTTPAuthUser), str(password), str(wh.Signing), str(formatTime(wh.Created)), str(formatTime(wh.Modified)),
 		wh.IsDeleted, str(status), str(disabled), str(wh.DisabledReason), str(wh.Space))

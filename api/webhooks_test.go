@@ -153,6 +153,37 @@ func semantic(tb testing.TB, raw json.RawMessage) any {
 	return v
 }
 
+// TestSeedCreateResponseFields: the webhook JSON has every field of the seed's create
+// response, including Pipeliner's own metadata (missing before: is_delete_protected,
+// application, client, application_id, client_id), and those are read-only.
+func TestSeedCreateResponseFields(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.do(t, "POST", collection, `{"insecure_ssl": false, "options": {}, "signature": "01234567-abcd-dcba-ffff-000000000000", "url": "https://example.com/hook", "events": ["*"]}`)
+	if r.Status != http.StatusOK {
+		t.Fatalf("POST = %d %s", r.Status, r.Raw)
+	}
+	var got map[string]json.RawMessage
+	if err := json.Unmarshal(r.Data, &got); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"is_delete_protected", "id", "is_deleted", "modified", "created", "application", "client",
+		"application_id", "client_id", "insecure_ssl", "options", "signature", "url", "events"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("create response lacks %q: %s", k, r.Data)
+		}
+	}
+	want := map[string]string{"is_delete_protected": "false", "application": "null", "client": "null", "application_id": "null", "client_id": "null"}
+	for k, v := range want {
+		if string(got[k]) != v {
+			t.Errorf("%s = %s, want %s", k, got[k], v)
+		}
+	}
+	id := strings.Trim(string(got["id"]), `"`)
+	if p := e.do(t, "PATCH", collection+"/"+id, `{"application_id": "01234567-abcd-dcba-ffff-000000000000"}`); p.Status != http.StatusUnprocessableEntity {
+		t.Errorf("PATCH application_id = %d %s, want 422 (read-only)", p.Status, p.Raw)
+	}
+}
+
 func TestSeedRequestsRoundTrip(t *testing.T) {
 	e := newEnv(t, nil)
 	for name, body := range seedRequests {

@@ -1,6 +1,7 @@
 package cdc
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,10 +53,12 @@ type decoder struct {
 	byEnt   map[event.EntityName]prometheus.Counter
 	oldCols []rawCol
 	newCols []rawCol
+	lookups *lookups
+	parents parentResolver // nil: shared-table link parents are never found
 }
 
 func newDecoder(m *mapping.Mapping, log *slog.Logger, h handler, met *metrics) *decoder {
-	return &decoder{m: m, log: log, rels: make(map[uint32]*relation), h: h, met: met, byEnt: make(map[event.EntityName]prometheus.Counter)}
+	return &decoder{m: m, log: log, rels: make(map[uint32]*relation), h: h, met: met, byEnt: make(map[event.EntityName]prometheus.Counter), lookups: newLookups(m)}
 }
 
 // countEvent counts a raised event, caching the entity's counter.
@@ -69,16 +72,17 @@ func (d *decoder) countEvent(e event.EntityName) {
 }
 
 // decode handles one pgoutput message that started at walStart. Malformed input gives an
-// error naming the event.LSN, never a panic.
-func (d *decoder) decode(walStart pglogrepl.LSN, data []byte) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w at %s: %v", ErrMalformed, walStart, r)
-		}
-	}()
+// error naming the LSN, never a panic.
+//
+// Only the parsing of outside bytes is guarded (STYLE 36): parseMessage recovers from a
+// panic in pglogrepl.Parse, and parseTuple checks every length itself. Deriving events and
+// handing them to the handler run unguarded, so a bug there (in the matcher or the sender,
+// say) is a panic or the handler's own error, never "malformed pgoutput message".
+func (d *decoder) decode(walStart pglogrepl.LSN, data []byte) error {
 	if len(data) == 0 {
 		return fmt.Errorf("%w at %s: empty message", ErrMalformed, walStart)
 	}
+	var err error
 	switch pglogrepl.MessageType(data[0]) {
 	case pglogrepl.MessageTypeInsert, pglogrepl.MessageTypeUpdate, pglogrepl.MessageTypeDelete:
 		err = d.change(data)
@@ -94,10 +98,105 @@ func (d *decoder) decode(walStart pglogrepl.LSN, data []byte) (err error) {
 // errHandler marks errors that came from the handler, which are passed through unwrapped.
 var errHandler = errors.New("handler")
 
-func (d *decoder) other(data []byte) error {
-	msg, err := pglogrepl.Parse(data)
+// errParsePanic marks a panic recovered in pglogrepl.Parse. checkLengths is meant to make
+// it impossible, so FuzzDecode fails on it: it means a length check is missing.
+var errParsePanic = errors.New("pgoutput parser panicked")
+
+// parseMessage is pglogrepl.Parse behind our own length checks and a recover that covers
+// only the library: Parse indexes past the end of short messages instead of failing.
+func parseMessage(data []byte) (msg pglogrepl.Message, err error) {
+	if err := checkLengths(data); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			msg, err = nil, fmt.Errorf("%w: %w: %v", ErrMalformed, errParsePanic, r)
+		}
+	}()
+	msg, err = pglogrepl.Parse(data)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	return msg, nil
+}
+
+// checkLengths walks the messages whose pglogrepl decoders read past the length they check
+// (Relation, Truncate and logical decoding Message), so Parse only ever sees them whole; it
+// also keeps a Truncate's relation count from sizing an allocation beyond the message.
+// Parse checks the others itself.
+func checkLengths(data []byte) error {
+	if len(data) == 0 {
+		return fmt.Errorf("%w: empty message", ErrMalformed)
+	}
+	r := wireReader{b: data[1:]}
+	switch pglogrepl.MessageType(data[0]) {
+	case pglogrepl.MessageTypeRelation:
+		r.skip(4) // relation id
+		r.cstring()
+		r.cstring()
+		r.skip(1) // replica identity
+		for n := r.uint(2); n > 0 && !r.short; n-- {
+			r.skip(1) // flags
+			r.cstring()
+			r.skip(8) // type oid, type modifier
+		}
+	case pglogrepl.MessageTypeTruncate:
+		n := r.uint(4)
+		r.skip(1) // options
+		r.skip(4 * n)
+	case pglogrepl.MessageTypeMessage:
+		r.skip(9) // flags, LSN
+		r.cstring()
+		r.skip(r.uint(4))
+	}
+	if r.short {
+		return fmt.Errorf("%w: truncated %c message of %d bytes", ErrMalformed, data[0], len(data))
+	}
+	return nil
+}
+
+// wireReader walks protocol fields without decoding them; reading past the end sets short.
+type wireReader struct {
+	b     []byte
+	short bool
+}
+
+func (r *wireReader) skip(n int) {
+	if n > len(r.b) {
+		r.b, r.short = nil, true
+		return
+	}
+	r.b = r.b[n:]
+}
+
+// uint reads an n-byte big-endian unsigned integer (n ≤ 4).
+func (r *wireReader) uint(n int) int {
+	if n > len(r.b) {
+		r.b, r.short = nil, true
+		return 0
+	}
+	v := 0
+	for _, c := range r.b[:n] {
+		v = v<<8 | int(c)
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// cstring skips a NUL-terminated string.
+func (r *wireReader) cstring() {
+	i := bytes.IndexByte(r.b, 0)
+	if i < 0 {
+		r.b, r.short = nil, true
+		return
+	}
+	r.b = r.b[i+1:]
+}
+
+func (d *decoder) other(data []byte) error {
+	msg, err := parseMessage(data)
+	if err != nil {
+		return err
 	}
 	switch msg := msg.(type) {
 	case *pglogrepl.BeginMessage:

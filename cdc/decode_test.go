@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pglogrepl"
+
+	"github.com/walhook/walhook/event"
 )
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -136,7 +138,85 @@ func TestMalformedIsErrorNamingLSN(t *testing.T) {
 	}
 }
 
-// FuzzDecode: any bytes give an error or events, never a panic.
+// panicker is a handler with a bug: it panics on an event or a commit.
+type panicker struct{ onCommit bool }
+
+func (p panicker) event(*event.Event) error {
+	if !p.onCommit {
+		var m map[string]int
+		m["boom"]++ // a runtime error, as a matcher or sender bug would raise
+	}
+	return nil
+}
+
+func (p panicker) commit(event.Txn) error {
+	if p.onCommit {
+		panic("handler bug")
+	}
+	return nil
+}
+
+// TestHandlerPanicIsNotMalformed: the recover guards the parsing of outside bytes only. A
+// panic in the handler (the matcher, the sender) goes up as the panic it is, not as a
+// "malformed pgoutput message" error, which the reader would class permanent.
+func TestHandlerPanicIsNotMalformed(t *testing.T) {
+	at := time.Unix(0, 0)
+	for _, tc := range []struct {
+		name     string
+		onCommit bool
+		msg      []byte
+	}{
+		{"event", false, insertMsg(1, deal("1", "opportunity", owner1, "Open", "10", "f")...)},
+		{"commit", true, commitMsg(0x10, 0x20, at)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, _ := newTestDecoder(t)
+			d.h = panicker{onCommit: tc.onCommit}
+			if err := d.decode(0, beginMsg(0x10, at, 1)); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			recovered := func() (r any) {
+				defer func() { r = recover() }()
+				err = d.decode(0x20, tc.msg)
+				return nil
+			}()
+			if recovered == nil {
+				t.Errorf("decode returned %v; want the handler's panic to propagate", err)
+			}
+			if errors.Is(err, ErrMalformed) {
+				t.Errorf("a handler panic was reported as malformed input: %v", err)
+			}
+		})
+	}
+}
+
+// TestCheckLengths: every message pglogrepl.Parse would index past is refused before it
+// reaches Parse, with ErrMalformed and without a recovered panic.
+func TestCheckLengths(t *testing.T) {
+	rel := relationMsg(4, "crm", "x", []wireCol{{"a", 23}, {"b", 25}})
+	trunc := wire{'T'}.u32(2).u8(0).u32(1).u32(2)
+	msg := skipKeyMsg("gmail_sync")
+	for _, whole := range [][]byte{rel, trunc, msg} {
+		if _, err := parseMessage(whole); err != nil {
+			t.Fatalf("parse whole %c message: %v", whole[0], err)
+		}
+		for n := 1; n < len(whole); n++ {
+			_, err := parseMessage(whole[:n])
+			if !errors.Is(err, ErrMalformed) || errors.Is(err, errParsePanic) {
+				t.Errorf("%c message cut to %d of %d bytes: err = %v; want ErrMalformed from a length check", whole[0], n, len(whole), err)
+			}
+		}
+	}
+	// A relation count far beyond the message is refused before Parse sizes a slice by it.
+	if _, err := parseMessage(wire{'T'}.u32(0xffffffff).u8(0).u32(1)); !errors.Is(err, ErrMalformed) || errors.Is(err, errParsePanic) {
+		t.Errorf("truncate of 2^32-1 relations: err = %v", err)
+	}
+}
+
+// FuzzDecode: any bytes give an error or events, never a panic. A panic in our code is not
+// recovered, so it fails the fuzz test; a panic recovered in pglogrepl.Parse means a length
+// check is missing, and fails it too.
 func FuzzDecode(f *testing.F) {
 	f.Add(insertMsg(1, deal("1", "opportunity", owner1, "Open", "10", "f")...))
 	f.Add(updateMsg(1, deal("1", "lead", owner1, "Open", "1", "f"), deal("1", "opportunity", owner2, "Won", "2", "t")))
@@ -149,7 +229,9 @@ func FuzzDecode(f *testing.F) {
 		if err := d.decode(0, beginMsg(0x10, time.Unix(0, 0), 1)); err != nil {
 			t.Fatal(err)
 		}
-		_ = d.decode(0x20, data)
+		if err := d.decode(0x20, data); errors.Is(err, errParsePanic) {
+			t.Fatalf("decode recovered a runtime panic in the parser: %v", err)
+		}
 	})
 }
 

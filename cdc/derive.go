@@ -4,14 +4,23 @@ import (
 	"fmt"
 
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/mapping"
 )
 
 // derive raises the events of one row change: an INSERT raises Create (or the parent's
 // link event), an UPDATE raises Update plus every transition it satisfies (or only Delete
 // when it sets the soft-delete flag), a DELETE raises Delete.
 func (d *decoder) derive(rel *relation, typ byte, oldCols, newCols []rawCol) error {
-	if rel.link != nil && typ == 'I' {
-		return d.deriveLink(rel, newCols)
+	if rel.lookups != nil {
+		d.updateLookups(rel, typ, oldCols, newCols)
+	}
+	if rel.link != nil && typ != 'D' {
+		if err := d.deriveLink(rel, typ, oldCols, newCols); err != nil || len(rel.plans) == 0 {
+			return err
+		}
+		if typ == 'I' {
+			return nil // an INSERT into a link table raises the link event only
+		}
 	}
 	var oldPlan, newPlan *entityPlan
 	if len(oldCols) > 0 {
@@ -29,6 +38,10 @@ func (d *decoder) derive(rel *relation, typ byte, oldCols, newCols []rawCol) err
 		return err
 	case 'D':
 		if oldPlan == nil {
+			return d.unmatched()
+		}
+		if oldPlan.soft != nil && oldPlan.soft.match(oldCols, rel.cols) {
+			// Already deleted (soft): its Delete was raised then; nothing more.
 			return d.unmatched()
 		}
 		_, err := d.emit(oldPlan, oldPlan.delete, event.ActionDelete, oldCols, nil, nil)
@@ -91,42 +104,72 @@ func (d *decoder) deriveUpdate(rel *relation, oldPlan, newPlan *entityPlan, oldC
 	for i, t := range p.trans {
 		// An event name is raised at most once per change (two ways to Lost, say), so
 		// event ids stay unique.
-		if !t.satisfied(oldPlan, newPlan, newCols, rel.cols, changed) || raisedBefore(p.trans[:i], t.name, oldPlan, newPlan, newCols, rel.cols, changed) {
+		if !t.satisfied(oldPlan, newPlan, oldCols, newCols, rel.cols, changed) || raisedBefore(p.trans[:i], t.name, oldPlan, newPlan, oldCols, newCols, rel.cols, changed) {
 			continue
 		}
 		if err := d.emitLike(ev, t.name, t.action); err != nil {
 			return err
 		}
 	}
+	for _, v := range p.vias {
+		if changed(v.idx) && newCols[v.idx].kind == 't' {
+			if err := d.emitVia(p, &v, newCols); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
-func raisedBefore(earlier []transPlan, name event.EventName, oldPlan, newPlan *entityPlan, newCols []rawCol, cols []column, changed func(int) bool) bool {
+// emitVia raises a transition of another entity caused by this row (Opportunity.Qualify
+// when a lead's created_opportunity_id is set): the event is the target's, keyed by the
+// value set, with this row as related entity; like a link event it carries no row of the
+// target, which rendering loads by key.
+func (d *decoder) emitVia(p *entityPlan, v *viaPlan, cols []rawCol) error {
+	ev := &event.Event{
+		Name:       v.name,
+		Entity:     event.EntityName(v.target.Name),
+		Action:     v.action,
+		Custom:     v.target.Custom,
+		Table:      p.table,
+		EntityID:   string(cols[v.idx].data),
+		CommitLSN:  event.LSN(d.txn.commitLSN),
+		CommitTime: d.txn.commitTime,
+		XID:        d.txn.xid,
+		Seq:        d.txn.seq,
+		Related:    &event.Related{Entity: event.EntityName(p.ent.Name), ID: p.entityID(cols), Row: p.row(cols)},
+		SkipKeys:   d.txn.skipKeys[:len(d.txn.skipKeys):len(d.txn.skipKeys)],
+	}
+	return d.hand(ev)
+}
+
+func raisedBefore(earlier []transPlan, name event.EventName, oldPlan, newPlan *entityPlan, oldCols, newCols []rawCol, cols []column, changed func(int) bool) bool {
 	for _, t := range earlier {
-		if t.name == name && t.satisfied(oldPlan, newPlan, newCols, cols, changed) {
+		if t.name == name && t.satisfied(oldPlan, newPlan, oldCols, newCols, cols, changed) {
 			return true
 		}
 	}
 	return false
 }
 
-func (t *transPlan) satisfied(oldPlan, newPlan *entityPlan, newCols []rawCol, cols []column, changed func(int) bool) bool {
-	if t.from != "" {
+// satisfied reports whether an UPDATE raises the transition. oldCols is nil when the
+// change carried no old tuple; then only discriminator and plain field transitions can be
+// decided (changed reports false for every field).
+func (t *transPlan) satisfied(oldPlan, newPlan *entityPlan, oldCols, newCols []rawCol, cols []column, changed func(int) bool) bool {
+	switch {
+	case t.from != "":
 		return oldPlan != nil && oldPlan != newPlan && oldPlan.ent.Name == t.from
+	case t.when != nil:
+		return oldCols != nil && t.when.match(newCols, cols) && !t.when.match(oldCols, cols)
 	}
 	if !changed(t.idx) {
 		return false
 	}
-	if len(t.to) == 0 {
-		return true
+	if t.lookup != nil {
+		return t.lookup.has(newCols[t.idx]) && !t.lookup.has(oldCols[t.idx])
 	}
-	c := newCols[t.idx]
-	for _, v := range t.to {
-		if c.kind == 't' && textEqual(cols[t.idx].kind, c.data, v) {
-			return true
-		}
-	}
-	return false
+	k := cols[t.idx].kind
+	return t.to.has(newCols[t.idx], k) && t.old.has(oldCols[t.idx], k)
 }
 
 func sameCol(a, b rawCol) bool {
@@ -161,7 +204,8 @@ func (d *decoder) emit(p *entityPlan, name event.EventName, action event.Action,
 		Entity:     event.EntityName(p.ent.Name),
 		Action:     action,
 		Custom:     p.ent.Custom,
-		EntityID:   string(keyCols[p.key].data),
+		Table:      p.table,
+		EntityID:   p.entityID(keyCols),
 		CommitLSN:  event.LSN(d.txn.commitLSN),
 		CommitTime: d.txn.commitTime,
 		XID:        d.txn.xid,
@@ -176,6 +220,26 @@ func (d *decoder) emit(p *entityPlan, name event.EventName, action event.Action,
 		ev.Old = p.row(oldCols)
 	}
 	return ev, d.hand(ev)
+}
+
+// entityID is the key's text: the key column's, or the key columns' joined with
+// mapping.KeySeparator for a composite key.
+func (p *entityPlan) entityID(cols []rawCol) string {
+	if p.keys == nil {
+		return string(cols[p.key].data)
+	}
+	n := 0
+	for _, i := range p.keys {
+		n += len(cols[i].data) + 1
+	}
+	b := make([]byte, 0, n)
+	for j, i := range p.keys {
+		if j > 0 {
+			b = append(b, mapping.KeySeparator...)
+		}
+		b = append(b, cols[i].data...)
+	}
+	return string(b)
 }
 
 // emitLike hands out another event of the same change (OwnerChanged, a transition).
@@ -222,20 +286,33 @@ func (p *entityPlan) row(cols []rawCol) event.Row {
 	return row
 }
 
-// deriveLink raises <Parent>.<Action> for an INSERT into a link table.
-func (d *decoder) deriveLink(rel *relation, cols []rawCol) error {
+// deriveLink raises <Parent>.<Action> when a link table's row becomes a link: an INSERT of
+// a valid link row, or an UPDATE that makes a row a link — re-pointed at another parent, its
+// condition now true, or a soft-deleted link row revived.
+func (d *decoder) deriveLink(rel *relation, typ byte, oldCols, newCols []rawCol) error {
 	lp := rel.link
-	if lp.parentIdx < 0 || cols[lp.parentIdx].kind != 't' {
+	if typ == 'U' {
+		if lost := fillUnchangedToast(newCols, oldCols); lost > 0 {
+			d.met.toastLost.Add(float64(lost))
+		}
+		if len(oldCols) != len(newCols) {
+			return d.unmatched() // no old tuple: cannot tell whether it was a link already
+		}
+		_, oidx, wasLink := lp.locate(d, oldCols, rel.cols)
+		_, nidx, isLink := lp.locate(d, newCols, rel.cols)
+		if wasLink && isLink && oidx == nidx && sameCol(oldCols[oidx], newCols[nidx]) &&
+			(lp.typeIdx < 0 || sameCol(oldCols[lp.typeIdx], newCols[lp.typeIdx])) {
+			return d.unmatched() // it was this link already
+		}
+	}
+	parent, pidx, ok, err := lp.target(d, newCols, rel.cols)
+	if err != nil {
+		return err
+	}
+	if !ok {
 		return d.unmatched()
 	}
-	parentName := lp.link.Parent.Entity
-	if lp.typeIdx >= 0 {
-		parentName = lp.link.Parent.Types[string(cols[lp.typeIdx].data)]
-	}
-	parent := d.m.Entity(parentName)
-	if parent == nil || !parent.Events {
-		return d.unmatched()
-	}
+	cols := newCols
 	name := event.EventName(parent.EventName(lp.link.Action))
 	linkRow := lp.rowPlan.row(cols)
 	related := &event.Related{Entity: event.EntityName(lp.link.Related.Entity)}
@@ -252,7 +329,8 @@ func (d *decoder) deriveLink(rel *relation, cols []rawCol) error {
 		Entity:     event.EntityName(parent.Name),
 		Action:     lp.link.Action,
 		Custom:     parent.Custom,
-		EntityID:   string(cols[lp.parentIdx].data),
+		Table:      lp.rowPlan.table,
+		EntityID:   string(cols[pidx].data),
 		CommitLSN:  event.LSN(d.txn.commitLSN),
 		CommitTime: d.txn.commitTime,
 		XID:        d.txn.xid,
@@ -262,4 +340,67 @@ func (d *decoder) deriveLink(rel *relation, cols []rawCol) error {
 		SkipKeys:   d.txn.skipKeys[:len(d.txn.skipKeys):len(d.txn.skipKeys)],
 	}
 	return d.hand(ev)
+}
+
+// locate returns the parent entity of a link row (nil when its type names a shared table,
+// resolved by target) and the column holding the parent's key, and false when the row is
+// no link: no parent key, an unmapped parent type, its condition false, or soft-deleted.
+func (lp *linkPlan) locate(d *decoder, cols []rawCol, kinds []column) (*mapping.Entity, int, bool) {
+	idx, parentName := lp.parentIdx, lp.link.Parent.Entity
+	if lp.oneOf != nil {
+		idx = -1
+		for _, o := range lp.oneOf {
+			if o.idx < len(cols) && cols[o.idx].kind == 't' {
+				idx, parentName = o.idx, o.entity
+				break
+			}
+		}
+	}
+	if idx < 0 || idx >= len(cols) || cols[idx].kind != 't' {
+		return nil, -1, false
+	}
+	if lp.when != nil && !lp.when.match(cols, kinds) {
+		return nil, -1, false
+	}
+	if lp.soft != nil && lp.soft.match(cols, kinds) {
+		return nil, -1, false
+	}
+	if lp.typeIdx >= 0 {
+		if cols[lp.typeIdx].kind != 't' {
+			return nil, -1, false
+		}
+		typ := string(cols[lp.typeIdx].data)
+		if _, shared := lp.link.Parent.TypeTables[typ]; shared {
+			return nil, idx, true
+		}
+		parentName = lp.link.Parent.Types[typ]
+	}
+	parent := d.m.Entity(parentName)
+	if parent == nil || !parent.Events {
+		return nil, -1, false
+	}
+	return parent, idx, true
+}
+
+// target is locate with shared-table parents resolved by reading the parent row; a
+// missing parent is counted and is no link.
+func (lp *linkPlan) target(d *decoder, cols []rawCol, kinds []column) (*mapping.Entity, int, bool, error) {
+	parent, idx, ok := lp.locate(d, cols, kinds)
+	if !ok || parent != nil {
+		return parent, idx, ok, nil
+	}
+	t := lp.link.Parent.TypeTables[string(cols[lp.typeIdx].data)]
+	name, found := "", false
+	if d.parents != nil {
+		var err error
+		name, found, err = d.parents.entityOf(t, string(cols[idx].data))
+		if err != nil {
+			return nil, -1, false, err
+		}
+	}
+	if e := d.m.Entity(name); found && e != nil {
+		return e, idx, true, nil
+	}
+	d.met.parentsMissing.Inc()
+	return nil, -1, false, nil
 }

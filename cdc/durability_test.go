@@ -11,20 +11,18 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/testwait"
 )
 
-// waitFor polls cond every 50ms until it holds, failing the test after limit. It waits
-// for a condition, never for a duration.
-func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+// waitConfirmed waits until the slot's confirmed_flush_lsn reaches lsn.
+func (c *crm) waitConfirmed(t *testing.T, what string, lsn event.LSN) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, what, func() (bool, string, error) {
+		got := c.confirmedFlush(t)
+		return got >= lsn, fmt.Sprintf("confirmed_flush_lsn %s, want %s or later", got, lsn), nil
+	})
 }
 
 // TestUnmappedWritesAdvanceSlot: with only unmapped tables written, keepalives move the
@@ -41,9 +39,7 @@ func TestUnmappedWritesAdvanceSlot(t *testing.T) {
 	if err := c.Conn.QueryRow(context.Background(), "SELECT pg_current_wal_insert_lsn()").Scan(&target); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 30*time.Second, "confirmed_flush_lsn to pass the unmapped writes", func() bool {
-		return c.confirmedFlush(t) >= target
-	})
+	c.waitConfirmed(t, "confirmed_flush_lsn to pass the unmapped writes", target)
 	if target <= start {
 		t.Fatalf("writes did not move the WAL: %s <= %s", target, start)
 	}
@@ -99,7 +95,7 @@ func TestKillMidStreamReplaysWithSameIDs(t *testing.T) {
 		r1.Ack(te.txn.EndLSN)
 	}
 	acked := first[4].txn.EndLSN
-	waitFor(t, 30*time.Second, "the acknowledged transactions to be confirmed", func() bool { return c.confirmedFlush(t) >= acked })
+	c.waitConfirmed(t, "the acknowledged transactions to be confirmed", acked)
 	k.kill()
 	stop1()
 	if got := c.confirmedFlush(t); got >= first[5].txn.EndLSN {
@@ -246,7 +242,7 @@ func TestReconnectAfterConnectionLoss(t *testing.T) {
 	r.Ack(txn1.EndLSN)
 	c.Exec(t, `UPDATE crm.products SET price = 2 WHERE id = 1`)
 	_, evs2 := h.nextTxn(t)
-	waitFor(t, 30*time.Second, "the first transaction to be confirmed", func() bool { return c.confirmedFlush(t) >= txn1.EndLSN })
+	c.waitConfirmed(t, "the first transaction to be confirmed", txn1.EndLSN)
 	k.kill()
 	// The unacknowledged second transaction comes again on the new connection.
 	_, again := h.nextTxn(t)
@@ -271,7 +267,7 @@ func TestStandbyTakesOver(t *testing.T) {
 	c.Exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
 	h1.nextTxn(t)
 	r2, _ := startReader(t, c, h2, nil)
-	waitFor(t, 30*time.Second, "the second reader to be a standby", func() bool {
+	testwait.For(t, 30*time.Second, "the second reader to be a standby", func() bool {
 		return testutil.ToFloat64(r2.met.state.WithLabelValues(StateStandby)) == 1
 	})
 	stop1()
@@ -291,5 +287,8 @@ func TestReaderStopsCleanly(t *testing.T) {
 	c.Exec(t, `UPDATE crm.products SET price = 1 WHERE id = 1`)
 	h.nextTxn(t)
 	stop()
-	waitFor(t, 10*time.Second, "reader goroutines to exit", func() bool { return runtime.NumGoroutine() <= before })
+	testwait.Until(t, 10*time.Second, "reader goroutines to exit", func() (bool, string, error) {
+		n := runtime.NumGoroutine()
+		return n <= before, fmt.Sprintf("%d goroutines, %d before the reader started", n, before), nil
+	})
 }

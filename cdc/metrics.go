@@ -21,13 +21,15 @@ var readerStates = []string{StateConnecting, StateStreaming, StateStandby, State
 
 // metrics are the reader's Prometheus metrics.
 type metrics struct {
-	changes    *prometheus.CounterVec
-	changeOps  [3]prometheus.Counter
-	events     *prometheus.CounterVec
-	truncates  prometheus.Counter
-	unmatched  prometheus.Counter
-	toastLost  prometheus.Counter
-	reconnects prometheus.Counter
+	changes   *prometheus.CounterVec
+	changeOps [3]prometheus.Counter
+	events    *prometheus.CounterVec
+	truncates prometheus.Counter
+	unmatched prometheus.Counter
+	// parentsMissing counts link rows whose polymorphic parent row was not found.
+	parentsMissing prometheus.Counter
+	toastLost      prometheus.Counter
+	reconnects     prometheus.Counter
 	// positionResets counts sessions whose remembered position was not valid on the server.
 	positionResets prometheus.Counter
 	statusSent     prometheus.Counter
@@ -52,6 +54,10 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 		}),
 		unmatched: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "walhook_changes_unmatched_total", Help: "event.Row changes of mapped tables that matched no entity (discriminator value unknown).",
+		}),
+		parentsMissing: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_link_parents_missing_total",
+			Help: "Link rows whose parent, named by a type shared by several entities, was not found (or soft-deleted) in the CRM; they raise nothing.",
 		}),
 		toastLost: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "walhook_toast_values_missing_total", Help: "Unchanged TOAST values left out of a row because the old tuple lacked them (table not REPLICA IDENTITY FULL).",
@@ -93,7 +99,7 @@ func newMetrics(reg prometheus.Registerer, m *mapping.Mapping) *metrics {
 		}
 	}
 	if reg != nil {
-		reg.MustRegister(met.changes, met.events, met.truncates, met.unmatched, met.toastLost, met.reconnects, met.positionResets,
+		reg.MustRegister(met.changes, met.events, met.truncates, met.unmatched, met.parentsMissing, met.toastLost, met.reconnects, met.positionResets,
 			met.statusSent, met.lagBytes, met.lagSeconds, met.state, met.transaction)
 	}
 	return met

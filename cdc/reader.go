@@ -90,6 +90,7 @@ type Reader struct {
 	origin     origin        // the server the remembered position came from
 	lastSent   pglogrepl.LSN // the position of the last standby status update
 	lastSentAt time.Time
+	lookups    *lookups // transition lookups, read at each session's start
 }
 
 // New returns a Reader. It does no I/O. Its Ack may be handed to the consumer before Run
@@ -294,6 +295,10 @@ func (r *Reader) session(ctx context.Context, h Handler) (streamed bool, err err
 		r.met.lagBytes.Set(float64(lagOf(slot.serverEnd, slot.confirmed)))
 		return false, lostError(r.cfg.Slot, slot)
 	}
+	r.lookups = newLookups(r.cfg.Mapping)
+	if err := r.lookups.load(ctx, conn); err != nil {
+		return false, err
+	}
 	now := origin{system: sys.SystemID, timeline: sys.Timeline}
 	r.logResume(r.Confirmed(), now, slot)
 	err = pglogrepl.StartReplication(ctx, conn, r.cfg.Slot, slot.confirmed, pglogrepl.StartReplicationOptions{
@@ -357,6 +362,12 @@ func pluginArgs(publication string) []string {
 // stream is the receive loop of one session.
 func (r *Reader) stream(ctx context.Context, conn *pgconn.PgConn, h Handler) error {
 	dec := newDecoder(r.cfg.Mapping, r.log, adapter{r: r, h: h, ctx: ctx}, r.met)
+	if r.lookups != nil {
+		dec.lookups = r.lookups
+	}
+	resolver := newRowResolver(ctx, r.cfg.ConnString, r.cfg.Mapping)
+	defer resolver.close()
+	dec.parents = resolver
 	// One deadline context per status interval rather than per message: a
 	// context.WithDeadline per message costs about 2 µs of CPU per row.
 	var dl deadline

@@ -89,6 +89,10 @@ type Event struct {
 	Action Action
 	// Custom is true for custom entities (Name is "CustomEntity.<Action>").
 	Custom bool
+	// Table is the table the change came from, as schema.name ("crm.meetings"): an entity
+	// mapped over several tables (meetings and calls as Appointment) is told apart by it.
+	// For a link event it is the link table.
+	Table string
 	// EntityID is the entity's key as text ("42", a UUID, …).
 	EntityID string
 	// CommitLSN is the LSN of the transaction's commit record; CommitTime its time.

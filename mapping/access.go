@@ -39,10 +39,15 @@ func (m *Mapping) Tables() []Table {
 		}
 	}
 	for _, e := range m.Entities {
-		add(e.Table)
+		for _, t := range e.Tables {
+			add(t)
+		}
 	}
 	for _, l := range m.Links {
 		add(l.Table)
+	}
+	for _, t := range m.LookupTables() {
+		add(t)
 	}
 	slices.SortFunc(out, func(a, b Table) int {
 		if c := strings.Compare(a.Schema, b.Schema); c != 0 {
@@ -51,6 +56,29 @@ func (m *Mapping) Tables() []Table {
 		return strings.Compare(a.Name, b.Name)
 	})
 	return out
+}
+
+// LookupTables returns the tables transitions look values up in, deduplicated, in file
+// order. They are in the publication: walhook reads them at start and keeps them current
+// from their own changes.
+func (m *Mapping) LookupTables() []Table {
+	var out []Table
+	for _, e := range m.Entities {
+		for _, tr := range e.Transitions {
+			if tr.Lookup != nil && tr.Lookup.Table.Name != "" && !slices.Contains(out, tr.Lookup.Table) {
+				out = append(out, tr.Lookup.Table)
+			}
+		}
+	}
+	return out
+}
+
+// clauses returns c's clauses; none for a nil condition.
+func (c *Condition) clauses() []Clause {
+	if c == nil {
+		return nil
+	}
+	return c.Clauses
 }
 
 // EventNames returns, sorted, every event name the mapping can raise: for each entity that
@@ -95,7 +123,18 @@ func (l *Link) parentEntities() []string {
 	if l.Parent.Entity != "" {
 		return []string{l.Parent.Entity}
 	}
-	return sortedValues(l.Parent.Types)
+	if l.Parent.OneOf != nil {
+		return sortedValues(l.Parent.OneOf)
+	}
+	out := sortedValues(l.Parent.Types)
+	for _, k := range sortedKeys(l.Parent.TypeTables) {
+		for _, e := range l.m.byTable[l.Parent.TypeTables[k]] {
+			if e.Events && !slices.Contains(out, e.Name) {
+				out = append(out, e.Name)
+			}
+		}
+	}
+	return out
 }
 
 func sortedValues(m map[string]string) []string {

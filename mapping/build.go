@@ -3,6 +3,7 @@ package mapping
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -29,12 +30,13 @@ func build(f *fileYAML, order []string) (*Mapping, *problems) {
 	if len(order) == 0 {
 		p.addf("entities: at least one entity is required")
 	}
+	m.Actions = buildActions(f.Actions, p)
 	for _, name := range order {
 		e := buildEntity(name, f.Entities[name], p)
 		m.Entities = append(m.Entities, e)
 		m.byName[name] = e
-		if e.Table.Name != "" {
-			m.byTable[e.Table] = append(m.byTable[e.Table], e)
+		for _, t := range e.Tables {
+			m.byTable[t] = append(m.byTable[t], e)
 		}
 	}
 	checkSharedTables(m, p)
@@ -46,6 +48,7 @@ func build(f *fileYAML, order []string) (*Mapping, *problems) {
 			m.Links = append(m.Links, l)
 		}
 	}
+	checkActions(m, p)
 	return m, p
 }
 
@@ -75,29 +78,47 @@ func buildEntity(name string, y *entityYAML, p *problems) *Entity {
 	if y.Events != nil {
 		e.Events = *y.Events
 	}
-	if y.Table == "" {
+	if len(y.Table) == 0 {
 		p.addf("%s: table: required", where)
-	} else if t, err := ParseTable(y.Table); err != nil {
-		p.addf("%s: table: %v", where, err)
-	} else {
-		e.Table = t
 	}
-	e.Key = y.Key
-	if e.Key == "" {
-		p.addf("%s: key: required", where)
+	for _, name := range y.Table {
+		t, err := ParseTable(name)
+		switch {
+		case name == "":
+			p.addf("%s: table: required", where)
+		case err != nil:
+			p.addf("%s: table: %v", where, err)
+		case slices.Contains(e.Tables, t):
+			p.addf("%s: table: %s is listed twice", where, t)
+		default:
+			e.Tables = append(e.Tables, t)
+		}
+	}
+	if len(e.Tables) > 0 {
+		e.Table = e.Tables[0]
+	}
+	e.Keys = []string(y.Key)
+	switch {
+	case len(e.Keys) == 0 || slices.Contains(e.Keys, ""):
+		p.addf("%s: key: required (a column, or a list of columns for a composite key)", where)
+	default:
+		e.Key = e.Keys[0]
+		if dup := duplicate(e.Keys); dup != "" {
+			p.addf("%s: key: column %s is listed twice", where, dup)
+		}
 	}
 	buildFields(e, y, p)
 	if y.Owner != "" {
-		e.Owner = y.Owner
-		if _, msg := e.resolve(y.Owner); msg != "" {
+		e.Owner = string(y.Owner)
+		if _, msg := e.resolve(e.Owner); msg != "" {
 			p.addf("%s: owner: %s", where, msg)
 		}
 		if !e.Events {
 			p.addf("%s: owner: a lookup entity (events: false) raises no OwnerChanged", where)
 		}
 	}
-	e.SoftDelete = buildCondition(e, "soft_delete", y.SoftDelete, p)
-	e.Discriminator = buildCondition(e, "discriminator", y.Discriminator, p)
+	e.SoftDelete = buildCondition("entity "+e.Name+": soft_delete", y.SoftDelete, e.resolve, p)
+	e.Discriminator = buildCondition("entity "+e.Name+": discriminator", y.Discriminator, e.resolve, p)
 	buildTransitions(e, y.Transitions, p)
 	buildRelations(e, y.Relations, p)
 	buildPipedrive(e, y.Pipedrive, p)
@@ -108,7 +129,7 @@ func buildEntity(name string, y *entityYAML, p *problems) *Entity {
 func buildFields(e *Entity, y *entityYAML, p *problems) {
 	where := "entity " + e.Name
 	for _, api := range sortedKeys(y.Fields) {
-		col := y.Fields[api]
+		col := string(y.Fields[api])
 		switch {
 		case !identRE.MatchString(api):
 			p.addf("%s: fields.%s: the API name must be an identifier", where, api)
@@ -122,11 +143,12 @@ func buildFields(e *Entity, y *entityYAML, p *problems) {
 			e.fieldOf[col] = api
 		}
 	}
-	for _, col := range y.Exclude {
+	for _, c := range y.Exclude {
+		col := string(c)
 		switch {
 		case col == "":
 			p.addf("%s: exclude: empty column name", where)
-		case col == e.Key:
+		case slices.Contains(e.Keys, col):
 			p.addf("%s: exclude: the key column %s cannot be excluded", where, col)
 		case e.fieldOf[col] != "":
 			p.addf("%s: exclude: column %s is renamed to %s in fields; drop one", where, col, e.fieldOf[col])
@@ -155,18 +177,38 @@ func (e *Entity) resolve(api string) (column, problem string) {
 	return api, ""
 }
 
-func buildCondition(e *Entity, key string, y *conditionYAML, p *problems) *Condition {
+// buildCondition checks one condition (a clause or a list of clauses); resolve checks
+// each clause's field (an entity's API name, or any column for links and lookups).
+func buildCondition(where string, y conditionsYAML, resolve func(string) (string, string), p *problems) *Condition {
 	if y == nil {
 		return nil
 	}
-	where := "entity " + e.Name + ": " + key
-	if _, msg := e.resolve(y.Field); msg != "" {
-		p.addf("%s.field: %s", where, msg)
+	if len(y) == 0 {
+		p.addf("%s: empty list; give at least one condition", where)
+		return nil
 	}
-	if len(y.Value) == 0 {
-		p.addf("%s.value: required (one value or a list)", where)
+	c := &Condition{}
+	for i, cy := range y {
+		w := where
+		if len(y) > 1 {
+			w = fmt.Sprintf("%s[%d]", where, i)
+		}
+		if cy == nil {
+			p.addf("%s: empty condition; field and value are required", w)
+			continue
+		}
+		if _, msg := resolve(string(cy.Field)); msg != "" {
+			p.addf("%s.field: %s", w, msg)
+		}
+		switch {
+		case cy.NotNull && (cy.Value.set || cy.Null):
+			p.addf("%s: not_null excludes value and is_null", w)
+		case !cy.NotNull && !cy.Null && cy.Value.empty():
+			p.addf("%s.value: required (one value or a list, [null, …] with NULL; or is_null: true, or not_null: true)", w)
+		}
+		c.Clauses = append(c.Clauses, Clause{Field: string(cy.Field), Values: cy.Value.vals, Null: cy.Value.hasNull || cy.Null, NotNull: cy.NotNull})
 	}
-	return &Condition{Field: y.Field, Values: []string(y.Value)}
+	return c
 }
 
 func buildTransitions(e *Entity, ys []*transitionYAML, p *problems) {
@@ -179,31 +221,89 @@ func buildTransitions(e *Entity, ys []*transitionYAML, p *problems) {
 			p.addf("%s: empty", where)
 			continue
 		}
+		checkAction(where+".action", string(y.Action), "transition", p)
+		tr := Transition{Action: event.Action(y.Action), Field: string(y.Field)}
 		switch {
-		case y.Action == "":
-			p.addf("%s.action: required", where)
-		case !identRE.MatchString(y.Action):
-			p.addf("%s.action: %q must be an identifier", where, y.Action)
-		case rowActions[event.Action(y.Action)]:
-			p.addf("%s.action: %s is raised by every row change; a transition needs its own action", where, y.Action)
-		}
-		switch {
-		case y.From != "" && (y.Field != "" || y.To != nil):
-			p.addf("%s: from excludes field and to", where)
-		case y.From == "" && y.Field == "":
-			p.addf("%s: field or from required", where)
-		case y.From == "":
-			if _, msg := e.resolve(y.Field); msg != "" {
+		case y.Via != nil && (y.Field != "" || y.To.set || y.From.set || y.Lookup != nil || y.When != nil):
+			p.addf("%s: via excludes field, to, from, when and lookup", where)
+		case y.Via != nil:
+			tr.Via = &Via{Entity: string(y.Via.Entity), Field: string(y.Via.Field)}
+			if tr.Via.Entity == "" || tr.Via.Field == "" {
+				p.addf("%s.via: entity and field are required (via: {entity: Lead, field: created_opportunity_id})", where)
+			}
+		case y.When != nil && (y.Field != "" || y.To.set || y.From.set || y.Lookup != nil):
+			p.addf("%s: when excludes field, to, from and lookup", where)
+		case y.When != nil:
+			tr.When = buildCondition(where+".when", y.When, e.resolve, p)
+		case y.Field == "" && y.Lookup != nil:
+			p.addf("%s: lookup needs field, the column referencing the lookup table", where)
+		case y.Field == "" && y.To.set:
+			p.addf("%s: to needs field", where)
+		case y.Field == "" && y.From.set:
+			if len(y.From.vals) != 1 || y.From.hasNull {
+				p.addf("%s.from: without field, from names one entity sharing the table (from: Lead)", where)
+			} else {
+				tr.From = y.From.vals[0]
+			}
+		case y.Field == "":
+			p.addf("%s: field, when or from required", where)
+		default:
+			if _, msg := e.resolve(tr.Field); msg != "" {
 				p.addf("%s.field: %s", where, msg)
 			}
-			if y.To != nil && len(y.To) == 0 {
+			if y.To.set && y.To.empty() {
 				p.addf("%s.to: empty list; omit to for any change", where)
 			}
+			if y.From.set && y.From.empty() {
+				p.addf("%s.from: empty list; omit from for any previous value", where)
+			}
+			tr.To, tr.ToNull = y.To.vals, y.To.hasNull
+			tr.FromValues, tr.FromNull = y.From.vals, y.From.hasNull
+			if y.Lookup != nil {
+				if y.To.set {
+					p.addf("%s: lookup excludes to; the lookup's when says which rows count", where)
+				}
+				tr.Lookup = buildLookup(where+".lookup", y.Lookup, p)
+			}
 		}
-		e.Transitions = append(e.Transitions, Transition{
-			Action: event.Action(y.Action), Field: y.Field, To: []string(y.To), From: y.From,
-		})
+		e.Transitions = append(e.Transitions, tr)
 	}
+}
+
+func buildLookup(where string, y *lookupYAML, p *problems) *Lookup {
+	l := &Lookup{Key: string(y.Key)}
+	if y.Table == "" {
+		p.addf("%s.table: required", where)
+	} else if t, err := ParseTable(string(y.Table)); err != nil {
+		p.addf("%s.table: %v", where, err)
+	} else {
+		l.Table = t
+	}
+	if l.Key == "" {
+		p.addf("%s.key: required (the column the field references)", where)
+	}
+	if y.When == nil {
+		p.addf("%s.when: required (which rows of the lookup table count, e.g. {field: is_won, value: true})", where)
+	}
+	l.When = buildCondition(where+".when", y.When, anyColumn, p)
+	return l
+}
+
+// anyColumn accepts any non-empty column name (link and lookup tables have no API names).
+func anyColumn(col string) (string, string) {
+	if col == "" {
+		return "", "required"
+	}
+	return col, ""
+}
+
+func duplicate(list []string) string {
+	for i, a := range list {
+		if slices.Contains(list[i+1:], a) {
+			return a
+		}
+	}
+	return ""
 }
 
 func buildRelations(e *Entity, ys map[string]*relationYAML, p *problems) {
@@ -223,10 +323,11 @@ func buildRelations(e *Entity, ys map[string]*relationYAML, p *problems) {
 		switch {
 		case y.Column == "":
 			p.addf("%s.column: required", where)
-		case !y.Many && e.exclude[y.Column]:
+		case !y.Many && e.exclude[string(y.Column)]:
 			p.addf("%s.column: %s is an excluded column", where, y.Column)
 		}
-		r := &Relation{Name: name, Target: y.Entity, Many: y.Many, Column: y.Column}
+		r := &Relation{Name: name, Target: string(y.Entity), Many: y.Many, Column: string(y.Column)}
+		r.Where = buildCondition(where+".where", y.Where, func(f string) (string, string) { return anyColumn(f) }, p)
 		e.Relations[name] = r
 		e.fileRelations[name] = r
 	}
@@ -236,39 +337,46 @@ func buildRelations(e *Entity, ys map[string]*relationYAML, p *problems) {
 // values on every entity of a table that holds several.
 func checkSharedTables(m *Mapping, p *problems) {
 	done := map[Table]bool{}
-	for _, e := range m.Entities {
-		es := m.byTable[e.Table]
-		if len(es) < 2 || done[e.Table] {
+	for _, tbl := range m.Tables() {
+		es := m.byTable[tbl]
+		if len(es) < 2 || done[tbl] {
 			continue
 		}
-		done[e.Table] = true
+		done[tbl] = true
 		for i, x := range es {
 			if x.Discriminator == nil {
 				p.addf("entity %s: discriminator: required, because table %s also holds %s",
-					x.Name, x.Table, strings.Join(entityNames(es, x), ", "))
+					x.Name, tbl, strings.Join(entityNames(es, x), ", "))
 			}
-			if x.Key != es[0].Key {
+			if !slices.Equal(x.Keys, es[0].Keys) {
 				p.addf("entity %s: key: %s differs from entity %s's key %s on the shared table %s",
-					x.Name, x.Key, es[0].Name, es[0].Key, x.Table)
+					x.Name, strings.Join(x.Keys, ", "), es[0].Name, strings.Join(es[0].Keys, ", "), tbl)
 			}
 			for _, y := range es[i+1:] {
 				if v, ok := overlap(x.Discriminator, y.Discriminator); ok {
-					p.addf("entities %s and %s: discriminator %s = %s matches both", x.Name, y.Name, x.Discriminator.Field, v)
+					p.addf("entities %s and %s: discriminator %s = %s matches both", x.Name, y.Name, x.Discriminator.Clauses[0].Field, v)
 				}
 			}
 		}
 	}
 }
 
+// overlap reports a row both discriminators would match: when every clause of each names
+// the same single field and a value (or NULL) is common to both.
 func overlap(a, b *Condition) (string, bool) {
-	if a == nil || b == nil || a.Field != b.Field {
+	if a == nil || b == nil || len(a.Clauses) != 1 || len(b.Clauses) != 1 {
 		return "", false
 	}
-	for _, v := range a.Values {
-		for _, w := range b.Values {
-			if v == w {
-				return v, true
-			}
+	x, y := a.Clauses[0], b.Clauses[0]
+	if x.Field != y.Field {
+		return "", false
+	}
+	if x.Null && y.Null {
+		return "NULL", true
+	}
+	for _, v := range x.Values {
+		if slices.Contains(y.Values, v) {
+			return v, true
 		}
 	}
 	return "", false
@@ -287,6 +395,20 @@ func entityNames(es []*Entity, except *Entity) []string {
 // checkEntityRefs checks the entities named by transitions' from and by relations.
 func checkEntityRefs(m *Mapping, e *Entity, p *problems) {
 	for i, tr := range e.Transitions {
+		if v := tr.Via; v != nil && v.Entity != "" {
+			where := fmt.Sprintf("entity %s: transitions[%d].via", e.Name, i)
+			src := m.byName[v.Entity]
+			switch {
+			case src == nil:
+				p.addf("%s.entity: unknown entity %q", where, v.Entity)
+			case !src.Events:
+				p.addf("%s.entity: entity %s is a lookup entity (events: false); its changes are not read", where, v.Entity)
+			default:
+				if _, msg := src.resolve(v.Field); msg != "" {
+					p.addf("%s.field: %s", where, msg)
+				}
+			}
+		}
 		if tr.From == "" {
 			continue
 		}

@@ -2,6 +2,7 @@ package mapping_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/walhook/walhook/mapping"
@@ -16,6 +17,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("entities:\n  A: {table: t, key: id, soft_delete: {field: d, value: [true, 1.5, ~]}}\n"))
 	f.Add([]byte("entities: &a {A: *a}\n"))
 	f.Add([]byte("links: [{table: x, parent: {types: {a: A}}}]\n"))
+	f.Add([]byte("actions: [Escalate]\nentities:\n  A: {table: [t, u], key: [a, b], discriminator: [{field: x, value: [1, null]}, {field: y, is_null: true}], soft_delete: {field: d, not_null: true}, transitions: [{action: Escalate, field: s, from: [a, null], to: b}, {action: Lost, when: {field: z, value: 0}}, {action: Won, field: st, lookup: {table: s.st, key: id, when: {field: w, value: true}}}], relations: {n: {entity: A, column: p, many: true, where: {field: q, value: A}}}}\n"))
+	f.Add([]byte("entities:\n  A: {table: t, key: id}\nlinks: [{table: l, action: Comment, parent: {one_of: {a_id: A}}, related: {entity: A}, when: {field: k, value: c}, soft_delete: {field: d, value: 1}}, {table: m, action: Comment, parent: {type_field: ty, field: id, types: {x: s.t}}, related: {entity: A}}]\n"))
+	f.Add([]byte("entities:\n  A:\n    table: {x: y}\n    key: {columns: [a, b]}\n    exclude: c\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := mapping.Parse(data)
 		if err != nil {
@@ -31,7 +35,7 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("Parse accepted a mapping without entities")
 		}
 		for _, table := range m.Tables() {
-			if len(m.EntitiesFor(table)) == 0 && m.LinkFor(table) == nil {
+			if len(m.EntitiesFor(table)) == 0 && m.LinkFor(table) == nil && !slices.Contains(m.LookupTables(), table) {
 				t.Fatalf("Tables() lists %s, which holds no entity and no link", table)
 			}
 		}

@@ -3,6 +3,7 @@ package mapping
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -44,8 +45,28 @@ func (m *Mapping) Validate(ctx context.Context, q Querier) error {
 	if err := p.err(""); err != nil {
 		return err
 	}
+	keys, err := readUniqueKeys(ctx, q, tables)
+	if err != nil {
+		return err
+	}
 	for _, e := range m.Entities {
-		e.recordColumns(cat[e.Table])
+		for _, t := range e.Tables {
+			checkKey(e, t, keys[t], p)
+		}
+	}
+	if err := p.err(""); err != nil {
+		return err
+	}
+	for _, e := range m.Entities {
+		var cols []string
+		for _, t := range e.Tables {
+			for _, c := range cat[t] {
+				if !slices.Contains(cols, c) {
+					cols = append(cols, c)
+				}
+			}
+		}
+		e.recordColumns(cols)
 	}
 	checkNameClashes(m, p)
 	if err := p.err(""); err != nil {
@@ -115,10 +136,17 @@ func splitTables(tables []Table) (schemas, names []string) {
 	return schemas, names
 }
 
-// checkEntityColumns reports the entity's unknown table or every unknown column it names.
+// checkEntityColumns reports, for each of the entity's tables, an unknown table or every
+// unknown column it names: an entity over several tables names the same columns in each.
 func checkEntityColumns(m *Mapping, e *Entity, cat catalog, p *problems) {
-	if _, ok := cat[e.Table]; !ok {
-		p.addf("unknown table %s (entity %s)", e.Table, e.Name)
+	for _, t := range e.Tables {
+		checkEntityColumnsIn(m, e, t, cat, p)
+	}
+}
+
+func checkEntityColumnsIn(m *Mapping, e *Entity, tbl Table, cat catalog, p *problems) {
+	if _, ok := cat[tbl]; !ok {
+		p.addf("unknown table %s (entity %s)", tbl, e.Name)
 		return
 	}
 	check := func(t Table, col, what string) {
@@ -126,35 +154,63 @@ func checkEntityColumns(m *Mapping, e *Entity, cat catalog, p *problems) {
 			p.addf("unknown column %s.%s (entity %s, %s)", t, col, e.Name, what)
 		}
 	}
-	check(e.Table, e.Key, "key")
-	check(e.Table, e.Column(e.Owner), "owner")
+	check(tbl, e.Key, "key")
+	check(tbl, e.Column(e.Owner), "owner")
 	for _, api := range sortedKeys(e.Fields) {
-		check(e.Table, e.Fields[api], "field "+api)
+		check(tbl, e.Fields[api], "field "+api)
 	}
 	for _, col := range e.Exclude {
-		check(e.Table, col, "exclude")
+		check(tbl, col, "exclude")
 	}
-	if c := e.SoftDelete; c != nil {
-		check(e.Table, e.Column(c.Field), "soft_delete field "+c.Field)
+	for _, k := range e.Keys[min(1, len(e.Keys)):] {
+		check(tbl, k, "key")
 	}
-	if c := e.Discriminator; c != nil {
-		check(e.Table, e.Column(c.Field), "discriminator field "+c.Field)
+	for _, c := range e.SoftDelete.clauses() {
+		check(tbl, e.Column(c.Field), "soft_delete field "+c.Field)
+	}
+	for _, c := range e.Discriminator.clauses() {
+		check(tbl, e.Column(c.Field), "discriminator field "+c.Field)
 	}
 	for _, tr := range e.Transitions {
 		if tr.Field != "" {
-			check(e.Table, e.Column(tr.Field), fmt.Sprintf("transition %s field %s", tr.Action, tr.Field))
+			check(tbl, e.Column(tr.Field), fmt.Sprintf("transition %s field %s", tr.Action, tr.Field))
+		}
+		for _, c := range tr.When.clauses() {
+			check(tbl, e.Column(c.Field), fmt.Sprintf("transition %s when field %s", tr.Action, c.Field))
+		}
+		if v := tr.Via; v != nil {
+			if src := m.byName[v.Entity]; src != nil {
+				for _, st := range src.Tables {
+					if _, ok := cat[st]; ok {
+						check(st, src.Column(v.Field), fmt.Sprintf("transition %s via %s.%s", tr.Action, v.Entity, v.Field))
+					}
+				}
+			}
+		}
+		if lk := tr.Lookup; lk != nil {
+			if _, ok := cat[lk.Table]; !ok {
+				p.addf("unknown table %s (entity %s, transition %s lookup)", lk.Table, e.Name, tr.Action)
+				continue
+			}
+			check(lk.Table, lk.Key, fmt.Sprintf("transition %s lookup key", tr.Action))
+			for _, c := range lk.When.clauses() {
+				check(lk.Table, c.Field, fmt.Sprintf("transition %s lookup when", tr.Action))
+			}
 		}
 	}
 	for _, name := range sortedKeys(e.fileRelations) {
 		r := e.fileRelations[name]
 		if !r.Many {
-			check(e.Table, r.Column, "relation "+name)
+			check(tbl, r.Column, "relation "+name)
 			continue
 		}
 		// One-to-many: the column is on the target's table.
 		if target := m.byName[r.Target]; target != nil {
 			if _, ok := cat[target.Table]; ok {
 				check(target.Table, r.Column, "relation "+name)
+				for _, c := range r.Where.clauses() {
+					check(target.Table, target.Column(c.Field), "relation "+name+" where")
+				}
 			}
 		}
 	}
@@ -173,7 +229,16 @@ func checkLinkColumns(l *Link, cat catalog, p *problems) {
 	}
 	check(l.Parent.TypeField, "parent.type_field")
 	check(l.Parent.Field, "parent.field")
+	for _, col := range sortedKeys(l.Parent.OneOf) {
+		check(col, "parent.one_of")
+	}
 	check(l.Related.Field, "related.field")
+	for _, c := range l.When.clauses() {
+		check(c.Field, "when")
+	}
+	for _, c := range l.SoftDelete.clauses() {
+		check(c.Field, "soft_delete")
+	}
 }
 
 // recordColumns stores the live columns and the API names they yield.

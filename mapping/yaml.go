@@ -21,96 +21,218 @@ import (
 type fileYAML struct {
 	Entities map[string]*entityYAML `yaml:"entities"`
 	Links    []*linkYAML            `yaml:"links"`
+	Actions  []name                 `yaml:"actions"`
 }
 
 type entityYAML struct {
-	Table         string                   `yaml:"table"`
-	Key           string                   `yaml:"key"`
-	Owner         string                   `yaml:"owner"`
-	SoftDelete    *conditionYAML           `yaml:"soft_delete"`
-	Fields        map[string]string        `yaml:"fields"`
-	Exclude       []string                 `yaml:"exclude"`
+	Table         names                    `yaml:"table"`
+	Key           names                    `yaml:"key"`
+	Owner         name                     `yaml:"owner"`
+	SoftDelete    conditionsYAML           `yaml:"soft_delete"`
+	Fields        map[string]name          `yaml:"fields"`
+	Exclude       []name                   `yaml:"exclude"`
 	Events        *bool                    `yaml:"events"`
 	Custom        bool                     `yaml:"custom"`
-	Discriminator *conditionYAML           `yaml:"discriminator"`
+	Discriminator conditionsYAML           `yaml:"discriminator"`
 	Transitions   []*transitionYAML        `yaml:"transitions"`
 	Relations     map[string]*relationYAML `yaml:"relations"`
 	Pipedrive     string                   `yaml:"pipedrive"`
 }
 
-type conditionYAML struct {
-	Field string  `yaml:"field"`
-	Value scalars `yaml:"value"`
+// conditionsYAML is one condition ({field, value}) or a list of them, all of which must
+// hold; nil when absent.
+type conditionsYAML []*clauseYAML
+
+type clauseYAML struct {
+	Field   name    `yaml:"field"`
+	Value   scalars `yaml:"value"`
+	Null    bool    `yaml:"is_null"`
+	NotNull bool    `yaml:"not_null"`
 }
 
 type transitionYAML struct {
-	Action string  `yaml:"action"`
-	Field  string  `yaml:"field"`
-	To     scalars `yaml:"to"`
-	From   string  `yaml:"from"`
+	Action name           `yaml:"action"`
+	Field  name           `yaml:"field"`
+	To     scalars        `yaml:"to"`
+	From   scalars        `yaml:"from"`
+	When   conditionsYAML `yaml:"when"`
+	Lookup *lookupYAML    `yaml:"lookup"`
+	Via    *viaYAML       `yaml:"via"`
+}
+
+type viaYAML struct {
+	Entity name `yaml:"entity"`
+	Field  name `yaml:"field"`
+}
+
+type lookupYAML struct {
+	Table name           `yaml:"table"`
+	Key   name           `yaml:"key"`
+	When  conditionsYAML `yaml:"when"`
 }
 
 type relationYAML struct {
-	Entity string `yaml:"entity"`
-	Column string `yaml:"column"`
-	Many   bool   `yaml:"many"`
+	Entity name           `yaml:"entity"`
+	Column name           `yaml:"column"`
+	Many   bool           `yaml:"many"`
+	Where  conditionsYAML `yaml:"where"`
 }
 
 type linkYAML struct {
-	Table   string          `yaml:"table"`
-	Action  string          `yaml:"action"`
-	Parent  parentYAML      `yaml:"parent"`
-	Related linkRelatedYAML `yaml:"related"`
+	Table      name            `yaml:"table"`
+	Action     name            `yaml:"action"`
+	Parent     parentYAML      `yaml:"parent"`
+	Related    linkRelatedYAML `yaml:"related"`
+	When       conditionsYAML  `yaml:"when"`
+	SoftDelete conditionsYAML  `yaml:"soft_delete"`
 }
 
 type parentYAML struct {
-	Entity    string            `yaml:"entity"`
-	Field     string            `yaml:"field"`
-	TypeField string            `yaml:"type_field"`
-	Types     map[string]string `yaml:"types"`
+	Entity    name            `yaml:"entity"`
+	Field     name            `yaml:"field"`
+	TypeField name            `yaml:"type_field"`
+	Types     map[string]name `yaml:"types"`
+	OneOf     map[string]name `yaml:"one_of"`
 }
 
 type linkRelatedYAML struct {
-	Entity string `yaml:"entity"`
-	Field  string `yaml:"field"`
+	Entity name `yaml:"entity"`
+	Field  name `yaml:"field"`
+}
+
+// name is one identifier (a table, a column, an entity, an action). A list or a mapping
+// where one name is expected is an error naming the shape wanted; describeDecodeError adds
+// the fix for the key at fault ("composite keys are written as a list under key:").
+type name string
+
+// errNotOneName marks the errors of name.UnmarshalYAML, for describeDecodeError.
+const errNotOneName = "want one name here"
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *name) UnmarshalYAML(n *yaml.Node) error {
+	n = resolveAlias(n)
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!null" {
+			*s = ""
+			return nil
+		}
+		*s = name(n.Value)
+		return nil
+	case yaml.SequenceNode:
+		return typeErrorf(n, "%s, got a list%s", errNotOneName, colMark(n))
+	default:
+		return typeErrorf(n, "%s, got a mapping%s", errNotOneName, colMark(n))
+	}
+}
+
+// colMark tags a shape error with the node's column, so that describeDecodeError finds
+// the key holding it when several values share a line; describeShape removes the tag.
+func colMark(n *yaml.Node) string { return fmt.Sprintf(" @col%d", n.Column) }
+
+var colMarkRE = regexp.MustCompile(` @col(\d+)$`)
+
+// names is one name or a list of them (a composite key).
+type names []string
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (s *names) UnmarshalYAML(n *yaml.Node) error {
+	n = resolveAlias(n)
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*s = names{n.Value}
+		return nil
+	case yaml.SequenceNode:
+		out := make(names, 0, len(n.Content))
+		for _, c := range n.Content {
+			c = resolveAlias(c)
+			if c.Kind != yaml.ScalarNode {
+				return typeErrorf(c, "want a column name in the list")
+			}
+			out = append(out, c.Value)
+		}
+		*s = out
+		return nil
+	default:
+		return typeErrorf(n, "%s, got a mapping%s", errNotOneName, colMark(n))
+	}
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler: one condition or a list of conditions.
+func (c *conditionsYAML) UnmarshalYAML(n *yaml.Node) error {
+	n = resolveAlias(n)
+	switch n.Kind {
+	case yaml.MappingNode:
+		var one clauseYAML
+		if err := n.Decode(&one); err != nil {
+			return err
+		}
+		*c = conditionsYAML{&one}
+		return nil
+	case yaml.SequenceNode:
+		var list []*clauseYAML
+		if err := n.Decode(&list); err != nil {
+			return err
+		}
+		*c = list
+		if len(list) == 0 {
+			*c = conditionsYAML{}
+		}
+		return nil
+	default:
+		return typeErrorf(n, "want a condition {field: f, value: v} or a list of conditions")
+	}
 }
 
 // scalars is a condition value: one YAML scalar or a list of them, kept as canonical text.
 // Booleans become "true"/"false" whatever their spelling; everything else keeps the text
-// as written (so numbers should be written as PostgreSQL prints them).
-type scalars []string
+// as written (so numbers should be written as PostgreSQL prints them). A YAML null (~,
+// null) stands for SQL NULL and sets hasNull.
+type scalars struct {
+	vals    []string
+	hasNull bool
+	set     bool
+}
 
 // UnmarshalYAML implements yaml.Unmarshaler. Its errors are *yaml.TypeError so that the
 // decoder goes on and reports every problem, not just the first.
 func (s *scalars) UnmarshalYAML(n *yaml.Node) error {
 	n = resolveAlias(n)
+	s.set = true
 	switch n.Kind {
 	case yaml.ScalarNode:
-		v, err := canonical(n)
-		if err != nil {
-			return err
-		}
-		*s = scalars{v}
-		return nil
+		return s.add(n)
 	case yaml.SequenceNode:
-		out := make(scalars, 0, len(n.Content))
+		s.vals = []string{}
 		for _, c := range n.Content {
 			c = resolveAlias(c)
 			if c.Kind != yaml.ScalarNode {
 				return typeErrorf(c, "want a scalar in the list")
 			}
-			v, err := canonical(c)
-			if err != nil {
+			if err := s.add(c); err != nil {
 				return err
 			}
-			out = append(out, v)
 		}
-		*s = out
 		return nil
 	default:
 		return typeErrorf(n, "want a scalar or a list of scalars")
 	}
 }
+
+func (s *scalars) add(n *yaml.Node) error {
+	if n.ShortTag() == "!!null" {
+		s.hasNull = true
+		return nil
+	}
+	v, err := canonical(n)
+	if err != nil {
+		return err
+	}
+	s.vals = append(s.vals, v)
+	return nil
+}
+
+func (s scalars) empty() bool { return len(s.vals) == 0 && !s.hasNull }
 
 func resolveAlias(n *yaml.Node) *yaml.Node {
 	for i := 0; n.Kind == yaml.AliasNode && n.Alias != nil && i < 100; i++ {
@@ -121,8 +243,6 @@ func resolveAlias(n *yaml.Node) *yaml.Node {
 
 func canonical(n *yaml.Node) (string, error) {
 	switch n.ShortTag() {
-	case "!!null":
-		return "", typeErrorf(n, "null is not a value")
 	case "!!bool":
 		var b bool
 		if err := n.Decode(&b); err != nil {
@@ -202,7 +322,7 @@ func decode(data []byte) (*fileYAML, []string, []string) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return nil, nil, describeDecodeError(err, newSections(root.Content[0]))
+		return nil, nil, describeDecodeError(err, newSections(root.Content[0]), shapeKeys(root.Content[0]))
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -281,9 +401,115 @@ var (
 	unknownRE = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
 )
 
+// shapeKeys maps the line of each non-scalar value to the key that holds it, so that a shape
+// error ("want one name here, got a list") can name the key and its fix.
+func shapeKeys(n *yaml.Node) map[int]string {
+	out := map[int]string{}
+	var walk func(n *yaml.Node, depth int)
+	walk = func(n *yaml.Node, depth int) {
+		n = resolveAlias(n)
+		if depth > 50 {
+			return
+		}
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], resolveAlias(n.Content[i+1])
+				if v.Kind != yaml.ScalarNode {
+					out[v.Line] = k.Value
+					out[v.Line<<16|v.Column] = k.Value
+				} else if _, ok := out[-v.Line]; !ok {
+					out[-v.Line] = k.Value // a scalar where a list was expected
+				}
+				walk(v, depth+1)
+			}
+		case yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, depth+1)
+			}
+		}
+	}
+	walk(n, 0)
+	return out
+}
+
+// shapeHints tells, per key, how to write what a list or a mapping in its place was
+// probably meant to say.
+var shapeHints = map[string]string{
+	"key":        "composite keys are written as a list under `key:` (key: [account_id, contact_id])",
+	"field":      "one column per condition; a condition over several columns is a list of conditions under the key (discriminator: [{field: a, value: x}, {field: b, value: y}])",
+	"table":      "one table, or a list of tables for an entity over several (table: [crm.meetings, crm.calls])",
+	"entity":     "a link names one parent entity; a polymorphic parent is written with type_field, field and types",
+	"action":     "one action per transition; write one transition per action",
+	"owner":      "the owner is one field",
+	"type_field": "the type of a polymorphic parent is one column",
+	"column":     "a relation follows one column",
+}
+
+var cannotRE = regexp.MustCompile(`^cannot unmarshal !!(seq|map|str|int|bool|float) .*into (\S+)$`)
+
+// describeShape rewrites a shape error at line into a problem naming the key and the fix.
+func describeShape(msg string, line int, keys map[int]string) string {
+	if strings.HasPrefix(msg, errNotOneName) {
+		key := keys[line]
+		if m := colMarkRE.FindStringSubmatch(msg); m != nil {
+			col, _ := strconv.Atoi(m[1])
+			if k, ok := keys[line<<16|col]; ok {
+				key = k
+			}
+			msg = msg[:len(msg)-len(m[0])]
+		}
+		hint := shapeHints[key]
+		if hint == "" {
+			hint = "write one name"
+		}
+		if key != "" {
+			return fmt.Sprintf("%s: %s; %s", key, msg, hint)
+		}
+		return msg + "; " + hint
+	}
+	if m := cannotRE.FindStringSubmatch(msg); m != nil {
+		key := keys[line]
+		if key == "" {
+			key = keys[-line]
+		}
+		switch {
+		case strings.HasPrefix(m[2], "[]") && key != "":
+			return fmt.Sprintf("%s: want a list, got a single value; write %s: [value] (or a list of several)", key, key)
+		case strings.HasPrefix(m[2], "[]"):
+			return "want a list, got a single value"
+		case strings.HasPrefix(m[2], "map[") && key != "":
+			return fmt.Sprintf("%s: want a mapping of name: value pairs, got a %s", key, kindWord(m[1]))
+		case key != "":
+			return fmt.Sprintf("%s: want %s, got a %s", key, kindWord2(m[2]), kindWord(m[1]))
+		}
+	}
+	return msg
+}
+
+func kindWord(tag string) string {
+	switch tag {
+	case "seq":
+		return "list"
+	case "map":
+		return "mapping"
+	}
+	return "scalar"
+}
+
+func kindWord2(goType string) string {
+	switch {
+	case strings.Contains(goType, "bool"):
+		return "true or false"
+	case strings.Contains(goType, "YAML"):
+		return "a mapping"
+	}
+	return "a scalar"
+}
+
 // describeDecodeError turns yaml.v3's messages ("line 5: field tabel not found in type
 // mapping.entityYAML") into problems naming the entity and the key.
-func describeDecodeError(err error, secs sections) []string {
+func describeDecodeError(err error, secs sections, keys map[int]string) []string {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
 		return []string{strings.TrimPrefix(err.Error(), "yaml: ")}
@@ -296,7 +522,7 @@ func describeDecodeError(err error, secs sections) []string {
 			continue
 		}
 		line, _ := strconv.Atoi(sm[1])
-		text := sm[2] + " (line " + sm[1] + ")"
+		text := describeShape(sm[2], line, keys) + " (line " + sm[1] + ")"
 		if um := unknownRE.FindStringSubmatch(sm[2]); um != nil {
 			text = fmt.Sprintf("unknown key %q (line %s)", um[1], sm[1])
 		}

@@ -29,7 +29,26 @@ type subscription struct {
 type entitySub struct {
 	filters  []filter
 	onChange []string
-	proj     *proj
+	// onChangePaths are on-field-change entries that reach into json values (name.en_US).
+	onChangePaths []jsonField
+	proj          *proj
+}
+
+// jsonField is a dotted field: a json/jsonb field and the path into its value.
+type jsonField struct {
+	field string
+	path  []string
+}
+
+// splitField splits a dotted filter or on-field-change name into the entity's field and a
+// path into its json value ("name.en_US" → name, [en_US]); a name that is a field as a
+// whole, or has no dot, has no path.
+func splitField(e *mapping.Entity, name string) (string, []string) {
+	if e.HasField(name) || !strings.Contains(name, ".") {
+		return name, nil
+	}
+	parts := strings.Split(name, ".")
+	return parts[0], parts[1:]
 }
 
 // coversName reports whether the event patterns cover the event name, custom entity
@@ -165,11 +184,16 @@ func (s *subscription) compileEntity(c *catalog, eo *entityOptions, strict bool)
 		return err
 	}
 	for i, name := range eo.onChange {
-		if !e.HasField(name) {
+		head, path := splitField(e, name)
+		if !e.HasField(head) {
 			return Invalidf(fmt.Sprintf("%s.on-field-change[%d]", field, i), "unknown field %s of %s", shown(name), e.Name)
 		}
+		if path != nil {
+			es.onChangePaths = append(es.onChangePaths, jsonField{field: head, path: path})
+			continue
+		}
+		es.onChange = append(es.onChange, name)
 	}
-	es.onChange = eo.onChange
 	p, err := compileProj(c.m, e, &eo.proj, strict)
 	if err != nil {
 		return err
@@ -192,7 +216,7 @@ func (es *entitySub) compileFilters(e *mapping.Entity, field string, eo *entityO
 		}
 		o, ok := parseOp(name)
 		if !ok {
-			return Invalidf(f, "unknown operator %s (operators: %s)", shown(name), strings.Join(opNames[:], ", "))
+			return Invalidf(f, "unknown operator %s (operators: %s)", shown(name), strings.Join(opNames, ", "))
 		}
 		if !slices.ContainsFunc(eo.filters, func(fs filterSpec) bool { return fs.field == mb.Key }) {
 			return Invalidf(f, "field %s has no value in %s.filter", shown(mb.Key), field)
@@ -201,13 +225,15 @@ func (es *entitySub) compileFilters(e *mapping.Entity, field string, eo *entityO
 	}
 	for _, fs := range eo.filters {
 		f := field + ".filter." + fs.field
-		if !e.HasField(fs.field) {
+		head, path := splitField(e, fs.field)
+		if !e.HasField(head) {
 			return Invalidf(f, "unknown field %s of %s", shown(fs.field), e.Name)
 		}
-		flt, err := compileFilter(f, fs.field, fs.raw, ops[fs.field])
+		flt, err := compileFilter(f, head, fs.raw, ops[fs.field])
 		if err != nil {
 			return err
 		}
+		flt.path = path
 		es.filters = append(es.filters, flt)
 	}
 	return nil

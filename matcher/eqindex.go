@@ -100,7 +100,7 @@ func (s *subscription) eqFilter(entity event.EntityName) *filter {
 	}
 	for i := range es.filters {
 		f := &es.filters[i]
-		if (f.op == opEq || f.op == opIn) && !hasNull(f.vals) {
+		if (f.op == opEq || f.op == opIn) && !hasNull(f.vals) && f.path == nil {
 			return f
 		}
 	}

@@ -74,27 +74,53 @@ func (f *fetcher) release() {
 // the result incomplete (complete false), so a render never holds more than its budget
 // of expansion rows.
 func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys []string, limit int, budget *int64) (rows map[string][]event.Row, complete bool, err error) {
+	return f.loadWhere(ctx, e, col, nil, keys, limit, budget)
+}
+
+// loadWhere is load restricted to the rows satisfying where (a polymorphic relation's type
+// condition, on e's API names); nil means no restriction. An entity over several tables is
+// read from each, one query per table, its groups merged in table order (and cut to limit).
+func (f *fetcher) loadWhere(ctx context.Context, e *mapping.Entity, col string, where *mapping.Condition, keys []string, limit int, budget *int64) (rows map[string][]event.Row, complete bool, err error) {
+	tables := e.Tables
+	if len(tables) == 0 {
+		tables = []mapping.Table{e.Table}
+	}
+	out := make(map[string][]event.Row, len(keys))
+	for _, t := range tables {
+		complete, err := f.loadFrom(ctx, e, t, col, where, keys, limit, budget, out)
+		if err != nil || !complete {
+			return nil, false, err
+		}
+	}
+	if limit > 0 && len(tables) > 1 {
+		for k, group := range out {
+			if len(group) > limit {
+				out[k] = group[:limit]
+			}
+		}
+	}
+	return out, true, nil
+}
+
+// loadFrom reads e's rows of table t into out.
+func (f *fetcher) loadFrom(ctx context.Context, e *mapping.Entity, t mapping.Table, col string, where *mapping.Condition, keys []string, limit int, budget *int64, out map[string][]event.Row) (complete bool, err error) {
 	conn, err := f.acquire(ctx)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
-	typ, err := f.m.types.typeOf(ctx, conn, f.m.cfg.Mapping, e.Table, col)
+	typ, err := f.m.types.typeOf(ctx, conn, f.m.cfg.Mapping, t, col)
 	if err != nil {
-		return nil, false, err
+		return false, err
 	}
-	keys = slices.DeleteFunc(keys, func(k string) bool { return !castable(typ, k) })
-	out := make(map[string][]event.Row, len(keys))
+	keys = slices.DeleteFunc(slices.Clone(keys), func(k string) bool { return !castable(typ, k) })
 	if len(keys) == 0 {
-		return out, true, nil
+		return true, nil
 	}
 	args := []any{pgx.QueryResultFormats{pgx.TextFormatCode}, keys}
-	if e.Discriminator != nil {
-		args = append(args, e.Discriminator.Values)
-	}
 	f.m.met.renderQuery.Inc()
-	res, err := conn.Query(ctx, selectSQL(e, col, typ, limit), args...)
+	res, err := conn.Query(ctx, selectSQL(e, t, col, typ, limit, where), args...)
 	if err != nil {
-		return nil, false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
+		return false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
 	}
 	defer res.Close()
 	skip := 1 // the requested key, and the row number when limited
@@ -110,14 +136,14 @@ func (f *fetcher) load(ctx context.Context, e *mapping.Entity, col string, keys 
 		out[string(raw[0])] = group
 		if budget != nil && (limit == 0 || len(group) < limit) {
 			if *budget -= jsonSize(row); *budget < 0 {
-				return nil, false, nil
+				return false, nil
 			}
 		}
 	}
 	if err := res.Err(); err != nil {
-		return nil, false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
+		return false, fmt.Errorf("load %s by %s: %w", e.Name, col, err)
 	}
-	return out, true, nil
+	return true, nil
 }
 
 // jsonSize is about the size of row encoded as a JSON object.
@@ -135,7 +161,7 @@ func jsonSize(row event.Row) int64 {
 // e's key for each requested key, numbered by a window function in a second column: the
 // server still joins as before (a hash join when the foreign key has no index, where a
 // LATERAL ... LIMIT would scan the table once per key), but sends no more.
-func selectSQL(e *mapping.Entity, col, typ string, limit int) string {
+func selectSQL(e *mapping.Entity, table mapping.Table, col, typ string, limit int, where *mapping.Condition) string {
 	key := pgx.Identifier{e.Key}.Sanitize()
 	var b strings.Builder
 	if limit > 0 {
@@ -146,15 +172,23 @@ func selectSQL(e *mapping.Entity, col, typ string, limit int) string {
 		b.WriteString("SELECT k.req, t.*")
 	}
 	b.WriteString(" FROM unnest($1::text[]) AS k(req) JOIN ")
-	b.WriteString(pgx.Identifier{e.Table.Schema, e.Table.Name}.Sanitize())
+	b.WriteString(pgx.Identifier{table.Schema, table.Name}.Sanitize())
 	b.WriteString(" AS t ON t.")
 	b.WriteString(pgx.Identifier{col}.Sanitize())
 	b.WriteString(" = k.req::")
 	b.WriteString(typ)
+	// The entity's own rows (discriminator), soft-deleted rows left out (§11).
 	if d := e.Discriminator; d != nil {
-		b.WriteString(" AND t.")
-		b.WriteString(pgx.Identifier{e.Column(d.Field)}.Sanitize())
-		b.WriteString("::text = ANY($2::text[])")
+		b.WriteString(" AND ")
+		b.WriteString(d.SQL("t", e.Column))
+	}
+	if sd := e.SoftDelete; sd != nil {
+		b.WriteString(" AND NOT ")
+		b.WriteString(sd.SQL("t", e.Column))
+	}
+	if where != nil {
+		b.WriteString(" AND ")
+		b.WriteString(where.SQL("t", e.Column))
 	}
 	if limit > 0 {
 		b.WriteString(`) AS s WHERE "walhook rn" <= `)
@@ -229,6 +263,19 @@ func castable(typ, key string) bool {
 	return !strings.ContainsRune(key, 0)
 }
 
+// castType turns a type as format_type prints it without its modifier into one a key may
+// be cast to without losing characters: "character" alone is char(1), which cut every
+// char(36) key (SuiteCRM ids) to its first character; bpchar keeps the length.
+func castType(typ string) string {
+	switch typ {
+	case "character":
+		return "bpchar"
+	case "bit":
+		return "bit varying"
+	}
+	return typ
+}
+
 // typeCache holds the SQL types of the mapped tables' columns, read once from the catalog.
 type typeCache struct {
 	mu    sync.Mutex
@@ -258,7 +305,7 @@ func (c *typeCache) typeOf(ctx context.Context, q *pgxpool.Conn, m *mapping.Mapp
 		if types[tt] == nil {
 			types[tt] = map[string]string{}
 		}
-		types[tt][name] = typ
+		types[tt][name] = castType(typ)
 		return nil
 	})
 	if err != nil {

@@ -26,26 +26,51 @@ const (
 	opIn
 	opIsNull
 	opNotNull
+	opIeq
+	opNotIeq
+	opEmpty
+	opNotEmpty
+	opBetween
 )
 
-// opNames lists the operators in documentation order; the index is the op.
-var opNames = [...]string{"eq", "ne", "gt", "gte", "lt", "lte", "contains", "starts", "ends", "in", "is_null", "not_null"}
+// opNames lists the operators as the error message names them: Pipeliner's REST
+// vocabulary as written (DESIGN.md §4), then walhook's own names, which stay valid.
+var opNames = []string{
+	"eq", "ieq", "not-eq", "not-ieq", "contains", "icontains", "starts", "istarts", "ends", "iends",
+	"null", "not-null", "empty", "not-empty", "gt", "gte", "lt", "lte", "between",
+	"ne", "in", "is_null", "not_null",
+}
+
+// opByName maps every accepted name to its operator. contains, starts and ends were
+// case-insensitive before Pipeliner's i-prefixed names were accepted; they stay so, so
+// that a stored webhook keeps matching what it matched (README, Filter operators).
+var opByName = map[string]op{
+	"eq": opEq, "ieq": opIeq, "not-eq": opNe, "not-ieq": opNotIeq,
+	"contains": opContains, "icontains": opContains, "starts": opStarts, "istarts": opStarts,
+	"ends": opEnds, "iends": opEnds, "null": opIsNull, "not-null": opNotNull,
+	"empty": opEmpty, "not-empty": opNotEmpty, "gt": opGt, "gte": opGte, "lt": opLt, "lte": opLte,
+	"between": opBetween,
+	"ne":      opNe, "in": opIn, "is_null": opIsNull, "not_null": opNotNull,
+}
 
 func parseOp(s string) (op, bool) {
-	for i, n := range opNames {
-		if n == s {
-			return op(i), true
-		}
-	}
-	return 0, false
+	o, ok := opByName[s]
+	return o, ok
+}
+
+// valueless reports whether the operator ignores the filter's value.
+func (o op) valueless() bool {
+	return o == opIsNull || o == opNotNull || o == opEmpty || o == opNotEmpty
 }
 
 // filter is one compiled condition: field op values. A row passes when the condition holds
 // for any of the values (for ne: for none of them).
 type filter struct {
 	field string
-	op    op
-	vals  []fval
+	// path reaches into a json/jsonb field: "name.en_US" is field name, path [en_US].
+	path []string
+	op   op
+	vals []fval
 }
 
 // fval is a filter value parsed once, at compile time, into every form a column kind may
@@ -67,7 +92,7 @@ type fval struct {
 // compileFilter compiles the values of one filter field.
 func compileFilter(field, name string, raw json.RawMessage, o op) (filter, error) {
 	f := filter{field: name, op: o}
-	if o == opIsNull || o == opNotNull {
+	if o.valueless() {
 		return f, nil // the value is not used
 	}
 	var items []json.RawMessage
@@ -93,9 +118,12 @@ func compileFilter(field, name string, raw json.RawMessage, o op) (filter, error
 			return f, Invalidf(field, "%v", err)
 		}
 		if v.null && o != opEq && o != opNe && o != opIn {
-			return f, Invalidf(field, "null can only be compared with eq, ne or in (or use is_null, not_null)")
+			return f, Invalidf(field, "null can only be compared with eq, not-eq or in (or use null, not-null)")
 		}
 		f.vals = append(f.vals, v)
+	}
+	if o == opBetween && (len(items) != 2 || KindOfJSON(raw) != "array") {
+		return f, Invalidf(field, "between takes a list of two values, [low, high]")
 	}
 	return f, nil
 }
@@ -135,14 +163,32 @@ func compileValue(raw json.RawMessage) (fval, error) {
 // match reports whether row passes the filter. A field the row lacks is NULL.
 func (f *filter) match(row event.Row) bool {
 	v, _ := row.Get(f.field)
+	if f.path != nil {
+		v = jsonPath(v, f.path)
+	}
 	switch f.op {
 	case opIsNull:
 		return v.IsNull()
 	case opNotNull:
 		return !v.IsNull()
+	case opEmpty:
+		return v.IsNull() || len(v.Raw) == 0
+	case opNotEmpty:
+		return !v.IsNull() && len(v.Raw) > 0
+	case opBetween:
+		lo, okLo := compare(v, &f.vals[0])
+		hi, okHi := compare(v, &f.vals[1])
+		return !v.IsNull() && okLo && okHi && lo >= 0 && hi <= 0
 	case opNe:
 		for i := range f.vals {
 			if equalValue(v, &f.vals[i]) {
+				return false
+			}
+		}
+		return true
+	case opNotIeq:
+		for i := range f.vals {
+			if equalFoldValue(v, &f.vals[i]) {
 				return false
 			}
 		}
@@ -160,6 +206,8 @@ func (f *filter) test(v event.Value, fv *fval) bool {
 	switch f.op {
 	case opEq, opIn:
 		return equalValue(v, fv)
+	case opIeq:
+		return equalFoldValue(v, fv)
 	}
 	if v.IsNull() || fv.null {
 		return false
@@ -196,6 +244,17 @@ func equalValue(v event.Value, fv *fval) bool {
 	}
 	c, ok := compare(v, fv)
 	return ok && c == 0
+}
+
+// equalFoldValue is ieq: equal ignoring case on the text, or equal by type.
+func equalFoldValue(v event.Value, fv *fval) bool {
+	if v.IsNull() || fv.null {
+		return v.IsNull() && fv.null
+	}
+	if n, ok := prefixFold(textOf(v), fv.str); ok && n == len(textOf(v)) {
+		return true
+	}
+	return equalValue(v, fv)
 }
 
 var (

@@ -74,8 +74,8 @@ func matchEach(subs []*subscription, ev *event.Event, dst []Match) []Match {
 
 // wants applies everything but the event pattern: custom entity names, skip keys,
 // on-field-change (Update events only) and filters (on the new row; the old row for
-// Delete). Link events (DocumentLinked, Comment) carry no parent row, so filters do not
-// apply to them.
+// Delete). Link events (DocumentLinked, Comment) carry no parent row: they pass here, and
+// Matcher.KeepLinkParents evaluates the filters on the parent's row, loaded in a batch.
 func (s *subscription) wants(ev *event.Event) bool {
 	if ev.Custom && !slices.Contains(s.custom, string(ev.Entity)) {
 		return false
@@ -89,7 +89,8 @@ func (s *subscription) wants(ev *event.Event) bool {
 	if es == nil {
 		return true
 	}
-	if ev.Action == event.ActionUpdate && len(es.onChange) > 0 && !anyIn(es.onChange, ev.Changed) {
+	if ev.Action == event.ActionUpdate && (len(es.onChange) > 0 || len(es.onChangePaths) > 0) &&
+		!anyIn(es.onChange, ev.Changed) && !pathChanged(es.onChangePaths, ev) {
 		return false
 	}
 	row := filterRow(ev)
@@ -111,6 +112,23 @@ func filterRow(ev *event.Event) event.Row {
 		return ev.Old
 	}
 	return ev.New
+}
+
+// pathChanged reports whether a json path of on-field-change has another value in the new
+// row than in the old one.
+func pathChanged(paths []jsonField, ev *event.Event) bool {
+	for _, p := range paths {
+		if !slices.Contains(ev.Changed, p.field) {
+			continue
+		}
+		o, _ := ev.Old.Get(p.field)
+		n, _ := ev.New.Get(p.field)
+		ov, nv := jsonPath(o, p.path), jsonPath(n, p.path)
+		if ov.IsNull() != nv.IsNull() || ov.Kind != nv.Kind || string(ov.Raw) != string(nv.Raw) {
+			return true
+		}
+	}
+	return false
 }
 
 func anyIn(want, have []string) bool {

@@ -264,7 +264,7 @@ func (r *renderer) expand(ctx context.Context, level []pair) error {
 			complete := false
 			if left := r.budget; left > 0 {
 				var err error
-				rows, complete, err = r.f.load(ctx, rel.target, rel.joinColumn, keys[rel].list, limit, &r.budget)
+				rows, complete, err = r.f.loadWhere(ctx, rel.target, rel.joinColumn, rel.rel.Where, keys[rel].list, limit, &r.budget)
 				if err != nil {
 					return fmt.Errorf("expand %s: %w", rel.name, err)
 				}

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/event"
@@ -35,6 +37,16 @@ type Handler struct {
 	m   Matcher
 	s   Sender
 	buf []matcher.Match
+	// Log reports parent lookups being retried (nil: discard).
+	Log *slog.Logger
+}
+
+// ParentFilter settles link-event matches whose webhooks filter on the parent entity's
+// row, which the event does not carry; *matcher.Matcher satisfies it.
+type ParentFilter interface {
+	// KeepLinkParents returns ms without the matches whose parent row fails the
+	// webhook's filters; on a database error it returns the error.
+	KeepLinkParents(ctx context.Context, ms []matcher.Match) ([]matcher.Match, error)
 }
 
 // NewHandler returns a Handler feeding m's matches to s.
@@ -57,6 +69,13 @@ func (p *Handler) Resync(ctx context.Context) error {
 // HandleEvent matches ev and hands each match to the sender.
 func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
 	p.buf = p.m.Match(ev, p.buf[:0])
+	if pf, ok := p.m.(ParentFilter); ok && len(p.buf) > 0 {
+		kept, err := p.keepParents(ctx, pf, ev)
+		if err != nil {
+			return err
+		}
+		p.buf = kept
+	}
 	for _, m := range p.buf {
 		if err := p.s.Add(ctx, m); err != nil {
 			return fmt.Errorf("hand event %s to the sender for webhook %s: %w", ev.ID, m.Webhook.ID, err)
@@ -64,6 +83,28 @@ func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
 	}
 	clear(p.buf)
 	return nil
+}
+
+// keepParents filters the current matches on their parent rows, retrying a database error
+// with backoff while ctx lasts: the reader waits (nothing is acknowledged meanwhile) rather
+// than deliver a link event to a webhook whose filter it may fail.
+func (p *Handler) keepParents(ctx context.Context, pf ParentFilter, ev *event.Event) ([]matcher.Match, error) {
+	wait := 100 * time.Millisecond
+	for {
+		kept, err := pf.KeepLinkParents(ctx, p.buf)
+		if err == nil {
+			return kept, nil
+		}
+		if p.Log != nil {
+			p.Log.Warn("load link parents to filter event; retrying", "event_id", string(ev.ID), "err", err, "retry_in", wait.String())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 10*time.Second)
+	}
 }
 
 // HandleCommit passes the end of txn to the sender.

@@ -22,6 +22,7 @@ import (
 	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/pipeline"
 	"github.com/walhook/walhook/schema"
@@ -206,13 +207,10 @@ func TestCRMWritesReachWebhook(t *testing.T) {
 		}
 	}
 	end := e.walLSN(t)
-	deadline := time.Now().Add(30 * time.Second)
-	for e.confirmed(t) < end {
-		if time.Now().After(deadline) {
-			t.Fatalf("confirmed_flush_lsn %s never reached %s", e.confirmed(t), end)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, "the slot to confirm everything written", func() (bool, string, error) {
+		got := e.confirmed(t)
+		return got >= end, fmt.Sprintf("confirmed_flush_lsn %s, want %s", got, end), nil
+	})
 }
 
 func TestSlotAdvancesWhileEndpointIsDown(t *testing.T) {
@@ -226,13 +224,10 @@ func TestSlotAdvancesWhileEndpointIsDown(t *testing.T) {
 		e.exec(t, `INSERT INTO crm.accounts (name) VALUES ($1)`, fmt.Sprintf("acct %02d", i))
 	}
 	end := e.walLSN(t)
-	deadline := time.Now().Add(30 * time.Second)
-	for e.confirmed(t) < end {
-		if time.Now().After(deadline) {
-			t.Fatalf("endpoint down: confirmed_flush_lsn %s stuck below %s", e.confirmed(t), end)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Until(t, 30*time.Second, "the slot to advance while the endpoint is down", func() (bool, string, error) {
+		got := e.confirmed(t)
+		return got >= end, fmt.Sprintf("confirmed_flush_lsn %s, want %s", got, end), nil
+	})
 	var queued int
 	if err := e.conn.QueryRow(context.Background(), `SELECT count(*) FROM walhook.delivery_queue
 		WHERE state = 'pending'`).Scan(&queued); err != nil {

@@ -74,7 +74,9 @@ func New(cfg Config) (*Service, error) {
 	ac := cfg.API
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
 	ac.Deliveries = api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver)
-	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), handler: NewHandler(m, snd)}, nil
+	h := NewHandler(m, snd)
+	h.Log = cfg.Logger
+	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), handler: h}, nil
 }
 
 // Load reads the webhooks, so that the first event meets them all.

@@ -62,10 +62,14 @@ type Config struct {
 	// 1s); a chunk due later (chunk_delay) goes to the durable queue.
 	DelayHorizon time.Duration
 	// MemoryLimitBytes bounds the memory of events and bodies not yet delivered or
-	// queued (default 256 MiB). Past it, Add waits up to SpillWait (default 100ms), then
-	// moves in-memory chunks to the durable queue.
+	// queued (default 16 MiB). Past it, Add waits: back-pressure holds the reader while
+	// healthy webhooks deliver. Every SpillWait (default 100ms) of waiting, the chunks of
+	// slow webhooks — whose oldest chunk in memory is older than SlowAfter (default 2s),
+	// or whose circuit breaker is open — move to the durable queue; healthy webhooks'
+	// chunks never do.
 	MemoryLimitBytes int64
 	SpillWait        time.Duration
+	SlowAfter        time.Duration
 	// MaxBodyBytes bounds one request body (default matcher.DefaultMaxBodyBytes, 1 MiB):
 	// a chunk whose items would pass it is sent as several requests, in order. Give the
 	// matcher the same value, so that every item fits in a request.
@@ -116,8 +120,9 @@ const (
 	DefaultRetryWindow          = 24 * time.Hour
 	DefaultConcurrency          = 1
 	DefaultDelayHorizon         = time.Second
-	DefaultMemoryLimitBytes     = 256 << 20
+	DefaultMemoryLimitBytes     = 16 << 20
 	DefaultSpillWait            = 100 * time.Millisecond
+	DefaultSlowAfter            = 2 * time.Second
 	DefaultQueueWorkers         = 8
 	DefaultQueuePollInterval    = time.Second
 	DefaultBreakerThreshold     = 5
@@ -152,6 +157,7 @@ func (c Config) withDefaults() Config {
 	c.DelayHorizon = orDefault(c.DelayHorizon, DefaultDelayHorizon)
 	c.MemoryLimitBytes = orDefault(c.MemoryLimitBytes, DefaultMemoryLimitBytes)
 	c.SpillWait = orDefault(c.SpillWait, DefaultSpillWait)
+	c.SlowAfter = orDefault(c.SlowAfter, DefaultSlowAfter)
 	c.MaxBodyBytes = orDefault(c.MaxBodyBytes, matcher.DefaultMaxBodyBytes)
 	c.QueueWorkers = max(orDefault(c.QueueWorkers, DefaultQueueWorkers), 1)
 	c.QueuePollInterval = orDefault(c.QueuePollInterval, DefaultQueuePollInterval)

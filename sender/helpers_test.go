@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -25,6 +24,7 @@ import (
 	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 	"github.com/walhook/walhook/schema"
@@ -199,24 +199,15 @@ func (a *acks) wait(tb testing.TB, lsns ...event.LSN) {
 	})
 }
 
-// eventually polls cond until it holds, failing after 30s (5m in benchmarks); with
-// WALHOOK_DUMP_GOROUTINES set, a failure logs every goroutine's stack.
+// eventually waits for cond with the shared helper (internal/testwait), for 30s (5m in
+// benchmarks).
 func eventually(tb testing.TB, what string, cond func() bool) {
 	tb.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	timeout := 30 * time.Second
 	if _, ok := tb.(*testing.B); ok {
-		deadline = time.Now().Add(5 * time.Minute)
+		timeout = 5 * time.Minute
 	}
-	for !cond() {
-		if time.Now().After(deadline) {
-			if os.Getenv("WALHOOK_DUMP_GOROUTINES") != "" {
-				buf := make([]byte, 1<<22)
-				tb.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
-			}
-			tb.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.For(tb, timeout, what, cond)
 }
 
 // testConfig returns a fast configuration for tests.

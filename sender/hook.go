@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/walhook/walhook/matcher"
@@ -41,6 +42,11 @@ type hook struct {
 	recheck bool                 // a worker settled a queued chunk: parked lanes may be empty now
 
 	touchedBy *txnRef // reader goroutine only: the last transaction that touched the hook
+
+	// oldest is when the oldest chunk the loop holds in memory (pending or in its first
+	// attempt) was formed, unix nanoseconds, 0 when none: the loop sets it after each
+	// step, the reader reads it to tell a slow webhook from a healthy one.
+	oldest atomic.Int64
 
 	// Loop goroutine only.
 	lanes []laneState
@@ -305,6 +311,12 @@ func (h *hook) loadLanes(ctx context.Context) bool {
 // woken).
 func (h *hook) step(ctx context.Context) time.Time {
 	batch, spill, recheck, next := h.take(time.Now())
+	var deferred []bool
+	if !spill {
+		// Render only a few chunks ahead of what is sent: a backlog rendered all at once
+		// doubles its memory (bodies beside events) and delays the first request.
+		batch, deferred = h.renderAhead(batch)
+	}
 	for _, c := range batch {
 		parts, ok := h.prepare(ctx, c)
 		if !ok {
@@ -322,7 +334,98 @@ func (h *hook) step(ctx context.Context) time.Time {
 		}
 		next = earliest(next, h.dispatch(ctx, i, time.Now(), spill))
 	}
+	h.noteOldest()
+	for i, d := range deferred {
+		// A lane with chunks put back that has room again (its chunks went to the queue,
+		// or were sent) must not wait for an event that may never come.
+		if d && len(h.lanes[i].pending) < renderAheadChunks {
+			h.signal()
+			break
+		}
+	}
 	return next
+}
+
+// renderAheadChunks is how many rendered chunks per lane may wait for their turn.
+const renderAheadChunks = 2
+
+// renderAhead returns the chunks of batch to render now, those of lanes with room; the
+// others go back to the front of the sealed chunks, in order within each lane, for a later
+// step, and deferred marks their lanes (nil when none): the loop steps again when such a
+// lane has room, or when an attempt ends.
+func (h *hook) renderAhead(batch []*chunk) (now []*chunk, deferred []bool) {
+	ahead := renderAheadChunks
+	short := h.d.mem.short()
+	room := make([]int, len(h.lanes))
+	held := h.held()
+	for i := range h.lanes {
+		l := &h.lanes[i]
+		room[i] = ahead - len(l.pending)
+		if short && !l.parked && !held {
+			// At the memory limit a body is rendered only for a lane with nothing else
+			// in memory: bodies never add more than one chunk's per lane beyond the
+			// limit, and the lane still moves. (Parked and held lanes queue what they
+			// render at once, which frees memory: they keep their render-ahead.)
+			room[i] = 0
+			if len(l.pending) == 0 && l.inflight == nil {
+				room[i] = 1
+			}
+		}
+	}
+	var rest []*chunk
+	now = batch[:0:0]
+	for _, c := range batch {
+		if room[c.lane] <= 0 {
+			if deferred == nil {
+				deferred = make([]bool, len(h.lanes))
+			}
+			deferred[c.lane] = true
+			rest = append(rest, c)
+			continue
+		}
+		room[c.lane]--
+		now = append(now, c)
+	}
+	if len(rest) > 0 {
+		h.mu.Lock()
+		h.sealed = append(rest, h.sealed...)
+		h.mu.Unlock()
+	}
+	return now, deferred
+}
+
+// noteOldest publishes when the oldest chunk held in memory was formed (see oldest),
+// counting chunks put back for a later step.
+func (h *hook) noteOldest() {
+	var oldest int64
+	h.mu.Lock()
+	if len(h.sealed) > 0 {
+		oldest = h.sealed[0].formed.UnixNano()
+	}
+	h.mu.Unlock()
+	for i := range h.lanes {
+		l := &h.lanes[i]
+		for _, c := range []*chunk{l.inflight, first(l.pending)} {
+			if c != nil && !c.resolved && (oldest == 0 || c.formed.UnixNano() < oldest) {
+				oldest = c.formed.UnixNano()
+			}
+		}
+	}
+	h.oldest.Store(oldest)
+}
+
+func first(cs []*chunk) *chunk {
+	if len(cs) == 0 {
+		return nil
+	}
+	return cs[0]
+}
+
+// slow reports whether the webhook holds a chunk in memory formed more than after ago:
+// its endpoint is slow or failing, and its chunks may go to the queue to free memory.
+func (h *hook) slow(now time.Time, after time.Duration) bool {
+	o := h.oldest.Load()
+	return o != 0 && now.Sub(time.Unix(0, o)) > after
 }
 
 // prepare schedules a sealed chunk by chunk_delay, derives its delivery id and renders

@@ -69,6 +69,9 @@ type memory interface {
 	charge(n int64)
 	// release returns n bytes charged before and wakes an Add waiting for memory.
 	release(n int64)
+	// short reports whether memory is at or over the limit: then the loop renders a
+	// lane's next chunk only when nothing else of the lane is in memory.
+	short() bool
 }
 
 // loopDeps returns the dependencies of s's send loops.

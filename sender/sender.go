@@ -172,19 +172,23 @@ func (s *Sender) reserve(ctx context.Context) error {
 			return ErrClosed
 		case <-s.memFreed:
 		case <-t.C:
-			s.requestSpill()
+			s.requestSpill(time.Now())
 			t.Reset(s.cfg.SpillWait)
 		}
 	}
 	return nil
 }
 
-// requestSpill asks every webhook loop to move its in-memory chunks to the queue.
-func (s *Sender) requestSpill() {
+// requestSpill asks the loops of slow webhooks (an old chunk in memory, or an open
+// breaker) to move their in-memory chunks to the queue. Healthy webhooks keep theirs: the
+// reader waits for them (back-pressure), which costs no database writes.
+func (s *Sender) requestSpill(now time.Time) {
 	s.mu.Lock()
 	hooks := make([]*hook, 0, len(s.hooks))
 	for _, h := range s.hooks {
-		hooks = append(hooks, h)
+		if e, ok := s.breakers[h.id]; h.slow(now, s.cfg.SlowAfter) || ok && e.b.isOpen(now) {
+			hooks = append(hooks, h)
+		}
 	}
 	s.mu.Unlock()
 	for _, h := range hooks {
@@ -194,6 +198,9 @@ func (s *Sender) requestSpill() {
 		h.signal()
 	}
 }
+
+// short reports whether in-flight memory is at or over the limit.
+func (s *Sender) short() bool { return s.mem.Load() >= s.cfg.MemoryLimitBytes }
 
 // charge accounts for n more bytes in memory.
 func (s *Sender) charge(n int64) { s.mem.Add(n) }

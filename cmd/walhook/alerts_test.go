@@ -12,6 +12,8 @@ import (
 	"unicode"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/walhook/walhook/internal/promqlnames"
 )
 
 // The alerting rules in dashboards/alerts.yml are checked like the dashboard: promtool
@@ -59,7 +61,7 @@ func (e *exported) checkAlertRules(raw []byte, anchors map[string]bool) (problem
 			if r.Alert == "" {
 				problems = append(problems, fmt.Sprintf("group %q: rule %d is not an alert (record %q)", g.Name, n, r.Record))
 			}
-			names, err := metricNames(r.Expr)
+			names, err := promqlnames.Names(r.Expr)
 			if err != nil {
 				problems = append(problems, fmt.Sprintf("%s: %v", where, err))
 			}

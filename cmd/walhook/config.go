@@ -54,7 +54,7 @@ type Config struct {
 	ReconnectBackoff time.Duration `env:"WALHOOK_RECONNECT_BACKOFF, default=1s"`
 	// MemoryLimitBytes bounds the memory for events in flight; past it, chunks go to the
 	// durable queue.
-	MemoryLimitBytes int64 `env:"WALHOOK_MEMORY_LIMIT_BYTES, default=268435456"`
+	MemoryLimitBytes int64 `env:"WALHOOK_MEMORY_LIMIT_BYTES, default=16777216"`
 
 	// ---- Sender settings (see README.md, Delivery) ----
 	// DeliveryLinger is how long a partly filled chunk waits for more events.
@@ -70,8 +70,12 @@ type Config struct {
 	WebhookConcurrency int `env:"WALHOOK_WEBHOOK_CONCURRENCY, default=1"`
 	// DelayHorizon: chunks due later than this (chunk_delay) wait in the durable queue.
 	DelayHorizon time.Duration `env:"WALHOOK_DELAY_HORIZON, default=1s"`
-	// SpillWait is how long the reader waits at the memory limit before chunks spill.
+	// SpillWait is how often the reader, waiting at the memory limit, moves slow
+	// webhooks' chunks to the queue.
 	SpillWait time.Duration `env:"WALHOOK_SPILL_WAIT, default=100ms"`
+	// SlowAfter makes a webhook slow when its oldest chunk in memory is older: only slow
+	// (or failing) webhooks spill; healthy ones hold the reader back.
+	SlowAfter time.Duration `env:"WALHOOK_SLOW_AFTER, default=2s"`
 	// QueueWorkers deliver from the durable queue; QueuePollInterval is their idle poll.
 	QueueWorkers      int           `env:"WALHOOK_QUEUE_WORKERS, default=8"`
 	QueuePollInterval time.Duration `env:"WALHOOK_QUEUE_POLL_INTERVAL, default=1s"`
@@ -223,7 +227,7 @@ func (c Config) validate() error {
 		{"WALHOOK_DELIVERY_LINGER", c.DeliveryLinger}, {"WALHOOK_REQUEST_TIMEOUT", c.RequestTimeout},
 		{"WALHOOK_RETRY_MIN_BACKOFF", c.RetryMinBackoff}, {"WALHOOK_RETRY_MAX_BACKOFF", c.RetryMaxBackoff},
 		{"WALHOOK_RETRY_WINDOW", c.RetryWindow}, {"WALHOOK_DELAY_HORIZON", c.DelayHorizon},
-		{"WALHOOK_SPILL_WAIT", c.SpillWait}, {"WALHOOK_QUEUE_POLL_INTERVAL", c.QueuePollInterval},
+		{"WALHOOK_SPILL_WAIT", c.SpillWait}, {"WALHOOK_SLOW_AFTER", c.SlowAfter}, {"WALHOOK_QUEUE_POLL_INTERVAL", c.QueuePollInterval},
 		{"WALHOOK_BREAKER_COOLDOWN", c.BreakerCooldown}, {"WALHOOK_DELIVERY_LOG_RETENTION", c.DeliveryLogRetention},
 		{"WALHOOK_DEAD_LETTER_RETENTION", c.DeadLetterRetention},
 		{"WALHOOK_SIGNATURE_ROTATION_GRACE", c.SignatureRotationGrace}, {"WALHOOK_MAX_WEBHOOK_TIMEOUT", c.MaxWebhookTimeout},

@@ -26,7 +26,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		StandbyInterval:  10 * time.Second,
 		ConfirmDelay:     100 * time.Millisecond,
 		ReconnectBackoff: time.Second,
-		MemoryLimitBytes: 256 << 20,
+		MemoryLimitBytes: 16 << 20,
 	}
 	withSenderDefaults(&want)
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -221,6 +221,7 @@ func withSenderDefaults(c *Config) {
 	c.WebhookConcurrency = 1
 	c.DelayHorizon = time.Second
 	c.SpillWait = 100 * time.Millisecond
+	c.SlowAfter = 2 * time.Second
 	c.QueueWorkers = 8
 	c.QueuePollInterval = time.Second
 	c.BreakerThreshold = 5

@@ -30,6 +30,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/schema/sample"
 )
 
@@ -291,12 +292,12 @@ func TestConsole(t *testing.T) {
 	if _, err := conn.Exec(ctx, `UPDATE crm.accounts SET phone = '+1 555 0199' WHERE id = '`+account+`'`); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 30*time.Second, "the Account chunk dead-lettered", func() (bool, string, error) {
+	testwait.Until(t, 30*time.Second, "the Account chunk dead-lettered", func() (bool, string, error) {
 		var dead []struct{ ID string }
 		code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+accountsID+"/dead-letters", &dead)
 		return code == http.StatusOK && len(dead) == 1, fmt.Sprintf("%d, %d dead letters", code, len(dead)), p.checkRunning()
 	})
-	waitUntil(t, 30*time.Second, "the Task delivery logged", func() (bool, string, error) {
+	testwait.Until(t, 30*time.Second, "the Task delivery logged", func() (bool, string, error) {
 		var log []struct{ Outcome string }
 		code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+tasksID+"/deliveries", &log)
 		return code == http.StatusOK && len(log) > 0 && log[0].Outcome == "delivered", fmt.Sprintf("%d, %v", code, log), p.checkRunning()
@@ -510,7 +511,7 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(css(`#dead-body:not([aria-busy]) tr[data-dead] button[aria-label^="Redeliver"]`)),
 		chromedp.Click(css(`#dead-body tr[data-dead] button[aria-label^="Redeliver"]`)),
 		chromedp.WaitVisible(css("#dead-empty")))
-	waitUntil(t, 30*time.Second, "the redelivered Account.Update", func() (bool, string, error) {
+	testwait.Until(t, 30*time.Second, "the redelivered Account.Update", func() (bool, string, error) {
 		n := len(accounts.entityIDs("Account.Update")[account])
 		return n == 1, fmt.Sprintf("%d received", n), p.checkRunning()
 	})

@@ -35,6 +35,7 @@ import (
 
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testlog"
+	"github.com/walhook/walhook/internal/testwait"
 )
 
 const (
@@ -42,8 +43,6 @@ const (
 	e2eToken = "e2e-token"
 	// webhooksPath is the webhook API's collection (any space id will do).
 	webhooksPath = "/api/v100/rest/spaces/e2e/entities/Webhooks"
-	// pollEvery is how often waitUntil checks its condition.
-	pollEvery = 50 * time.Millisecond
 )
 
 // e2eBinary is the walhook binary, built once per test binary into the test cluster's
@@ -240,7 +239,7 @@ func (p *walhookProc) checkRunning() error {
 func (p *walhookProc) waitReady(tb testing.TB) {
 	tb.Helper()
 	client := &http.Client{Timeout: time.Second}
-	waitUntil(tb, time.Minute, p.name+" ready", func() (bool, string, error) {
+	testwait.Until(tb, time.Minute, p.name+" ready", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -276,26 +275,6 @@ func (p *walhookProc) terminate(tb testing.TB, timeout time.Duration) int {
 	case <-time.After(timeout):
 		tb.Fatalf("%s: still running %s after SIGTERM", p.name, timeout)
 		return -1
-	}
-}
-
-// waitUntil polls cond every pollEvery until it reports done. It fails the test at once
-// when cond returns an error, and after timeout with cond's last status.
-func waitUntil(tb testing.TB, timeout time.Duration, what string, cond func() (done bool, status string, err error)) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		done, status, err := cond()
-		if err != nil {
-			tb.Fatalf("waiting for %s: %v", what, err)
-		}
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("waiting for %s: not done within %s; last status: %s", what, timeout, status)
-		}
-		time.Sleep(pollEvery)
 	}
 }
 

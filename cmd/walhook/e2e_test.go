@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/schema/sample"
 )
 
@@ -170,7 +171,7 @@ func TestRunDeliversEndToEnd(t *testing.T) {
 func waitSubscribed(t testing.TB, conn *pgx.Conn, r *receiver, p *walhookProc) {
 	t.Helper()
 	n := 0
-	waitUntil(t, 30*time.Second, "the webhook to take effect", func() (bool, string, error) {
+	testwait.Until(t, 30*time.Second, "the webhook to take effect", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -188,7 +189,7 @@ func waitSubscribed(t testing.TB, conn *pgx.Conn, r *receiver, p *walhookProc) {
 // waitEvents waits until r has seen n distinct events besides the probe task's.
 func waitEvents(t testing.TB, r *receiver, p *walhookProc, n int) {
 	t.Helper()
-	waitUntil(t, time.Minute, fmt.Sprintf("%d events at %s", n, r.srv.URL), func() (bool, string, error) {
+	testwait.Until(t, time.Minute, fmt.Sprintf("%d events at %s", n, r.srv.URL), func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -331,7 +332,7 @@ func TestCrashLosesNothing(t *testing.T) {
 
 	w := startTaskWriter(t, dsn, rows, perTxn, pace)
 	for i, at := range killAt {
-		waitUntil(t, within(time.Minute), fmt.Sprintf("%d Task.Create events before kill %d", at, i+1), func() (bool, string, error) {
+		testwait.Until(t, within(time.Minute), fmt.Sprintf("%d Task.Create events before kill %d", at, i+1), func() (bool, string, error) {
 			if err := p.checkRunning(); err != nil {
 				return false, "", err
 			}
@@ -352,7 +353,7 @@ func TestCrashLosesNothing(t *testing.T) {
 		p = startWalhook(t, env)
 		p.waitReady(t)
 	}
-	waitUntil(t, within(2*time.Minute), "the writer to finish", func() (bool, string, error) {
+	testwait.Until(t, within(2*time.Minute), "the writer to finish", func() (bool, string, error) {
 		select {
 		case <-w.done:
 			return true, "", w.err
@@ -369,7 +370,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	if err := conn.QueryRow(ctx, `SELECT pg_current_wal_insert_lsn()::text`).Scan(&endLSN); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, within(3*time.Minute), fmt.Sprintf("%d Task.Create events", rows), func() (bool, string, error) {
+	testwait.Until(t, within(3*time.Minute), fmt.Sprintf("%d Task.Create events", rows), func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -470,7 +471,7 @@ func killWithBacklog(t testing.TB, p *walhookProc, r *receiver, w *taskWriter, t
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, timeout, "500 Task events raised while the receiver holds", func() (bool, string, error) {
+	testwait.Until(t, timeout, "500 Task events raised while the receiver holds", func() (bool, string, error) {
 		e, err := p.metric(raised)
 		if err != nil {
 			return false, "", err
@@ -489,7 +490,7 @@ func killWithBacklog(t testing.TB, p *walhookProc, r *receiver, w *taskWriter, t
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, timeout, "two standby status updates", func() (bool, string, error) {
+	testwait.Until(t, timeout, "two standby status updates", func() (bool, string, error) {
 		s, err := p.metric(updates)
 		return s-s0 >= 2, fmt.Sprintf("%.0f sent", s-s0), err
 	})

@@ -59,6 +59,7 @@ func commands() []command {
 			envDefaults: map[string]string{"WALHOOK_LOG_LEVEL": "warn", "WALHOOK_API_TOKENS": "bench-token"}},
 		{name: "healthcheck", summary: "check a running walhook's /readyz (or /healthz) on WALHOOK_LISTEN_ADDR; exit 0 or 1",
 			run: cmdHealthcheck, flags: func(fs *flag.FlagSet) { healthcheckFlags(fs) }, env: []string{"WALHOOK_LISTEN_ADDR"}},
+		{name: "mapping", args: "init|check", summary: "write a starter mapping from a live database (init), or validate one and print what each table raises (check)", run: cmdMapping, flags: func(fs *flag.FlagSet) { mappingFlags(fs) }, env: []string{"WALHOOK_DATABASE_URL", "WALHOOK_MAPPING_FILE"}},
 		{name: "version", summary: "print the version (also: walhook --version)", run: cmdVersion},
 		{name: "help", args: "[command]", summary: "show this help, or a command's", run: cmdHelp},
 	}

@@ -18,6 +18,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/walhook/walhook/internal/promqlnames"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/pipeline"
 )
@@ -358,7 +359,7 @@ func (e *exported) checkDashboard(raw []byte) (problems []string, used map[strin
 	}
 	used = map[string]bool{}
 	for _, q := range qs {
-		names, err := metricNames(q.expr)
+		names, err := promqlnames.Names(q.expr)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("%s: %v", q.where, err))
 			continue
@@ -401,171 +402,6 @@ func variableExpr(q string) string {
 		return ""
 	}
 	return q
-}
-
-// PromQL's words: an identifier of an expression that is none of these is a metric name
-// (label names are removed before). Functions count only when called: "time" alone is a
-// metric, "time()" is not.
-var (
-	promqlKeywords = words(`by without on ignoring group_left group_right offset bool and or unless
-		atan2 inf nan`)
-	promqlAggregators = words(`sum avg min max count stddev stdvar topk bottomk quantile count_values
-		group limitk limit_ratio`)
-	promqlFunctions = words(`abs absent absent_over_time ceil changes clamp clamp_max clamp_min
-		day_of_month day_of_week day_of_year days_in_month delta deriv exp floor histogram_avg
-		histogram_count histogram_fraction histogram_quantile histogram_stddev histogram_stdvar
-		histogram_sum double_exponential_smoothing holt_winters hour idelta increase irate
-		label_join label_replace ln log2 log10 minute month predict_linear rate resets round scalar
-		sgn sort sort_desc sort_by_label sort_by_label_desc sqrt time timestamp vector year
-		avg_over_time min_over_time max_over_time sum_over_time count_over_time quantile_over_time
-		stddev_over_time stdvar_over_time last_over_time present_over_time mad_over_time
-		acos acosh asin asinh atan atanh cos cosh sin sinh tan tanh deg rad pi start end info`)
-	// groupingKeywords take a parenthesised list of label names.
-	groupingKeywords = words(`by without on ignoring group_left group_right`)
-)
-
-func words(s string) map[string]bool {
-	m := map[string]bool{}
-	for _, w := range strings.Fields(s) {
-		m[w] = true
-	}
-	return m
-}
-
-// metricNames returns the metric names an expression selects, in order. It removes string
-// literals, Grafana variables, label matchers {…}, ranges and subqueries […] and the label
-// lists of by/without/on/ignoring/group_left/group_right, then keeps the identifiers that
-// are not PromQL keywords, aggregators or called functions. An identifier called like a
-// function must be a known function, so a typo fails instead of passing as a metric.
-func metricNames(expr string) ([]string, error) {
-	s := []byte(expr)
-	var out []byte
-	// Pass 1: strings, Grafana variables, {…} and […].
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
-		case '"', '\'', '`':
-			j := i + 1
-			for ; j < len(s) && s[j] != c; j++ {
-				if s[j] == '\\' && c != '`' {
-					j++
-				}
-			}
-			if j >= len(s) {
-				return nil, fmt.Errorf("unterminated string in %q", expr)
-			}
-			out = append(out, ' ')
-			i = j
-		case '$':
-			j := i + 1
-			if j < len(s) && s[j] == '{' {
-				k := strings.IndexByte(expr[j:], '}')
-				if k < 0 {
-					return nil, fmt.Errorf("unterminated ${ in %q", expr)
-				}
-				j += k + 1
-			} else {
-				for j < len(s) && isIdentByte(s[j], false) {
-					j++
-				}
-			}
-			out = append(out, ' ')
-			i = j - 1
-		case '{', '[':
-			closer := byte('}')
-			if c == '[' {
-				closer = ']'
-			}
-			depth, j := 0, i
-			for ; j < len(s); j++ {
-				if s[j] == c {
-					depth++
-				} else if s[j] == closer {
-					if depth--; depth == 0 {
-						break
-					}
-				} else if s[j] == '"' || s[j] == '\'' || s[j] == '`' {
-					q := s[j]
-					for j++; j < len(s) && s[j] != q; j++ {
-						if s[j] == '\\' && q != '`' {
-							j++
-						}
-					}
-				}
-			}
-			if j >= len(s) {
-				return nil, fmt.Errorf("unbalanced %c in %q", c, expr)
-			}
-			if c == '{' && strings.Contains(string(s[i:j]), "__name__") {
-				return nil, fmt.Errorf("selector by __name__ in %q: name the metric instead", expr)
-			}
-			out = append(out, ' ')
-			i = j
-		case '}', ']':
-			return nil, fmt.Errorf("unbalanced %c in %q", c, expr)
-		default:
-			out = append(out, c)
-		}
-	}
-	// Pass 2: tokens.
-	var names []string
-	depth := 0
-	for i := 0; i < len(out); {
-		c := out[i]
-		switch {
-		case c == '(' || c == ')':
-			if c == '(' {
-				depth++
-			} else if depth--; depth < 0 {
-				return nil, fmt.Errorf("unbalanced ) in %q", expr)
-			}
-			i++
-		case c >= '0' && c <= '9' || c == '.' && i+1 < len(out) && out[i+1] >= '0' && out[i+1] <= '9':
-			// A number or duration: 0.99, 1e3, 0x1f, 5m, 1h30m.
-			for i < len(out) && (isIdentByte(out[i], false) || out[i] == '.') {
-				i++
-			}
-		case isIdentByte(c, true):
-			j := i
-			for j < len(out) && isIdentByte(out[j], false) {
-				j++
-			}
-			word := string(out[i:j])
-			k := j
-			for k < len(out) && (out[k] == ' ' || out[k] == '\t' || out[k] == '\n' || out[k] == '\r') {
-				k++
-			}
-			called := k < len(out) && out[k] == '('
-			lower := strings.ToLower(word)
-			switch {
-			case groupingKeywords[lower] && called:
-				end := strings.IndexByte(string(out[k:]), ')')
-				if end < 0 {
-					return nil, fmt.Errorf("unbalanced ( after %s in %q", word, expr)
-				}
-				if list := string(out[k+1 : k+end]); strings.Trim(list, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_, \t\n") != "" {
-					return nil, fmt.Errorf("%s takes a list of label names, not %q, in %q", word, list, expr)
-				}
-				j = k + end + 1 // skip the label list
-			case promqlKeywords[lower] || promqlAggregators[lower]:
-			case called && !promqlFunctions[lower]:
-				return nil, fmt.Errorf("unknown function %s in %q", word, expr)
-			case called:
-			default:
-				names = append(names, word)
-			}
-			i = j
-		default:
-			i++
-		}
-	}
-	if depth != 0 {
-		return nil, fmt.Errorf("unbalanced ( in %q", expr)
-	}
-	return names, nil
-}
-
-func isIdentByte(c byte, first bool) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_' || c == ':' || !first && c >= '0' && c <= '9'
 }
 
 // family returns the exported family a series name belongs to: the name itself, or a
@@ -647,51 +483,7 @@ func checkDashboardPortable(all map[string]any) (problems []string) {
 func TestDashboardUsesOnlyExportedMetrics(t *testing.T) {
 	e := walhookMetrics(t)
 
-	t.Run("extractor", func(t *testing.T) {
-		for _, tc := range []struct {
-			expr string
-			want []string
-		}{
-			{`histogram_quantile(0.99, sum by (le) (rate(walhook_delivery_duration_seconds_bucket[5m])))`,
-				[]string{"walhook_delivery_duration_seconds_bucket"}},
-			{`sum(rate(walhook_changes_decoded_total{op="insert", job=~"$job"}[$__rate_interval])) by (op)`,
-				[]string{"walhook_changes_decoded_total"}},
-			{`max by (instance) (walhook_replication_lag_bytes{instance=~"${instance:regex}"}) offset 5m`,
-				[]string{"walhook_replication_lag_bytes"}},
-			{`sum by(instance)(walhook_reader_state{state="streaming"}) * 3 + on(instance) group_left(job) sum without (state) (walhook_reader_state{state='standby'}) * 2`,
-				[]string{"walhook_reader_state", "walhook_reader_state"}},
-			{`label_replace(rate(process_cpu_seconds_total[1m:10s]), "x", "$1 by (y) rate(", "instance", "(.*)")`,
-				[]string{"process_cpu_seconds_total"}},
-			{`SUM BY (le, route) (increase(walhook_api_request_duration_seconds_bucket[1h] @ end()))`,
-				[]string{"walhook_api_request_duration_seconds_bucket"}},
-			{`sum(walhook_deliveries_total{outcome="delivered"}) / clamp_min(sum(walhook_deliveries_total), 1) > bool 0.5 unless vector(0)`,
-				[]string{"walhook_deliveries_total", "walhook_deliveries_total"}},
-			{`topk(5, go_goroutines) or absent(up)`, []string{"go_goroutines", "up"}},
-			{`-walhook_x:rate5m+1e-3*.5`, []string{"walhook_x:rate5m"}},
-			{"timestamp(walhook_reader_state) - time() > 0x1F or time", []string{"walhook_reader_state", "time"}},
-			{`max_over_time(walhook_replication_lag_seconds[1h:5m]) > 1h30m`, []string{"walhook_replication_lag_seconds"}},
-			{"sum without(state)(walhook_reader_state)\n  / ignoring (state) group_left\n  count(walhook_reader_state)",
-				[]string{"walhook_reader_state", "walhook_reader_state"}},
-		} {
-			got, err := metricNames(tc.expr)
-			if err != nil {
-				t.Errorf("metricNames(%q): %v", tc.expr, err)
-				continue
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("metricNames(%q) = %q, want %q", tc.expr, got, tc.want)
-			}
-		}
-		for _, bad := range []string{
-			`sum(rate(walhook_x_total[5m]`,             // unbalanced
-			`rate(walhook_x_total{op="a}[5m])`,         // unterminated string
-			`{__name__="walhook_x_total"}`,             // name hidden in a matcher
-			`histogram_quantil(0.9, walhook_x_bucket)`, // typo: unknown function
-		} {
-			if names, err := metricNames(bad); err == nil {
-				t.Errorf("metricNames(%q) = %q, want an error", bad, names)
-			}
-		}
+	t.Run("families and variables", func(t *testing.T) {
 		// Series names map to exported families; anything else is reported.
 		for _, tc := range []struct {
 			expr              string
@@ -715,7 +507,7 @@ func TestDashboardUsesOnlyExportedMetrics(t *testing.T) {
 			// Prometheus's own series, not walhook's.
 			{`up or walhook_reader_state`, []string{"walhook_reader_state"}, []string{"up"}},
 		} {
-			names, err := metricNames(tc.expr)
+			names, err := promqlnames.Names(tc.expr)
 			if err != nil {
 				t.Errorf("%q: %v", tc.expr, err)
 				continue

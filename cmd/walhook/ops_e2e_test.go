@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/schema/sample"
 )
 
@@ -42,7 +43,7 @@ func TestRunStartupOperations(t *testing.T) {
 
 	var warned bool
 	var running map[string]any
-	waitUntil(t, 10*time.Second, "the start-up line", func() (bool, string, error) {
+	testwait.Until(t, 10*time.Second, "the start-up line", func() (bool, string, error) {
 		for _, l := range logLines(p.stderr.String()) {
 			msg, _ := l["msg"].(string)
 			if l["level"] == "WARN" && strings.Contains(msg, "WALHOOK_API_TOKENS") {

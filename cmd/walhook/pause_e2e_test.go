@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pglogrepl"
 
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/schema/sample"
 )
 
@@ -71,7 +72,7 @@ func TestPauseHoldsEventsAndSlotAdvances(t *testing.T) {
 	}
 	// Probe until the running matcher has the pause: the probe's event is then held.
 	n := 0
-	waitUntil(t, 30*time.Second, "the pause to take effect", func() (bool, string, error) {
+	testwait.Until(t, 30*time.Second, "the pause to take effect", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -100,7 +101,7 @@ func TestPauseHoldsEventsAndSlotAdvances(t *testing.T) {
 		t.Fatal(err)
 	}
 	slot := env["WALHOOK_SLOT"]
-	waitUntil(t, time.Minute, "the held events queued and the slot past them", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "the held events queued and the slot past them", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -119,7 +120,7 @@ func TestPauseHoldsEventsAndSlotAdvances(t *testing.T) {
 	if st := webhookOp(t, p.base, id, "resume"); st != "active" {
 		t.Fatalf("resume answered status %q", st)
 	}
-	waitUntil(t, time.Minute, "every held event", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "every held event", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/schema/sample"
 )
 
@@ -353,7 +354,7 @@ func TestPipedriveDelivers(t *testing.T) {
 	}
 	addPipedrive(t, p.base, url.Values{"subscription_url": {probe.srv.URL}, "event_action": {"updated"}, "event_object": {"activity"}})
 	n := 0
-	waitUntil(t, 30*time.Second, "the Pipedrive webhooks to take effect", func() (bool, string, error) {
+	testwait.Until(t, 30*time.Second, "the Pipedrive webhooks to take effect", func() (bool, string, error) {
 		if reqs, _ := probe.requests(); len(reqs) > 0 {
 			return true, "", nil
 		}
@@ -377,7 +378,7 @@ func TestPipedriveDelivers(t *testing.T) {
 	wait := func(r *pdReceiver, n int, what string) []pdRequest {
 		t.Helper()
 		var got []pdRequest
-		waitUntil(t, time.Minute, what, func() (bool, string, error) {
+		testwait.Until(t, time.Minute, what, func() (bool, string, error) {
 			got, _ = r.requests()
 			return len(got) >= n, fmt.Sprintf("%d requests", len(got)), p.checkRunning()
 		})
@@ -507,7 +508,7 @@ func TestPipedriveDelivers(t *testing.T) {
 
 	// The delivery log (written in batches, shortly after each attempt) feeds Pipedrive's
 	// last_delivery_time and last_http_status.
-	waitUntil(t, 30*time.Second, "the delivery log in Pipedrive's view", func() (bool, string, error) {
+	testwait.Until(t, 30*time.Second, "the delivery log in Pipedrive's view", func() (bool, string, error) {
 		status, out := pdCall(t, "GET", fmt.Sprintf("%s/v1/webhooks/%d?api_token=%s", p.base, v2allID, e2eToken), nil, "")
 		data, _ := out["data"].(map[string]any)
 		return status == http.StatusOK && data["last_http_status"] == 200.0 && data["last_delivery_time"] != nil,
@@ -542,7 +543,7 @@ func TestPipedriveRetriesAndPause(t *testing.T) {
 	walhookID := out["data"].(map[string]any)["walhook_id"].(string)
 	n := 0
 	got := []pdRequest{}
-	waitUntil(t, time.Minute, "a delivery after a failed attempt", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "a delivery after a failed attempt", func() (bool, string, error) {
 		if got, _ = rc.requests(); len(got) > 0 {
 			return true, "", nil
 		}
@@ -584,7 +585,7 @@ func TestPipedriveRetriesAndPause(t *testing.T) {
 	if st := webhookOp(t, p.base, walhookID, "resume"); st != "active" {
 		t.Fatalf("resume answered %q", st)
 	}
-	waitUntil(t, time.Minute, "the change made while paused", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "the change made while paused", func() (bool, string, error) {
 		reqs, _ := rc.requests()
 		for _, r := range reqs {
 			if d, _ := r.body["data"].(map[string]any); d["description"] == "while paused" {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/walhook/walhook/internal/pgcluster"
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/schema/sample"
 )
 
@@ -83,7 +84,7 @@ func insertTasks(tb testing.TB, conn *pgx.Conn, prefix string, n int) []string {
 // waitTasks waits until r has received Task.Create for every id.
 func waitTasks(tb testing.TB, r *receiver, p *walhookProc, ids []string, timeout time.Duration) {
 	tb.Helper()
-	waitUntil(tb, timeout, fmt.Sprintf("Task.Create for %d tasks", len(ids)), func() (bool, string, error) {
+	testwait.Until(tb, timeout, fmt.Sprintf("Task.Create for %d tasks", len(ids)), func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -213,7 +214,7 @@ func TestLostSlotIsLoud(t *testing.T) {
 	}
 
 	p = startWalhook(t, env)
-	waitUntil(t, time.Minute, "/readyz to report the lost slot", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "/readyz to report the lost slot", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}
@@ -284,7 +285,7 @@ func TestCrashReplaysOnlyInFlight(t *testing.T) {
 	base := r.countEvent("Task.Create")
 
 	w := startTaskWriter(t, dsn, rows, perTxn, pace)
-	waitUntil(t, time.Minute, "half the rows delivered", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "half the rows delivered", func() (bool, string, error) {
 		if err := w.failure(); err != nil {
 			return false, "", err
 		}
@@ -295,7 +296,7 @@ func TestCrashReplaysOnlyInFlight(t *testing.T) {
 	p.kill(t)
 	p = startWalhook(t, env)
 	p.waitReady(t)
-	waitUntil(t, 2*time.Minute, fmt.Sprintf("%d crash rows delivered", rows), func() (bool, string, error) {
+	testwait.Until(t, 2*time.Minute, fmt.Sprintf("%d crash rows delivered", rows), func() (bool, string, error) {
 		if err := w.failure(); err != nil {
 			return false, "", err
 		}
@@ -346,7 +347,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 	}
 	ids := insertTasks(t, conn, "standby", tasks)
 	end, _ := walLSN(t, conn)
-	waitUntil(t, time.Minute, "every webhook's chunks queued and the slot confirmed", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "every webhook's chunks queued and the slot confirmed", func() (bool, string, error) {
 		var hooks int
 		var confirmed bool
 		err := conn.QueryRow(ctx, `SELECT (SELECT count(DISTINCT webhook_id) FROM walhook.delivery_queue WHERE state = 'pending'),
@@ -361,7 +362,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 		r.hold()
 		r.failFast(false)
 	}
-	waitUntil(t, time.Minute, "two queued chunks in flight at once, one from each survivor", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "two queued chunks in flight at once, one from each survivor", func() (bool, string, error) {
 		n := 0
 		for _, r := range rs {
 			n += r.heldNow()
@@ -374,7 +375,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 	for _, r := range rs {
 		waitTasks(t, r, survivors[0], ids, time.Minute)
 	}
-	waitUntil(t, time.Minute, "a survivor to take over the slot", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "a survivor to take over the slot", func() (bool, string, error) {
 		n := 0
 		for _, p := range survivors {
 			if v, err := p.metric(`walhook_reader_state{state="streaming"}`); err != nil {
@@ -398,7 +399,7 @@ func TestStandbysShareTheQueue(t *testing.T) {
 func waitCreateSubscribed(tb testing.TB, conn *pgx.Conn, rs ...*receiver) {
 	tb.Helper()
 	probes := 0
-	waitUntil(tb, 30*time.Second, "the webhooks to take effect", func() (bool, string, error) {
+	testwait.Until(tb, 30*time.Second, "the webhooks to take effect", func() (bool, string, error) {
 		got := 0
 		for _, r := range rs {
 			if r.countEvent("Task.Create") > 0 {
@@ -431,4 +432,50 @@ func streaming(tb testing.TB, procs []*walhookProc) int {
 		tb.Fatalf("%d instances streaming (%v), want exactly 1", len(at), at)
 	}
 	return at[0]
+}
+
+// TestLinkEventFiltersOnParent checks DESIGN.md §4 through the real pipeline: an
+// owner-filtered Account webhook receives Account.DocumentLinked only for documents linked
+// to its owner's accounts; the filter is evaluated on the parent account's row.
+func TestLinkEventFiltersOnParent(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	env := e2eEnv(dsn)
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	r := newReceiver(t, "11c0ffee-0000-4000-8000-0000000011c0")
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "signature": r.secret,
+		"events":  []string{"Account.DocumentLinked", "Account.Update"},
+		"options": map[string]any{"entity": map[string]any{"Account": map[string]any{"filter": map[string]any{"owner_id": "9900cce6-bcd6-412a-bcd1-1904556c949a"}}}}})
+	conn := crmConn(t, dsn)
+	// Subscribed once an update of Jana's account arrives.
+	n := 0
+	testwait.Until(t, 30*time.Second, "the webhook to take effect", func() (bool, string, error) {
+		if len(r.entityIDs("Account.Update")["ac000000-0000-4000-8000-000000000001"]) > 0 {
+			return true, "", nil
+		}
+		n++
+		_, err := conn.Exec(ctx, `UPDATE crm.accounts SET phone = $1 WHERE id = 'ac000000-0000-4000-8000-000000000001'`, fmt.Sprint(n))
+		return false, fmt.Sprintf("%d probes", n), err
+	})
+	var doc string
+	if err := conn.QueryRow(ctx, `INSERT INTO crm.documents (name, url) VALUES ('contract', 'https://files.example/c') RETURNING id::text`).Scan(&doc); err != nil {
+		t.Fatal(err)
+	}
+	// Globex (Tom's) first, then Acme (Jana's): when Acme's arrives, Globex's would have too.
+	for _, acc := range []string{"ac000000-0000-4000-8000-000000000002", "ac000000-0000-4000-8000-000000000001"} {
+		if _, err := conn.Exec(ctx, `INSERT INTO crm.document_links (document_id, entity_type, entity_id) VALUES ($1, 'account', $2)`, doc, acc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.Until(t, 30*time.Second, "Acme's DocumentLinked", func() (bool, string, error) {
+		got := r.entityIDs("Account.DocumentLinked")
+		return len(got["ac000000-0000-4000-8000-000000000001"]) > 0, fmt.Sprintf("%v", got), p.checkRunning()
+	})
+	if got := r.entityIDs("Account.DocumentLinked")["ac000000-0000-4000-8000-000000000002"]; len(got) > 0 {
+		t.Errorf("Globex (another owner's account) raised DocumentLinked at an owner-filtered webhook: %v", got)
+	}
+	r.checkNoProblems(t)
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -41,7 +42,24 @@ func cmdRun(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, os.Stderr)
+	setMemoryLimit(cfg, log)
 	return runService(ctx, cfg, log)
+}
+
+// memoryHeadroomBytes is what the Go runtime's soft limit allows beyond the in-flight
+// budget: the reader's buffers, pools, the API and the runtime itself.
+const memoryHeadroomBytes = 48 << 20
+
+// setMemoryLimit sets the runtime's soft memory limit from WALHOOK_MEMORY_LIMIT_BYTES,
+// unless GOMEMLIMIT sets it: without one, the GC lets the heap grow to about twice the
+// live data, twice the budget under a full backlog.
+func setMemoryLimit(cfg Config, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := cfg.MemoryLimitBytes + memoryHeadroomBytes
+	debug.SetMemoryLimit(limit)
+	log.Debug("runtime memory limit set", "bytes", limit)
 }
 
 // service is one running walhook: the assembled pipeline (package pipeline) and the HTTP
@@ -142,7 +160,7 @@ func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.
 			RotationGrace:   c.SignatureRotationGrace,
 			RetryMinBackoff: c.RetryMinBackoff, RetryMaxBackoff: c.RetryMaxBackoff, RetryWindow: c.RetryWindow,
 			Concurrency: c.WebhookConcurrency, DelayHorizon: c.DelayHorizon,
-			MemoryLimitBytes: c.MemoryLimitBytes, SpillWait: c.SpillWait,
+			MemoryLimitBytes: c.MemoryLimitBytes, SpillWait: c.SpillWait, SlowAfter: c.SlowAfter,
 			QueueWorkers: c.QueueWorkers, QueuePollInterval: c.QueuePollInterval,
 			BreakerThreshold: c.BreakerThreshold, BreakerCooldown: c.BreakerCooldown,
 			DeliveryLogRetention: c.DeliveryLogRetention, DeadLetterRetention: c.DeadLetterRetention,

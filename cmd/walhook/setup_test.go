@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testlog"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/schema"
 	"github.com/walhook/walhook/schema/sample"
@@ -117,18 +119,14 @@ func TestSetupSaysSlotCreationWaits(t *testing.T) {
 	env := envconfig.MapLookuper(map[string]string{"WALHOOK_DATABASE_URL": dsn, "WALHOOK_SLOT": slot})
 	done := make(chan error, 1)
 	go func() { done <- setup(ctx, nil, env, &bytes.Buffer{}, &stderr) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(stderr.String(), "waits for open transactions") {
+	testwait.Until(t, 30*time.Second, "setup to say it waits for the open transaction", func() (bool, string, error) {
 		select {
 		case err := <-done:
-			t.Fatalf("setup ended (%v) without saying it waits for the open transaction:\n%s", err, stderr.String())
+			return false, "", fmt.Errorf("setup ended (%v) without saying it waits for the open transaction:\n%s", err, stderr.String())
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("setup said nothing about the open transaction within 30s:\n%s", stderr.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return strings.Contains(stderr.String(), "waits for open transactions"), "setup's log so far:\n" + stderr.String(), nil
+	})
 	if !strings.Contains(stderr.String(), `"open_transactions":1`) {
 		t.Errorf("the warning does not count one open transaction:\n%s", stderr.String())
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/walhook/walhook/examples/verify"
 	"github.com/walhook/walhook/internal/pgtest"
+	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/schema/sample"
 )
 
@@ -140,7 +141,7 @@ func TestVerifySnippets(t *testing.T) {
 	}
 	conn := crmConn(t, dsn)
 	n := 0
-	waitUntil(t, time.Minute, "a delivery in each signing mode", func() (bool, string, error) {
+	testwait.Until(t, time.Minute, "a delivery in each signing mode", func() (bool, string, error) {
 		if err := p.checkRunning(); err != nil {
 			return false, "", err
 		}

@@ -1,5 +1,9 @@
 // Package pgtest gives integration tests a real PostgreSQL: one throwaway cluster per test
-// binary (started from TestMain), and one fresh database per test, cloned from a template.
+// binary, and one fresh database per test, cloned from a template.
+//
+// The cluster starts on first use (Cluster, NewDatabase), so a run of pure tests, such as
+// "go test -run TestDeriveEvents ./cdc/", starts no server; Main, called from TestMain,
+// stops it after the tests if it was started.
 //
 // There are no silent skips: when PostgreSQL cannot be started the test binary fails with
 // the reason. A test's database is dropped when the test passes and kept when it fails, so
@@ -23,28 +27,33 @@ import (
 )
 
 var (
-	mu        sync.Mutex
-	cluster   *pgcluster.Cluster
+	mu        sync.Mutex // guards templates
 	templates = map[string]bool{}
 	seq       atomic.Int64
+
+	clusterMu sync.Mutex // guards the fields below
+	managed   bool       // Main runs, and will stop the cluster
+	cluster   *pgcluster.Cluster
+	startErr  error // why the cluster could not start; every later use fails with it
 )
 
-// Main starts the package's cluster, runs the tests and stops the cluster before exiting.
+// Main runs the tests and, if one of them started the cluster, stops it before exiting.
 // Call it from TestMain.
 func Main(m *testing.M) {
 	os.Exit(run(m))
 }
 
 func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	c, err := pgcluster.Start(ctx, pgcluster.Options{})
-	cancel()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "pgtest: cannot start PostgreSQL (run scripts/test.sh, which installs it): %v\n", err)
-		return 1
-	}
-	cluster = c
+	clusterMu.Lock()
+	managed = true
+	clusterMu.Unlock()
 	code := m.Run()
+	clusterMu.Lock()
+	c := cluster
+	clusterMu.Unlock()
+	if c == nil {
+		return code
+	}
 	if os.Getenv("WALHOOK_KEEP_CLUSTER") != "" {
 		fmt.Fprintf(os.Stderr, "pgtest: cluster kept at %s (%s)\n", c.Dir(), c.DSN("postgres"))
 		return code
@@ -55,11 +64,27 @@ func run(m *testing.M) int {
 	return code
 }
 
-// Cluster returns the package's running cluster.
+// Cluster returns the test binary's running cluster, starting it on first use. When
+// PostgreSQL cannot start, it fails the test with the reason (and so does every later
+// call): there are no silent skips.
 func Cluster(tb testing.TB) *pgcluster.Cluster {
 	tb.Helper()
-	if cluster == nil {
-		tb.Fatal("pgtest: no cluster; call pgtest.Main from TestMain")
+	clusterMu.Lock()
+	defer clusterMu.Unlock()
+	if !managed {
+		tb.Fatal("pgtest: call pgtest.Main from TestMain, which stops the cluster")
+	}
+	if cluster == nil && startErr == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		began := time.Now()
+		cluster, startErr = pgcluster.Start(ctx, pgcluster.Options{})
+		cancel()
+		if startErr == nil {
+			tb.Logf("pgtest: started PostgreSQL on port %d in %v, first used by %s", cluster.Port, time.Since(began).Round(time.Millisecond), tb.Name())
+		}
+	}
+	if startErr != nil {
+		tb.Fatalf("pgtest: cannot start PostgreSQL (run scripts/test.sh, which installs it): %v", startErr)
 	}
 	return cluster
 }

@@ -1,0 +1,111 @@
+package sender
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/matcher"
+)
+
+// TestBackPressureSpillsOnlySlowWebhooks: at the memory limit the reader waits for a
+// healthy webhook (back-pressure) and only a slow one's chunks move to the durable queue.
+// Every queue insert is recorded by a trigger, so a healthy chunk that was queued and then
+// delivered is caught too; in-flight memory stays near the limit.
+func TestBackPressureSpillsOnlySlowWebhooks(t *testing.T) {
+	const txns, perTxn = 300, 20
+	pool := stateDB(t)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `CREATE TABLE queued_by (webhook_id uuid);
+		CREATE FUNCTION note_queued() RETURNS trigger LANGUAGE plpgsql AS
+			$$ BEGIN INSERT INTO queued_by VALUES (NEW.webhook_id); RETURN NEW; END $$;
+		CREATE TRIGGER note_queued AFTER INSERT ON walhook.delivery_queue FOR EACH ROW EXECUTE FUNCTION note_queued()`); err != nil {
+		t.Fatal(err)
+	}
+	var healthyItems atomic.Int64
+	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p payload
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &p)
+		healthyItems.Add(int64(len(p.Items)))
+	}))
+	defer healthy.Close()
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+
+	cfg := testConfig()
+	cfg.MemoryLimitBytes = 128 << 10
+	cfg.SpillWait, cfg.SlowAfter = 5*time.Millisecond, 200*time.Millisecond
+	cfg.RequestTimeout = time.Minute
+	s, a := startSender(t, cfg, pool)
+	good, bad := newWebhook(healthy.URL), newWebhook(slow.URL)
+
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if m := s.mem.Load(); m > peak.Load() {
+				peak.Store(m)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Microsecond):
+			}
+		}
+	}()
+	var g gen
+	var ends []event.LSN
+	for range txns {
+		evs, txn := g.txn(perTxn, oneEach)
+		for _, ev := range evs {
+			for _, wh := range []*matcher.Webhook{good, bad} {
+				if err := s.Add(ctx, matcher.Match{Webhook: wh, Event: ev}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := s.Commit(ctx, txn); err != nil {
+			t.Fatal(err)
+		}
+		ends = append(ends, txn.EndLSN)
+	}
+	a.wait(t, ends...)
+	eventually(t, "every item at the healthy webhook", func() bool { return healthyItems.Load() == txns*perTxn })
+	close(stop)
+	<-sampled
+
+	count := func(id string) (n int) {
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM queued_by WHERE webhook_id = $1`, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := count(good.ID); n != 0 {
+		t.Errorf("the healthy webhook had %d chunks written to the durable queue, want 0 (back-pressure, not spill)", n)
+	}
+	if n := count(bad.ID); n == 0 {
+		t.Error("the slow webhook had no chunk written to the durable queue: memory was never freed from it")
+	}
+	// Events wait for the limit; rendered bodies add at most renderAheadChunks chunks per
+	// webhook lane beyond it (about 2 × 2 × 25 KB here).
+	if p, limit := peak.Load(), cfg.MemoryLimitBytes; p > 2*limit {
+		t.Errorf("in-flight memory peaked at %d bytes, limit %d", p, limit)
+	}
+	t.Logf("peak in-flight memory %d bytes of %d; slow webhook queued %d chunks", peak.Load(), cfg.MemoryLimitBytes, count(bad.ID))
+}
