@@ -26,7 +26,7 @@ const OpenAPIPath = "/api/openapi.json"
 type Store interface {
 	Create(ctx context.Context, wh *matcher.Webhook) (*matcher.Webhook, error)
 	Get(ctx context.Context, id string) (*matcher.Webhook, error)
-	List(ctx context.Context, space string, offset, limit int) ([]*matcher.Webhook, int, error)
+	List(ctx context.Context, space string, legacy bool, offset, limit int) ([]*matcher.Webhook, int, error)
 	Update(ctx context.Context, id string, apply func(*matcher.Webhook) error) (*matcher.Webhook, error)
 	Delete(ctx context.Context, id string) error
 }
@@ -163,6 +163,7 @@ func (a *API) wrap(rt route) http.Handler {
 				writeError(sw, errorf(http.StatusForbidden, "space_id", fmt.Sprintf("space_id: this API token is limited to other spaces than %s", shorten(space))))
 				return
 			}
+			r = r.WithContext(context.WithValue(r.Context(), tokenKey{}, t))
 		}
 		if err := rt.serve(a, sw, r); err != nil {
 			if err.status == http.StatusInternalServerError {

@@ -25,6 +25,16 @@ func (t apiToken) inSpace(space string) bool {
 
 type tokens []apiToken
 
+// tokenKey carries the request's token in its context, once authenticated.
+type tokenKey struct{}
+
+// unrestricted reports whether the request's token may act in every space: only such a
+// token sees webhooks stored before spaces were (which have none).
+func unrestricted(r *http.Request) bool {
+	t, ok := r.Context().Value(tokenKey{}).(apiToken)
+	return ok && t.spaces == nil
+}
+
 // newTokens parses WALHOOK_API_TOKENS entries: "token", or "token@space1|space2" for a
 // token limited to those spaces.
 func newTokens(list []string) tokens {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -117,7 +118,7 @@ func (a *API) redeliver(w http.ResponseWriter, r *http.Request) *apiError {
 		if !json.Valid(body) {
 			return errorf(http.StatusBadRequest, "", "body: malformed JSON: "+syntaxError(body))
 		}
-		members, err := matcher.DecodeObject("body", body)
+		members, err := jsonx.DecodeObject("body", body)
 		if err != nil {
 			return errorf(http.StatusBadRequest, "", err.Error())
 		}

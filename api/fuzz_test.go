@@ -42,7 +42,7 @@ func (s *memStore) Get(_ context.Context, id string) (*matcher.Webhook, error) {
 	return nil, matcher.ErrNotFound
 }
 
-func (s *memStore) List(context.Context, string, int, int) ([]*matcher.Webhook, int, error) {
+func (s *memStore) List(context.Context, string, bool, int, int) ([]*matcher.Webhook, int, error) {
 	return nil, 0, nil
 }
 

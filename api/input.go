@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"unicode/utf8"
 
-	"github.com/walhook/walhook/matcher"
+	"github.com/walhook/walhook/internal/jsonx"
 )
 
 // passwordMask is what responses show instead of http_auth_password. Sent back unchanged
@@ -57,7 +57,7 @@ func decodeInput(body []byte) (*input, *apiError) {
 	if !json.Valid(body) {
 		return nil, errorf(http.StatusBadRequest, "", "body: malformed JSON: "+syntaxError(body))
 	}
-	members, err := matcher.DecodeObject("body", body)
+	members, err := jsonx.DecodeObject("body", body)
 	if err != nil {
 		return nil, errorf(http.StatusBadRequest, "", err.Error())
 	}
@@ -99,7 +99,7 @@ func (in *input) set(key string, raw json.RawMessage) *apiError {
 	case "signature":
 		in.Signature, err = decodeNullable[string](key, raw, "string")
 	case "options":
-		if k := matcher.KindOfJSON(raw); k != "object" && k != "null" {
+		if k := jsonx.Kind(raw); k != "object" && k != "null" {
 			return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("options: must be an object, got %s", k))
 		}
 		in.Options = &raw
@@ -120,7 +120,7 @@ func (in *input) set(key string, raw json.RawMessage) *apiError {
 	case "timeout":
 		in.Timeout, err = decodeNullable[float64](key, raw, "number of seconds")
 	case "disabled_at":
-		if matcher.KindOfJSON(raw) != "null" {
+		if jsonx.Kind(raw) != "null" {
 			return errorf(http.StatusUnprocessableEntity, key, "disabled_at: only null is accepted (it resumes the webhook, like POST …/{id}/resume)")
 		}
 		in.DisabledAt = new(bool)
@@ -138,7 +138,7 @@ func (in *input) set(key string, raw json.RawMessage) *apiError {
 
 // decodeRequired decodes a non-null value of type T.
 func decodeRequired[T any](key string, raw json.RawMessage, want string) (*T, *apiError) {
-	if matcher.KindOfJSON(raw) == "null" {
+	if jsonx.Kind(raw) == "null" {
 		return nil, errorf(http.StatusUnprocessableEntity, key, key+": must not be null")
 	}
 	v, err := decodeNullable[T](key, raw, want)
@@ -151,16 +151,16 @@ func decodeRequired[T any](key string, raw json.RawMessage, want string) (*T, *a
 // decodeNullable decodes a value of type T or null.
 func decodeNullable[T any](key string, raw json.RawMessage, want string) (**T, *apiError) {
 	out := new(*T)
-	if matcher.KindOfJSON(raw) == "null" {
+	if jsonx.Kind(raw) == "null" {
 		return out, nil
 	}
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
-		msg := fmt.Sprintf("%s: must be %s %s, got %s", key, article(want), want, matcher.KindOfJSON(raw))
+		msg := fmt.Sprintf("%s: must be %s %s, got %s", key, article(want), want, jsonx.Kind(raw))
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) && te.Field != "" {
 			msg = fmt.Sprintf("%s[%s]: must be a string, got %s", key, te.Field, te.Value)
-		} else if errors.As(err, &te) && matcher.KindOfJSON(raw) == "array" {
+		} else if errors.As(err, &te) && jsonx.Kind(raw) == "array" {
 			msg = fmt.Sprintf("%s: must be %s %s, got an array holding a %s", key, article(want), want, te.Value)
 		}
 		return nil, errorf(http.StatusUnprocessableEntity, key, msg)

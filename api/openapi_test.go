@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/walhook/walhook/internal/nodetools"
 )
 
 // docProblems returns what is wrong with an OpenAPI document as a description of this
@@ -134,33 +135,11 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
-// openapiTools returns the absolute path of tools/openapi after checking that node and
-// the named binaries of its node_modules are there (scripts/test.sh installs them with
-// npm ci). When they are not, the test fails under CI=true and is skipped, saying how to
-// install them, otherwise.
+// openapiTools returns tools/openapi once node and the named binaries are installed (see
+// nodetools.Dir).
 func openapiTools(tb testing.TB, bins ...string) string {
 	tb.Helper()
-	dir, err := filepath.Abs(filepath.Join("..", "tools", "openapi"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var missing []string
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	for _, b := range bins {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", b)); err != nil {
-			missing = append(missing, "tools/openapi/node_modules/.bin/"+b)
-		}
-	}
-	if len(missing) > 0 {
-		msg := fmt.Sprintf("missing %s: run scripts/test.sh, or install node and run npm ci in tools/openapi", strings.Join(missing, ", "))
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-	return dir
+	return nodetools.Dir(tb, filepath.Join("..", "tools", "openapi"), bins...)
 }
 
 // lint runs redocly (recommended rules, tools/openapi/redocly.yaml) and spectral

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
 )
@@ -226,7 +227,7 @@ func (a *API) pdInput(w http.ResponseWriter, r *http.Request) (map[string]string
 				continue
 			case json.Unmarshal(v, &s) == nil:
 				in[k] = s
-			case matcher.KindOfJSON(v) == "number" || matcher.KindOfJSON(v) == "boolean":
+			case jsonx.Kind(v) == "number" || jsonx.Kind(v) == "boolean":
 				in[k] = string(v)
 			default:
 				return nil, invalid(k, "must be a string or a number")

@@ -60,6 +60,22 @@ func TestSpacesAreEnforced(t *testing.T) {
 	if r := e.doAuth(t, "GET", spacePath("marketing"), "", "Bearer narrow@sales"); r.Status != http.StatusUnauthorized {
 		t.Errorf("the token's spelling in the config is not a token: %d", r.Status)
 	}
+
+	// A webhook stored before spaces were (no space) is visible in every space, to
+	// unrestricted tokens only.
+	legacy, err := e.store.Create(context.Background(), &matcher.Webhook{URL: "https://hooks.example.com/old", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := e.do(t, "GET", spacePath("marketing")+"/"+legacy.ID, ""); r.Status != http.StatusOK {
+		t.Errorf("legacy webhook with an unrestricted token: %d %s", r.Status, r.Raw)
+	}
+	if r := e.doAuth(t, "GET", spacePath("sales")+"/"+legacy.ID, "", narrow); r.Status != http.StatusNotFound {
+		t.Errorf("legacy webhook with a space-limited token: %d %s, want 404", r.Status, r.Raw)
+	}
+	if r := e.doAuth(t, "GET", spacePath("sales"), "", narrow); r.Total != 1 {
+		t.Errorf("a space-limited token lists %d webhooks in sales, want 1 (not the legacy one): %s", r.Total, r.Raw)
+	}
 }
 
 // TestHeadersAndTimeout: static headers and a timeout are stored, shown masked, kept by a

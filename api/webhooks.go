@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/matcher"
 )
 
@@ -63,7 +64,7 @@ func (in *input) apply(wh *matcher.Webhook) {
 	}
 	if in.Options != nil {
 		wh.Options = *in.Options
-		if matcher.KindOfJSON(wh.Options) == "null" {
+		if jsonx.Kind(wh.Options) == "null" {
 			wh.Options = json.RawMessage("{}")
 		}
 	}
@@ -225,9 +226,10 @@ func (a *API) lookup(r *http.Request) (*matcher.Webhook, *apiError) {
 }
 
 // inSpace answers matcher.ErrNotFound for a webhook of another space than the path's.
-// Webhooks stored before spaces were (Space "") belong to every space.
+// Webhooks stored before spaces were (Space "") belong to every space, for tokens not
+// limited to spaces only.
 func inSpace(wh *matcher.Webhook, r *http.Request) error {
-	if wh.Space != "" && wh.Space != r.PathValue("space_id") {
+	if wh.Space == "" && !unrestricted(r) || wh.Space != "" && wh.Space != r.PathValue("space_id") {
 		return fmt.Errorf("webhook %s is in another space: %w", wh.ID, matcher.ErrNotFound)
 	}
 	return nil
@@ -250,7 +252,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	whs, total, err := a.cfg.Store.List(r.Context(), r.PathValue("space_id"), p.Offset, p.Limit)
+	whs, total, err := a.cfg.Store.List(r.Context(), r.PathValue("space_id"), unrestricted(r), p.Offset, p.Limit)
 	if err != nil {
 		return storeError(err)
 	}

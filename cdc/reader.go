@@ -227,6 +227,9 @@ func errAttrs(err error) []any {
 
 // permanent reports errors that retrying does not fix.
 func permanent(err error) bool {
+	if errors.Is(err, errNoSlot) {
+		return false // setup recreates it while walhook runs
+	}
 	if errors.Is(err, ErrMalformed) || errors.Is(err, errHandler) {
 		return true
 	}
@@ -308,6 +311,10 @@ func (r *Reader) session(ctx context.Context, h Handler) (streamed bool, err err
 		if isLostAtStart(err) {
 			return false, lostError(r.cfg.Slot, slot)
 		}
+		if isUndefinedObject(err) {
+			// The slot was dropped since readSlot: retried like a missing one.
+			return false, fmt.Errorf("%w: replication slot %q does not exist (dropped while connecting): %w; run \"walhook setup\"", errNoSlot, r.cfg.Slot, err)
+		}
 		return false, fmt.Errorf("start replication on slot %q: %w", r.cfg.Slot, err)
 	}
 	if rs, ok := h.(Resyncer); ok {
@@ -316,6 +323,7 @@ func (r *Reader) session(ctx context.Context, h Handler) (streamed bool, err err
 		}
 	}
 	r.origin = now
+	r.serverEnd.Store(uint64(slot.serverEnd)) // this server's, not a replaced one's
 	r.track.restart(slot.confirmed)
 	r.lastSent, r.lastSentAt = slot.confirmed, time.Now()
 	r.setHealth(nil)

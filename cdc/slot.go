@@ -83,6 +83,12 @@ func isLostAtStart(err error) bool {
 		(strings.Contains(pgErr.Message, "can no longer get changes") || strings.Contains(pgErr.Detail, "invalidated"))
 }
 
+// isUndefinedObject reports the server's 42704 (undefined object): the slot is gone.
+func isUndefinedObject(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42704"
+}
+
 func lagOf(end, confirmed pglogrepl.LSN) uint64 {
 	if end > confirmed {
 		return uint64(end - confirmed)

@@ -108,7 +108,7 @@ links:
 	}
 	var ms []Match
 	for _, id := range []string{"1", "2", "3", "4"} {
-		ms = append(ms, Match{Webhook: wh, Event: &event.Event{Name: "Appointment.Comment", Entity: "Appointment", EntityID: id,
+		ms = append(ms, Match{Webhook: wh, Sub: compiled(t, mt, wh), Event: &event.Event{Name: "Appointment.Comment", Entity: "Appointment", EntityID: id,
 			Action: event.ActionComment, Related: &event.Related{Entity: "Note", ID: id}}})
 	}
 	kept, err := mt.KeepLinkParents(ctx, ms)

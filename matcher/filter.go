@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/jsonx"
 )
 
 // op is a filter operator (options.entity.<E>.filter-op).
@@ -96,7 +97,7 @@ func compileFilter(field, name string, raw json.RawMessage, o op) (filter, error
 		return f, nil // the value is not used
 	}
 	var items []json.RawMessage
-	if KindOfJSON(raw) == "array" {
+	if jsonx.Kind(raw) == "array" {
 		if err := json.Unmarshal(raw, &items); err != nil {
 			return f, Invalidf(field, "malformed JSON: %v", err)
 		}
@@ -112,7 +113,7 @@ func compileFilter(field, name string, raw json.RawMessage, o op) (filter, error
 	for i, it := range items {
 		v, err := compileValue(it)
 		if err != nil {
-			if len(items) > 1 || KindOfJSON(raw) == "array" {
+			if len(items) > 1 || jsonx.Kind(raw) == "array" {
 				field = fmt.Sprintf("%s[%d]", field, i)
 			}
 			return f, Invalidf(field, "%v", err)
@@ -122,7 +123,7 @@ func compileFilter(field, name string, raw json.RawMessage, o op) (filter, error
 		}
 		f.vals = append(f.vals, v)
 	}
-	if o == opBetween && (len(items) != 2 || KindOfJSON(raw) != "array") {
+	if o == opBetween && (len(items) != 2 || jsonx.Kind(raw) != "array") {
 		return f, Invalidf(field, "between takes a list of two values, [low, high]")
 	}
 	return f, nil
@@ -130,7 +131,7 @@ func compileFilter(field, name string, raw json.RawMessage, o op) (filter, error
 
 func compileValue(raw json.RawMessage) (fval, error) {
 	var v fval
-	switch k := KindOfJSON(raw); k {
+	switch k := jsonx.Kind(raw); k {
 	case "null":
 		v.null = true
 		return v, nil

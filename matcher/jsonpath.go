@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/jsonx"
 )
 
 // jsonPath returns the value at path inside a json/jsonb field's value (Odoo's translated
@@ -42,7 +43,7 @@ func jsonPath(v event.Value, path []string) event.Value {
 		}
 	}
 	raw = bytes.TrimSpace(raw)
-	switch KindOfJSON(raw) {
+	switch jsonx.Kind(raw) {
 	case "string":
 		var s string
 		if json.Unmarshal(raw, &s) != nil {

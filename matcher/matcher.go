@@ -19,6 +19,7 @@ import (
 
 	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/ratelog"
+	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	MaxBodyBytes int
 	Logger       *slog.Logger
 	Registerer   prometheus.Registerer
+	// Secrets opens the webhooks' sealed secrets (WALHOOK_SECRET_KEY); nil when none are
+	// sealed. It must be the key the API's store seals with.
+	Secrets *seal.Sealer
 }
 
 // Render bounds (DESIGN.md §15).
@@ -123,7 +127,7 @@ func New(cfg Config) *Matcher {
 		m.cat = newCatalog(cfg.Mapping)
 	}
 	if cfg.DB != nil {
-		m.store = NewStore(cfg.DB)
+		m.store = NewStore(cfg.DB).SealSecrets(cfg.Secrets)
 	}
 	m.ix.Store(newIndex(nil))
 	return m

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/walhook/walhook/internal/jsonx"
 )
 
 // Option limits.
@@ -52,7 +54,7 @@ type entityOptions struct {
 	name     string
 	proj     projOptions
 	filters  []filterSpec
-	ops      []Member // filter-op, raw
+	ops      []jsonx.Member // filter-op, raw
 	onChange []string
 }
 
@@ -64,10 +66,10 @@ type filterSpec struct {
 // parseOptions parses a webhook's options object. Empty input and null mean no options.
 func parseOptions(raw json.RawMessage) (*options, error) {
 	o := &options{}
-	if len(raw) == 0 || KindOfJSON(raw) == "null" {
+	if len(raw) == 0 || jsonx.Kind(raw) == "null" {
 		return o, nil
 	}
-	members, err := DecodeObject("options", raw)
+	members, err := decodeObject("options", raw)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +99,7 @@ func parseOptions(raw json.RawMessage) (*options, error) {
 }
 
 func (o *options) parseEntities(field string, raw json.RawMessage) error {
-	members, err := DecodeObject(field, raw)
+	members, err := decodeObject(field, raw)
 	if err != nil {
 		return err
 	}
@@ -113,7 +115,7 @@ func (o *options) parseEntities(field string, raw json.RawMessage) error {
 
 func parseEntity(field, name string, raw json.RawMessage) (entityOptions, error) {
 	eo := entityOptions{name: name, proj: projOptions{field: field}}
-	members, err := DecodeObject(field, raw)
+	members, err := decodeObject(field, raw)
 	if err != nil {
 		return eo, err
 	}
@@ -123,7 +125,7 @@ func parseEntity(field, name string, raw json.RawMessage) (entityOptions, error)
 		case "filter":
 			eo.filters, err = parseFilter(f, mb.Value)
 		case "filter-op":
-			eo.ops, err = DecodeObject(f, mb.Value)
+			eo.ops, err = decodeObject(f, mb.Value)
 		case "on-field-change":
 			eo.onChange, err = parseNames(f, mb.Value, "field name")
 		case "expand", "load-only", "load_only":
@@ -140,7 +142,7 @@ func parseEntity(field, name string, raw json.RawMessage) (entityOptions, error)
 
 func parseRelated(field string, raw json.RawMessage) (*projOptions, error) {
 	p := &projOptions{field: field}
-	members, err := DecodeObject(field, raw)
+	members, err := decodeObject(field, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +184,7 @@ func (p *projOptions) set(field, key string, raw json.RawMessage) error {
 }
 
 func parseFilter(field string, raw json.RawMessage) ([]filterSpec, error) {
-	members, err := DecodeObject(field, raw)
+	members, err := decodeObject(field, raw)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +225,7 @@ func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 func parseChunkSize(field string, raw json.RawMessage) (int, error) {
 	text := strings.TrimSpace(string(raw))
-	if k := KindOfJSON(raw); k != "number" {
+	if k := jsonx.Kind(raw); k != "number" {
 		return 0, Invalidf(field, "must be an integer from 1 to %d, got %s", MaxChunkSize, k)
 	}
 	n, err := strconv.Atoi(text)
@@ -235,7 +237,7 @@ func parseChunkSize(field string, raw json.RawMessage) (int, error) {
 
 func parseChunkDelay(field string, raw json.RawMessage) (time.Duration, error) {
 	text := strings.TrimSpace(string(raw))
-	if k := KindOfJSON(raw); k != "number" {
+	if k := jsonx.Kind(raw); k != "number" {
 		return 0, Invalidf(field, "must be a number of seconds, got %s", k)
 	}
 	f, err := strconv.ParseFloat(text, 64)

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/internal/uuidx"
 )
@@ -173,17 +174,17 @@ func (s *Store) Get(ctx context.Context, id string) (*Webhook, error) {
 	return wh, nil
 }
 
-// List returns one page of the live webhooks visible in space (its own, and those created
+// List returns one page of the live webhooks of space (with legacy, also those created
 // before spaces were stored), oldest first (by Created, then ID), and the number of them in
 // all.
-func (s *Store) List(ctx context.Context, space string, offset, limit int) ([]*Webhook, int, error) {
+func (s *Store) List(ctx context.Context, space string, legacy bool, offset, limit int) ([]*Webhook, int, error) {
 	var total int
 	if err := s.db.QueryRow(ctx, `SELECT count(*) FROM walhook.webhooks WHERE NOT is_deleted
-		AND (space_id = $1 OR space_id IS NULL)`, space).Scan(&total); err != nil {
+		AND (space_id = $1 OR $2 AND space_id IS NULL)`, space, legacy).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count webhooks: %w", err)
 	}
 	rows, err := s.db.Query(ctx, `SELECT `+webhookColumns+` FROM walhook.webhooks WHERE NOT is_deleted
-		AND (space_id = $3 OR space_id IS NULL) ORDER BY created, id OFFSET $1 LIMIT $2`, offset, limit, space)
+		AND (space_id = $3 OR $4 AND space_id IS NULL) ORDER BY created, id OFFSET $1 LIMIT $2`, offset, limit, space, legacy)
 	if err != nil {
 		return nil, 0, fmt.Errorf("list webhooks: %w", err)
 	}
@@ -310,7 +311,7 @@ func statusOrDefault(s string) string {
 }
 
 func optionsOrEmpty(raw json.RawMessage) json.RawMessage {
-	if len(raw) == 0 || KindOfJSON(raw) == "null" {
+	if len(raw) == 0 || jsonx.Kind(raw) == "null" {
 		return json.RawMessage("{}")
 	}
 	return raw

@@ -52,7 +52,7 @@ func TestStoreCRUD(t *testing.T) {
 	if _, err := s.Update(ctx, wh.ID, func(*Webhook) error { return bad }); !errors.Is(err, ErrInvalid) {
 		t.Errorf("update with a failing apply: %v", err)
 	}
-	if list, total, err := s.List(ctx, "", 0, 10); err != nil || total != 1 || len(list) != 1 {
+	if list, total, err := s.List(ctx, "", true, 0, 10); err != nil || total != 1 || len(list) != 1 {
 		t.Errorf("List = %v, %d, %v", list, total, err)
 	}
 	if got, _ := s.Get(ctx, wh.ID); got.Status != StatusActive || got.DisabledAt != nil || got.DisabledReason != "" {
@@ -81,7 +81,7 @@ func TestStoreCRUD(t *testing.T) {
 			t.Errorf("Delete(%s): %v", id, err)
 		}
 	}
-	if list, total, _ := s.List(ctx, "", 0, 10); total != 0 || len(list) != 0 {
+	if list, total, _ := s.List(ctx, "", true, 0, 10); total != 0 || len(list) != 0 {
 		t.Errorf("List after delete: %v %d", list, total)
 	}
 }

@@ -24,9 +24,12 @@ import (
 // mapping, the webhook store, the logger and the registerer), so those fields of the
 // sections are ignored.
 type Config struct {
-	// DB is the CRM database, which also holds walhook's schema (required for Load and
-	// Run; New does not use it).
+	// DB is the database holding walhook's schema (required for Load and Run; New does
+	// not use it): the CRM database, unless CRM names another.
 	DB *pgxpool.Pool
+	// CRM is the CRM database, queried to render expansions and link parents, when
+	// walhook's state lives elsewhere (WALHOOK_STATE_DATABASE_URL); nil means DB.
+	CRM *pgxpool.Pool
 	// Mapping must have been validated against the live schema (required).
 	Mapping *mapping.Mapping
 	Reader  cdc.Config
@@ -66,7 +69,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	store := matcher.NewStore(cfg.DB).SealSecrets(cfg.Secrets)
 	mc := cfg.Matcher
-	mc.DB, mc.Mapping, mc.Logger, mc.Registerer = cfg.DB, cfg.Mapping, cfg.Logger, cfg.Registerer
+	mc.DB, mc.CRM, mc.Mapping, mc.Logger, mc.Registerer = cfg.DB, cfg.CRM, cfg.Mapping, cfg.Logger, cfg.Registerer
+	mc.Secrets = cfg.Secrets
 	m := matcher.New(mc)
 	sc := cfg.Sender
 	sc.Webhooks, sc.Logger, sc.Registerer = store, cfg.Logger, cfg.Registerer

@@ -27,7 +27,7 @@ func Check(ctx context.Context, conn *pgx.Conn, m *mapping.Mapping, opts Options
 	if err != nil {
 		return fmt.Errorf("check setup: %w", err)
 	}
-	ps := slices.DeleteFunc(st.problems(p.tables, p.opts, p.latest), func(p problem) bool { return p.lostSlot })
+	ps := slices.DeleteFunc(st.problems(p, p.opts), func(p problem) bool { return p.lostSlot })
 	if len(ps) > 0 {
 		return fmt.Errorf("%w: %s", ErrSetupNeeded, describe(ps))
 	}
@@ -170,15 +170,20 @@ type problem struct {
 	lostSlot bool
 }
 
-// problems lists what is wrong with st for the mapped tables, latest being the binary's
-// migration version.
-func (st *state) problems(tables []mapping.Table, opts Options, latest int) []problem {
+// problems lists what is wrong with st for the plan's target: the migrations it wants
+// (p.want, the binary's newest being p.latest), and on the CRM database the mapped
+// tables' publication, replica identity and slot.
+func (st *state) problems(p *plan, opts Options) []problem {
+	tables := p.tables
 	var ps []problem
-	if st.walLevel != "logical" {
+	if opts.Target != TargetState && st.walLevel != "logical" {
 		ps = append(ps, problem{text: fmt.Sprintf("wal_level is %q, not \"logical\"", st.walLevel),
 			fix: "set wal_level = logical in postgresql.conf and restart PostgreSQL"})
 	}
-	ps = append(ps, st.migrationProblems(latest)...)
+	ps = append(ps, st.migrationProblems(p.want, p.latest)...)
+	if opts.Target == TargetState {
+		return ps
+	}
 	for _, text := range st.publicationProblems(opts.Publication, tables) {
 		p := problem{text: text}
 		if st.pub != nil && st.pub.allTables {
@@ -211,13 +216,13 @@ func summarizeList(items []string, n int) string {
 	return fmt.Sprintf("%s and %d more tables", strings.Join(items[:n], ", "), len(items)-n)
 }
 
-func (st *state) migrationProblems(latest int) []problem {
+func (st *state) migrationProblems(want []int, latest int) []problem {
 	if !st.ledger {
 		return []problem{{text: "the walhook schema is missing (no table walhook.schema_migrations)"}}
 	}
 	var missing []string
 	newest := 0
-	for v := 1; v <= latest; v++ {
+	for _, v := range want {
 		if !st.applied[v] {
 			missing = append(missing, strconv.Itoa(v))
 		}

@@ -52,6 +52,9 @@ type Options struct {
 	// RecreateLostSlot lets Setup drop and recreate a slot that the server invalidated
 	// (wal_status lost). Without it Setup refuses to pass over a lost slot.
 	RecreateLostSlot bool
+	// Target is TargetAll (default), TargetCRM or TargetState: which part of the setup
+	// this database gets when walhook's state has a database of its own.
+	Target string
 }
 
 // Step is one piece of setup, guarded so that it is safe to run any number of times.
@@ -87,6 +90,35 @@ type migration struct {
 	version int
 	name    string // file name without ".sql"
 	body    string
+	// crm and state say where it runs when walhook's state has a database of its own
+	// (Options.Target): a header line "-- target: crm, state" names them; without one a
+	// migration holds walhook's state only.
+	crm, state bool
+}
+
+// targetLine is a migration's optional header naming where it runs.
+var targetLine = regexp.MustCompile(`(?m)^-- target: ([a-z, ]+)$`)
+
+// Targets of a setup (Options.Target).
+const (
+	// TargetAll: the CRM database also holds walhook's state (the default).
+	TargetAll = ""
+	// TargetCRM: the CRM database when walhook's state lives elsewhere
+	// (WALHOOK_STATE_DATABASE_URL): the migrations marked crm (the skip-key helper), the
+	// publication, REPLICA IDENTITY FULL and the slot.
+	TargetCRM = "crm"
+	// TargetState: walhook's own database: the migrations marked state, nothing else.
+	TargetState = "state"
+)
+
+func (m migration) runsOn(target string) bool {
+	switch target {
+	case TargetCRM:
+		return m.crm
+	case TargetState:
+		return m.state
+	}
+	return true
 }
 
 // migrations returns the embedded migrations in version order, checking that versions
@@ -110,7 +142,21 @@ func migrations() ([]migration, error) {
 			return nil, fmt.Errorf("migration %s: uses the reserved dollar-quote tag $walhook_migration$", e.Name())
 		}
 		v, _ := strconv.Atoi(sub[1])
-		ms = append(ms, migration{version: v, name: strings.TrimSuffix(e.Name(), ".sql"), body: string(body)})
+		mg := migration{version: v, name: strings.TrimSuffix(e.Name(), ".sql"), body: string(body), state: true}
+		if t := targetLine.FindStringSubmatch(string(body)); t != nil {
+			mg.crm, mg.state = false, false
+			for _, w := range strings.Split(t[1], ",") {
+				switch strings.TrimSpace(w) {
+				case "crm":
+					mg.crm = true
+				case "state":
+					mg.state = true
+				default:
+					return nil, fmt.Errorf("migration %s: target %q is not crm or state", e.Name(), strings.TrimSpace(w))
+				}
+			}
+		}
+		ms = append(ms, mg)
 	}
 	slices.SortFunc(ms, func(a, b migration) int { return a.version - b.version })
 	for i, m := range ms {

@@ -34,7 +34,7 @@ func TestProblemsNeedingTheOperator(t *testing.T) {
 		replident: map[mapping.Table]string{tables[0]: "f"},
 		slot:      &slotState{kind: "logical", plugin: "pgoutput", database: "other"},
 	}
-	got := describe(st.problems(tables, opts, 1))
+	got := describe(st.problems(&plan{tables: tables, want: []int{1}, latest: 1}, opts))
 	want := `wal_level is "replica", not "logical"; ` +
 		`replication slot "walhook" belongs to database "other", not "crm"; ` +
 		`to fix: set wal_level = logical in postgresql.conf and restart PostgreSQL, then set WALHOOK_SLOT to another name`
@@ -42,7 +42,7 @@ func TestProblemsNeedingTheOperator(t *testing.T) {
 		t.Errorf("describe =\n%s\nwant\n%s", got, want)
 	}
 	st.walLevel, st.slot.database = "logical", "crm"
-	if ps := st.problems(tables, opts, 1); len(ps) != 0 {
+	if ps := st.problems(&plan{tables: tables, want: []int{1}, latest: 1}, opts); len(ps) != 0 {
 		t.Errorf("problems of a good state = %v", ps)
 	}
 }

@@ -34,7 +34,9 @@ type plan struct {
 	opts   Options // with defaults
 	tables []mapping.Table
 	latest int // the newest embedded migration version
-	steps  []Step
+	// want are the migration versions this target needs.
+	want  []int
+	steps []Step
 }
 
 func newPlan(m *mapping.Mapping, opts Options) (*plan, error) {
@@ -52,7 +54,13 @@ func newPlan(m *mapping.Mapping, opts Options) (*plan, error) {
 	}
 	p := &plan{opts: opts, tables: tables, latest: ms[len(ms)-1].version}
 	for _, mg := range ms {
-		p.steps = append(p.steps, migrationStep(mg))
+		if mg.runsOn(opts.Target) {
+			p.want = append(p.want, mg.version)
+			p.steps = append(p.steps, migrationStep(mg))
+		}
+	}
+	if opts.Target == TargetState {
+		return p, nil
 	}
 	p.steps = append(p.steps, publicationStep(opts.Publication, tables))
 	for _, t := range tables {
@@ -242,7 +250,7 @@ func Setup(ctx context.Context, conn *pgx.Conn, m *mapping.Mapping, opts Options
 	if err != nil {
 		return fmt.Errorf("setup: %w", err)
 	}
-	ps := st.problems(p.tables, opts, p.latest)
+	ps := st.problems(p, opts)
 	if opts.RecreateLostSlot {
 		ps = slices.DeleteFunc(ps, func(p problem) bool { return p.lostSlot })
 	}

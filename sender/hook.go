@@ -39,6 +39,7 @@ type hook struct {
 	sealed  []*chunk             // sealed, not yet taken by the loop
 	midTxn  bool                 // the reader's current transaction touched the webhook (set by hookFor, cleared by commit)
 	spill   bool                 // memory is short: move everything to the queue
+	flush   bool                 // memory is short: seal open chunks, even mid-transaction
 	recheck bool                 // a worker settled a queued chunk: parked lanes may be empty now
 
 	touchedBy *txnRef // reader goroutine only: the last transaction that touched the hook
@@ -47,6 +48,8 @@ type hook struct {
 	// attempt) was formed, unix nanoseconds, 0 when none: the loop sets it after each
 	// step, the reader reads it to tell a slow webhook from a healthy one.
 	oldest atomic.Int64
+	// steps counts the loop's rounds (tests check that it does not spin).
+	steps atomic.Int64
 
 	// Loop goroutine only.
 	lanes []laneState
@@ -137,14 +140,15 @@ func (h *hook) take(now time.Time) (batch []*chunk, spill, recheck bool, lingerA
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	spill, recheck = h.spill, h.recheck
-	h.spill, h.recheck = false, false
+	flush := spill || h.flush
+	h.spill, h.recheck, h.flush = false, false, false
 	for _, c := range h.open {
 		if c == nil {
 			continue
 		}
 		at := c.opened.Add(h.d.cfg.Linger)
 		switch {
-		case spill || (!h.midTxn && !now.Before(at)):
+		case flush || (!h.midTxn && !now.Before(at)):
 			h.sealLocked(c, now)
 		case !h.midTxn:
 			lingerAt = earliest(lingerAt, at)
@@ -310,6 +314,7 @@ func (h *hook) loadLanes(ctx context.Context) bool {
 // step does one round of work and returns when the loop must look again (zero: when
 // woken).
 func (h *hook) step(ctx context.Context) time.Time {
+	h.steps.Add(1)
 	batch, spill, recheck, next := h.take(time.Now())
 	var deferred []bool
 	if !spill {
@@ -335,12 +340,16 @@ func (h *hook) step(ctx context.Context) time.Time {
 		next = earliest(next, h.dispatch(ctx, i, time.Now(), spill))
 	}
 	h.noteOldest()
-	for i, d := range deferred {
+	if deferred != nil {
 		// A lane with chunks put back that has room again (its chunks went to the queue,
-		// or were sent) must not wait for an event that may never come.
-		if d && len(h.lanes[i].pending) < renderAheadChunks {
-			h.signal()
-			break
+		// or were sent) must not wait for an event that may never come. One without room
+		// is woken by its attempt's result: waking it now would spin.
+		short, held := h.d.mem.short(), h.held()
+		for i, d := range deferred {
+			if d && h.laneRoom(i, short, held) > 0 {
+				h.signal()
+				break
+			}
 		}
 	}
 	return next
@@ -354,23 +363,10 @@ const renderAheadChunks = 2
 // step, and deferred marks their lanes (nil when none): the loop steps again when such a
 // lane has room, or when an attempt ends.
 func (h *hook) renderAhead(batch []*chunk) (now []*chunk, deferred []bool) {
-	ahead := renderAheadChunks
-	short := h.d.mem.short()
+	short, held := h.d.mem.short(), h.held()
 	room := make([]int, len(h.lanes))
-	held := h.held()
 	for i := range h.lanes {
-		l := &h.lanes[i]
-		room[i] = ahead - len(l.pending)
-		if short && !l.parked && !held {
-			// At the memory limit a body is rendered only for a lane with nothing else
-			// in memory: bodies never add more than one chunk's per lane beyond the
-			// limit, and the lane still moves. (Parked and held lanes queue what they
-			// render at once, which frees memory: they keep their render-ahead.)
-			room[i] = 0
-			if len(l.pending) == 0 && l.inflight == nil {
-				room[i] = 1
-			}
-		}
+		room[i] = h.laneRoom(i, short, held)
 	}
 	var rest []*chunk
 	now = batch[:0:0]
@@ -392,6 +388,22 @@ func (h *hook) renderAhead(batch []*chunk) (now []*chunk, deferred []bool) {
 		h.mu.Unlock()
 	}
 	return now, deferred
+}
+
+// laneRoom is how many more chunks lane i may have rendered now: renderAheadChunks
+// ahead of what is sent; at the memory limit (short) one, and only when nothing else of
+// the lane is in memory, so bodies never add more than a chunk per lane beyond the limit
+// and the lane still moves. Parked and held lanes queue what they render at once, which
+// frees memory: they keep their render-ahead.
+func (h *hook) laneRoom(i int, short, held bool) int {
+	l := &h.lanes[i]
+	if short && !l.parked && !held {
+		if len(l.pending) == 0 && l.inflight == nil {
+			return 1
+		}
+		return 0
+	}
+	return renderAheadChunks - len(l.pending)
 }
 
 // noteOldest publishes when the oldest chunk held in memory was formed (see oldest),

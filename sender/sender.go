@@ -181,19 +181,25 @@ func (s *Sender) reserve(ctx context.Context) error {
 
 // requestSpill asks the loops of slow webhooks (an old chunk in memory, or an open
 // breaker) to move their in-memory chunks to the queue. Healthy webhooks keep theirs: the
-// reader waits for them (back-pressure), which costs no database writes.
+// reader waits for them (back-pressure), which costs no database writes. Every loop is
+// also asked to seal its open chunks, even in the middle of a transaction: chunks still
+// being filled may hold the memory the reader waits for, and only sealed ones are sent.
 func (s *Sender) requestSpill(now time.Time) {
 	s.mu.Lock()
 	hooks := make([]*hook, 0, len(s.hooks))
+	slow := make([]bool, 0, len(s.hooks))
 	for _, h := range s.hooks {
-		if e, ok := s.breakers[h.id]; h.slow(now, s.cfg.SlowAfter) || ok && e.b.isOpen(now) {
-			hooks = append(hooks, h)
-		}
+		e, ok := s.breakers[h.id]
+		hooks = append(hooks, h)
+		slow = append(slow, h.slow(now, s.cfg.SlowAfter) || ok && e.b.isOpen(now))
 	}
 	s.mu.Unlock()
-	for _, h := range hooks {
+	for i, h := range hooks {
 		h.mu.Lock()
-		h.spill = true
+		h.flush = true
+		if slow[i] {
+			h.spill = true
+		}
 		h.mu.Unlock()
 		h.signal()
 	}

@@ -188,7 +188,7 @@ func startBenchService(ctx context.Context, cfg Config, log *slog.Logger, ready 
 		return nil, err
 	}
 	done := make(chan error, 1)
-	go func() { done <- svc.run(sctx); svc.pool.Close() }()
+	go func() { done <- svc.run(sctx); svc.close() }()
 	stop = func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {

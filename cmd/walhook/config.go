@@ -26,6 +26,9 @@ type Config struct {
 	// and setup need it (requireDatabase); it holds a password, so never print it:
 	// LogValue redacts it.
 	DatabaseURL string `env:"WALHOOK_DATABASE_URL"`
+	// StateDatabaseURL, when set, holds walhook's own tables (webhooks, queue, logs); the
+	// CRM database then keeps only the publication, the slot and the skip-key helper.
+	StateDatabaseURL string `env:"WALHOOK_STATE_DATABASE_URL"`
 	// ListenAddr is the address of the webhook API, /metrics, /healthz and /readyz.
 	ListenAddr string `env:"WALHOOK_LISTEN_ADDR, default=:8080"`
 	// APITokens are the bearer tokens the webhook API accepts (comma-separated).
@@ -202,6 +205,11 @@ func (c Config) validate() error {
 			return configErrorf("WALHOOK_DATABASE_URL", "%s", scrubSecrets(err.Error(), c.DatabaseURL))
 		}
 	}
+	if c.StateDatabaseURL != "" {
+		if _, err := pgconn.ParseConfig(c.StateDatabaseURL); err != nil {
+			return configErrorf("WALHOOK_STATE_DATABASE_URL", "%s", scrubSecrets(err.Error(), c.StateDatabaseURL))
+		}
+	}
 	if _, port, err := net.SplitHostPort(c.ListenAddr); err != nil || port == "" {
 		return configErrorf("WALHOOK_LISTEN_ADDR", "%q is not host:port or :port", c.ListenAddr)
 	}
@@ -281,6 +289,7 @@ func (c Config) requireDatabase() error {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("database_url", redactConnString(c.DatabaseURL)),
+		slog.String("state_database_url", redactConnString(c.StateDatabaseURL)),
 		slog.String("listen_addr", c.ListenAddr),
 		slog.Int("api_tokens", len(c.APITokens)),
 		slog.String("mapping_file", c.MappingFile),

@@ -153,7 +153,7 @@ func runDemo(ctx context.Context, cfg Config, log *slog.Logger) error {
 		recvLn.Close()
 		return err
 	}
-	defer svc.pool.Close()
+	defer svc.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return svc.run(gctx) })
 	g.Go(func() error {
@@ -170,8 +170,9 @@ func runDemo(ctx context.Context, cfg Config, log *slog.Logger) error {
 			return err
 		}
 		fmt.Fprintf(os.Stdout, "walhook demo: API %s (token %q), webhook → %s signed with %s.\n"+
+			"Console: %s/console/ (token %q, space %q).\n"+
 			"CRM activity every second; each delivery and its items follow. Ctrl-C stops and removes everything.\n",
-			base, cfg.APITokens[0], target, demoSecret)
+			base, cfg.APITokens[0], target, demoSecret, base, cfg.APITokens[0], demo.Space)
 		// A new webhook reaches the matcher within a second (LISTEN/NOTIFY).
 		select {
 		case <-gctx.Done():

@@ -305,26 +305,15 @@ func registerWebhook(tb testing.TB, base string, webhook map[string]any) string 
 	if err != nil {
 		tb.Fatal(err)
 	}
-	req, err := http.NewRequest(http.MethodPost, base+webhooksPath, bytes.NewReader(body))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+e2eToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		tb.Fatalf("POST %s: %v", webhooksPath, err)
-	}
-	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode != http.StatusOK {
-		tb.Fatalf("POST %s %s: %s: %s", webhooksPath, body, resp.Status, msg)
+	status, msg := postJSON(tb, base+webhooksPath, string(body))
+	if status != http.StatusOK {
+		tb.Fatalf("POST %s %s: %d: %s", webhooksPath, body, status, msg)
 	}
 	var env struct {
 		Success bool
 		Data    struct{ ID string }
 	}
-	if err := json.Unmarshal(msg, &env); err != nil || !env.Success || env.Data.ID == "" {
+	if err := json.Unmarshal([]byte(msg), &env); err != nil || !env.Success || env.Data.ID == "" {
 		tb.Fatalf("POST %s: unexpected answer %s (%v)", webhooksPath, msg, err)
 	}
 	return env.Data.ID

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walhook/walhook/internal/nodetools"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/schema/sample"
 )
@@ -23,27 +24,7 @@ var openapiTools = filepath.Join(repoRoot, "tools", "openapi")
 // CI=true and is skipped, saying how to install them, otherwise.
 func nodeTools(tb testing.TB, bins ...string) string {
 	tb.Helper()
-	dir, err := filepath.Abs(openapiTools)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var missing []string
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = append(missing, "node")
-	}
-	for _, b := range bins {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", ".bin", b)); err != nil {
-			missing = append(missing, "tools/openapi/node_modules/.bin/"+b)
-		}
-	}
-	if len(missing) > 0 {
-		msg := fmt.Sprintf("missing %s: run scripts/test.sh, or install node and run npm ci in tools/openapi", strings.Join(missing, ", "))
-		if os.Getenv("CI") == "true" {
-			tb.Fatal(msg)
-		}
-		tb.Skip(msg)
-	}
-	return dir
+	return nodetools.Dir(tb, openapiTools, bins...)
 }
 
 // TestGeneratedTypeScriptClient generates a TypeScript client from the OpenAPI document

@@ -479,3 +479,82 @@ func TestLinkEventFiltersOnParent(t *testing.T) {
 	}
 	r.checkNoProblems(t)
 }
+
+// TestStateDatabase runs walhook with its own tables in a separate database
+// (WALHOOK_STATE_DATABASE_URL): setup puts only the skip-key helper, the publication and the
+// slot in the CRM database, the webhooks and the queue in the state database, and changes
+// are delivered as usual.
+func TestStateDatabase(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	stateDSN := pgtest.NewDatabase(t, "")
+	env := e2eEnv(dsn)
+	env["WALHOOK_STATE_DATABASE_URL"] = stateDSN
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	crm, state := crmConn(t, dsn), crmConn(t, stateDSN)
+	for _, c := range []struct {
+		conn *pgx.Conn
+		db   string
+		rel  string
+		want bool
+	}{
+		{crm, "CRM", "walhook.webhooks", false}, {crm, "CRM", "walhook.delivery_queue", false},
+		{state, "state", "walhook.webhooks", true}, {state, "state", "walhook.delivery_queue", true},
+	} {
+		var exists bool
+		if err := c.conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, c.rel).Scan(&exists); err != nil {
+			t.Fatal(err)
+		}
+		if exists != c.want {
+			t.Errorf("%s in the %s database: exists %t, want %t", c.rel, c.db, exists, c.want)
+		}
+	}
+	var helper bool
+	if err := crm.QueryRow(ctx, `SELECT to_regprocedure('walhook.skip_key(text)') IS NOT NULL`).Scan(&helper); err != nil || !helper {
+		t.Errorf("the skip-key helper is not in the CRM database (%v)", err)
+	}
+	r := newReceiver(t, "57a7e000-0000-4000-8000-0000000057a7")
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "events": []string{"Task.*"}, "signature": r.secret})
+	waitSubscribed(t, crm, r, p)
+	waitTasks(t, r, p, insertTasks(t, crm, "state db", 3), 30*time.Second)
+	var stored int
+	if err := state.QueryRow(ctx, `SELECT count(*) FROM walhook.webhooks`).Scan(&stored); err != nil || stored != 1 {
+		t.Errorf("%d webhooks in the state database (%v), want 1", stored, err)
+	}
+	// Run refuses a state database that was not set up, naming the variable.
+	bare := e2eEnv(dsn)
+	bare["WALHOOK_STATE_DATABASE_URL"] = pgtest.NewDatabase(t, "")
+	bare["WALHOOK_LISTEN_ADDR"] = freeAddr(t)
+	if code, stderr := runWalhook(t, bare, "run"); code == 0 || !strings.Contains(stderr, "WALHOOK_STATE_DATABASE_URL") || !strings.Contains(stderr, "walhook setup") {
+		t.Errorf("run against a state database without setup: exit %d, stderr %s", code, stderr)
+	}
+}
+
+// TestSecretKeyEndToEnd runs walhook with WALHOOK_SECRET_KEY: a signed webhook is stored
+// sealed, matched and delivered, and a restarted walhook loads it again.
+func TestSecretKeyEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
+	env := e2eEnv(dsn)
+	env["WALHOOK_SECRET_KEY"] = "an e2e key of at least thirty-two bytes"
+	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(t, env)
+	r := newReceiver(t, "5ea1ed00-0000-4000-8000-00000005ea1e")
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	registerWebhook(t, p.base, map[string]any{"url": r.URL(), "events": []string{"Task.*"}, "signature": r.secret})
+	conn := crmConn(t, dsn)
+	waitSubscribed(t, conn, r, p)
+	var sig string
+	if err := conn.QueryRow(ctx, `SELECT signature FROM walhook.webhooks`).Scan(&sig); err != nil || !strings.HasPrefix(sig, "enc:v1:") {
+		t.Fatalf("stored signature %q (%v), want a sealed value", sig, err)
+	}
+	p.kill(t)
+	p = startWalhook(t, env)
+	p.waitReady(t)
+	waitTasks(t, r, p, insertTasks(t, conn, "sealed", 2), 30*time.Second)
+	r.checkNoProblems(t)
+}

@@ -69,10 +69,12 @@ type service struct {
 	log  *slog.Logger
 	reg  *prometheus.Registry
 	m    *mapping.Mapping
-	pool *pgxpool.Pool
-	pipe *pipeline.Service
-	mux  *http.ServeMux
-	ln   net.Listener
+	pool *pgxpool.Pool // the CRM database
+	// state is walhook's own database: pool, or the one WALHOOK_STATE_DATABASE_URL names.
+	state *pgxpool.Pool
+	pipe  *pipeline.Service
+	mux   *http.ServeMux
+	ln    net.Listener
 }
 
 // runService starts the service, checks that setup is current, and runs until ctx ends.
@@ -81,7 +83,7 @@ func runService(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer s.pool.Close()
+	defer s.close()
 	return s.run(ctx)
 }
 
@@ -103,25 +105,37 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger) (*service, 
 	if s.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, fmt.Errorf("connect to the database: %s", redactConnString(err.Error()))
 	}
+	s.state = s.pool
+	if cfg.StateDatabaseURL != "" {
+		scfg, err := pgxpool.ParseConfig(cfg.StateDatabaseURL)
+		if err == nil {
+			s.state, err = pgxpool.NewWithConfig(ctx, scfg)
+		}
+		if err != nil {
+			s.pool.Close()
+			return nil, fmt.Errorf("connect to WALHOOK_STATE_DATABASE_URL: %s", redactConnString(err.Error()))
+		}
+	}
 	if err := s.checkSetup(ctx); err != nil {
-		s.pool.Close()
+		s.close()
 		return nil, err
 	}
-	pipeCfg, err := pipelineConfig(cfg, m, s.pool, log, s.reg)
+	pipeCfg, err := pipelineConfig(cfg, m, s.state, log, s.reg)
+	pipeCfg.CRM = s.pool
 	if err != nil {
-		s.pool.Close()
+		s.close()
 		return nil, err
 	}
 	if s.pipe, err = pipeline.New(pipeCfg); err != nil {
-		s.pool.Close()
+		s.close()
 		return nil, err
 	}
 	if err := s.pipe.Load(ctx); err != nil {
-		s.pool.Close()
+		s.close()
 		return nil, err
 	}
 	if s.ln, err = net.Listen("tcp", cfg.ListenAddr); err != nil {
-		s.pool.Close()
+		s.close()
 		return nil, fmt.Errorf("listen on WALHOOK_LISTEN_ADDR=%s: %w", cfg.ListenAddr, err)
 	}
 	s.routes()
@@ -190,13 +204,31 @@ func (s *service) checkSetup(ctx context.Context) error {
 	if err := validateMapping(ctx, s.cfg, s.m, s.pool); err != nil {
 		return err
 	}
+	opts := schema.Options{Slot: s.cfg.Slot, Publication: s.cfg.Publication}
+	if s.state != s.pool {
+		opts.Target = schema.TargetCRM
+		if err := checkSchema(ctx, s.state, s.m, schema.Options{Slot: opts.Slot, Publication: opts.Publication, Target: schema.TargetState}); err != nil {
+			return fmt.Errorf("state database (WALHOOK_STATE_DATABASE_URL): %w", err)
+		}
+	}
+	return checkSchema(ctx, s.pool, s.m, opts)
+}
 
-	conn, err := s.pool.Acquire(ctx)
+func checkSchema(ctx context.Context, pool *pgxpool.Pool, m *mapping.Mapping, opts schema.Options) error {
+	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to the database: %s", redactConnString(err.Error()))
 	}
 	defer conn.Release()
-	return schema.Check(ctx, conn.Conn(), s.m, schema.Options{Slot: s.cfg.Slot, Publication: s.cfg.Publication})
+	return schema.Check(ctx, conn.Conn(), m, opts)
+}
+
+// close closes the service's pools.
+func (s *service) close() {
+	if s.state != s.pool {
+		s.state.Close()
+	}
+	s.pool.Close()
 }
 
 func (s *service) routes() {
@@ -211,6 +243,12 @@ func (s *service) routes() {
 		if err := s.pool.Ping(r.Context()); err != nil {
 			http.Error(w, "database unreachable", http.StatusServiceUnavailable)
 			return
+		}
+		if s.state != s.pool {
+			if err := s.state.Ping(r.Context()); err != nil {
+				http.Error(w, "state database (WALHOOK_STATE_DATABASE_URL) unreachable", http.StatusServiceUnavailable)
+				return
+			}
 		}
 		if err := s.pipe.Health(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)

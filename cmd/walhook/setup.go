@@ -46,6 +46,9 @@ func setup(ctx context.Context, args []string, env envconfig.Lookuper, stdout, s
 	}
 	opts := schema.Options{Slot: cfg.Slot, Publication: cfg.Publication, RecreateLostSlot: *recreateLost}
 	if *printSQL {
+		if cfg.StateDatabaseURL != "" {
+			return fmt.Errorf("%w: --print-sql prints the setup of one database; unset WALHOOK_STATE_DATABASE_URL to print it", errConfig)
+		}
 		return schema.PrintSQL(stdout, m, opts)
 	}
 	if err := cfg.requireDatabase(); err != nil {
@@ -61,7 +64,23 @@ func setup(ctx context.Context, args []string, env envconfig.Lookuper, stdout, s
 		return err
 	}
 	log.Info("mapping valid", "tables", len(m.Tables()), "slot", opts.Slot, "publication", opts.Publication)
-	return schema.Setup(ctx, conn, m, opts, log)
+	if cfg.StateDatabaseURL == "" {
+		return schema.Setup(ctx, conn, m, opts, log)
+	}
+	// walhook's own tables go to the state database; the CRM database gets the
+	// publication, REPLICA IDENTITY FULL, the slot and the skip-key helper.
+	state, err := connect(ctx, cfg.StateDatabaseURL, "walhook setup")
+	if err != nil {
+		return fmt.Errorf("state database (WALHOOK_STATE_DATABASE_URL): %w", err)
+	}
+	defer state.Close(context.WithoutCancel(ctx))
+	sopts := opts
+	sopts.Target = schema.TargetState
+	if err := schema.Setup(ctx, state, m, sopts, log.With("database", "state")); err != nil {
+		return fmt.Errorf("state database (WALHOOK_STATE_DATABASE_URL): %w", err)
+	}
+	opts.Target = schema.TargetCRM
+	return schema.Setup(ctx, conn, m, opts, log.With("database", "crm"))
 }
 
 // connect opens a connection to the database at url, naming it in pg_stat_activity

@@ -17,6 +17,9 @@ import (
 )
 
 // Sample CRM seed keys the activity works on.
+// Space is the space the demo registers its webhook in (the console asks for it).
+const Space = "demo"
+
 const (
 	ownerJana = "9900cce6-bcd6-412a-bcd1-1904556c949a"
 	ownerTom  = "c1000000-0000-4000-8000-000000000002"
@@ -82,7 +85,7 @@ func Register(ctx context.Context, base, token, target, secret string) error {
 
 // PostWebhook creates a webhook from a JSON body through walhook's API at base.
 func PostWebhook(ctx context.Context, base, token, body string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v100/rest/spaces/demo/entities/Webhooks", strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/api/v100/rest/spaces/"+Space+"/entities/Webhooks", strings.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("create webhook: %w", err)
 	}

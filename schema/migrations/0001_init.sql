@@ -2,6 +2,10 @@
 --
 -- This file is the body of a PL/pgSQL block that runs only when version 1 is not yet in
 -- walhook.schema_migrations; Setup records the version itself (see package schema's doc).
+--
+-- With WALHOOK_STATE_DATABASE_URL it runs on both databases: the CRM database needs the
+-- skip-key helper (its messages must be in the CRM's WAL), the state database the ledger.
+-- target: crm, state
 
 CREATE SCHEMA IF NOT EXISTS walhook;
 COMMENT ON SCHEMA walhook IS
