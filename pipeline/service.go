@@ -91,7 +91,7 @@ func (s *Service) Load(ctx context.Context) error {
 	return nil
 }
 
-// API is the webhook API's handler, to be mounted at /api/.
+// API is the webhook API's handler, to be mounted at /api/ and /v1/ (Pipedrive's).
 func (s *Service) API() http.Handler { return s.api.Handler() }
 
 // Health is the reader's standing problem (a lost or missing slot), or nil.

@@ -233,6 +233,7 @@ func (s *service) close() {
 
 func (s *service) routes() {
 	s.mux.Handle("/api/", s.pipe.API())
+	s.mux.Handle("/v1/", s.pipe.API())            // Pipedrive's webhooks API (DESIGN.md §12)
 	s.mux.Handle(console.Path, console.Handler()) // ServeMux redirects /console to /console/
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
