@@ -67,6 +67,7 @@ type API struct {
 	tokens    tokens
 	validator *matcher.Validator
 	handler   http.Handler
+	pd        PipedriveStore // the store's Pipedrive side; nil when it has none
 }
 
 // route is one registered endpoint.
@@ -126,12 +127,13 @@ func New(cfg Config) *API {
 		mux.Handle(path, a.methodNotAllowed(ms))
 	}
 	mux.Handle("/api/", a.notFound())
+	a.registerPipedrive(mux)
 	a.handler = mux
 	return a
 }
 
 // Handler returns the API's HTTP handler, to be mounted at the server's root; it serves
-// only paths under /api/.
+// only paths under /api/ and, Pipedrive's, under /v1/.
 func (a *API) Handler() http.Handler { return a.handler }
 
 // wrap adds authentication, panic recovery, metrics and logging to a route.

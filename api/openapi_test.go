@@ -50,7 +50,7 @@ func docProblems(raw []byte) []string {
 			}
 		}
 	}
-	for _, rt := range routes() {
+	for _, rt := range append(routes(), pipedriveRoutes()...) {
 		registered = append(registered, rt.method+" "+rt.path)
 	}
 	slices.Sort(documented)

@@ -27,7 +27,7 @@ type Webhook struct {
 	Modified    time.Time
 }
 
-// store keeps inbound webhooks in walhook.inbound_webhooks (migration 0006). Secrets
+// store keeps inbound webhooks in walhook.inbound_webhooks (migration 0007). Secrets
 // (verify.secret, a send's signature) are sealed at rest when seal has a key
 // (WALHOOK_SECRET_KEY), as the webhooks' are.
 type store struct {

@@ -121,6 +121,7 @@ func buildEntity(name string, y *entityYAML, p *problems) *Entity {
 	e.Discriminator = buildCondition("entity "+e.Name+": discriminator", y.Discriminator, e.resolve, p)
 	buildTransitions(e, y.Transitions, p)
 	buildRelations(e, y.Relations, p)
+	buildPipedrive(e, y.Pipedrive, p)
 	return e
 }
 

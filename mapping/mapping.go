@@ -84,6 +84,10 @@ type Entity struct {
 	// Relations are the named relations for expand, keyed by relation name: derived from
 	// foreign keys by Validate, overridden or extended by the file.
 	Relations map[string]*Relation
+	// Pipedrive is the entity's object in Pipedrive's webhooks (DESIGN.md §12) as the file
+	// sets it: "deal", "person", …, or "-" for none; empty for the default by name
+	// (PipedriveObject).
+	Pipedrive string
 
 	fieldOf map[string]string // column → API name, for renamed columns
 	columns map[string]string // API name → column, for renamed fields

@@ -36,6 +36,7 @@ type entityYAML struct {
 	Discriminator conditionsYAML           `yaml:"discriminator"`
 	Transitions   []*transitionYAML        `yaml:"transitions"`
 	Relations     map[string]*relationYAML `yaml:"relations"`
+	Pipedrive     string                   `yaml:"pipedrive"`
 }
 
 // conditionsYAML is one condition ({field, value}) or a list of them, all of which must

@@ -43,7 +43,7 @@ const webhookColumns = `id::text, url, events, insecure_ssl, coalesce(signature,
 	coalesce(http_auth_user, ''), coalesce(http_auth_password, ''), signing, created, modified,
 	is_deleted, disabled_at, status, coalesce(disabled_reason, ''),
 	coalesce(space_id, ''), coalesce(previous_signature, ''), signature_rotated_at, coalesce(headers, ''),
-	coalesce(timeout_ms, 0)`
+	coalesce(timeout_ms, 0), payload_format, pipedrive_id, pipedrive::text`
 
 // sealed are the columns that hold secrets, sealed when a key is configured.
 const (
@@ -57,10 +57,12 @@ func (s *Store) scanWebhook(row pgx.Row) (*Webhook, error) {
 	wh := &Webhook{}
 	var options, headers string
 	var timeoutMS int64
+	var pd pipedriveColumns
 	err := row.Scan(&wh.ID, &wh.URL, &wh.Events, &wh.InsecureSSL, &wh.Signature, &options,
 		&wh.HTTPAuthUser, &wh.HTTPAuthPassword, &wh.Signing, &wh.Created, &wh.Modified,
 		&wh.IsDeleted, &wh.DisabledAt, &wh.Status, &wh.DisabledReason,
-		&wh.Space, &wh.PreviousSignature, &wh.SignatureRotatedAt, &headers, &timeoutMS)
+		&wh.Space, &wh.PreviousSignature, &wh.SignatureRotatedAt, &headers, &timeoutMS,
+		&wh.Format, &pd.id, &pd.fields)
 	if err != nil {
 		return nil, err
 	}
@@ -73,6 +75,9 @@ func (s *Store) scanWebhook(row pgx.Row) (*Webhook, error) {
 		}
 	}
 	wh.Timeout = time.Duration(timeoutMS) * time.Millisecond
+	if wh.Pipedrive, err = pd.decode(); err != nil {
+		return nil, fmt.Errorf("webhook %s: %w", wh.ID, err)
+	}
 	if wh.SignatureRotatedAt != nil {
 		t := wh.SignatureRotatedAt.UTC()
 		wh.SignatureRotatedAt = &t

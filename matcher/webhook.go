@@ -29,6 +29,10 @@ const (
 const (
 	// FormatPipeliner: one request per chunk of up to chunk_size items (DESIGN.md §5).
 	FormatPipeliner = "pipeliner"
+	// FormatPipedriveV1 and FormatPipedriveV2: one event per request, in Pipedrive's
+	// payload of that version (DESIGN.md §12).
+	FormatPipedriveV1 = "pipedrive-v1"
+	FormatPipedriveV2 = "pipedrive-v2"
 )
 
 // Webhook is one stored subscription, as the store loads it. Options is kept exactly as the
@@ -47,9 +51,12 @@ type Webhook struct {
 	HTTPAuthPassword string
 	// Signing is SigningPipeliner (default) or SigningStandardWebhooks.
 	Signing string
-	// Format is the payload format of its requests: FormatPipeliner (also for ""). It is
-	// not stored yet: the Pipedrive dialect (DESIGN.md §12) brings the others.
-	Format    string
+	// Format is the payload format of its requests: FormatPipeliner (also for ""),
+	// FormatPipedriveV1 or FormatPipedriveV2.
+	Format string
+	// Pipedrive holds the Pipedrive fields of a webhook created through Pipedrive's API
+	// (DESIGN.md §12); nil for others.
+	Pipedrive *Pipedrive
 	Created   time.Time
 	Modified  time.Time
 	IsDeleted bool

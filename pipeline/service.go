@@ -101,7 +101,7 @@ func (s *Service) Load(ctx context.Context) error {
 	return nil
 }
 
-// API is the webhook API's handler, to be mounted at /api/.
+// API is the webhook API's handler, to be mounted at /api/ and /v1/ (Pipedrive's).
 func (s *Service) API() http.Handler { return s.api.Handler() }
 
 // Inbound is the inbound webhooks' handler, to be mounted at /api/v3/.

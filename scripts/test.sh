@@ -89,6 +89,12 @@ if [[ ! tools/openapi/node_modules/.package-lock.json -nt tools/openapi/package-
 	log "npm ci (tools/openapi)"
 	(cd tools/openapi && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+# The official Pipedrive client (cmd/walhook/pipedrive_e2e_test.go), pinned in
+# tools/pipedrive/package-lock.json; the test also runs npm ci itself when it is missing.
+if [[ ! tools/pipedrive/node_modules/.package-lock.json -nt tools/pipedrive/package-lock.json ]]; then
+	log "npm ci (tools/pipedrive)"
+	(cd tools/pipedrive && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
 # Debian's Chromium runs the console's browser test (cmd/walhook/console_e2e_test.go, driven
 # by chromedp at /usr/bin/chromium, headless, without a sandbox).
 if [[ ! -x /usr/bin/chromium ]]; then

@@ -22,8 +22,8 @@
 //
 // The webhook's format (matcher.Webhook.Format) says how a chunk's rendered items, in
 // commit order, group into requests and encodes each request's body. Pipeliner's, the
-// default and only one today, sends a chunk as one request and splits it only by the body
-// bound; a dialect such as Pipedrive's sends one event per request. Either way each
+// default, sends a chunk as one request and splits it only by the body bound; Pipedrive's
+// v1 and v2 (pipedrive.go) send one event per request. Either way each
 // request is a part as above, with the delivery id of its first and last events. Formats
 // know nothing of signing: each attempt signs whatever body the format produced. A chunk
 // is rendered with the compiled subscription that matched its events (matcher.Match.Sub),

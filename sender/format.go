@@ -33,16 +33,21 @@ type span struct{ from, to int }
 type formats map[string]format
 
 func defaultFormats() formats {
-	return formats{"": pipelinerChunk{}, matcher.FormatPipeliner: pipelinerChunk{}}
+	return formats{"": pipelinerChunk{}, matcher.FormatPipeliner: pipelinerChunk{},
+		matcher.FormatPipedriveV1: pipedriveEvent{v1: true}, matcher.FormatPipedriveV2: pipedriveEvent{}}
 }
 
-// of returns the webhook's format: Pipeliner's for a name it does not hold (neither the
-// store nor the API knows another yet).
+// of returns the webhook's format: Pipeliner's for a name it does not hold. A format
+// that needs the webhook's own fields (Pipedrive's ids) is bound to it.
 func (fs formats) of(wh *matcher.Webhook) format {
-	if f, ok := fs[wh.Format]; ok {
-		return f
+	f, ok := fs[wh.Format]
+	if !ok {
+		f = fs[""]
 	}
-	return fs[""]
+	if b, ok := f.(interface{ bind(*matcher.Webhook) format }); ok {
+		return b.bind(wh)
+	}
+	return f
 }
 
 // pipelinerChunk is Pipeliner's format (DESIGN.md §5): a chunk of up to chunk_size items is

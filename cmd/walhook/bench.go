@@ -7,52 +7,88 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"runtime"
-	"runtime/pprof"
-	"sync/atomic"
+	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/sethvargo/go-envconfig"
 
 	"github.com/walhook/walhook/internal/bench"
-	"github.com/walhook/walhook/internal/demo"
 )
 
 // benchOptions are "walhook bench"'s flags.
 type benchOptions struct {
-	liveRows, rate, drainRows, txRows, webhooks int
-	cpuProfile                                  string
+	bench.Options
+	workloads       string
+	decodingWorkMem string
 }
 
-// benchFlags declares bench's flags on fs.
+// benchFlags declares bench's flags on fs. Every flag has a usage string: help lists them
+// all, and a test fails for one without.
 func benchFlags(fs *flag.FlagSet) *benchOptions {
-	var o benchOptions
-	fs.IntVar(&o.liveRows, "live-rows", 10000, "rows written in the live phase")
-	fs.IntVar(&o.rate, "rate", 2000, "rows per second written in the live phase")
-	fs.IntVar(&o.drainRows, "rows", 50000, "rows in the drain phase")
-	fs.IntVar(&o.txRows, "tx-rows", 100, "rows per transaction")
-	fs.IntVar(&o.webhooks, "webhooks", 1, "webhooks subscribed to Task.Create")
-	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the drain phase to this file")
-	return &o
+	o := &benchOptions{}
+	fs.StringVar(&o.workloads, "workload", "all", "comma-separated workloads, or all:\n  "+bench.WorkloadHelp)
+	fs.IntVar(&o.Rows, "rows", 0, "rows each drain workload changes (0: the workload's default)")
+	fs.IntVar(&o.TxRows, "tx-rows", 0, "rows per transaction (0: the workload's default; insert, update and fanout write one transaction)")
+	fs.IntVar(&o.Webhooks, "webhooks", 0, "webhooks per workload (0: the workload's default, 1000 for fanout, else 1)")
+	fs.IntVar(&o.Owners, "owners", 100, "owners the rows are spread over; fanout's webhook i filters on owner i mod owners")
+	fs.IntVar(&o.ChunkSize, "chunk-size", 100, "every webhook's chunk_size (1-100)")
+	fs.IntVar(&o.Rate, "rate", 10000, "rows per second the live workload writes")
+	fs.DurationVar(&o.Duration, "duration", 5*time.Second, "how long the live workload writes")
+	fs.IntVar(&o.Repeat, "repeat", 1, "runs of each workload; with more than one, medians and min–max are printed")
+	fs.IntVar(&o.BareReads, "bare-reads", 1, "bare replication reads of each backlog; the fastest is the ceiling")
+	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "longest wait for a run's deliveries")
+	fs.StringVar(&o.decodingWorkMem, "decoding-work-mem", "1GB", "logical_decoding_work_mem of the bench's PostgreSQL (large, so the server does not spill transactions to disk)")
+	fs.StringVar(&o.MemProfile, "memprofile", "", "write a heap profile taken at walhook's peak live heap to this file (-<workload> added when several run)")
+	fs.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of walhook's phase to this file (-<workload> added when several run)")
+	return o
 }
 
-// cmdBench is "walhook bench": a reproducible workload on a throwaway local PostgreSQL with
-// the sample CRM. A live phase writes at a fixed rate and measures commit-to-receipt
-// latency; a drain phase lets rows pile up in the slot, then measures how fast walhook
-// delivers them and how fast a bare replication read drains the same changes (the
-// ceiling).
+// validate checks the flags and resolves -workload.
+func (o *benchOptions) validate() error {
+	if o.workloads == "all" {
+		o.Workloads = bench.WorkloadNames
+	} else {
+		o.Workloads = strings.Split(o.workloads, ",")
+	}
+	for _, w := range o.Workloads {
+		if !contains(bench.WorkloadNames, w) {
+			return usagef("-workload: unknown workload %q (want all or some of %s)", w, strings.Join(bench.WorkloadNames, ","))
+		}
+	}
+	switch {
+	case o.Rows < 0 || o.TxRows < 0 || o.Webhooks < 0:
+		return usagef("-rows, -tx-rows and -webhooks must not be negative")
+	case o.Owners < 1 || o.Rate < 1 || o.Repeat < 1 || o.BareReads < 1:
+		return usagef("-owners, -rate, -repeat and -bare-reads must be positive")
+	case o.ChunkSize < 1 || o.ChunkSize > 100:
+		return usagef("-chunk-size must be 1-100, not %d", o.ChunkSize)
+	case o.Duration <= 0 || o.Timeout <= 0:
+		return usagef("-duration and -timeout must be positive")
+	}
+	return nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// cmdBench is "walhook bench": reproducible workloads on a throwaway local PostgreSQL with
+// the sample CRM, walhook running in this process and a receiver in another
+// ("walhook bench-receiver"), so that the peak RSS and CPU it reports are walhook's.
 func cmdBench(ctx context.Context, args []string) error {
 	fs := newFlagSet("bench")
 	o := benchFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if o.liveRows < 1 || o.drainRows < 1 || o.txRows < 1 || o.webhooks < 1 || o.rate < 1 {
-		return usagef("bench flags must be positive")
+	if err := o.validate(); err != nil {
+		return err
 	}
 	cfg, err := loadConfig(ctx, envconfig.OsLookuper())
 	if err != nil {
@@ -63,145 +99,105 @@ func cmdBench(ctx context.Context, args []string) error {
 	}
 	cfg.LogFormat = "text"
 	log := newLogger(cfg, os.Stderr)
-	cluster, cfg, err := sampleCRM(ctx, cfg, log, "127.0.0.1:0", "bench-token")
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find walhook's executable for the receiver process: %w", err)
+	}
+	cluster, cfg, err := sampleCRM(ctx, cfg, log, "127.0.0.1:0", "bench-token",
+		map[string]string{"logical_decoding_work_mem": o.decodingWorkMem})
 	if err != nil {
 		return err
 	}
 	defer cluster.Stop()
-	return runBench(ctx, cfg, log, *o, os.Stdout)
+	_, err = bench.Run(ctx, benchConfig(cfg, log, []string{exe, "bench-receiver", "-secret", demoSecret}, os.Stdout), o.benchSettings(cfg))
+	return err
 }
 
-// switchHandler serves with whichever receiver the current phase set.
-type switchHandler struct {
-	h atomic.Pointer[bench.Receiver]
+// benchSettings returns the runner's options, with the settings that shape the figures
+// recorded in the report.
+func (o *benchOptions) benchSettings(cfg Config) bench.Options {
+	opts := o.Options
+	opts.Settings = map[string]any{
+		"chunk_size": o.ChunkSize, "owners": o.Owners, "rate": o.Rate, "duration_seconds": o.Duration.Seconds(),
+		"bare_reads": o.BareReads, "logical_decoding_work_mem": o.decodingWorkMem,
+		"memory_limit_bytes": cfg.MemoryLimitBytes, "spill_wait_seconds": cfg.SpillWait.Seconds(),
+	}
+	return opts
 }
 
-func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.h.Load().ServeHTTP(w, r) }
-
-func runBench(ctx context.Context, cfg Config, log *slog.Logger, o benchOptions, out io.Writer) error {
-	pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
-	if err != nil {
-		return fmt.Errorf("connect to the bench database: %w", err)
+// benchConfig is the runner's view of walhook configured by cfg: it starts the service in
+// this process, each time with a fresh metrics registry.
+func benchConfig(cfg Config, log *slog.Logger, receiver []string, out io.Writer) bench.Config {
+	return bench.Config{
+		DSN: cfg.DatabaseURL, Slot: cfg.Slot, Publication: cfg.Publication,
+		Token: cfg.APITokens[0], Secret: demoSecret, ReceiverArgv: receiver, Out: out,
+		Start: func(ctx context.Context) (bench.Service, error) { return startBenchService(ctx, cfg, log) },
 	}
-	defer pool.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return fmt.Errorf("listen for the bench receiver: %w", err)
-	}
-	var sw switchHandler
-	live := bench.NewReceiver(demoSecret)
-	sw.h.Store(live)
-	srv := &http.Server{Handler: &sw, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
-	target := "http://" + ln.Addr().String() + "/bench"
-
-	fmt.Fprintf(out, "walhook bench: %d core(s), %d webhook(s) on Task.Create, %d-row transactions, loopback receiver verifying every signature\n",
-		runtime.NumCPU(), o.webhooks, o.txRows)
-	cpu0 := bench.CPUTime()
-	// Live phase: walhook runs while the CRM writes at a fixed rate.
-	stop, err := startBenchService(ctx, cfg, log, func(base string) error {
-		for i := range o.webhooks {
-			body := fmt.Sprintf(`{"url": %q, "events": ["Task.Create"], "signature": %q, "options": {"chunk_size": 100}}`, target+fmt.Sprint(i), demoSecret)
-			if err := demo.PostWebhook(ctx, base, cfg.APITokens[0], body); err != nil {
-				return err
-			}
-		}
-		time.Sleep(time.Second) // a new webhook reaches the matcher within a second
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	if err := (bench.Workload{Rows: o.liveRows, TxRows: o.txRows, Rate: o.rate, Tag: "live"}).Write(ctx, pool); err != nil {
-		stop()
-		return err
-	}
-	ok := live.Wait(o.liveRows*o.webhooks, time.Now().Add(5*time.Minute))
-	stop()
-	if !ok {
-		return fmt.Errorf("bench live phase: only %d of %d deliveries arrived", live.Unique(), o.liveRows*o.webhooks)
-	}
-	fmt.Fprintf(out, "live:     %d rows at %d rows/s: %d events delivered; commit→receipt p50 %s, p95 %s, p99 %s\n",
-		o.liveRows, o.rate, live.Unique(), ms(live.Latency(50)), ms(live.Latency(95)), ms(live.Latency(99)))
-	return benchDrain(ctx, cfg, log, o, out, pool, &sw, cpu0, live.BadSignatures())
 }
 
-// benchDrain writes rows while walhook is stopped, then times walhook delivering them and
-// a bare replication read draining the same changes from a second slot.
-func benchDrain(ctx context.Context, cfg Config, log *slog.Logger, o benchOptions, out io.Writer,
-	pool *pgxpool.Pool, sw *switchHandler, cpu0 time.Duration, badSigs int) error {
-	if _, err := pool.Exec(ctx, "SELECT pg_create_logical_replication_slot('bench_bare', 'pgoutput')"); err != nil {
-		return fmt.Errorf("create the bare slot: %w", err)
-	}
-	if err := (bench.Workload{Rows: o.drainRows, TxRows: o.txRows, Tag: "drain"}).Write(ctx, pool); err != nil {
-		return err
-	}
-	drain := bench.NewReceiver(demoSecret)
-	sw.h.Store(drain)
-	if o.cpuProfile != "" {
-		f, err := os.Create(o.cpuProfile)
-		if err != nil {
-			return fmt.Errorf("create cpu profile: %w", err)
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return fmt.Errorf("start cpu profile: %w", err)
-		}
-		defer pprof.StopCPUProfile()
-	}
-	start := time.Now()
-	stop, err := startBenchService(ctx, cfg, log, nil)
-	if err != nil {
-		return err
-	}
-	ok := drain.Wait(o.drainRows*o.webhooks, time.Now().Add(10*time.Minute))
-	took := time.Since(start)
-	stop()
-	if !ok {
-		return fmt.Errorf("bench drain phase: only %d of %d deliveries arrived", drain.Unique(), o.drainRows*o.webhooks)
-	}
-	cpu := bench.CPUTime() - cpu0
-	bare, err := bench.BareRead(ctx, cfg.DatabaseURL, "bench_bare", cfg.Publication, o.drainRows)
-	if err != nil {
-		return err
-	}
-	rate := float64(o.drainRows*o.webhooks) / took.Seconds()
-	ceiling := float64(o.drainRows) / bare.Seconds()
-	fmt.Fprintf(out, "drain:    %d rows waiting in the slot: walhook delivered %d events in %.2fs = %.0f events/s (from start-up to the last receipt)\n",
-		o.drainRows, drain.Unique(), took.Seconds(), rate)
-	fmt.Fprintf(out, "ceiling:  a bare replication read drained the same changes in %.2fs = %.0f rows/s; walhook/ceiling = %.2f\n",
-		bare.Seconds(), ceiling, float64(o.drainRows)/took.Seconds()/ceiling)
-	fmt.Fprintf(out, "process:  peak RSS %.0f MiB, CPU %.1fs (walhook, writer and receiver in one process; the server not included)\n",
-		float64(bench.PeakRSSBytes())/(1<<20), cpu.Seconds())
-	fmt.Fprintf(out, "signatures: %d bad\n", badSigs+drain.BadSignatures())
-	return nil
+// benchService is walhook running in the bench's process.
+type benchService struct {
+	svc    *service
+	cancel context.CancelFunc
+	done   chan error
 }
 
-// startBenchService starts walhook in this process; ready, when set, runs once the API
-// answers. stop ends the service and waits for it.
-func startBenchService(ctx context.Context, cfg Config, log *slog.Logger, ready func(base string) error) (stop func(), err error) {
+// startBenchService starts walhook in this process.
+func startBenchService(ctx context.Context, cfg Config, log *slog.Logger) (*benchService, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	svc, err := startService(sctx, cfg, log)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- svc.run(sctx); svc.close() }()
-	stop = func() {
-		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			log.Warn("bench: walhook stopped with an error", "err", err)
-		}
-	}
-	if ready != nil {
-		if err := ready("http://" + svc.ln.Addr().String()); err != nil {
-			stop()
-			return nil, err
-		}
-	}
-	return stop, nil
+	b := &benchService{svc: svc, cancel: cancel, done: make(chan error, 1)}
+	go func() { b.done <- svc.run(sctx); svc.close() }()
+	return b, nil
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000) }
+func (b *benchService) APIBase() string { return "http://" + b.svc.ln.Addr().String() }
+
+// ChunksQueued reads walhook_chunks_queued_total by reason from the service's registry.
+func (b *benchService) ChunksQueued() map[string]float64 {
+	q := map[string]float64{}
+	mfs, _ := b.svc.reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "walhook_chunks_queued_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "reason" {
+					q[l.GetValue()] = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return q
+}
+
+// Stop stops the service and waits for it.
+func (b *benchService) Stop() error {
+	b.cancel()
+	if err := <-b.done; err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("walhook stopped with an error: %w", err)
+	}
+	return nil
+}
+
+// benchReceiverFlags declares "walhook bench-receiver"'s flags.
+func benchReceiverFlags(fs *flag.FlagSet) *string {
+	return fs.String("secret", "", "signature string every delivery must be signed with")
+}
+
+// cmdBenchReceiver is "walhook bench-receiver", the receiver process that "walhook bench"
+// starts: it verifies every signature, counts deliveries and latencies, and answers the
+// bench over loopback until its stdin closes.
+func cmdBenchReceiver(ctx context.Context, args []string) error {
+	fs := newFlagSet("bench-receiver")
+	secret := benchReceiverFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return bench.ServeReceiver(ctx, *secret, os.Stdin, os.Stdout)
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -37,7 +38,7 @@ func cmdDemo(ctx context.Context, args []string) error {
 		cfg.LogFormat = "text"
 	}
 	log := newLogger(cfg, os.Stderr)
-	cluster, cfg, err := sampleCRM(ctx, cfg, log, demoListenAddr(cfg.ListenAddr), "demo-token")
+	cluster, cfg, err := sampleCRM(ctx, cfg, log, demoListenAddr(cfg.ListenAddr), "demo-token", nil)
 	if err != nil {
 		return err
 	}
@@ -47,10 +48,10 @@ func cmdDemo(ctx context.Context, args []string) error {
 
 // sampleCRM starts a throwaway cluster holding the sample CRM with walhook set up on it,
 // and returns cfg pointed at it: private targets allowed (receivers are on loopback),
-// listening on addr, and token as API token unless tokens are configured. The caller
-// stops the cluster.
-func sampleCRM(ctx context.Context, cfg Config, log *slog.Logger, addr, token string) (*pgcluster.Cluster, Config, error) {
-	cluster, err := startDemoCluster(ctx, log)
+// listening on addr, and token as API token unless tokens are configured. settings are
+// extra server settings. The caller stops the cluster.
+func sampleCRM(ctx context.Context, cfg Config, log *slog.Logger, addr, token string, settings map[string]string) (*pgcluster.Cluster, Config, error) {
+	cluster, err := startDemoCluster(ctx, log, settings)
 	if err != nil {
 		return nil, cfg, err
 	}
@@ -65,8 +66,9 @@ func sampleCRM(ctx context.Context, cfg Config, log *slog.Logger, addr, token st
 	return cluster, cfg, nil
 }
 
-// startDemoCluster installs PostgreSQL when missing and starts a throwaway cluster.
-func startDemoCluster(ctx context.Context, log *slog.Logger) (*pgcluster.Cluster, error) {
+// startDemoCluster installs PostgreSQL when missing and starts a throwaway cluster with
+// extra settings.
+func startDemoCluster(ctx context.Context, log *slog.Logger, extra map[string]string) (*pgcluster.Cluster, error) {
 	if _, err := pgcluster.BinDir(); err != nil {
 		log.Info("PostgreSQL not found; installing it with apt-get")
 		if err := pgcluster.EnsureInstalled(ctx, os.Stderr); err != nil {
@@ -75,7 +77,9 @@ func startDemoCluster(ctx context.Context, log *slog.Logger) (*pgcluster.Cluster
 	}
 	// synchronous_commit on: the WAL sender only sends flushed WAL, and with it off a commit
 	// waits up to wal_writer_delay (200 ms) to be flushed, which would show as latency.
-	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Settings: map[string]string{"synchronous_commit": "on"}})
+	settings := map[string]string{"synchronous_commit": "on"}
+	maps.Copy(settings, extra)
+	cluster, err := pgcluster.Start(ctx, pgcluster.Options{Settings: settings})
 	if err != nil {
 		return nil, fmt.Errorf("start a throwaway postgresql: %w", err)
 	}

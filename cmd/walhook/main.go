@@ -29,6 +29,8 @@ type command struct {
 	run     func(ctx context.Context, args []string) error
 	// flags, when set, declares the command's flags, for help.
 	flags func(fs *flag.FlagSet)
+	// hidden commands are internal (started by another command) and left out of usage.
+	hidden bool
 	// env lists the WALHOOK_* variables the command reads, for help; envDefaults holds
 	// the defaults that differ from Config's for this command.
 	env         []string
@@ -53,10 +55,12 @@ func commands() []command {
 		{name: "demo", summary: "throwaway PostgreSQL + sample CRM + live webhook deliveries, until interrupted",
 			run: cmdDemo, env: except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS"),
 			envDefaults: map[string]string{"WALHOOK_LOG_FORMAT": "text", "WALHOOK_API_TOKENS": "demo-token"}},
-		{name: "bench", summary: "benchmark delivery against a bare replication read",
+		{name: "bench", summary: "measure walhook against a bare replication read on a throwaway PostgreSQL",
 			run: cmdBench, flags: func(fs *flag.FlagSet) { benchFlags(fs) },
 			env:         except("WALHOOK_DATABASE_URL", "WALHOOK_ALLOW_PRIVATE_TARGETS", "WALHOOK_LISTEN_ADDR", "WALHOOK_LOG_FORMAT"),
 			envDefaults: map[string]string{"WALHOOK_LOG_LEVEL": "warn", "WALHOOK_API_TOKENS": "bench-token"}},
+		{name: "bench-receiver", summary: "the receiver process \"walhook bench\" starts (internal)",
+			run: cmdBenchReceiver, flags: func(fs *flag.FlagSet) { benchReceiverFlags(fs) }, hidden: true},
 		{name: "healthcheck", summary: "check a running walhook's /readyz (or /healthz) on WALHOOK_LISTEN_ADDR; exit 0 or 1",
 			run: cmdHealthcheck, flags: func(fs *flag.FlagSet) { healthcheckFlags(fs) }, env: []string{"WALHOOK_LISTEN_ADDR"}},
 		{name: "mapping", args: "init|check", summary: "write a starter mapping from a live database (init), or validate one and print what each table raises (check)", run: cmdMapping, flags: func(fs *flag.FlagSet) { mappingFlags(fs) }, env: []string{"WALHOOK_DATABASE_URL", "WALHOOK_MAPPING_FILE"}},
@@ -198,6 +202,9 @@ func writeUsage(w io.Writer) {
 	fmt.Fprintln(w, "usage: walhook <command> [arguments]")
 	fmt.Fprintln(w, "\ncommands:")
 	for _, c := range commands() {
+		if c.hidden {
+			continue
+		}
 		fmt.Fprintf(w, "  %-11s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nConfiguration is read from WALHOOK_* environment variables; \"walhook help <command>\"")

@@ -133,14 +133,14 @@ func TestCommandHelpListsFlagsAndEnvironment(t *testing.T) {
 }
 
 // TestHelpAndVersionOfTheBinary runs the real binary: "walhook bench -h" lists bench's
-// six flags and exits 0, "walhook --version" prints the version.
+// flags and exits 0, "walhook --version" prints the version.
 func TestHelpAndVersionOfTheBinary(t *testing.T) {
 	bin := walhookBinary(t)
 	out, err := exec.Command(bin, "bench", "-h").Output()
 	if err != nil {
 		t.Fatalf("walhook bench -h: %v", err)
 	}
-	for _, f := range []string{"-live-rows", "-rate", "-rows", "-tx-rows", "-webhooks", "-cpuprofile", "WALHOOK_LOG_LEVEL"} {
+	for _, f := range []string{"-workload", "-repeat", "-rate", "-rows", "-tx-rows", "-webhooks", "-memprofile", "-cpuprofile", "WALHOOK_LOG_LEVEL"} {
 		if !strings.Contains(string(out), "  "+f+" ") {
 			t.Errorf("walhook bench -h does not list %s:\n%s", f, out)
 		}

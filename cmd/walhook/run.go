@@ -43,7 +43,6 @@ func cmdRun(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg, os.Stderr)
-	setMemoryLimit(cfg, log)
 	return runService(ctx, cfg, log)
 }
 
@@ -90,6 +89,7 @@ func runService(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 func startService(ctx context.Context, cfg Config, log *slog.Logger) (*service, error) {
 	s := &service{cfg: cfg, log: log, reg: newRegistry(), mux: http.NewServeMux()}
+	setMemoryLimit(cfg, log)
 	if len(cfg.APITokens) == 0 {
 		log.Warn("no API token configured: the webhook API refuses every call; set WALHOOK_API_TOKENS")
 	}
@@ -237,6 +237,7 @@ func (s *service) close() {
 func (s *service) routes() {
 	s.mux.Handle("/api/", s.pipe.API())
 	s.mux.Handle("/api/v3/", s.pipe.Inbound())
+	s.mux.Handle("/v1/", s.pipe.API())            // Pipedrive's webhooks API (DESIGN.md §12)
 	s.mux.Handle(console.Path, console.Handler()) // ServeMux redirects /console to /console/
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{Registry: s.reg}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -2,36 +2,57 @@ package bench
 
 import (
 	"bytes"
+	"hash/fnv"
 	"io"
 	"net/http"
-	"os"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/walhook/walhook/internal/demo"
 )
 
 // Receiver is the benchmark's endpoint: it verifies every signature, counts unique event
-// ids per webhook, and records each item's commit-to-receipt latency.
+// ids per webhook, and records each item's commit-to-receipt latency. It runs in its own
+// process (ServeReceiver), so its CPU and memory are not counted as walhook's.
 type Receiver struct {
 	Secret string
 
 	mu        sync.Mutex
-	seen      map[string]struct{} // webhook id + event id
+	seen      map[uint64]struct{} // FNV-64a of webhook id + event id: 8 bytes per item
 	latencies []time.Duration
-	badSig    int
-	first     time.Time
-	last      time.Time
+	stats     ReceiverStats
+	cpu0      time.Duration // CPUTime at the last reset
 	notify    chan struct{}
 }
 
 // NewReceiver returns a receiver checking signatures made with secret.
 func NewReceiver(secret string) *Receiver {
-	return &Receiver{Secret: secret, seen: make(map[string]struct{}), notify: make(chan struct{}, 1)}
+	return &Receiver{Secret: secret, seen: make(map[uint64]struct{}), cpu0: CPUTime(), notify: make(chan struct{}, 1)}
+}
+
+// ReceiverStats is what a receiver counted since it was last reset.
+type ReceiverStats struct {
+	// Requests counts deliveries whose signature verified.
+	Requests int `json:"requests"`
+	// Items counts the items of those deliveries, Unique the distinct (webhook, event id)
+	// pairs among them; Items - Unique are redeliveries.
+	Items  int `json:"items"`
+	Unique int `json:"unique"`
+	// BadSignatures counts deliveries refused with 401; NotDeliveries bodies that were not
+	// walhook deliveries (400).
+	BadSignatures int `json:"bad_signatures"`
+	NotDeliveries int `json:"not_deliveries"`
+	// First and Last are when the first and the last delivery arrived (zero before any).
+	First time.Time `json:"first"`
+	Last  time.Time `json:"last"`
+	// LatencyP50/P95/P99 are commit-to-receipt latencies of first receipts.
+	LatencyP50 time.Duration `json:"latency_p50_ns"`
+	LatencyP95 time.Duration `json:"latency_p95_ns"`
+	LatencyP99 time.Duration `json:"latency_p99_ns"`
+	// CPU is the receiver process's CPU time since the reset: a receiver near a full core
+	// would be the bottleneck, not walhook.
+	CPU time.Duration `json:"cpu_ns"`
 }
 
 // benchItem is what the receiver reads of an item.
@@ -91,23 +112,33 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
 	if !demo.Verify(r.Secret, body, req.Header.Get("WebHook-Signature")) {
 		r.mu.Lock()
-		r.badSig++
+		r.stats.BadSignatures++
 		r.mu.Unlock()
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
 	webhookID, items, ok := scanDelivery(body)
 	if !ok {
+		r.mu.Lock()
+		r.stats.NotDeliveries++
+		r.mu.Unlock()
 		http.Error(w, "not a walhook delivery", http.StatusBadRequest)
 		return
 	}
+	h := fnv.New64a()
 	r.mu.Lock()
-	if r.first.IsZero() {
-		r.first = now
+	if r.stats.First.IsZero() {
+		r.stats.First = now
 	}
-	r.last = now
+	r.stats.Last = now
+	r.stats.Requests++
+	r.stats.Items += len(items)
 	for _, it := range items {
-		key := webhookID + "/" + it.id
+		h.Reset()
+		io.WriteString(h, webhookID)
+		io.WriteString(h, "/")
+		io.WriteString(h, it.id)
+		key := h.Sum64()
 		if _, dup := r.seen[key]; dup {
 			continue
 		}
@@ -116,6 +147,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			r.latencies = append(r.latencies, now.Sub(at))
 		}
 	}
+	r.stats.Unique = len(r.seen)
 	r.mu.Unlock()
 	select {
 	case r.notify <- struct{}{}:
@@ -124,73 +156,52 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// Unique returns the number of distinct (webhook, event) pairs received.
-func (r *Receiver) Unique() int {
+// Reset forgets everything received, for the next phase.
+func (r *Receiver) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.seen)
+	r.seen = make(map[uint64]struct{})
+	r.latencies = nil
+	r.stats = ReceiverStats{}
+	r.cpu0 = CPUTime()
+}
+
+// Stats returns the counts and latency percentiles so far.
+func (r *Receiver) Stats() ReceiverStats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.stats
+	s.CPU = CPUTime() - r.cpu0
+	if len(r.latencies) > 0 {
+		l := slices.Clone(r.latencies)
+		slices.Sort(l)
+		s.LatencyP50, s.LatencyP95, s.LatencyP99 = percentile(l, 50), percentile(l, 95), percentile(l, 99)
+	}
+	return s
+}
+
+// percentile returns the p-th percentile (0–100) of sorted, by nearest rank.
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	i := int(p/100*float64(len(sorted)) + 0.5)
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
 }
 
 // Wait blocks until at least n distinct items arrived or the deadline passes; it reports
 // whether they did.
 func (r *Receiver) Wait(n int, deadline time.Time) bool {
-	for r.Unique() < n {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		got := len(r.seen)
+		r.mu.Unlock()
+		if got >= n {
+			return true
+		}
 		select {
 		case <-r.notify:
-		case <-time.After(time.Until(deadline)):
-			return r.Unique() >= n
+		case <-t.C:
+			return false
 		}
 	}
-	return true
-}
-
-// Latency returns the p-th percentile (0–100) of commit-to-receipt latency.
-func (r *Receiver) Latency(p float64) time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.latencies) == 0 {
-		return 0
-	}
-	l := slices.Clone(r.latencies)
-	slices.Sort(l)
-	i := int(p / 100 * float64(len(l)-1))
-	return l[i]
-}
-
-// Span returns the time between the first and the last delivery received.
-func (r *Receiver) Span() time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.last.Sub(r.first)
-}
-
-// BadSignatures counts deliveries whose signature did not verify.
-func (r *Receiver) BadSignatures() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.badSig
-}
-
-// PeakRSSBytes is the process's peak resident set size (VmHWM), 0 if unknown.
-func PeakRSSBytes() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
-// CPUTime is the process's user plus system CPU time so far.
-func CPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

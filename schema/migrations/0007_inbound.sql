@@ -1,7 +1,7 @@
--- 0006: inbound webhooks (DESIGN.md §13): the endpoints external systems call, the
+-- 0007: inbound webhooks (DESIGN.md §13): the endpoints external systems call, the
 -- idempotency record of their calls, and the files those calls carried.
 --
--- This file is the body of a PL/pgSQL block that runs only when version 6 is not yet in
+-- This file is the body of a PL/pgSQL block that runs only when version 7 is not yet in
 -- walhook.schema_migrations; Setup records the version itself (see package schema's doc).
 --
 -- A call itself is not stored here: it is landed in the WAL as a transactional logical
