@@ -136,22 +136,27 @@ func New(cfg Config) *API {
 // only paths under /api/ and, Pipedrive's, under /v1/.
 func (a *API) Handler() http.Handler { return a.handler }
 
+// finish ends a request of route rt, deferred by each dialect's wrapper: a panic is
+// logged and answered 500 in the dialect's error shape (writeErr), and the request is
+// counted and logged at debug level.
+func (a *API) finish(rt route, r *http.Request, sw *statusWriter, start time.Time, writeErr func(http.ResponseWriter, *apiError)) {
+	if p := recover(); p != nil {
+		a.log.Error("api handler panicked", "route", rt.name, "panic", fmt.Sprint(p))
+		if sw.status == 0 {
+			writeErr(sw, errorf(http.StatusInternalServerError, "", "internal error"))
+		}
+	}
+	a.met.observe(rt.name, sw.status, time.Since(start))
+	a.log.Debug("api request", "method", r.Method, "route", rt.name, "status", sw.status,
+		"duration_ms", time.Since(start).Milliseconds())
+}
+
 // wrap adds authentication, panic recovery, metrics and logging to a route.
 func (a *API) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		defer func() {
-			if p := recover(); p != nil {
-				a.log.Error("api handler panicked", "route", rt.name, "panic", fmt.Sprint(p))
-				if sw.status == 0 {
-					writeError(sw, errorf(http.StatusInternalServerError, "", "internal error"))
-				}
-			}
-			a.met.observe(rt.name, sw.status, time.Since(start))
-			a.log.Debug("api request", "method", r.Method, "route", rt.name, "status", sw.status,
-				"duration_ms", time.Since(start).Milliseconds())
-		}()
+		defer a.finish(rt, r, sw, start, writeError)
 		if !rt.public {
 			t, ok := a.tokens.find(r)
 			if !ok {

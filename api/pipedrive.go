@@ -6,7 +6,6 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"mime"
 	"net/http"
 	"net/url"
@@ -81,15 +80,7 @@ func (a *API) pdWrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		defer func() {
-			if p := recover(); p != nil {
-				a.log.Error("api handler panicked", "route", rt.name, "panic", fmt.Sprint(p))
-				if sw.status == 0 {
-					writePipedriveError(sw, errorf(http.StatusInternalServerError, "", "internal error"))
-				}
-			}
-			a.met.observe(rt.name, sw.status, time.Since(start))
-		}()
+		defer a.finish(rt, r, sw, start, writePipedriveError)
 		t, ok := a.pdToken(r)
 		if !ok {
 			writePipedriveError(sw, errorf(http.StatusUnauthorized, "", "unauthorized access: missing or invalid api_token (query parameter api_token, header x-api-token, or Authorization: Bearer)"))

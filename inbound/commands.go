@@ -157,29 +157,42 @@ func (s *Service) put(w http.ResponseWriter, r *http.Request) *httpError {
 		writeJSON(w, http.StatusOK, s.out(r, wh))
 		return nil
 	}
+	var wh *Webhook
+	if e := byUUID(id, func(id string) (err error) {
+		wh, err = s.st.update(r.Context(), id, func(wh *Webhook) error {
+			if hasKey {
+				wh.EventKey = key
+			}
+			if hasDesc {
+				wh.Description = desc
+			}
+			if hasVerify {
+				wh.Verify = verify
+			}
+			return nil
+		})
+		return err
+	}); e != nil {
+		return e
+	}
+	s.forget(wh.UUID)
+	writeJSON(w, http.StatusOK, s.out(r, wh))
+	return nil
+}
+
+// byUUID runs op with id lowercased once id has a UUID's form: a malformed or unknown uuid
+// answers 404 naming it, another store error 500.
+func byUUID(id string, op func(id string) error) *httpError {
 	if !uuidx.Is(id) {
 		return errorf(http.StatusNotFound, "uuid", "uuid: no inbound webhook %.64q", id)
 	}
-	wh, err := s.st.update(r.Context(), strings.ToLower(id), func(wh *Webhook) error {
-		if hasKey {
-			wh.EventKey = key
-		}
-		if hasDesc {
-			wh.Description = desc
-		}
-		if hasVerify {
-			wh.Verify = verify
-		}
-		return nil
-	})
+	err := op(strings.ToLower(id))
 	if errors.Is(err, ErrNotFound) {
 		return errorf(http.StatusNotFound, "uuid", "uuid: no inbound webhook %s", id)
 	}
 	if err != nil {
 		return errorf(http.StatusInternalServerError, "", "%v", err)
 	}
-	s.forget(wh.UUID)
-	writeJSON(w, http.StatusOK, s.out(r, wh))
 	return nil
 }
 
@@ -205,15 +218,12 @@ func (s *Service) get(w http.ResponseWriter, r *http.Request) *httpError {
 		writeJSON(w, http.StatusOK, out)
 		return nil
 	}
-	if !uuidx.Is(id) {
-		return errorf(http.StatusNotFound, "uuid", "uuid: no inbound webhook %.64q", id)
-	}
-	wh, err := s.st.get(r.Context(), strings.ToLower(id))
-	if errors.Is(err, ErrNotFound) {
-		return errorf(http.StatusNotFound, "uuid", "uuid: no inbound webhook %s", id)
-	}
-	if err != nil {
-		return errorf(http.StatusInternalServerError, "", "%v", err)
+	var wh *Webhook
+	if e := byUUID(id, func(id string) (err error) {
+		wh, err = s.st.get(r.Context(), id)
+		return err
+	}); e != nil {
+		return e
 	}
 	writeJSON(w, http.StatusOK, s.out(r, wh))
 	return nil
@@ -233,14 +243,11 @@ func (s *Service) delete(w http.ResponseWriter, r *http.Request) *httpError {
 	if !hasID {
 		return errorf(http.StatusUnprocessableEntity, "uuid", "uuid: required")
 	}
-	if !uuidx.Is(id) {
-		return errorf(http.StatusNotFound, "uuid", "uuid: no inbound webhook %.64q", id)
-	}
-	id = strings.ToLower(id)
-	if err := s.st.delete(r.Context(), id); errors.Is(err, ErrNotFound) {
-		return errorf(http.StatusNotFound, "uuid", "uuid: no inbound webhook %s", id)
-	} else if err != nil {
-		return errorf(http.StatusInternalServerError, "", "%v", err)
+	if e := byUUID(id, func(lower string) error {
+		id = lower
+		return s.st.delete(r.Context(), id)
+	}); e != nil {
+		return e
 	}
 	s.forget(id)
 	writeJSON(w, http.StatusOK, struct {
