@@ -25,15 +25,22 @@ type attemptResult struct {
 	aborted bool
 }
 
+// attemptTimeout bounds one attempt to wh: its own timeout, capped by MaxRequestTimeout, or
+// RequestTimeout. A queued chunk is claimed for RequestTimeout plus leaseMargin before its
+// webhook is known: a webhook timeout longer than that may let a second instance attempt
+// the same chunk while the first is still waiting (a duplicate, never a loss).
+func attemptTimeout(cfg Config, wh *matcher.Webhook) time.Duration {
+	if wh != nil && wh.Timeout > 0 {
+		return min(wh.Timeout, cfg.MaxRequestTimeout)
+	}
+	return cfg.RequestTimeout
+}
+
 // attempt makes one delivery attempt of a body to a webhook, and accounts for it:
 // metrics, circuit breaker, delivery log, and a rate-limited log line on failure.
 func (s *Sender) attempt(ctx context.Context, wh *matcher.Webhook, deliveryID string, body []byte, attempt, items int) attemptResult {
 	start := time.Now()
-	timeout := s.cfg.RequestTimeout
-	if wh.Timeout > 0 {
-		timeout = min(wh.Timeout, s.cfg.MaxRequestTimeout)
-	}
-	actx, cancel := context.WithTimeout(ctx, timeout)
+	actx, cancel := context.WithTimeout(ctx, attemptTimeout(s.cfg, wh))
 	defer cancel()
 	var (
 		status int

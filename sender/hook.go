@@ -658,7 +658,7 @@ func (h *hook) toQueue(ctx context.Context, i int, reason string, failed *failed
 	case l.inflight != nil && !l.inflight.resolved:
 		lead = l.inflight
 		r := h.row(lead, i)
-		r.next, r.attempt, r.claim = now.Add(h.d.cfg.MaxRequestTimeout+leaseMargin), 1, rand.Int64()|1
+		r.next, r.attempt, r.claim = now.Add(attemptTimeout(h.d.cfg, lead.wh)+leaseMargin), 1, rand.Int64()|1
 		rows = append(rows, r)
 	}
 	for _, c := range l.pending {

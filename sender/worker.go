@@ -15,7 +15,7 @@ func (s *Sender) worker(ctx context.Context) {
 	failures := 0
 	for ctx.Err() == nil {
 		now := time.Now()
-		cs, err := s.st.claim(ctx, 1, s.openBreakers(now), now, now.Add(s.cfg.MaxRequestTimeout+leaseMargin), rand.Int64()|1)
+		cs, err := s.st.claim(ctx, 1, s.openBreakers(now), now, now.Add(s.cfg.RequestTimeout+leaseMargin), rand.Int64()|1)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
