@@ -3,6 +3,7 @@ package matcher
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/walhook/walhook/event"
 )
@@ -30,17 +31,16 @@ func (m *Matcher) NeedsParent(mt Match) bool {
 // NeedsParent) are kept untouched. on-field-change does not apply to link events: the
 // parent did not change. On a database error ms is returned unfiltered with the error.
 func (m *Matcher) KeepLinkParents(ctx context.Context, ms []Match) ([]Match, error) {
+	if !slices.ContainsFunc(ms, m.NeedsParent) {
+		return ms, nil // the common case, every event: no allocation
+	}
 	keys := keySets{}
 	need := make([]bool, len(ms))
-	any := false
 	for i, mt := range ms {
 		if m.NeedsParent(mt) {
-			need[i], any = true, true
+			need[i] = true
 			keys.add(string(mt.Event.Entity), mt.Event.EntityID)
 		}
-	}
-	if !any {
-		return ms, nil
 	}
 	f := fetcher{m: m}
 	defer f.release()

@@ -35,6 +35,7 @@ type Loader interface {
 // sender, and passes each commit on. It is used from the reader's goroutine only.
 type Handler struct {
 	m   Matcher
+	pf  ParentFilter // m, when it filters link events on their parents; nil otherwise
 	s   Sender
 	buf []matcher.Match
 	// Log reports parent lookups being retried (nil: discard).
@@ -50,7 +51,10 @@ type ParentFilter interface {
 }
 
 // NewHandler returns a Handler feeding m's matches to s.
-func NewHandler(m Matcher, s Sender) *Handler { return &Handler{m: m, s: s} }
+func NewHandler(m Matcher, s Sender) *Handler {
+	pf, _ := m.(ParentFilter)
+	return &Handler{m: m, pf: pf, s: s}
+}
 
 // Resync re-reads the webhooks when m can (a Loader), before a replication session streams:
 // a webhook change notified while the database was unreachable, or a webhook set read from
@@ -69,8 +73,8 @@ func (p *Handler) Resync(ctx context.Context) error {
 // HandleEvent matches ev and hands each match to the sender.
 func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
 	p.buf = p.m.Match(ev, p.buf[:0])
-	if pf, ok := p.m.(ParentFilter); ok && len(p.buf) > 0 {
-		kept, err := p.keepParents(ctx, pf, ev)
+	if p.pf != nil && len(p.buf) > 0 {
+		kept, err := p.keepParents(ctx, p.pf, ev)
 		if err != nil {
 			return err
 		}

@@ -12,24 +12,6 @@ have_postgres() {
 	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null
 }
 
-install_postgres() {
-	local sudo=()
-	if [[ $(id -u) -ne 0 ]]; then
-		if ! command -v sudo >/dev/null; then
-			log "PostgreSQL is not installed and this is not root without sudo: install the postgresql package, then rerun"
-			exit 1
-		fi
-		sudo=(sudo)
-	fi
-	if ! command -v apt-get >/dev/null; then
-		log "PostgreSQL is not installed and apt-get is missing: install PostgreSQL 14 or newer (initdb on PATH), then rerun"
-		exit 1
-	fi
-	log "installing PostgreSQL with apt-get"
-	"${sudo[@]}" apt-get update
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql
-}
-
 # apt_install installs Debian packages, as root or with sudo, or explains what to install.
 apt_install() {
 	local sudo=()
@@ -54,7 +36,7 @@ if ! command -v go >/dev/null; then
 	exit 1
 fi
 if ! have_postgres; then
-	install_postgres
+	apt_install postgresql
 fi
 # promtool checks dashboards/alerts.yml (cmd/walhook/alerts_test.go). Debian ships it in
 # the prometheus package, which also installs a Prometheus service (started only where
