@@ -376,12 +376,13 @@ func (r *Reader) stream(ctx context.Context, conn *pgconn.PgConn, h Handler) err
 	resolver := newRowResolver(ctx, r.cfg.ConnString, r.cfg.Mapping)
 	defer resolver.close()
 	dec.parents = resolver
-	// One deadline context per status interval rather than per message: a
-	// context.WithDeadline per message costs about 2 µs of CPU per row.
-	var dl deadline
+	// Reads are bounded by the connection's read deadline, moved once per status tick, and
+	// ReceiveMessage gets context.Background(): pgconn watches any other context with a
+	// context.AfterFunc per call, two allocations and a lock round trip per row.
+	dl := watchReads(ctx, conn.Conn())
 	defer dl.stop()
-	dctx := dl.reset(ctx, min(r.cfg.ConfirmDelay, r.cfg.StandbyInterval))
 	tick := min(r.cfg.ConfirmDelay, r.cfg.StandbyInterval)
+	dl.reset(tick)
 	for {
 		if dl.passed() {
 			if r.statusDue() {
@@ -389,11 +390,17 @@ func (r *Reader) stream(ctx context.Context, conn *pgconn.PgConn, h Handler) err
 					return err
 				}
 			}
-			dctx = dl.reset(ctx, tick)
+			dl.reset(tick)
 		}
-		msg, err := conn.ReceiveMessage(dctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("receive replication message: %w", err)
+		}
+		msg, err := conn.ReceiveMessage(context.Background())
 		if err != nil {
-			if pgconn.Timeout(err) && ctx.Err() == nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("receive replication message: %w", ctx.Err())
+			}
+			if pgconn.Timeout(err) {
 				continue
 			}
 			return fmt.Errorf("receive replication message: %w", err)
@@ -503,24 +510,31 @@ func (a adapter) commit(txn event.Txn) error {
 	return nil
 }
 
-// deadline is the receive loop's current status-interval deadline.
-type deadline struct {
-	at     time.Time
-	cancel context.CancelFunc
+// readDeadline is the receive loop's current status-tick deadline, set on the
+// connection itself. Cancelling the stream's context moves it to the past, which ends a
+// read in progress; the loop checks the context after every reset, so a cancellation
+// racing with a reset is seen there.
+type readDeadline struct {
+	conn      net.Conn
+	at        time.Time
+	stopWatch func() bool
 }
 
-func (d *deadline) reset(ctx context.Context, interval time.Duration) context.Context {
-	d.stop()
+func watchReads(ctx context.Context, conn net.Conn) *readDeadline {
+	d := &readDeadline{conn: conn}
+	d.stopWatch = context.AfterFunc(ctx, func() { conn.SetReadDeadline(time.Unix(1, 0)) })
+	return d
+}
+
+func (d *readDeadline) reset(interval time.Duration) {
 	d.at = time.Now().Add(interval)
-	dctx, cancel := context.WithDeadline(ctx, d.at)
-	d.cancel = cancel
-	return dctx
+	d.conn.SetReadDeadline(d.at)
 }
 
-func (d *deadline) passed() bool { return !time.Now().Before(d.at) }
+func (d *readDeadline) passed() bool { return !time.Now().Before(d.at) }
 
-func (d *deadline) stop() {
-	if d.cancel != nil {
-		d.cancel()
-	}
+// stop ends the watch and clears the deadline, for whatever uses the connection next.
+func (d *readDeadline) stop() {
+	d.stopWatch()
+	d.conn.SetReadDeadline(time.Time{})
 }

@@ -184,7 +184,96 @@ func isJSONNumber(b []byte) bool {
 
 // appendTimestamp turns "2026-11-23 19:50:24.123456+00" into "2026-11-23T19:50:24.123456Z"
 // (or "+05:30" for another offset); values it cannot read (infinity, BC) stay strings.
+// PostgreSQL's own output in UTC (what the replication session writes) takes a fast path
+// that rewrites the text without time.Parse: it is on the render path of every row, and
+// parsing and formatting cost more than half a microsecond per row.
 func appendTimestamp(dst, raw []byte, zoned bool) []byte {
+	if out, ok := appendCanonicalTimestamp(dst, raw, zoned); ok {
+		return out
+	}
+	return appendTimestampSlow(dst, raw, zoned)
+}
+
+// appendCanonicalTimestamp handles "YYYY-MM-DD HH:MM:SS[.f…]" followed by "+00" when zoned,
+// by nothing otherwise, with 1 to 9 fraction digits: it writes exactly what
+// appendTimestampSlow writes for such text (the fraction without trailing zeros, "Z" for
+// the offset; a test compares the two). It reports false, appending nothing, for any
+// other text or an invalid date or time, which appendTimestampSlow then handles.
+func appendCanonicalTimestamp(dst, raw []byte, zoned bool) ([]byte, bool) {
+	n := len(raw)
+	if zoned {
+		if n < 22 || raw[n-3] != '+' || raw[n-2] != '0' || raw[n-1] != '0' {
+			return dst, false
+		}
+		n -= 3
+	}
+	if n < 19 || raw[4] != '-' || raw[7] != '-' || raw[10] != ' ' || raw[13] != ':' || raw[16] != ':' {
+		return dst, false
+	}
+	year, ok1 := digits(raw[0:4])
+	month, ok2 := digits(raw[5:7])
+	day, ok3 := digits(raw[8:10])
+	hour, ok4 := digits(raw[11:13])
+	minute, ok5 := digits(raw[14:16])
+	sec, ok6 := digits(raw[17:19])
+	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) || month < 1 || month > 12 || day < 1 ||
+		day > daysIn(month, year) || hour > 23 || minute > 59 || sec > 59 {
+		return dst, false
+	}
+	frac := raw[19:n]
+	if len(frac) > 0 {
+		if len(frac) < 2 || len(frac) > 10 || frac[0] != '.' {
+			return dst, false
+		}
+		if _, ok := digits(frac[1:]); !ok {
+			return dst, false
+		}
+		for len(frac) > 1 && frac[len(frac)-1] == '0' {
+			frac = frac[:len(frac)-1]
+		}
+		if len(frac) == 1 {
+			frac = nil // all zeros: no fraction
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, raw[:10]...)
+	dst = append(dst, 'T')
+	dst = append(dst, raw[11:19]...)
+	dst = append(dst, frac...)
+	if zoned {
+		dst = append(dst, 'Z')
+	}
+	return append(dst, '"'), true
+}
+
+// digits returns the decimal number b spells and whether b is all ASCII digits.
+func digits(b []byte) (int, bool) {
+	v := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
+}
+
+// daysIn returns the number of days of month (1-12) in year, as time.Parse checks them.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// appendTimestampSlow is appendTimestamp for any text, through time.Parse.
+func appendTimestampSlow(dst, raw []byte, zoned bool) []byte {
 	layout := "2006-01-02 15:04:05.999999"
 	if zoned {
 		layout += "Z07"

@@ -124,3 +124,50 @@ func FuzzAppendJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestCanonicalTimestampsMatchTimeParse: the fast path writes what time.Parse and
+// AppendFormat write, and refuses what they refuse.
+func TestCanonicalTimestampsMatchTimeParse(t *testing.T) {
+	for _, raw := range []string{
+		"2026-11-23 19:50:24.123456+00", "2026-11-23 19:50:24+00", "2026-11-23 19:50:24.1+00",
+		"2026-11-23 19:50:24.100000+00", "2026-11-23 19:50:24.000000+00", "2024-02-29 00:00:00+00",
+		"2023-02-29 00:00:00+00", "2026-04-31 00:00:00+00", "2026-13-01 00:00:00+00", "2026-00-10 00:00:00+00",
+		"2026-11-23 24:00:00+00", "2026-11-23 23:60:00+00", "2026-11-23 23:59:60+00", "0000-01-01 00:00:00+00",
+		"2000-02-29 12:00:00.5+00", "1900-02-29 12:00:00+00", "2026-11-23 19:50:24.123456789+00",
+		"2026-11-23 19:50:24.1234567891+00", "2026-11-23 19:50:24.+00", "2026-11-23 19:50:24.12a+00",
+		"2026-11-23 19:50:24+05:30", "2026-11-23 19:50:24-00", "2026-11-23 19:50:24.5", "infinity",
+		"12026-11-23 19:50:24+00", "2026-11-23 19:50:24+00 BC", "2026-1-23 19:50:24+00", "2026-11-23T19:50:24+00",
+	} {
+		for _, zoned := range []bool{true, false} {
+			in := raw
+			if !zoned {
+				in = strings.TrimSuffix(raw, "+00")
+			}
+			want := string(appendTimestampSlow(nil, []byte(in), zoned))
+			if got := string(appendTimestamp(nil, []byte(in), zoned)); got != want {
+				t.Errorf("%q (zoned %v) = %s, want %s", in, zoned, got, want)
+			}
+		}
+	}
+}
+
+// FuzzCanonicalTimestamp: the fast path agrees with time.Parse on any text.
+func FuzzCanonicalTimestamp(f *testing.F) {
+	f.Add([]byte("2026-11-23 19:50:24.123456+00"), true)
+	f.Add([]byte("2024-02-29 23:59:59"), false)
+	f.Fuzz(func(t *testing.T, raw []byte, zoned bool) {
+		if got, want := appendTimestamp(nil, raw, zoned), appendTimestampSlow(nil, raw, zoned); string(got) != string(want) {
+			t.Fatalf("%q (zoned %v) = %s, want %s", raw, zoned, got, want)
+		}
+	})
+}
+
+// BenchmarkTimestamp: a timestamptz value as the replication session writes it.
+func BenchmarkTimestamp(b *testing.B) {
+	v := Value{Kind: KindTimestamptz, OID: pgtype.TimestamptzOID, Raw: []byte("2026-11-23 19:50:24.123456+00")}
+	buf := make([]byte, 0, 64)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = v.AppendJSON(buf[:0])
+	}
+}

@@ -97,6 +97,9 @@ type Matcher struct {
 	lastInvalid string     // the last install error logged, under loadMu
 	types       typeCache
 	cutLog      *ratelog.Limiter // warnings about items cut to the bounds, per webhook
+	// itemBytes is the mean item size of the last chunk rendered: Render sizes its buffer
+	// from it rather than growing it item by item.
+	itemBytes atomic.Int64
 }
 
 var errNoMapping = errors.New("matcher: no mapping configured")

@@ -66,12 +66,14 @@ func (m *Matcher) Render(ctx context.Context, sub Subscription, evs []*event.Eve
 	}
 	r.f.release()
 	out := make([]json.RawMessage, len(evs))
-	buf := make([]byte, 0, 512*len(evs))
+	per := min(max(m.itemBytes.Load(), 512), 4096) // larger items grow the buffer as they come
+	buf := make([]byte, 0, int(per+per/8)*len(evs))
 	for i, ev := range evs {
 		n := len(buf)
 		buf = r.appendItem(buf, ev)
 		out[i] = buf[n:len(buf):len(buf)]
 	}
+	m.itemBytes.Store(int64(len(buf) / max(len(evs), 1)))
 	m.met.renderTiming.Observe(time.Since(start).Seconds())
 	if r.cutItems != [numReasons]int{} {
 		m.reportCuts(wh, &r.cutItems)
@@ -122,6 +124,20 @@ type renderer struct {
 	cuts      []cut
 
 	cutItems [numReasons]int // items cut, by reason
+
+	// commitTime and commitText are the last commit time formatted: a chunk's events
+	// mostly share their transaction's.
+	commitTime time.Time
+	commitText []byte
+}
+
+// committedAt returns t as items carry it: RFC 3339 in UTC with microseconds.
+func (r *renderer) committedAt(t time.Time) []byte {
+	if r.commitText == nil || !t.Equal(r.commitTime) {
+		r.commitTime = t
+		r.commitText = t.UTC().AppendFormat(r.commitText[:0], "2006-01-02T15:04:05.000000Z07:00")
+	}
+	return r.commitText
 }
 
 // renderMode is how much of an item is encoded: everything, no expansions, or no rows.
@@ -403,7 +419,7 @@ func (r *renderer) appendItemAs(dst []byte, ev *event.Event) []byte {
 	dst = append(dst, `,"entity_id":`...)
 	dst = jsonx.AppendString(dst, ev.EntityID)
 	dst = append(dst, `,"committed_at":"`...)
-	dst = ev.CommitTime.UTC().AppendFormat(dst, "2006-01-02T15:04:05.000000Z07:00")
+	dst = append(dst, r.committedAt(ev.CommitTime)...)
 	dst = append(dst, `","lsn":"`...)
 	dst = appendLSN(dst, uint64(ev.CommitLSN))
 	dst = append(dst, `","xid":`...)
