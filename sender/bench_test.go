@@ -29,7 +29,7 @@ func BenchmarkChunk(b *testing.B) {
 			for b.Loop() {
 				c := &chunk{}
 				for _, ev := range evs {
-					c.addEvent(ev, t, eventSize(ev))
+					c.addEvent(ev, t, nil, eventSize(ev))
 				}
 				id := deliveryID(wh.ID, c.events[0].ID, c.events[len(c.events)-1].ID)
 				body = f.appendBody(body[:0], wh.ID, id, items)

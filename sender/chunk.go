@@ -41,6 +41,28 @@ func (t *txnRef) release() {
 	}
 }
 
+// share is the memory of one decoded event, charged once however many chunks hold the
+// event (an event matched by ten webhooks is in ten chunks, but in memory once) and
+// returned when the last of them resolves. While the reader adds the event's matches it
+// holds a reference of its own, so that a chunk resolved between two of them cannot
+// return the memory while the event is still being added.
+type share struct {
+	size int64
+	refs atomic.Int32
+}
+
+// drop releases one reference, returning the event's memory with the last.
+func (sh *share) drop(mem memory) {
+	if sh.refs.Add(-1) == 0 {
+		mem.release(sh.size)
+	}
+}
+
+// matchBytes is what one match costs beyond its shared event: the event's and its share's
+// places in the chunk (two pointers, and the slices' spare room). Its rendered item is
+// counted with the chunk's body.
+const matchBytes = 32
+
 // chunk is one request to be: up to chunk_size events of one webhook lane, in commit
 // order. The reader goroutine fills it under its hook's lock; once sealed it belongs to
 // the hook's loop.
@@ -49,17 +71,23 @@ type chunk struct {
 	events []*event.Event
 	// txns are the distinct transactions of events, in order; each holds a reference
 	// for this chunk until the chunk is resolved.
-	txns     []*txnRef
+	txns []*txnRef
+	// shares are the events' memory, one reference each (nil for events charged to
+	// memBytes instead).
+	shares   []*share
 	memBytes int64
-	opened   time.Time // first event added: the linger starts
-	formed   time.Time // sealed
-	wh       *matcher.Webhook
-	sub      matcher.Subscription // wh compiled: what the chunk renders with
+	// slot is the render slot the chunk holds (rendered at the memory limit), nil if none.
+	slot   *renderSlots
+	opened time.Time // first event added: the linger starts
+	formed time.Time // sealed
+	wh     *matcher.Webhook
+	sub    matcher.Subscription // wh compiled: what the chunk renders with
 
 	// Set by the hook loop once sealed.
-	due  time.Time
-	id   uuid.UUID
-	body []byte
+	due     time.Time
+	started time.Time // its first attempt started
+	id      uuid.UUID
+	body    []byte
 	// resolved: delivered, durably queued or dropped; its references are released.
 	resolved bool
 	// leaseID and leaseClaim identify the queue row written while the chunk's first
@@ -67,8 +95,14 @@ type chunk struct {
 	leaseID, leaseClaim int64
 }
 
-func (c *chunk) addEvent(ev *event.Event, t *txnRef, size int64) {
+// addEvent adds ev, holding a reference on sh (the event's memory) when not nil, and
+// charges size bytes to the chunk itself.
+func (c *chunk) addEvent(ev *event.Event, t *txnRef, sh *share, size int64) {
 	c.events = append(c.events, ev)
+	if sh != nil {
+		sh.refs.Add(1)
+		c.shares = append(c.shares, sh)
+	}
 	if n := len(c.txns); n == 0 || c.txns[n-1] != t {
 		c.txns = append(c.txns, t)
 		t.refs.Add(1)
@@ -88,7 +122,15 @@ func (c *chunk) resolve(mem memory) {
 		t.release()
 	}
 	c.txns = nil
+	for _, sh := range c.shares {
+		sh.drop(mem)
+	}
+	c.shares = nil
 	mem.release(c.memBytes)
+	if c.slot != nil {
+		c.slot.give()
+		c.slot = nil
+	}
 	c.memBytes = 0
 }
 

@@ -58,11 +58,15 @@ func newClient(timeout time.Duration, allowPrivate, insecure bool) *http.Client 
 		d.Control = guardControl
 	}
 	tr := &http.Transport{
-		Proxy:                 nil,
-		DialContext:           d.DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   64,
+		Proxy:             nil,
+		DialContext:       d.DialContext,
+		ForceAttemptHTTP2: true,
+		MaxIdleConns:      1024,
+		// As many idle connections per host as in all: many webhooks often share one
+		// host (a SaaS endpoint, a bus), each with its own loop and attempt in flight.
+		// With 64 per host, 1,000 webhooks on one host closed and dialled again most
+		// of their connections on every round of chunks (issue 16's fanout).
+		MaxIdleConnsPerHost:   1024,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   min(timeout, 10*time.Second),
 		ResponseHeaderTimeout: timeout,

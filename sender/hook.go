@@ -44,12 +44,14 @@ type hook struct {
 
 	touchedBy *txnRef // reader goroutine only: the last transaction that touched the hook
 
-	// oldest is when the oldest chunk the loop holds in memory (pending or in its first
-	// attempt) was formed, unix nanoseconds, 0 when none: the loop sets it after each
-	// step, the reader reads it to tell a slow webhook from a healthy one.
+	// oldest is when the oldest first attempt in flight started, unix nanoseconds, 0 when
+	// none: the loop sets it after each step, the reader reads it to tell a slow webhook
+	// (its endpoint takes longer than SlowAfter to answer) from a healthy one.
 	oldest atomic.Int64
 	// steps counts the loop's rounds (tests check that it does not spin).
 	steps atomic.Int64
+
+	slotFlags // its place in line for a render slot (renderSlots)
 
 	// Loop goroutine only.
 	lanes []laneState
@@ -92,8 +94,10 @@ func (h *hook) signal() {
 	}
 }
 
-// add puts an event in its lane's open chunk; a full chunk is sealed at once.
-func (h *hook) add(m matcher.Match, t *txnRef, lane int, size int64, now time.Time) {
+// add puts an event in its lane's open chunk, with a reference on sh (the event's
+// memory, nil when size counts it) and size bytes charged to the chunk; a full chunk is
+// sealed at once.
+func (h *hook) add(m matcher.Match, t *txnRef, lane int, sh *share, size int64, now time.Time) {
 	h.mu.Lock()
 	h.wh, h.sub = m.Webhook, m.Sub
 	h.midTxn = true
@@ -102,7 +106,7 @@ func (h *hook) add(m matcher.Match, t *txnRef, lane int, size int64, now time.Ti
 		c = &chunk{lane: lane, opened: now}
 		h.open[lane] = c
 	}
-	c.addEvent(m.Event, t, size)
+	c.addEvent(m.Event, t, sh, size)
 	full := len(c.events) >= chunkSize(m.Webhook)
 	if full {
 		h.sealLocked(c, now)
@@ -171,6 +175,9 @@ func earliest(a, b time.Time) time.Time {
 // HookIdleTimeout with nothing to do.
 func (h *hook) run(ctx context.Context) {
 	defer h.attempts.Wait()
+	if h.d.slots != nil {
+		defer h.d.slots.leave(h)
+	}
 	if !h.loadLanes(ctx) {
 		return
 	}
@@ -320,7 +327,11 @@ func (h *hook) step(ctx context.Context) time.Time {
 	if !spill {
 		// Render only a few chunks ahead of what is sent: a backlog rendered all at once
 		// doubles its memory (bodies beside events) and delays the first request.
-		batch, deferred = h.renderAhead(batch)
+		var took bool
+		batch, deferred, took = h.renderAhead(batch)
+		if h.d.slots != nil {
+			h.d.slots.pass(h, took)
+		}
 	}
 	for _, c := range batch {
 		parts, ok := h.prepare(ctx, c)
@@ -344,9 +355,11 @@ func (h *hook) step(ctx context.Context) time.Time {
 		// A lane with chunks put back that has room again (its chunks went to the queue,
 		// or were sent) must not wait for an event that may never come. One without room
 		// is woken by its attempt's result: waking it now would spin.
+		// A loop in line for a render slot is woken by the line.
 		short, held := h.d.mem.short(), h.held()
+		inLine := short && !held && h.d.slots != nil && h.slotWaiting.Load()
 		for i, d := range deferred {
-			if d && h.laneRoom(i, short, held) > 0 {
+			if d && h.laneRoom(i, short, held) > 0 && !(inLine && !h.lanes[i].parked) {
 				h.signal()
 				break
 			}
@@ -361,16 +374,25 @@ const renderAheadChunks = 2
 // renderAhead returns the chunks of batch to render now, those of lanes with room; the
 // others go back to the front of the sealed chunks, in order within each lane, for a later
 // step, and deferred marks their lanes (nil when none): the loop steps again when such a
-// lane has room, or when an attempt ends.
-func (h *hook) renderAhead(batch []*chunk) (now []*chunk, deferred []bool) {
+// lane has room, or when an attempt ends. At the memory limit a lane renders only with a
+// render slot (renderSlots), which its chunk holds; took reports whether one was taken.
+func (h *hook) renderAhead(batch []*chunk) (now []*chunk, deferred []bool, took bool) {
 	short, held := h.d.mem.short(), h.held()
 	room := make([]int, len(h.lanes))
 	for i := range h.lanes {
 		room[i] = h.laneRoom(i, short, held)
 	}
+	needSlot := short && !held && h.d.slots != nil
 	var rest []*chunk
 	now = batch[:0:0]
 	for _, c := range batch {
+		if room[c.lane] > 0 && needSlot && !h.lanes[c.lane].parked {
+			if h.d.slots.take(h) {
+				c.slot, took = h.d.slots, true
+			} else {
+				room[c.lane] = 0
+			}
+		}
 		if room[c.lane] <= 0 {
 			if deferred == nil {
 				deferred = make([]bool, len(h.lanes))
@@ -387,7 +409,7 @@ func (h *hook) renderAhead(batch []*chunk) (now []*chunk, deferred []bool) {
 		h.sealed = append(rest, h.sealed...)
 		h.mu.Unlock()
 	}
-	return now, deferred
+	return now, deferred, took
 }
 
 // laneRoom is how many more chunks lane i may have rendered now: renderAheadChunks
@@ -406,35 +428,24 @@ func (h *hook) laneRoom(i int, short, held bool) int {
 	return renderAheadChunks - len(l.pending)
 }
 
-// noteOldest publishes when the oldest chunk held in memory was formed (see oldest),
-// counting chunks put back for a later step.
+// noteOldest publishes when the oldest first attempt in flight started (see oldest).
+// Chunks waiting for their turn do not count: with many webhooks at the memory limit they
+// wait for render slots and for each other, not for their endpoint, and counting them
+// from when they were formed made healthy webhooks look slow and spill (issue 16's
+// fanout: 758 chunks spilled and 12,765 queued behind them).
 func (h *hook) noteOldest() {
 	var oldest int64
-	h.mu.Lock()
-	if len(h.sealed) > 0 {
-		oldest = h.sealed[0].formed.UnixNano()
-	}
-	h.mu.Unlock()
 	for i := range h.lanes {
-		l := &h.lanes[i]
-		for _, c := range []*chunk{l.inflight, first(l.pending)} {
-			if c != nil && !c.resolved && (oldest == 0 || c.formed.UnixNano() < oldest) {
-				oldest = c.formed.UnixNano()
-			}
+		if c := h.lanes[i].inflight; c != nil && !c.resolved && (oldest == 0 || c.started.UnixNano() < oldest) {
+			oldest = c.started.UnixNano()
 		}
 	}
 	h.oldest.Store(oldest)
 }
 
-func first(cs []*chunk) *chunk {
-	if len(cs) == 0 {
-		return nil
-	}
-	return cs[0]
-}
-
-// slow reports whether the webhook holds a chunk in memory formed more than after ago:
-// its endpoint is slow or failing, and its chunks may go to the queue to free memory.
+// slow reports whether a first attempt of the webhook has been in flight for more than
+// after: its endpoint is slow or failing, and its chunks may go to the queue to free
+// memory.
 func (h *hook) slow(now time.Time, after time.Duration) bool {
 	o := h.oldest.Load()
 	return o != 0 && now.Sub(time.Unix(0, o)) > after
@@ -499,6 +510,8 @@ func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
 		t.refs.Add(int64(len(parts) - 1))
 	}
 	parts[len(parts)-1].memBytes += c.memBytes // the events' memory, until the last part resolves
+	parts[len(parts)-1].shares = c.shares
+	parts[len(parts)-1].slot = c.slot
 	h.d.mem.charge(bodies)
 	if cut {
 		h.d.met.splits.Inc()
@@ -575,6 +588,7 @@ func (h *hook) markGone() {
 // start runs a chunk's first attempt under ctx, the loop's; the result comes back on
 // h.results, which has room for one per lane, so the attempt never waits for the loop.
 func (h *hook) start(ctx context.Context, c *chunk) {
+	c.started = time.Now()
 	h.attempts.Go(func() {
 		res := h.d.attempt(ctx, c.wh, c.id.String(), c.body, 1, len(c.events))
 		h.results <- attemptDone{c: c, res: res}

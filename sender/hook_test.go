@@ -160,7 +160,7 @@ func (e *loopEnv) feed(evs []*event.Event) {
 	for _, ev := range evs {
 		size := eventSize(ev)
 		e.mem.charge(size)
-		e.h.add(matcher.Match{Webhook: e.wh, Event: ev}, t, 0, size, time.Now())
+		e.h.add(matcher.Match{Webhook: e.wh, Event: ev}, t, 0, nil, size, time.Now())
 	}
 	e.h.commit(time.Now())
 	t.release()

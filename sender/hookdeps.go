@@ -44,6 +44,8 @@ type loopDeps struct {
 	detach func(h *hook, now time.Time) bool
 	// queued tells the queue's workers that chunks were queued.
 	queued func()
+	// slots bounds the chunks rendered at the memory limit, sender-wide (nil: unbounded).
+	slots *renderSlots
 }
 
 // laneQueue is the durable queue as a send loop uses it. *store satisfies it. Its methods
@@ -91,6 +93,7 @@ func (s *Sender) loopDeps() *loopDeps {
 		settleRow: s.settleRow,
 		detach:    s.detach,
 		queued:    s.signalQueue,
+		slots:     newRenderSlots(renderSlotCount(s.cfg.MemoryLimitBytes)),
 	}
 	if s.cfg.Webhooks != nil {
 		d.disable = func(ctx context.Context, webhookID, deliveryID string) bool {
