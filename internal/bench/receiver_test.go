@@ -35,8 +35,8 @@ func TestScanDelivery(t *testing.T) {
 		`{"id":"0000000000001000-1-Task.Create","event":"Task.Create","entity":"Task","entity_id":"1","committed_at":"2026-11-23T12:00:00.000001Z","lsn":"0/1000","xid":7,"data":{"id":"a uuid","note":"{\"id\":\"x\""},"previous":null,"changed_fields":null,"related_entity":null},` +
 		`{"id":"0000000000001000-2-Task.Create","event":"Task.Create","entity":"Task","entity_id":"2","committed_at":"2026-11-23T12:00:00.000002Z","lsn":"0/1000","xid":7,"data":{"id":2},"previous":null,"changed_fields":null,"related_entity":null}]}`)
 	wh, items, ok := scanDelivery(body)
-	want := []benchItem{{"0000000000001000-1-Task.Create", "2026-11-23T12:00:00.000001Z"}, {"0000000000001000-2-Task.Create", "2026-11-23T12:00:00.000002Z"}}
-	if !ok || wh != "w1" {
+	want := []benchItem{{[]byte("0000000000001000-1-Task.Create"), []byte("2026-11-23T12:00:00.000001Z")}, {[]byte("0000000000001000-2-Task.Create"), []byte("2026-11-23T12:00:00.000002Z")}}
+	if !ok || string(wh) != "w1" {
 		t.Fatalf("ok=%v webhook=%q", ok, wh)
 	}
 	if diff := cmp.Diff(want, items, cmp.AllowUnexported(benchItem{})); diff != "" {
@@ -53,6 +53,11 @@ func delivery(wh string, ids ...string) (body, sig string) {
 	for _, id := range ids {
 		items = append(items, fmt.Sprintf(`{"id":%q,"event":"Task.Create","entity":"Task","committed_at":%q}`, id, time.Now().UTC().Format(time.RFC3339Nano)))
 	}
+	return deliveryBody(wh, items)
+}
+
+// deliveryBody returns a signed delivery of rendered items to webhook wh.
+func deliveryBody(wh string, items []string) (body, sig string) {
 	body = fmt.Sprintf(`{"webhook_id":%q,"delivery_id":"d","items":[%s]}`, wh, strings.Join(items, ","))
 	mac := hmac.New(sha256.New, []byte(testSecret))
 	mac.Write([]byte(body))
