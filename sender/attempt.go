@@ -37,8 +37,9 @@ func attemptTimeout(cfg Config, wh *matcher.Webhook) time.Duration {
 }
 
 // attempt makes one delivery attempt of a body to a webhook, and accounts for it:
-// metrics, circuit breaker, delivery log, and a rate-limited log line on failure.
-func (s *Sender) attempt(ctx context.Context, wh *matcher.Webhook, deliveryID string, body []byte, attempt, items int) attemptResult {
+// metrics, circuit breaker, delivery log, and a rate-limited log line on failure. sig is
+// the body's WebHook-Signature when signed ahead (presign), else "".
+func (s *Sender) attempt(ctx context.Context, wh *matcher.Webhook, deliveryID string, body []byte, sig string, attempt, items int) attemptResult {
 	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, attemptTimeout(s.cfg, wh))
 	defer cancel()
@@ -47,7 +48,7 @@ func (s *Sender) attempt(ctx context.Context, wh *matcher.Webhook, deliveryID st
 		header http.Header
 		resp   []byte
 	)
-	req, err := newRequest(actx, wh, deliveryID, body, start, s.ua, s.cfg.RotationGrace)
+	req, err := newSignedRequest(actx, wh, deliveryID, body, sig, start, s.ua, s.cfg.RotationGrace)
 	if err == nil {
 		var r *http.Response
 		if r, err = s.clients.get(wh.InsecureSSL).Do(req); err == nil {

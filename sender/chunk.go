@@ -88,6 +88,7 @@ type chunk struct {
 	started time.Time // its first attempt started
 	id      uuid.UUID
 	body    []byte
+	sig     string // the body's signature when signed ahead (presign), or ""
 	// resolved: delivered, durably queued or dropped; its references are released.
 	resolved bool
 	// leaseID and leaseClaim identify the queue row written while the chunk's first

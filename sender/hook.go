@@ -339,9 +339,13 @@ func (h *hook) step(ctx context.Context) time.Time {
 			return time.Time{}
 		}
 		if parts == nil {
-			h.lanes[c.lane].pending = append(h.lanes[c.lane].pending, c)
-		} else {
-			h.lanes[c.lane].pending = append(h.lanes[c.lane].pending, parts...)
+			parts = []*chunk{c}
+		}
+		for _, p := range parts {
+			if !spill && !h.lanes[c.lane].parked {
+				p.sig = presign(p.wh, p.body) // while the lane's previous chunk is in flight
+			}
+			h.lanes[c.lane].pending = append(h.lanes[c.lane].pending, p)
 		}
 	}
 	for i := range h.lanes {
@@ -590,7 +594,7 @@ func (h *hook) markGone() {
 func (h *hook) start(ctx context.Context, c *chunk) {
 	c.started = time.Now()
 	h.attempts.Go(func() {
-		res := h.d.attempt(ctx, c.wh, c.id.String(), c.body, 1, len(c.events))
+		res := h.d.attempt(ctx, c.wh, c.id.String(), c.body, c.sig, 1, len(c.events))
 		h.results <- attemptDone{c: c, res: res}
 	})
 }

@@ -112,7 +112,7 @@ func newLoopEnv(t *testing.T, wh *matcher.Webhook, result func(n int) attemptRes
 		breakers: func(string) *breaker {
 			return &breaker{threshold: 100, base: time.Minute, max: time.Minute}
 		},
-		attempt: func(_ context.Context, _ *matcher.Webhook, id string, body []byte, _, items int) attemptResult {
+		attempt: func(_ context.Context, _ *matcher.Webhook, id string, body []byte, _ string, _, items int) attemptResult {
 			e.mu.Lock()
 			e.sent = append(e.sent, sent{at: time.Now(), deliveryID: id, items: items})
 			n := len(e.sent)

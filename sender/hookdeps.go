@@ -30,8 +30,9 @@ type loopDeps struct {
 	// breakers returns the webhook's circuit breaker (while it is open, chunks go to the
 	// queue without an attempt).
 	breakers func(webhookID string) *breaker
-	// attempt makes one delivery attempt and accounts for it (Sender.attempt).
-	attempt func(ctx context.Context, wh *matcher.Webhook, deliveryID string, body []byte, attempt, items int) attemptResult
+	// attempt makes one delivery attempt and accounts for it (Sender.attempt); sig is the
+	// body's signature when signed ahead (presign), else "".
+	attempt func(ctx context.Context, wh *matcher.Webhook, deliveryID string, body []byte, sig string, attempt, items int) attemptResult
 	// settleRow records an attempt's result on its queue row (a chunk written to the queue
 	// while its first attempt was in flight).
 	settleRow func(ctx context.Context, r rowRef, wh *matcher.Webhook, res attemptResult, now time.Time)

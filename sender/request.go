@@ -61,6 +61,22 @@ func signStandard(key, id string, timestamp int64, body []byte) string {
 // anew), with the webhook's static headers. Within grace of a signature change, the
 // previous key signs too.
 func newRequest(ctx context.Context, wh *matcher.Webhook, id string, body []byte, now time.Time, userAgent string, grace time.Duration) (*http.Request, error) {
+	return newSignedRequest(ctx, wh, id, body, "", now, userAgent, grace)
+}
+
+// presign returns the WebHook-Signature of body for wh when it can be computed before the
+// attempt — Pipeliner signing, which does not cover the timestamp — and "" otherwise. The
+// send loop signs a chunk when it renders it, while the previous chunk is in flight, so
+// the HMAC over the body is off the path between one answer and the next request.
+func presign(wh *matcher.Webhook, body []byte) string {
+	if wh.Signature == "" || wh.Signing == matcher.SigningStandardWebhooks {
+		return ""
+	}
+	return signPipeliner(wh.Signature, body)
+}
+
+// newSignedRequest is newRequest with WebHook-Signature given (presign; "" computes it).
+func newSignedRequest(ctx context.Context, wh *matcher.Webhook, id string, body []byte, sig string, now time.Time, userAgent string, grace time.Duration) (*http.Request, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, wh.URL, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build request for webhook %s: %w", wh.ID, err)
@@ -88,7 +104,10 @@ func newRequest(ctx context.Context, wh *matcher.Webhook, id string, body []byte
 			}
 			h.Set("Webhook-Signature", sig)
 		} else {
-			h.Set("WebHook-Signature", signPipeliner(wh.Signature, body))
+			if sig == "" {
+				sig = signPipeliner(wh.Signature, body)
+			}
+			h.Set("WebHook-Signature", sig)
 			if previous != "" {
 				h.Set("WebHook-Signature-Previous", signPipeliner(previous, body))
 			}

@@ -33,7 +33,7 @@ func TestWebhookTimeoutBoundsTheAttempt(t *testing.T) {
 	// with a timeout outcome (the caller's cancellation aborts it instead).
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res := s.attempt(ctx, wh, "d", []byte(`{}`), 1, 1)
+	res := s.attempt(ctx, wh, "d", []byte(`{}`), "", 1, 1)
 	if res.aborted || res.v.Outcome != OutcomeTimeout {
 		t.Fatalf("aborted %t, outcome %s (%s): want a timeout outcome from the webhook's own 200ms", res.aborted, res.v.Outcome, res.errText)
 	}

@@ -71,7 +71,7 @@ func (s *Sender) work(ctx context.Context, c claimed) {
 		s.logErr(c.webhookID, s.st.release(ctx, c.id, c.claim, at))
 		return
 	}
-	res := s.attempt(ctx, wh, c.deliveryID, c.body, c.attempt, c.items)
+	res := s.attempt(ctx, wh, c.deliveryID, c.body, "", c.attempt, c.items)
 	if res.aborted {
 		return
 	}
