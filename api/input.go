@@ -54,6 +54,12 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api
 // decodeInput decodes a webhook body. Errors are *apiError: 400 when the body is not a
 // JSON object, 422 for a field of the wrong type, unknown or read-only.
 func decodeInput(body []byte) (*input, *apiError) {
+	return decodeInputWith(body, nil)
+}
+
+// decodeInputWith is decodeInput for a body that may hold more members than a webhook's:
+// extra is offered each member first and reports whether it took it.
+func decodeInputWith(body []byte, extra func(key string, raw json.RawMessage) (bool, *apiError)) (*input, *apiError) {
 	if !json.Valid(body) {
 		return nil, errorf(http.StatusBadRequest, "", "body: malformed JSON: "+syntaxError(body))
 	}
@@ -63,6 +69,15 @@ func decodeInput(body []byte) (*input, *apiError) {
 	}
 	in := &input{}
 	for _, mb := range members {
+		if extra != nil {
+			took, err := extra(mb.Key, mb.Value)
+			if err != nil {
+				return nil, err
+			}
+			if took {
+				continue
+			}
+		}
 		if err := in.set(mb.Key, mb.Value); err != nil {
 			return nil, err
 		}

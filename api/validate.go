@@ -208,7 +208,7 @@ const (
 // replace them.
 var reservedHeaders = []string{"Content-Type", "Content-Length", "Host", "User-Agent", "Authorization",
 	"WebHook-Signature", "WebHook-Signature-Previous", "Webhook-Id", "Webhook-Timestamp", "Connection",
-	"Transfer-Encoding", "Content-Encoding", "Expect"}
+	"Transfer-Encoding", "Content-Encoding", "Expect", "Walhook-Test"}
 
 // checkHeaders validates static headers: HTTP token names, no walhook-set header, values
 // without control characters.

@@ -24,23 +24,9 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	switch {
-	case in.URL == nil:
-		return invalid("url", "required")
-	case in.Events == nil:
-		return invalid("events", "required: a non-empty array of event names")
-	case in.DisabledAt != nil:
-		return invalid("disabled_at", "cannot be set on create")
-	case in.HTTPAuthPassword != nil && *in.HTTPAuthPassword != nil && **in.HTTPAuthPassword == passwordMask:
-		return invalid("http_auth_password", "is the placeholder responses show; send the real password")
-	}
-	wh := &matcher.Webhook{Options: json.RawMessage("{}"), Space: r.PathValue("space_id")}
-	in.apply(wh)
-	if err := a.checkURL(r.Context(), wh.URL); err != nil {
-		return err
-	}
-	if err := a.checkWebhook(wh); err != nil {
-		return err
+	wh, aerr := a.newWebhook(r, in)
+	if aerr != nil {
+		return aerr
 	}
 	created, err := a.cfg.Store.Create(r.Context(), wh)
 	if err != nil {
@@ -49,6 +35,30 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) *apiError {
 	// The only response that shows the signature in full (GET …/{id}/secret reads it).
 	writeRaw(w, http.StatusOK, appendWebhook(nil, created, true))
 	return nil
+}
+
+// newWebhook returns the webhook a create body describes, in the path's space, validated
+// as a whole; it is not stored. Create and preview both take their webhook from it.
+func (a *API) newWebhook(r *http.Request, in *input) (*matcher.Webhook, *apiError) {
+	switch {
+	case in.URL == nil:
+		return nil, invalid("url", "required")
+	case in.Events == nil:
+		return nil, invalid("events", "required: a non-empty array of event names")
+	case in.DisabledAt != nil:
+		return nil, invalid("disabled_at", "cannot be set on create")
+	case in.HTTPAuthPassword != nil && *in.HTTPAuthPassword != nil && **in.HTTPAuthPassword == passwordMask:
+		return nil, invalid("http_auth_password", "is the placeholder responses show; send the real password")
+	}
+	wh := &matcher.Webhook{Options: json.RawMessage("{}"), Space: r.PathValue("space_id")}
+	in.apply(wh)
+	if err := a.checkURL(r.Context(), wh.URL); err != nil {
+		return nil, err
+	}
+	if err := a.checkWebhook(wh); err != nil {
+		return nil, err
+	}
+	return wh, nil
 }
 
 // apply copies the fields present in in onto wh.

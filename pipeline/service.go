@@ -83,6 +83,7 @@ func New(cfg Config) (*Service, error) {
 	ac := cfg.API
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
 	ac.Deliveries = api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver)
+	ac.Trial = trial{m, snd}
 	ic := cfg.Inbound
 	ic.DB, ic.CRM, ic.Logger, ic.Registerer, ic.Secrets = cfg.DB, cfg.CRM, cfg.Logger, cfg.Registerer, cfg.Secrets
 	ic.Authorize = api.TokenCheck(ac.Tokens)
