@@ -170,7 +170,7 @@ func TestSampleChoice(t *testing.T) {
 	}
 	item := decodeItems(t, []json.RawMessage{s.Item})[0]
 	if s.Event != "CustomEntity.OwnerChanged" || s.Entity != "CE_Campaign" || item["entity"] != "CE_Campaign" {
-		t.Errorf("custom entity sample: %+v %v", s, item)
+		t.Errorf("custom entity sample: %s of %s, item %s", s.Event, s.Entity, s.Item)
 	}
 	if _, err := m.Sample(ctx, webhook("d", []string{"webhook.salesforce.*"}, `{}`)); !errors.Is(err, ErrNoSample) {
 		t.Errorf("inbound-only webhook: %v, want ErrNoSample", err)
