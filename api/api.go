@@ -51,6 +51,8 @@ type Config struct {
 	LookupTimeout time.Duration
 	// Deliveries serves the delivery sub-resources; nil answers them with 501.
 	Deliveries DeliveryLog
+	// Backfills serves the backfill sub-resource; nil answers it with 501.
+	Backfills Backfills
 	// MaxTimeout bounds a webhook's timeout (WALHOOK_MAX_WEBHOOK_TIMEOUT; default 60s).
 	MaxTimeout time.Duration
 	// MaxBodyBytes limits request bodies (default 1 MiB).
@@ -92,6 +94,9 @@ func routes() []route {
 		{method: "POST", path: BasePath + "/{id}/pause", name: "pause", serve: (*API).pause},
 		{method: "POST", path: BasePath + "/{id}/resume", name: "resume", serve: (*API).resume},
 		{method: "GET", path: BasePath + "/{id}/secret", name: "secret", serve: (*API).secret},
+		{method: "POST", path: BasePath + "/{id}/backfill", name: "backfill_start", serve: (*API).startBackfill},
+		{method: "GET", path: BasePath + "/{id}/backfill", name: "backfill_get", serve: (*API).getBackfill},
+		{method: "DELETE", path: BasePath + "/{id}/backfill", name: "backfill_cancel", serve: (*API).cancelBackfill},
 		{method: "GET", path: OpenAPIPath, name: "openapi", public: true, serve: (*API).openAPI},
 	}
 }
