@@ -3,7 +3,7 @@ package backfill
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	read      *prometheus.CounterVec // rows read, by kind (scan, reread)
+	read      *prometheus.CounterVec // rows read, by op (scan, reread)
 	chunks    prometheus.Counter
 	running   prometheus.Gauge
 	sent      prometheus.Counter // rows raised as events (after the filter)
@@ -16,8 +16,8 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		read: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "walhook_backfill_rows_read_total",
-			Help: "Rows read by backfills and emitted into the WAL, by kind (scan: the next rows of a table; reread: rows read again because they changed while their chunk was read).",
-		}, []string{"kind"}),
+			Help: "Rows read by backfills and emitted into the WAL, by op (scan: the next rows of a table; reread: rows read again because they changed while their chunk was read).",
+		}, []string{"op"}),
 		chunks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "walhook_backfill_chunks_total",
 			Help: "Backfill chunks emitted into the WAL.",
@@ -45,6 +45,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	for _, k := range []string{"scan", "reread"} {
 		m.read.WithLabelValues(k)
+	}
+	for _, st := range []string{StateDone, StateCancelled, StateFailed} {
+		m.finished.WithLabelValues(st)
 	}
 	if reg != nil {
 		reg.MustRegister(m.read, m.chunks, m.running, m.sent, m.left, m.rechecked, m.finished)

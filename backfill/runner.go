@@ -368,4 +368,3 @@ func sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-

@@ -53,13 +53,13 @@ type Config struct {
 
 // Service is one assembled walhook: reader, matcher, sender and API.
 type Service struct {
-	reader  *cdc.Reader
-	matcher *matcher.Matcher
-	sender  *sender.Sender
-	api     *api.API
-	inbound *inbound.Service
+	reader    *cdc.Reader
+	matcher   *matcher.Matcher
+	sender    *sender.Sender
+	api       *api.API
+	inbound   *inbound.Service
 	backfills *backfill.Service
-	handler *Handler
+	handler   *Handler
 }
 
 // New assembles the components. It does no I/O. The reader is built first, so that the
