@@ -80,7 +80,7 @@ func (a *API) startBackfill(w http.ResponseWriter, r *http.Request) *apiError {
 				req.Rate = **v
 			}
 		default:
-			return invalid(shorten(mb.Key), "unknown field (fields: entities, filter, rate)")
+			return invalid(mb.Key, "unknown field (fields: entities, filter, rate)")
 		}
 	}
 	if req.Entities == nil {
