@@ -54,6 +54,8 @@ type Config struct {
 	Deliveries DeliveryLog
 	// Trial serves test-send and preview; nil answers them with 501.
 	Trial Trial
+	// Backfills serves the backfill sub-resource; nil answers it with 501.
+	Backfills Backfills
 	// MaxTimeout bounds a webhook's timeout (WALHOOK_MAX_WEBHOOK_TIMEOUT; default 60s).
 	MaxTimeout time.Duration
 	// MaxBodyBytes limits request bodies (default 1 MiB).
@@ -97,6 +99,9 @@ func routes() []route {
 		{method: "GET", path: BasePath + "/{id}/secret", name: "secret", serve: (*API).secret},
 		{method: "POST", path: BasePath + "/{id}/test", name: "test", serve: (*API).testSend},
 		{method: "POST", path: BasePath + "/preview", name: "preview", serve: (*API).preview},
+		{method: "POST", path: BasePath + "/{id}/backfill", name: "backfill_start", serve: (*API).startBackfill},
+		{method: "GET", path: BasePath + "/{id}/backfill", name: "backfill_get", serve: (*API).getBackfill},
+		{method: "DELETE", path: BasePath + "/{id}/backfill", name: "backfill_cancel", serve: (*API).cancelBackfill},
 		{method: "GET", path: OpenAPIPath, name: "openapi", public: true, serve: (*API).openAPI},
 	}
 }

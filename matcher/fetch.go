@@ -129,10 +129,10 @@ func (f *fetcher) loadFrom(ctx context.Context, e *mapping.Entity, t mapping.Tab
 		skip = 2
 	}
 	fds := res.FieldDescriptions()[skip:]
-	names := apiNames(e, fds)
+	names, oids := apiNames(e, fds), typeOIDs(fds)
 	for res.Next() {
 		raw := res.RawValues()
-		row := decodeRow(names, fds, raw[skip:])
+		row := event.TextRow(names, oids, raw[skip:])
 		group := append(out[string(raw[0])], row)
 		out[string(raw[0])] = group
 		if budget != nil && (limit == 0 || len(group) < limit) {
@@ -213,32 +213,13 @@ func apiNames(e *mapping.Entity, fds []pgconn.FieldDescription) []string {
 	return names
 }
 
-// decodeRow copies one result row (text format) into a event.Row, leaving out excluded
-// columns: one allocation for the fields, one for their bytes.
-func decodeRow(names []string, fds []pgconn.FieldDescription, raw [][]byte) event.Row {
-	size, n := 0, 0
-	for i, r := range raw {
-		if names[i] != "" {
-			size += len(r)
-			n++
-		}
+// typeOIDs returns the result columns' type OIDs.
+func typeOIDs(fds []pgconn.FieldDescription) []uint32 {
+	oids := make([]uint32, len(fds))
+	for i, fd := range fds {
+		oids[i] = fd.DataTypeOID
 	}
-	arena := make([]byte, 0, size)
-	row := make(event.Row, 0, n)
-	for i, name := range names {
-		if name == "" {
-			continue
-		}
-		oid := fds[i].DataTypeOID
-		v := event.Value{Kind: event.KindOf(oid), OID: oid}
-		if raw[i] != nil {
-			start := len(arena)
-			arena = append(arena, raw[i]...)
-			v.Raw = arena[start:len(arena):len(arena)]
-		}
-		row = append(row, event.Field{Name: name, Value: v})
-	}
-	return row
+	return oids
 }
 
 // castable reports whether key can be cast to the SQL type typ without an error that would
@@ -373,7 +354,7 @@ func (f *fetcher) latestFrom(ctx context.Context, e *mapping.Entity, t mapping.T
 	}
 	defer res.Close()
 	fds := res.FieldDescriptions()[1:]
-	names := apiNames(e, fds)
+	names, oids := apiNames(e, fds), typeOIDs(fds)
 	keyAt := make([]int, len(keys))
 	for i, k := range keys {
 		keyAt[i] = slices.IndexFunc(fds, func(fd pgconn.FieldDescription) bool { return fd.Name == k })
@@ -391,7 +372,7 @@ func (f *fetcher) latestFrom(ctx context.Context, e *mapping.Entity, t mapping.T
 				id = append(id, raw[1+at]...)
 			}
 		}
-		out = append(out, latestRow{row: decodeRow(names, fds, raw[1:]), id: string(id), table: t, age: age})
+		out = append(out, latestRow{row: event.TextRow(names, oids, raw[1:]), id: string(id), table: t, age: age})
 	}
 	if err := res.Err(); err != nil {
 		return nil, fmt.Errorf("read the latest rows of %s from %s: %w", e.Name, t, err)

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walhook/walhook/api"
+	"github.com/walhook/walhook/backfill"
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/console"
 	"github.com/walhook/walhook/inbound"
@@ -184,6 +185,7 @@ func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.
 		API: api.Config{Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets, MaxTimeout: c.MaxWebhookTimeout},
 		Inbound: inbound.Config{MaxBytes: c.InboundMaxBytes, Rate: c.InboundRate, Burst: c.InboundBurst,
 			Retention: c.InboundRetention, PublicURL: c.PublicURL},
+		Backfill: backfill.Config{ChunkRows: c.BackfillChunkRows},
 	}, nil
 }
 
