@@ -53,6 +53,7 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) *apiError {
 
 // apply copies the fields present in in onto wh.
 func (in *input) apply(wh *matcher.Webhook) {
+	setString(&wh.Name, in.Name)
 	if in.URL != nil {
 		wh.URL = *in.URL
 	}
@@ -348,6 +349,8 @@ func storeError(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, matcher.ErrNameTaken) && errors.As(err, &ve):
+		return errorf(http.StatusConflict, ve.Field, ve.Error())
 	case errors.As(err, &ve):
 		return errorf(http.StatusUnprocessableEntity, ve.Field, ve.Error())
 	case errors.Is(err, matcher.ErrNotFound):
@@ -415,8 +418,8 @@ func appendWebhook(dst []byte, wh *matcher.Webhook, fullSignature bool) []byte {
 	if len(options) == 0 {
 		options = json.RawMessage("{}")
 	}
-	dst = fmt.Appendf(dst, `{"id":%s,"url":%s,"events":%s,"insecure_ssl":%t,"signature":%s,"options":`,
-		str(wh.ID), str(wh.URL), events, wh.InsecureSSL, str(signature))
+	dst = fmt.Appendf(dst, `{"id":%s,"name":%s,"url":%s,"events":%s,"insecure_ssl":%t,"signature":%s,"options":`,
+		str(wh.ID), str(wh.Name), str(wh.URL), events, wh.InsecureSSL, str(signature))
 	dst = append(dst, options...)
 	dst = append(dst, pipelinerMetadata...)
 	dst = fmt.Appendf(dst, `,"http_auth_user":%s,"http_auth_password":%s,"signing":%s,"created":%s,"modified":%s,"is_deleted":%t,"status":%s,"disabled_at":%s,"disabled_reason":%s,"space_id":%s,"headers":`,
