@@ -51,7 +51,9 @@ const (
 	// MaxFileBytes bounds the file: a thousand webhooks fit many times over.
 	MaxFileBytes = 8 << 20
 	// maxNodes bounds the YAML nodes visited, aliases followed, against alias bombs.
-	maxNodes   = 1_000_000
+	maxNodes = 100_000
+	// maxDepth bounds the nesting of a value, which also ends a cycle of aliases.
+	maxDepth   = 64
 	maxSpaceBy = 255
 )
 
@@ -247,7 +249,7 @@ func (p *parser) entry(ctx context.Context, i int, n *yaml.Node, defaultSpace st
 		kb, _ := json.Marshal(k.Value)
 		body.Write(kb)
 		body.WriteByte(':')
-		if err := p.json(&body, v, k.Value); err != nil {
+		if err := p.json(&body, v, k.Value, 0); err != nil {
 			return Entry{}, p.errorf(v.Line, "%s: %w", at, err)
 		}
 	}
@@ -271,10 +273,13 @@ func (p *parser) str(n *yaml.Node, field string) (string, error) {
 
 // json writes n as JSON to b, keys in the file's order, ${VAR} expanded in strings. at
 // is n's dotted path from the entry, for messages.
-func (p *parser) json(b *bytes.Buffer, n *yaml.Node, at string) error {
+func (p *parser) json(b *bytes.Buffer, n *yaml.Node, at string, depth int) error {
 	n = p.deref(n)
 	if p.nodes++; p.nodes > maxNodes {
 		return fmt.Errorf("%s: more than %d YAML nodes (aliases included)", at, maxNodes)
+	}
+	if depth > maxDepth {
+		return fmt.Errorf("%s: nested more than %d deep (or an alias that contains itself)", at, maxDepth)
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
@@ -290,7 +295,7 @@ func (p *parser) json(b *bytes.Buffer, n *yaml.Node, at string) error {
 			kb, _ := json.Marshal(k.Value)
 			b.Write(kb)
 			b.WriteByte(':')
-			if err := p.json(b, n.Content[j+1], at+"."+k.Value); err != nil {
+			if err := p.json(b, n.Content[j+1], at+"."+k.Value, depth+1); err != nil {
 				return err
 			}
 		}
@@ -301,7 +306,7 @@ func (p *parser) json(b *bytes.Buffer, n *yaml.Node, at string) error {
 			if j > 0 {
 				b.WriteByte(',')
 			}
-			if err := p.json(b, c, fmt.Sprintf("%s[%d]", at, j)); err != nil {
+			if err := p.json(b, c, fmt.Sprintf("%s[%d]", at, j), depth+1); err != nil {
 				return err
 			}
 		}

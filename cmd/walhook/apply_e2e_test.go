@@ -170,7 +170,7 @@ dry run: nothing changed
 
 	apply(`+ create tasks (space e2e)
 + create won (space e2e)
-! keep by-hand (space e2e): not in `+file+`; --prune deletes it
+! keep by-hand (space e2e): not in ` + file + `; --prune deletes it
 = unchanged 0
 plan: 2 to create, 0 to update, 0 to delete, 0 unchanged, 1 not in the file kept
 applied
@@ -185,7 +185,7 @@ applied
 	r.checkNoProblems(t)
 
 	// Re-apply: nothing changes, not even a modified time.
-	apply(`! keep by-hand (space e2e): not in `+file+`; --prune deletes it
+	apply(`! keep by-hand (space e2e): not in ` + file + `; --prune deletes it
 = unchanged 2
 plan: 0 to create, 0 to update, 0 to delete, 2 unchanged, 1 not in the file kept
 applied
@@ -197,7 +197,7 @@ applied
 	// One field changed: exactly one update, of that webhook only, keeping its id.
 	writeFile(t, file, strings.Replace(applyFileV1, "erp.example.com/hooks/won", "erp.example.com/hooks/won-v2", 1))
 	apply(`~ update won (space e2e): url
-! keep by-hand (space e2e): not in `+file+`; --prune deletes it
+! keep by-hand (space e2e): not in ` + file + `; --prune deletes it
 = unchanged 1
 plan: 0 to create, 1 to update, 0 to delete, 1 unchanged, 1 not in the file kept
 applied
