@@ -307,6 +307,13 @@ func TestApplyRefusesBadFiles(t *testing.T) {
 			}
 		})
 	}
+	// The example file of the repository is valid against the sample CRM.
+	example := maps.Clone(env)
+	maps.Copy(example, map[string]string{"ERP_WEBHOOK_SIGNATURE": applySignature, "MARKETING_PASSWORD": applyPassword, "MARKETING_API_KEY": applyToken})
+	code, stdout, stderr := runApply(t, example, "-f", filepath.Join(repoRoot, "examples", "webhooks.yaml"), "--dry-run")
+	if code != 0 || !strings.Contains(stdout, "plan: 3 to create, 0 to update, 0 to delete, 0 unchanged\n") {
+		t.Errorf("apply --dry-run of examples/webhooks.yaml: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
 	if code, _, stderr := runApply(t, env); code != 2 || !strings.Contains(stderr, "-f") {
 		t.Errorf("apply without -f: exit %d, stderr %q; want 2 naming -f", code, stderr)
 	}
