@@ -18,6 +18,7 @@ const passwordMask = "********"
 // input is a decoded POST or PATCH body: a nil field was absent, a field holding nil was
 // JSON null.
 type input struct {
+	Name             **string
 	URL              *string
 	Events           *[]string
 	InsecureSSL      *bool
@@ -96,6 +97,8 @@ func syntaxError(body []byte) string {
 func (in *input) set(key string, raw json.RawMessage) *apiError {
 	var err *apiError
 	switch key {
+	case "name":
+		in.Name, err = decodeNullable[string](key, raw, "string")
 	case "url":
 		in.URL, err = decodeRequired[string](key, raw, "string")
 	case "events":
@@ -146,7 +149,7 @@ func (in *input) set(key string, raw json.RawMessage) *apiError {
 		if readOnly[key] {
 			return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: read-only field", key))
 		}
-		return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: unknown field (fields: url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing, headers, timeout)", shorten(key)))
+		return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: unknown field (fields: name, url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing, headers, timeout)", shorten(key)))
 	}
 	return err
 }

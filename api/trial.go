@@ -181,7 +181,7 @@ func (a *API) preview(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	wh, aerr := a.newWebhook(r, in)
+	wh, aerr := a.webhookOf(r.Context(), r.PathValue("space_id"), in)
 	if aerr != nil {
 		return aerr
 	}
