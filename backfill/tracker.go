@@ -70,6 +70,7 @@ type filterEntry struct {
 type recheck struct {
 	backfill, entity, table string
 	key                     []string
+	window                  int64
 }
 
 // maxHold bounds how long a low watermark may keep the slot's position from advancing: a
@@ -174,7 +175,8 @@ func (t *Tracker) chunk(m event.Message) ([]*event.Event, error) {
 			// No window (the low watermark was not seen): nothing tells whether the row
 			// changed while it was read, so it is read again, never sent stale.
 			if tc, ok := w.touchOf(id); !ok || !tc.deleted {
-				t.rechecks = append(t.rechecks, recheck{backfill: h.Backfill, entity: h.Entity, table: h.Table, key: append([]string(nil), keys...)})
+				t.rechecks = append(t.rechecks, recheck{backfill: h.Backfill, entity: h.Entity, table: h.Table,
+					key: append([]string(nil), keys...), window: h.Window})
 			}
 			t.met.left.Inc()
 			continue
@@ -298,9 +300,9 @@ func (t *Tracker) Commit(ctx context.Context, txn event.Txn) (hold bool, err err
 // read again; a repeat after a restart changes nothing) and that their windows were seen.
 func (t *Tracker) record(ctx context.Context) error {
 	n := len(t.rechecks)
-	ids, ents, tables, keys := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ids, ents, tables, keys, wins := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
 	for i, r := range t.rechecks {
-		ids[i], ents[i], tables[i] = r.backfill, r.entity, r.table
+		ids[i], ents[i], tables[i], wins[i] = r.backfill, r.entity, r.table, r.window
 		keys[i] = encodeKey(r.key)
 	}
 	seenIDs, seenN := make([]string, len(t.seen)), make([]int64, len(t.seen))
@@ -309,10 +311,13 @@ func (t *Tracker) record(ctx context.Context) error {
 	}
 	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
 		if n > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO walhook.backfill_rechecks (backfill_id, entity, tbl, key)
-				SELECT b::uuid, e, t, k::text[] FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(b, e, t, k)
+			// A row already recorded (being read again right now, say) keeps its record, with
+			// this later window: the read under way then does not clear it.
+			if _, err := tx.Exec(ctx, `INSERT INTO walhook.backfill_rechecks AS r (backfill_id, entity, tbl, key, win)
+				SELECT b::uuid, e, t, k::text[], w FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS x(b, e, t, k, w)
 				WHERE EXISTS (SELECT 1 FROM walhook.backfills WHERE id = b::uuid)
-				ON CONFLICT DO NOTHING`, ids, ents, tables, keys); err != nil {
+				ON CONFLICT (backfill_id, entity, tbl, key) DO UPDATE SET win = greatest(r.win, excluded.win)`,
+				ids, ents, tables, keys, wins); err != nil {
 				return err
 			}
 		}

@@ -170,6 +170,23 @@ func TestTrackerWindow(t *testing.T) {
 	if err := db.QueryRow(context.Background(), `SELECT seen_window FROM walhook.backfills WHERE id = $1`, testBackfill).Scan(&seen); err != nil || seen != 1 {
 		t.Errorf("seen_window %d (%v), want 1", seen, err)
 	}
+
+	// Row 1 is being read again in window 2 and changes inside it once more: its record
+	// moves to window 2, so the worker's clearing of what it recorded before window 2 keeps it.
+	s.message(appendMark(kindLow, mark{Backfill: testBackfill, Window: 2, Entity: "Task"}))
+	s.txn(12)
+	s.live("1", 200, event.ActionUpdate)
+	s.txn(200)
+	if evs := s.message(chunk(t, 2, "", taskRow(150, "1", "Planned"))); len(evs) != 0 {
+		t.Errorf("a row changed again inside its reread window raised %d events", len(evs))
+	}
+	s.txn(13)
+	if _, err := db.Exec(context.Background(), `DELETE FROM walhook.backfill_rechecks WHERE win < 2`); err != nil {
+		t.Fatal(err)
+	}
+	if got := rechecks(t, db); !slices.Equal(got, []string{"1"}) {
+		t.Errorf("after clearing the records before window 2: %v, want [1] (recorded again in window 2)", got)
+	}
 }
 
 // TestTrackerChunkWithoutWindow: a chunk whose low watermark was not seen (the session
