@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -186,7 +185,7 @@ func (t *Tracker) chunk(m event.Message) ([]*event.Event, error) {
 			continue
 		}
 		evs = append(evs, &event.Event{
-			ID:         rowEventID(m.CommitLSN, m.Seq, i, name),
+			ID:         event.MakeID(m.CommitLSN, m.Seq, i, name),
 			Name:       name,
 			Entity:     event.EntityName(e.Name),
 			Action:     event.ActionBackfill,
@@ -239,24 +238,6 @@ func (t *Tracker) filter(h *header) (*matcher.RowFilter, error) {
 	}
 	t.filters[h.Backfill] = &filterEntry{raw: raw, f: f}
 	return f, nil
-}
-
-// rowEventID is a backfill row's event id: the chunk's place in the stream and the row's
-// place in the chunk, so it is stable when the chunk is replayed from the slot.
-func rowEventID(commit event.LSN, seq uint32, i int, name event.EventName) event.EventID {
-	b := make([]byte, 0, 40+len(name))
-	s := strconv.FormatUint(uint64(commit), 16)
-	for j := len(s); j < 16; j++ {
-		b = append(b, '0')
-	}
-	b = append(b, s...)
-	b = append(b, '-')
-	b = strconv.AppendUint(b, uint64(seq), 10)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, int64(i), 10)
-	b = append(b, '-')
-	b = append(b, name...)
-	return event.EventID(b)
 }
 
 // Commit ends the transaction txn. It records the rows to read again, acknowledges the low

@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/mapping"
-	"github.com/walhook/walhook/schema"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -26,19 +26,10 @@ const (
 // stateDB returns a pool on a fresh database with walhook's migrations and one backfill.
 func stateDB(tb testing.TB) (*pgxpool.Pool, *mapping.Mapping) {
 	tb.Helper()
-	dsn := pgtest.NewDatabase(tb, "")
+	dsn := crmtest.StateDSN(tb)
 	m, err := mapping.Load("")
 	if err != nil {
 		tb.Fatal(err)
-	}
-	steps, err := schema.Plan(m, schema.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, s := range steps {
-		if strings.HasPrefix(s.Name, "migration ") {
-			pgtest.Exec(tb, dsn, s.SQL)
-		}
 	}
 	pgtest.Exec(tb, dsn, `INSERT INTO walhook.backfills (id, webhook_id, entities, rate) VALUES ($1, $2, '{Task}', 100)`, testBackfill, testWebhook)
 	pool, err := pgxpool.New(context.Background(), dsn)
