@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/walhook/walhook/internal/jsonx"
@@ -19,6 +20,9 @@ const (
 	ActionOwnerChanged   Action = "OwnerChanged"
 	ActionDocumentLinked Action = "DocumentLinked"
 	ActionComment        Action = "Comment"
+	// ActionBackfill is a row's current state sent by a backfill (DESIGN.md §14): not a
+	// change, and meant for one webhook only (Event.Target).
+	ActionBackfill Action = "Backfill"
 )
 
 // EntityName is an entity's API name: "Account", "Opportunity", "CE_Bid".
@@ -124,6 +128,10 @@ type Event struct {
 	// the inbound webhook's uuid, so each call has its own id but calls of one inbound
 	// webhook keep their order).
 	OrderKey string
+	// Target, when set, is the id of the only webhook the event is for (a backfill row): it
+	// is offered to that webhook alone, whatever the webhook's event subscription, and its
+	// entity filters still apply.
+	Target string
 }
 
 // Txn describes a committed transaction once all its events have been handed out.
@@ -137,4 +145,27 @@ type Txn struct {
 	// Changes counts the row changes decoded; Events the events raised.
 	Changes int
 	Events  int
+}
+
+// MakeID builds an event id from the change's place in the stream: "<commit LSN, 16 hex
+// digits>-<seq>-<name>", or, for the part-th of several events one message raises (a
+// backfill chunk's rows; part ≥ 0), "<commit LSN>-<seq>.<part>-<name>". A replay of the
+// same change builds the same id. It is built on the stack: the id's string is its only
+// allocation (it runs for every event).
+func MakeID(commit LSN, seq uint32, part int, name EventName) EventID {
+	const hexDigits = "0123456789abcdef"
+	var buf [64]byte
+	b := buf[:16]
+	for i, v := 15, uint64(commit); i >= 0; i, v = i-1, v>>4 {
+		b[i] = hexDigits[v&0xF]
+	}
+	b = append(b, '-')
+	b = strconv.AppendUint(b, uint64(seq), 10)
+	if part >= 0 {
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64(part), 10)
+	}
+	b = append(b, '-')
+	b = append(b, name...)
+	return EventID(b)
 }
