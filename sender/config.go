@@ -64,7 +64,7 @@ type Config struct {
 	// MemoryLimitBytes bounds the memory of events and bodies not yet delivered or
 	// queued (default 16 MiB). Past it, Add waits: back-pressure holds the reader while
 	// healthy webhooks deliver. Every SpillWait (default 100ms) of waiting, the chunks of
-	// slow webhooks — whose oldest chunk in memory is older than SlowAfter (default 2s),
+	// slow webhooks — with a first attempt in flight for longer than SlowAfter (default 2s),
 	// or whose circuit breaker is open — move to the durable queue; healthy webhooks'
 	// chunks never do.
 	MemoryLimitBytes int64

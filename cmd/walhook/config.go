@@ -76,8 +76,8 @@ type Config struct {
 	// SpillWait is how often the reader, waiting at the memory limit, moves slow
 	// webhooks' chunks to the queue.
 	SpillWait time.Duration `env:"WALHOOK_SPILL_WAIT, default=100ms"`
-	// SlowAfter makes a webhook slow when its oldest chunk in memory is older: only slow
-	// (or failing) webhooks spill; healthy ones hold the reader back.
+	// SlowAfter makes a webhook slow when a delivery attempt has been in flight for longer:
+	// only slow (or failing) webhooks spill; healthy ones hold the reader back.
 	SlowAfter time.Duration `env:"WALHOOK_SLOW_AFTER, default=2s"`
 	// QueueWorkers deliver from the durable queue; QueuePollInterval is their idle poll.
 	QueueWorkers      int           `env:"WALHOOK_QUEUE_WORKERS, default=8"`
