@@ -82,7 +82,7 @@ func New(cfg Config) (*Service, error) {
 	snd := sender.New(sc, m, cfg.DB, reader.Ack)
 	ac := cfg.API
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
-	ac.Deliveries = api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver)
+	ac.Deliveries, ac.Outcomes = deliveryLog{snd}, sender.OutcomeNames()
 	ic := cfg.Inbound
 	ic.DB, ic.CRM, ic.Logger, ic.Registerer, ic.Secrets = cfg.DB, cfg.CRM, cfg.Logger, cfg.Registerer, cfg.Secrets
 	ic.Authorize = api.TokenCheck(ac.Tokens)
