@@ -115,30 +115,7 @@ func (st *store) replayCandidates(ctx context.Context, webhookID string, w Repla
 		args = append(args, w.Status)
 		last += fmt.Sprintf(" AND la.status = $%d", len(args))
 	}
-	// win: the chunks with an attempt in the window (delivery_log_webhook_attempted);
-	// firsts: those whose first attempt is in it, and last: their latest attempts
-	// (delivery_log_delivery).
-	rows, _ := st.pool.Query(ctx, `WITH win AS (
-			SELECT DISTINCT delivery_id FROM walhook.delivery_log
-			WHERE webhook_id = $1 AND attempted_at >= $2 AND attempted_at < $3
-		), firsts AS (
-			SELECT l.delivery_id, min(l.attempted_at) AS first_at
-			FROM walhook.delivery_log l JOIN win USING (delivery_id)
-			WHERE l.webhook_id = $1
-			GROUP BY l.delivery_id HAVING min(l.attempted_at) >= $2
-		), last AS (
-			SELECT DISTINCT ON (l.delivery_id) l.delivery_id, l.outcome, l.status
-			FROM walhook.delivery_log l JOIN firsts USING (delivery_id)
-			WHERE l.webhook_id = $1
-			ORDER BY l.delivery_id, l.id DESC
-		)
-		SELECT f.delivery_id, c.body IS NOT NULL, q.state
-		FROM firsts f
-		JOIN last la USING (delivery_id)
-		LEFT JOIN walhook.delivery_chunks c ON c.webhook_id = $1 AND c.delivery_id = f.delivery_id
-		LEFT JOIN walhook.delivery_queue q ON q.webhook_id = $1 AND q.delivery_id = f.delivery_id
-		WHERE true`+last+`
-		ORDER BY f.first_at, f.delivery_id`, args...)
+	rows, _ := st.pool.Query(ctx, replayWindowSQL(last), args...)
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (replayCandidate, error) {
 		var c replayCandidate
 		err := r.Scan(&c.deliveryID, &c.hasBody, &c.queueState)
@@ -184,4 +161,32 @@ func (st *store) replay(ctx context.Context, webhookID string, ids []uuid.UUID, 
 		}
 	}
 	return queued, skipped, nil
+}
+
+// replayWindowSQL returns the query of a replay window's chunks, webhook $1, [$2, $3),
+// with extra conditions on their latest attempt (la). win: the chunks with an attempt in
+// the window (delivery_log_webhook_attempted); firsts: those whose first attempt is in it,
+// and last: their latest attempts (both delivery_log_delivery).
+func replayWindowSQL(last string) string {
+	return `WITH win AS (
+			SELECT DISTINCT delivery_id FROM walhook.delivery_log
+			WHERE webhook_id = $1 AND attempted_at >= $2 AND attempted_at < $3
+		), firsts AS (
+			SELECT l.delivery_id, min(l.attempted_at) AS first_at
+			FROM walhook.delivery_log l JOIN win USING (delivery_id)
+			WHERE l.webhook_id = $1
+			GROUP BY l.delivery_id HAVING min(l.attempted_at) >= $2
+		), last AS (
+			SELECT DISTINCT ON (l.delivery_id) l.delivery_id, l.outcome, l.status
+			FROM walhook.delivery_log l JOIN firsts USING (delivery_id)
+			WHERE l.webhook_id = $1
+			ORDER BY l.delivery_id, l.id DESC
+		)
+		SELECT f.delivery_id, c.body IS NOT NULL, q.state
+		FROM firsts f
+		JOIN last la USING (delivery_id)
+		LEFT JOIN walhook.delivery_chunks c ON c.webhook_id = $1 AND c.delivery_id = f.delivery_id
+		LEFT JOIN walhook.delivery_queue q ON q.webhook_id = $1 AND q.delivery_id = f.delivery_id
+		WHERE true` + last + `
+		ORDER BY f.first_at, f.delivery_id`
 }
