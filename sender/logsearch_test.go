@@ -368,20 +368,33 @@ func TestDeliverySearchUsesIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	since := time.Now().Add(-time.Minute)
-	queries := map[string][2]any{}
-	for name, f := range map[string]DeliveryFilter{
-		"all": {}, "event id": {EventID: "ev5"}, "entity id": {EntityID: "a5"}, "entity": {Entity: "Account", EntityID: "a5"},
-		"outcome": {Outcome: "timeout"}, "status": {Status: 502}, "since": {Since: since},
-		"everything": {EventID: "ev5", Entity: "Account", EntityID: "a5", Status: 502, Since: since},
-	} {
-		page, count, args := f.deliveriesSQL(wh, 0, 100)
-		queries[name+" (page)"] = [2]any{page, args}
-		queries[name+" (count)"] = [2]any{count, args[:len(args)-2]}
+	type query struct {
+		sql   string
+		args  []any
+		index string // an index the plan must use
 	}
-	queries["replay window"] = [2]any{replayWindowSQL(""), []any{wh, since, time.Now()}}
-	queries["replay window, status"] = [2]any{replayWindowSQL(" AND la.status = $4"), []any{wh, since, time.Now(), 502}}
+	queries := map[string]query{}
+	for name, c := range map[string]struct {
+		f     DeliveryFilter
+		index string
+	}{
+		"all":        {DeliveryFilter{}, "delivery_log_"},
+		"event id":   {DeliveryFilter{EventID: "ev5"}, "delivery_chunks_event_ids"},
+		"entity id":  {DeliveryFilter{EntityID: "a5"}, "delivery_chunks_entity_ids"},
+		"entity":     {DeliveryFilter{Entity: "Account", EntityID: "a5"}, "delivery_chunks_entity_ids"},
+		"outcome":    {DeliveryFilter{Outcome: "timeout"}, "delivery_log_failed"},
+		"status":     {DeliveryFilter{Status: 502}, "delivery_log_failed"},
+		"since":      {DeliveryFilter{Since: since}, "attempted"},
+		"everything": {DeliveryFilter{EventID: "ev5", Entity: "Account", EntityID: "a5", Status: 502, Since: since}, "delivery_chunks_"},
+	} {
+		page, count, args := c.f.deliveriesSQL(wh, 0, 100)
+		queries[name+" (page)"] = query{page, args, c.index}
+		queries[name+" (count)"] = query{count, args[:len(args)-2], c.index}
+	}
+	queries["replay window"] = query{replayWindowSQL(""), []any{wh, since, time.Now()}, "delivery_log_delivery"}
+	queries["replay window, status"] = query{replayWindowSQL(" AND la.status = $4"), []any{wh, since, time.Now(), 502}, "delivery_log_delivery"}
 	for name, q := range queries {
-		plan := explainAll(t, pool, q[0].(string), q[1].([]any))
+		plan := explainAll(t, pool, q.sql, q.args)
 		if testing.Verbose() {
 			t.Logf("%s:\n%s", name, plan)
 		}
@@ -389,6 +402,9 @@ func TestDeliverySearchUsesIndexes(t *testing.T) {
 			if strings.Contains(plan, "Seq Scan on "+table) {
 				t.Errorf("%s scans %s sequentially:\n%s", name, table, plan)
 			}
+		}
+		if !strings.Contains(plan, q.index) {
+			t.Errorf("%s does not use index %s*:\n%s", name, q.index, plan)
 		}
 	}
 }
