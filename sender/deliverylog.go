@@ -35,7 +35,7 @@ type logEntry struct {
 // Chunk records (what a chunk carried, and its body) come through a second channel, and
 // what they hold in memory — ids and bodies, raw until the writer compresses them, then
 // compressed until written — is bounded in bytes by budget: past it a body is dropped
-// from the log (walhook_delivery_log_bodies_total{result="dropped"}), and a record whose
+// from the log (walhook_delivery_log_bodies_total{outcome="dropped"}), and a record whose
 // ids alone do not fit is dropped whole. Bodies are compressed in the writer's goroutine,
 // never on the delivery path.
 type logWriter struct {
@@ -145,8 +145,8 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 					w.met.logBodies.WithLabelValues(bodyDropped).Inc()
 				default:
 					w.met.logBodies.WithLabelValues(bodyStored).Inc()
-					w.met.logBodyBytes.WithLabelValues("raw").Add(float64(r.bodyBytes))
-					w.met.logBodyBytes.WithLabelValues("compressed").Add(float64(len(r.packed)))
+					w.met.logBodyBytes.Add(float64(r.bodyBytes))
+					w.met.logPackedBytes.Add(float64(len(r.packed)))
 				}
 				w.pending.Add(-r.charged)
 			}
