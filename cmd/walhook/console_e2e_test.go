@@ -472,9 +472,10 @@ func TestConsole(t *testing.T) {
 		setValue("#f-outcome", ""), dispatchInput("#f-outcome"), chromedp.SendKeys(css("#f-search"), "delivered"),
 		chromedp.WaitVisible(css(`#deliveries-body tr[data-outcome="delivered"] button`)))
 	// The API's search: an entity id no chunk carried, then the probe's Task.
-	run(t, b, "search deliveries by entity id",
+	run(t, b, "search deliveries by an unknown entity id",
 		chromedp.SendKeys(css("#f-entity-id"), "no-such-task"), chromedp.SendKeys(css("#f-entity-id"), kb.Enter),
-		chromedp.WaitVisible(css("#deliveries-empty")),
+		chromedp.WaitVisible(css("#deliveries-empty")))
+	run(t, b, "search deliveries by entity id",
 		setValue("#f-entity-id", ""), chromedp.SendKeys(css("#f-entity-id"), taskEntityID), chromedp.SendKeys(css("#f-entity-id"), kb.Enter),
 		chromedp.WaitVisible(css(`#deliveries-body tr[data-delivery="`+taskDelivery+`"] button`)))
 	run(t, b, "view a delivery",

@@ -512,6 +512,7 @@
 
   let current = null; // the webhook shown in view-webhook
   let deliveries = [];
+  let deliveriesSeq = 0; // the latest loadDeliveries: older answers are ignored
 
   async function showWebhook(id, tab) {
     showView("view-webhook");
@@ -595,8 +596,9 @@
     if (eventID) q.set("event_id", eventID);
     if (entityID) q.set("entity_id", entityID);
     if (outcome) q.set("status", outcome);
+    const seq = ++deliveriesSeq;
     const r = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?" + q.toString());
-    if (!current || current.id !== id) return;
+    if (!current || current.id !== id || seq !== deliveriesSeq) return; // a newer search answers
     if (!r.ok) {
       deliveries = [];
       renderDeliveries();
