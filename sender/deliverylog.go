@@ -53,7 +53,7 @@ const (
 	logFlushTick = 200 * time.Millisecond
 	// chunkBuffer bounds the chunk records waiting for the writer (their bytes are bounded
 	// by logBodyBudget); chunkBatch and chunkBatchBytes end a batch of records.
-	chunkBuffer     = 4096
+	chunkBuffer     = 1024
 	chunkBatch      = 256
 	chunkBatchBytes = 1 << 20
 	// logBodyBudget bounds the bytes of chunk records in memory: a few MiB, small

@@ -184,6 +184,9 @@ func (s *Sender) Deliveries(ctx context.Context, webhookID string, f DeliveryFil
 		err := r.Scan(&d.DeliveryID, &d.Attempt, &d.AttemptedAt, &d.Items, &d.Outcome, &d.Status,
 			&d.DurationSeconds, &d.Error, &d.Response, &d.EventIDs, &entities, &entityIDs)
 		d.Entities = entityRefs(entities, entityIDs)
+		if d.EventIDs == nil {
+			d.EventIDs = []string{}
+		}
 		return d, err
 	})
 	if err != nil {
@@ -234,6 +237,9 @@ func (s *Sender) DeliveryChunk(ctx context.Context, webhookID, deliveryID string
 	switch {
 	case err == nil:
 		found = true
+		if c.EventIDs == nil {
+			c.EventIDs = []string{}
+		}
 		c.Entities = entityRefs(entities, entityIDs)
 	case !errors.Is(err, pgx.ErrNoRows):
 		return nil, fmt.Errorf("read delivery %s of webhook %s: %w", deliveryID, webhookID, err)
