@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,10 @@ type Config struct {
 	// Outcomes are the outcome words the delivery log's status search and replay accept
 	// (sender.OutcomeNames); empty accepts any lowercase word.
 	Outcomes []string
+	// Trial serves test-send and preview; nil answers them with 501.
+	Trial Trial
+	// Backfills serves the backfill sub-resource; nil answers it with 501.
+	Backfills Backfills
 	// MaxTimeout bounds a webhook's timeout (WALHOOK_MAX_WEBHOOK_TIMEOUT; default 60s).
 	MaxTimeout time.Duration
 	// MaxBodyBytes limits request bodies (default 1 MiB).
@@ -97,6 +102,11 @@ func routes() []route {
 		{method: "POST", path: BasePath + "/{id}/pause", name: "pause", serve: (*API).pause},
 		{method: "POST", path: BasePath + "/{id}/resume", name: "resume", serve: (*API).resume},
 		{method: "GET", path: BasePath + "/{id}/secret", name: "secret", serve: (*API).secret},
+		{method: "POST", path: BasePath + "/{id}/test", name: "test", serve: (*API).testSend},
+		{method: "POST", path: BasePath + "/preview", name: "preview", serve: (*API).preview},
+		{method: "POST", path: BasePath + "/{id}/backfill", name: "backfill_start", serve: (*API).startBackfill},
+		{method: "GET", path: BasePath + "/{id}/backfill", name: "backfill_get", serve: (*API).getBackfill},
+		{method: "DELETE", path: BasePath + "/{id}/backfill", name: "backfill_cancel", serve: (*API).cancelBackfill},
 		{method: "GET", path: OpenAPIPath, name: "openapi", public: true, serve: (*API).openAPI},
 	}
 }
@@ -129,12 +139,46 @@ func New(cfg Config) *API {
 		methods[rt.path] = append(methods[rt.path], rt.method)
 	}
 	for path, ms := range methods {
-		mux.Handle(path, a.methodNotAllowed(ms))
+		if !overlapsWildcard(path, methods) {
+			mux.Handle(path, a.methodNotAllowed(ms))
+			continue
+		}
+		// A literal path where another route has a wildcard (…/Webhooks/preview beside
+		// …/Webhooks/{id}): a pattern for every method would conflict with the other's
+		// method patterns, so it gets one per method instead.
+		for _, m := range []string{"GET", "POST", "PUT", "PATCH", "DELETE"} {
+			if !slices.Contains(ms, m) {
+				mux.Handle(m+" "+path, a.methodNotAllowed(ms))
+			}
+		}
 	}
 	mux.Handle("/api/", a.notFound())
 	a.registerPipedrive(mux)
 	a.handler = mux
 	return a
+}
+
+// overlapsWildcard reports whether another of paths matches some of path's requests
+// through a wildcard segment where path has a literal one.
+func overlapsWildcard(path string, paths map[string][]string) bool {
+	segs := strings.Split(path, "/")
+	for other := range paths {
+		theirs := strings.Split(other, "/")
+		if other == path || len(theirs) != len(segs) {
+			continue
+		}
+		overlap := true
+		for i := range segs {
+			if segs[i] != theirs[i] && !strings.HasPrefix(theirs[i], "{") {
+				overlap = false
+				break
+			}
+		}
+		if overlap {
+			return true
+		}
+	}
+	return false
 }
 
 // Handler returns the API's HTTP handler, to be mounted at the server's root; it serves

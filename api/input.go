@@ -18,6 +18,7 @@ const passwordMask = "********"
 // input is a decoded POST or PATCH body: a nil field was absent, a field holding nil was
 // JSON null.
 type input struct {
+	Name             **string
 	URL              *string
 	Events           *[]string
 	InsecureSSL      *bool
@@ -54,6 +55,12 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, *api
 // decodeInput decodes a webhook body. Errors are *apiError: 400 when the body is not a
 // JSON object, 422 for a field of the wrong type, unknown or read-only.
 func decodeInput(body []byte) (*input, *apiError) {
+	return decodeInputWith(body, nil)
+}
+
+// decodeInputWith is decodeInput for a body that may hold more members than a webhook's:
+// extra is offered each member first and reports whether it took it.
+func decodeInputWith(body []byte, extra func(key string, raw json.RawMessage) (bool, *apiError)) (*input, *apiError) {
 	if !json.Valid(body) {
 		return nil, errorf(http.StatusBadRequest, "", "body: malformed JSON: "+syntaxError(body))
 	}
@@ -63,6 +70,15 @@ func decodeInput(body []byte) (*input, *apiError) {
 	}
 	in := &input{}
 	for _, mb := range members {
+		if extra != nil {
+			took, err := extra(mb.Key, mb.Value)
+			if err != nil {
+				return nil, err
+			}
+			if took {
+				continue
+			}
+		}
 		if err := in.set(mb.Key, mb.Value); err != nil {
 			return nil, err
 		}
@@ -81,6 +97,8 @@ func syntaxError(body []byte) string {
 func (in *input) set(key string, raw json.RawMessage) *apiError {
 	var err *apiError
 	switch key {
+	case "name":
+		in.Name, err = decodeNullable[string](key, raw, "string")
 	case "url":
 		in.URL, err = decodeRequired[string](key, raw, "string")
 	case "events":
@@ -131,7 +149,7 @@ func (in *input) set(key string, raw json.RawMessage) *apiError {
 		if readOnly[key] {
 			return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: read-only field", key))
 		}
-		return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: unknown field (fields: url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing, headers, timeout)", shorten(key)))
+		return errorf(http.StatusUnprocessableEntity, key, fmt.Sprintf("%s: unknown field (fields: name, url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing, headers, timeout)", shorten(key)))
 	}
 	return err
 }

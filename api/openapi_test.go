@@ -106,7 +106,7 @@ func TestOpenAPIDocument(t *testing.T) {
 			delete(d["paths"].(map[string]any), BasePath+"/{id}/secret")
 		},
 		"route not served": func(d map[string]any) {
-			d["paths"].(map[string]any)[BasePath+"/{id}/test"] = map[string]any{"post": map[string]any{}}
+			d["paths"].(map[string]any)[BasePath+"/{id}/not-served"] = map[string]any{"post": map[string]any{}}
 		},
 		"dangling ref": func(d map[string]any) {
 			d["components"].(map[string]any)["schemas"].(map[string]any)["Chunk"].(map[string]any)["properties"].(map[string]any)["items"] =

@@ -29,6 +29,7 @@ const pipelinerMetadata = `,"is_delete_protected":false,"application":null,"clie
 const (
 	maxURLBytes  = 2048
 	maxAuthBytes = 256
+	maxNameBytes = 255
 )
 
 // Resolver looks up a host's addresses; *net.Resolver satisfies it.
@@ -137,6 +138,9 @@ func looksNumeric(host string) bool {
 // checkWebhook validates a complete webhook (after PATCH merging) except the URL's host,
 // which checkURL does.
 func (a *API) checkWebhook(wh *matcher.Webhook) *apiError {
+	if err := checkName(wh.Name); err != nil {
+		return err
+	}
 	if wh.Signature != "" && !uuidx.Is(wh.Signature) {
 		return invalid("signature", "%s is not a UUID (8-4-4-4-12 hexadecimal digits)", shorten(wh.Signature))
 	}
@@ -168,6 +172,21 @@ func (a *API) checkWebhook(wh *matcher.Webhook) *apiError {
 			return errorf(http.StatusUnprocessableEntity, ve.Field, ve.Error())
 		}
 		return errorf(http.StatusUnprocessableEntity, "", err.Error())
+	}
+	return nil
+}
+
+// checkName validates a webhook's optional name: at most 255 bytes, no control
+// characters, no leading or trailing space (it is a key: "a" and "a " would look alike in
+// a plan). Its uniqueness in the space is the store's (matcher.ErrNameTaken: 409).
+func checkName(name string) *apiError {
+	switch {
+	case len(name) > maxNameBytes:
+		return invalid("name", "longer than %d bytes", maxNameBytes)
+	case strings.ContainsFunc(name, isControl):
+		return invalid("name", "%s contains a control character", shorten(name))
+	case strings.TrimSpace(name) != name:
+		return invalid("name", "%s starts or ends with white space", shorten(name))
 	}
 	return nil
 }
@@ -208,7 +227,7 @@ const (
 // replace them.
 var reservedHeaders = []string{"Content-Type", "Content-Length", "Host", "User-Agent", "Authorization",
 	"WebHook-Signature", "WebHook-Signature-Previous", "Webhook-Id", "Webhook-Timestamp", "Connection",
-	"Transfer-Encoding", "Content-Encoding", "Expect"}
+	"Transfer-Encoding", "Content-Encoding", "Expect", "Walhook-Test"}
 
 // checkHeaders validates static headers: HTTP token names, no walhook-set header, values
 // without control characters.

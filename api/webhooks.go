@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -20,27 +21,9 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	in, aerr := decodeInput(body)
+	wh, aerr := a.newWebhook(r.Context(), r.PathValue("space_id"), body)
 	if aerr != nil {
 		return aerr
-	}
-	switch {
-	case in.URL == nil:
-		return invalid("url", "required")
-	case in.Events == nil:
-		return invalid("events", "required: a non-empty array of event names")
-	case in.DisabledAt != nil:
-		return invalid("disabled_at", "cannot be set on create")
-	case in.HTTPAuthPassword != nil && *in.HTTPAuthPassword != nil && **in.HTTPAuthPassword == passwordMask:
-		return invalid("http_auth_password", "is the placeholder responses show; send the real password")
-	}
-	wh := &matcher.Webhook{Options: json.RawMessage("{}"), Space: r.PathValue("space_id")}
-	in.apply(wh)
-	if err := a.checkURL(r.Context(), wh.URL); err != nil {
-		return err
-	}
-	if err := a.checkWebhook(wh); err != nil {
-		return err
 	}
 	created, err := a.cfg.Store.Create(r.Context(), wh)
 	if err != nil {
@@ -51,8 +34,58 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) *apiError {
 	return nil
 }
 
+// newWebhook decodes and validates a create body for space and returns the webhook to
+// store.
+func (a *API) newWebhook(ctx context.Context, space string, body []byte) (*matcher.Webhook, *apiError) {
+	in, aerr := decodeInput(body)
+	if aerr != nil {
+		return nil, aerr
+	}
+	return a.webhookOf(ctx, space, in)
+}
+
+// webhookOf returns the webhook a decoded create body describes, in space, validated as a
+// whole; it is not stored. Create, preview and CheckCreate all take their webhook from it.
+func (a *API) webhookOf(ctx context.Context, space string, in *input) (*matcher.Webhook, *apiError) {
+	switch {
+	case in.URL == nil:
+		return nil, invalid("url", "required")
+	case in.Events == nil:
+		return nil, invalid("events", "required: a non-empty array of event names")
+	case in.DisabledAt != nil:
+		return nil, invalid("disabled_at", "cannot be set on create")
+	case in.HTTPAuthPassword != nil && *in.HTTPAuthPassword != nil && **in.HTTPAuthPassword == passwordMask:
+		return nil, invalid("http_auth_password", "is the placeholder responses show; send the real password")
+	}
+	wh := &matcher.Webhook{Options: json.RawMessage("{}"), Space: space}
+	in.apply(wh)
+	if err := a.checkURL(ctx, wh.URL); err != nil {
+		return nil, err
+	}
+	if err := a.checkWebhook(wh); err != nil {
+		return nil, err
+	}
+	return wh, nil
+}
+
+// CheckCreate decodes and validates body, a create body (a JSON object), exactly as POST
+// does under space, without storing anything, and returns the webhook POST would store
+// (Space set, no ID). Its error is a *matcher.ValidationError naming the field, so
+// "walhook apply" validates its file with the API's own rules. Like the API's messages,
+// it quotes offending values, but never a password. Safe for concurrent use; it needs
+// no Store.
+func (a *API) CheckCreate(ctx context.Context, space string, body []byte) (*matcher.Webhook, error) {
+	wh, aerr := a.newWebhook(ctx, space, body)
+	if aerr != nil {
+		reason := strings.TrimPrefix(strings.TrimPrefix(aerr.msg, aerr.field+": "), shorten(aerr.field)+": ")
+		return nil, matcher.Invalidf(aerr.field, "%s", reason)
+	}
+	return wh, nil
+}
+
 // apply copies the fields present in in onto wh.
 func (in *input) apply(wh *matcher.Webhook) {
+	setString(&wh.Name, in.Name)
 	if in.URL != nil {
 		wh.URL = *in.URL
 	}
@@ -348,6 +381,8 @@ func storeError(err error) *apiError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, matcher.ErrNameTaken) && errors.As(err, &ve):
+		return errorf(http.StatusConflict, ve.Field, ve.Error())
 	case errors.As(err, &ve):
 		return errorf(http.StatusUnprocessableEntity, ve.Field, ve.Error())
 	case errors.Is(err, matcher.ErrNotFound):
@@ -415,8 +450,8 @@ func appendWebhook(dst []byte, wh *matcher.Webhook, fullSignature bool) []byte {
 	if len(options) == 0 {
 		options = json.RawMessage("{}")
 	}
-	dst = fmt.Appendf(dst, `{"id":%s,"url":%s,"events":%s,"insecure_ssl":%t,"signature":%s,"options":`,
-		str(wh.ID), str(wh.URL), events, wh.InsecureSSL, str(signature))
+	dst = fmt.Appendf(dst, `{"id":%s,"name":%s,"url":%s,"events":%s,"insecure_ssl":%t,"signature":%s,"options":`,
+		str(wh.ID), str(wh.Name), str(wh.URL), events, wh.InsecureSSL, str(signature))
 	dst = append(dst, options...)
 	dst = append(dst, pipelinerMetadata...)
 	dst = fmt.Appendf(dst, `,"http_auth_user":%s,"http_auth_password":%s,"signing":%s,"created":%s,"modified":%s,"is_deleted":%t,"status":%s,"disabled_at":%s,"disabled_reason":%s,"space_id":%s,"headers":`,

@@ -27,6 +27,7 @@ type rawCol struct {
 // handler is what the decoder feeds: the Reader's adapter around the user's Handler.
 type handler interface {
 	event(ev *event.Event) error
+	message(m event.Message) error
 	commit(txn event.Txn) error
 }
 
@@ -226,8 +227,24 @@ func (d *decoder) other(data []byte) error {
 		if msg.Transactional && msg.Prefix == event.InboundPrefix && d.txn.active {
 			return d.inbound(msg.Content)
 		}
+		if msg.Transactional && msg.Prefix == event.BackfillPrefix && d.txn.active {
+			return d.message(msg.Prefix, msg.Content)
+		}
 	case *pglogrepl.TypeMessage, *pglogrepl.OriginMessage:
 		// Types need nothing: columns of unknown types are text. Origins are not filtered.
+	}
+	return nil
+}
+
+// message hands a message of walhook's own on, in its place in the transaction's sequence
+// (so what it raises has ids stable on replay).
+func (d *decoder) message(prefix string, content []byte) error {
+	d.txn.seq++
+	// content points into the message buffer, which the reader reuses.
+	m := event.Message{Prefix: prefix, Content: bytes.Clone(content), XID: d.txn.xid,
+		CommitLSN: event.LSN(d.txn.commitLSN), CommitTime: d.txn.commitTime, Seq: d.txn.seq}
+	if err := d.h.message(m); err != nil {
+		return fmt.Errorf("%w: %w", errHandler, err)
 	}
 	return nil
 }

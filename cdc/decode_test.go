@@ -149,6 +149,8 @@ func (p panicker) event(*event.Event) error {
 	return nil
 }
 
+func (p panicker) message(event.Message) error { return nil }
+
 func (p panicker) commit(event.Txn) error {
 	if p.onCommit {
 		panic("handler bug")

@@ -36,6 +36,14 @@ type Handler interface {
 	HandleCommit(ctx context.Context, txn event.Txn) error
 }
 
+// MessageHandler is implemented by a Handler that takes walhook's own transactional logical
+// decoding messages besides skip keys and inbound calls: those with prefix
+// event.BackfillPrefix. HandleMessage receives each in commit order with the events of its
+// transaction, before the transaction's HandleCommit. A Handler without it never sees them.
+type MessageHandler interface {
+	HandleMessage(ctx context.Context, m event.Message) error
+}
+
 // Resyncer is implemented by a Handler whose state mirrors the database (the webhook set)
 // and must be re-read whenever a session starts: after a reconnect, a takeover or a
 // replaced database, changes it was notified of may have been missed, or read from a
@@ -494,6 +502,13 @@ type adapter struct {
 }
 
 func (a adapter) event(ev *event.Event) error { return a.h.HandleEvent(a.ctx, ev) }
+
+func (a adapter) message(m event.Message) error {
+	if mh, ok := a.h.(MessageHandler); ok {
+		return mh.HandleMessage(a.ctx, m)
+	}
+	return nil
+}
 
 func (a adapter) commit(txn event.Txn) error {
 	a.r.track.add(pglogrepl.LSN(txn.EndLSN), txn.CommitTime.UnixNano())

@@ -86,12 +86,17 @@ func s(v string) *string { return &v }
 
 // recorder is a handler that keeps what the decoder hands out.
 type recorder struct {
-	events  []*event.Event
-	commits []event.Txn
+	events   []*event.Event
+	commits  []event.Txn
+	messages []event.Message
 }
 
 func (r *recorder) event(ev *event.Event) error { r.events = append(r.events, ev); return nil }
 func (r *recorder) commit(t event.Txn) error    { r.commits = append(r.commits, t); return nil }
+func (r *recorder) message(m event.Message) error {
+	r.messages = append(r.messages, m)
+	return nil
+}
 
 const testMappingYAML = `
 entities:

@@ -19,6 +19,9 @@ const (
 	ActionOwnerChanged   Action = "OwnerChanged"
 	ActionDocumentLinked Action = "DocumentLinked"
 	ActionComment        Action = "Comment"
+	// ActionBackfill is a row's current state sent by a backfill (DESIGN.md §14): not a
+	// change, and meant for one webhook only (Event.Target).
+	ActionBackfill Action = "Backfill"
 )
 
 // EntityName is an entity's API name: "Account", "Opportunity", "CE_Bid".
@@ -124,6 +127,10 @@ type Event struct {
 	// the inbound webhook's uuid, so each call has its own id but calls of one inbound
 	// webhook keep their order).
 	OrderKey string
+	// Target, when set, is the id of the only webhook the event is for (a backfill row): it
+	// is offered to that webhook alone, whatever the webhook's event subscription, and its
+	// entity filters still apply.
+	Target string
 }
 
 // Txn describes a committed transaction once all its events have been handed out.

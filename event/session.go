@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 )
 
 // SkipKeyPrefix is the prefix of the transactional logical decoding messages that the
@@ -52,4 +53,22 @@ func SessionMatches(status func(name string) string) bool {
 		}
 	}
 	return true
+}
+
+// BackfillPrefix is the prefix of the transactional logical decoding messages a backfill
+// emits (its watermarks and the rows it read, package backfill): a source hands them to a
+// MessageHandler, in commit order with the changes.
+const BackfillPrefix = "walhook.backfill"
+
+// Message is a transactional logical decoding message of walhook's own (other than skip
+// keys and inbound calls), as a source hands it out in commit order with the changes.
+type Message struct {
+	Prefix string
+	// Content is the message's bytes; the receiver may keep them.
+	Content    []byte
+	XID        uint32
+	CommitLSN  LSN
+	CommitTime time.Time
+	// Seq is the message's position in its transaction, counted with the row changes.
+	Seq uint32
 }

@@ -309,3 +309,32 @@ func nextArrayItem(body, scratch []byte) (item, rest []byte, quoted, ok bool) {
 	}
 	return body[:j], body[j:], false, true
 }
+
+// TextRow builds a Row from column values in PostgreSQL's text format, as a query or a
+// backfill message carries them: names[i] is column i's API name ("" leaves it out),
+// oids[i] its type, raw[i] its text (nil for NULL). It makes one allocation for the fields
+// and one for all their bytes, and keeps no reference to raw.
+func TextRow(names []string, oids []uint32, raw [][]byte) Row {
+	size, n := 0, 0
+	for i, r := range raw {
+		if names[i] != "" {
+			size += len(r)
+			n++
+		}
+	}
+	arena := make([]byte, 0, size)
+	row := make(Row, 0, n)
+	for i, name := range names {
+		if name == "" {
+			continue
+		}
+		v := Value{Kind: KindOf(oids[i]), OID: oids[i]}
+		if raw[i] != nil {
+			start := len(arena)
+			arena = append(arena, raw[i]...)
+			v.Raw = arena[start:len(arena):len(arena)]
+		}
+		row = append(row, Field{Name: name, Value: v})
+	}
+	return row
+}

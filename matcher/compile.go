@@ -219,6 +219,7 @@ func (s *subscription) compileEntity(c *catalog, eo *entityOptions, strict bool)
 
 func (es *entitySub) compileFilters(e *mapping.Entity, field string, eo *entityOptions) error {
 	ops := map[string]op{}
+	spelled := map[string]string{}
 	for _, mb := range eo.ops {
 		f := field + ".filter-op." + mb.Key
 		name, err := decodeString(f, mb.Value)
@@ -232,7 +233,7 @@ func (es *entitySub) compileFilters(e *mapping.Entity, field string, eo *entityO
 		if !slices.ContainsFunc(eo.filters, func(fs filterSpec) bool { return fs.field == mb.Key }) {
 			return Invalidf(f, "field %s has no value in %s.filter", shown(mb.Key), field)
 		}
-		ops[mb.Key] = o
+		ops[mb.Key], spelled[mb.Key] = o, name
 	}
 	for _, fs := range eo.filters {
 		f := field + ".filter." + fs.field
@@ -244,7 +245,7 @@ func (es *entitySub) compileFilters(e *mapping.Entity, field string, eo *entityO
 		if err != nil {
 			return err
 		}
-		flt.path = path
+		flt.path, flt.opName = path, spelled[fs.field]
 		es.filters = append(es.filters, flt)
 	}
 	return nil

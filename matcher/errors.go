@@ -9,6 +9,10 @@ import (
 // it never existed, its id is not a UUID, or it was deleted.
 var ErrNotFound = errors.New("webhook not found")
 
+// ErrNameTaken is wrapped (with ErrInvalid, in a *ValidationError for the field "name") by
+// Create and Update when another live webhook of the same space has the name already.
+var ErrNameTaken = errors.New("webhook name taken")
+
 // ErrInvalid is wrapped by every *ValidationError: the webhook's events or options (or, in
 // package api, another field) are not acceptable. Test with errors.Is.
 var ErrInvalid = errors.New("invalid webhook")

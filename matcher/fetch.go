@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -128,10 +129,10 @@ func (f *fetcher) loadFrom(ctx context.Context, e *mapping.Entity, t mapping.Tab
 		skip = 2
 	}
 	fds := res.FieldDescriptions()[skip:]
-	names := apiNames(e, fds)
+	names, oids := apiNames(e, fds), typeOIDs(fds)
 	for res.Next() {
 		raw := res.RawValues()
-		row := decodeRow(names, fds, raw[skip:])
+		row := event.TextRow(names, oids, raw[skip:])
 		group := append(out[string(raw[0])], row)
 		out[string(raw[0])] = group
 		if budget != nil && (limit == 0 || len(group) < limit) {
@@ -212,32 +213,13 @@ func apiNames(e *mapping.Entity, fds []pgconn.FieldDescription) []string {
 	return names
 }
 
-// decodeRow copies one result row (text format) into a event.Row, leaving out excluded
-// columns: one allocation for the fields, one for their bytes.
-func decodeRow(names []string, fds []pgconn.FieldDescription, raw [][]byte) event.Row {
-	size, n := 0, 0
-	for i, r := range raw {
-		if names[i] != "" {
-			size += len(r)
-			n++
-		}
+// typeOIDs returns the result columns' type OIDs.
+func typeOIDs(fds []pgconn.FieldDescription) []uint32 {
+	oids := make([]uint32, len(fds))
+	for i, fd := range fds {
+		oids[i] = fd.DataTypeOID
 	}
-	arena := make([]byte, 0, size)
-	row := make(event.Row, 0, n)
-	for i, name := range names {
-		if name == "" {
-			continue
-		}
-		oid := fds[i].DataTypeOID
-		v := event.Value{Kind: event.KindOf(oid), OID: oid}
-		if raw[i] != nil {
-			start := len(arena)
-			arena = append(arena, raw[i]...)
-			v.Raw = arena[start:len(arena):len(arena)]
-		}
-		row = append(row, event.Field{Name: name, Value: v})
-	}
-	return row
+	return oids
 }
 
 // castable reports whether key can be cast to the SQL type typ without an error that would
@@ -316,4 +298,111 @@ func (c *typeCache) typeOf(ctx context.Context, q *pgxpool.Conn, m *mapping.Mapp
 		return typ, nil
 	}
 	return "", fmt.Errorf("column %s.%s does not exist", t, col)
+}
+
+// latestRow is one row read by latest: the entity's row, its key as an EntityID, the
+// table it came from and how many transactions ago it was last written.
+type latestRow struct {
+	row   event.Row
+	id    string
+	table mapping.Table
+	age   int64
+}
+
+// latest returns e's limit most recently written rows, newest first: ordered by the age of
+// the transaction that last wrote them (age(xmin): inserts and updates alike, whatever the
+// key's type), then by key, descending (rows written by one transaction, or frozen by
+// VACUUM, come highest key first). The entity's own rows only (discriminator), soft-deleted
+// rows left out; an entity over several tables is read from each and merged. Each table is
+// scanned once (a sort with a limit, no index helps), so this is for onboarding calls, not
+// for the delivery path.
+func (f *fetcher) latest(ctx context.Context, e *mapping.Entity, limit int) ([]latestRow, error) {
+	tables := e.Tables
+	if len(tables) == 0 {
+		tables = []mapping.Table{e.Table}
+	}
+	var out []latestRow
+	for _, t := range tables {
+		rows, err := f.latestFrom(ctx, e, t, limit)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rows...)
+	}
+	if len(tables) > 1 {
+		slices.SortStableFunc(out, func(a, b latestRow) int { return cmp.Compare(a.age, b.age) })
+	}
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// latestFrom reads e's latest rows of table t.
+func (f *fetcher) latestFrom(ctx context.Context, e *mapping.Entity, t mapping.Table, limit int) ([]latestRow, error) {
+	conn, err := f.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keys := e.Keys
+	if len(keys) == 0 {
+		keys = []string{e.Key}
+	}
+	res, err := conn.Query(ctx, latestSQL(e, t, keys, limit), pgx.QueryResultFormats{pgx.TextFormatCode})
+	if err != nil {
+		return nil, fmt.Errorf("read the latest rows of %s from %s: %w", e.Name, t, err)
+	}
+	defer res.Close()
+	fds := res.FieldDescriptions()[1:]
+	names, oids := apiNames(e, fds), typeOIDs(fds)
+	keyAt := make([]int, len(keys))
+	for i, k := range keys {
+		keyAt[i] = slices.IndexFunc(fds, func(fd pgconn.FieldDescription) bool { return fd.Name == k })
+	}
+	var out []latestRow
+	for res.Next() {
+		raw := res.RawValues()
+		age, _ := strconv.ParseInt(string(raw[0]), 10, 64)
+		var id []byte
+		for i, at := range keyAt {
+			if i > 0 {
+				id = append(id, mapping.KeySeparator...)
+			}
+			if at >= 0 {
+				id = append(id, raw[1+at]...)
+			}
+		}
+		out = append(out, latestRow{row: event.TextRow(names, oids, raw[1:]), id: string(id), table: t, age: age})
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("read the latest rows of %s from %s: %w", e.Name, t, err)
+	}
+	return out, nil
+}
+
+// latestSQL selects the age of each row's last writing transaction, then the whole row
+// (t.*, as selectSQL), newest first.
+func latestSQL(e *mapping.Entity, t mapping.Table, keys []string, limit int) string {
+	var b strings.Builder
+	b.WriteString(`SELECT age(t.xmin)::bigint AS "walhook age", t.* FROM `)
+	b.WriteString(pgx.Identifier{t.Schema, t.Name}.Sanitize())
+	b.WriteString(" AS t WHERE ")
+	if d := e.Discriminator; d != nil {
+		b.WriteString(d.SQL("t", e.Column))
+	} else {
+		b.WriteString("TRUE")
+	}
+	if sd := e.SoftDelete; sd != nil {
+		b.WriteString(" AND NOT ")
+		b.WriteString(sd.SQL("t", e.Column))
+	}
+	b.WriteString(" ORDER BY 1")
+	for _, k := range keys {
+		b.WriteString(", t.")
+		b.WriteString(pgx.Identifier{k}.Sanitize())
+		b.WriteString(" DESC")
+	}
+	b.WriteString(" LIMIT ")
+	b.WriteString(strconv.Itoa(limit))
+	return b.String()
 }

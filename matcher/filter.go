@@ -72,6 +72,10 @@ type filter struct {
 	path []string
 	op   op
 	vals []fval
+	// opName and written are the operator and the value as the options spell them, for
+	// explain.
+	opName  string
+	written json.RawMessage
 }
 
 // fval is a filter value parsed once, at compile time, into every form a column kind may
@@ -92,7 +96,7 @@ type fval struct {
 
 // compileFilter compiles the values of one filter field.
 func compileFilter(field, name string, raw json.RawMessage, o op) (filter, error) {
-	f := filter{field: name, op: o}
+	f := filter{field: name, op: o, written: compactJSON(raw)}
 	if o.valueless() {
 		return f, nil // the value is not used
 	}
@@ -201,6 +205,62 @@ func (f *filter) match(row event.Row) bool {
 		}
 	}
 	return false
+}
+
+// explain is match with a reason: "" when row passes, else why it does not, naming the
+// filter's field, operator and value and the row's value, as
+// `filter status eq "Won": value "Open"`. It decides by match itself, so the two never
+// disagree.
+func (f *filter) explain(row event.Row) string {
+	if f.match(row) {
+		return ""
+	}
+	name := strings.Join(append([]string{f.field}, f.path...), ".")
+	v, ok := row.Get(f.field)
+	if f.path != nil {
+		v = jsonPath(v, f.path)
+	}
+	opName := f.opName
+	if opName == "" {
+		opName = "eq"
+	}
+	b := append([]byte("filter "), name...)
+	b = append(b, ' ')
+	b = append(b, opName...)
+	if !f.op.valueless() {
+		b = append(b, ' ')
+		b = appendCut(b, f.written)
+	}
+	b = append(b, ": value "...)
+	b = appendCut(b, v.AppendJSON(nil))
+	if !ok {
+		b = append(b, " (the row has no such field)"...)
+	}
+	return string(b)
+}
+
+// explainedBytes bounds each value an explanation quotes (a jsonb document may be large).
+const explainedBytes = 200
+
+// appendCut appends s, cut to explainedBytes on a UTF-8 boundary and marked with "…".
+func appendCut(dst, s []byte) []byte {
+	if len(s) <= explainedBytes {
+		return append(dst, s...)
+	}
+	cut := explainedBytes
+	for cut > 0 && s[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return append(append(dst, s[:cut]...), "…"...)
+}
+
+// compactJSON returns raw without insignificant white space (raw itself when it cannot).
+func compactJSON(raw json.RawMessage) json.RawMessage {
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return raw
+	}
+	return b.Bytes()
 }
 
 func (f *filter) test(v event.Value, fv *fval) bool {

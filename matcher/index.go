@@ -64,6 +64,14 @@ func newIndex(subs []*subscription) *index {
 
 // match appends a Match for every subscription that wants ev.
 func (ix *index) match(ev *event.Event, dst []Match) []Match {
+	if ev.Target != "" {
+		// Meant for one webhook (a backfill row): its subscription's filters decide, not
+		// its event patterns.
+		if s := ix.byID[ev.Target]; s != nil && s.wants(ev) {
+			dst = append(dst, Match{Webhook: s.wh, Event: ev, Sub: Subscription{s}})
+		}
+		return dst
+	}
 	name := string(ev.Name)
 	dst = ix.exact[name].match(ev, dst)
 	if ev.Entity == event.EntityInbound {

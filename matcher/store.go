@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/internal/seal"
@@ -24,12 +25,30 @@ const NotifyChannel = "walhook_webhooks"
 // running Matchers pick it up within milliseconds. Methods taking an id answer ErrNotFound
 // (wrapped) for an id that is not a UUID, unknown, or deleted.
 type Store struct {
-	db   *pgxpool.Pool
+	db   dbtx
 	seal *seal.Sealer
+}
+
+// dbtx is what the store runs its statements on: a pool, or the transaction of InTx.
+type dbtx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Begin(ctx context.Context) (pgx.Tx, error)
 }
 
 // NewStore returns a Store on db, the database holding walhook's schema. It does no I/O.
 func NewStore(db *pgxpool.Pool) *Store { return &Store{db: db} }
+
+// InTx runs fn with a Store whose methods all run in one transaction, committed when fn
+// returns nil and rolled back otherwise (fn's error is returned as is). Changes are
+// announced on NotifyChannel at commit only, so running instances see all of them or
+// none. The Store passed to fn must not be used after fn returns.
+func (s *Store) InTx(ctx context.Context, fn func(tx *Store) error) error {
+	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+		return fn(&Store{db: tx, seal: s.seal})
+	})
+}
 
 // SealSecrets makes the store keep signatures, Basic-auth passwords and headers sealed with
 // s (WALHOOK_SECRET_KEY); values stored plain before are still read, and sealed at their
@@ -43,7 +62,7 @@ const webhookColumns = `id::text, url, events, insecure_ssl, coalesce(signature,
 	coalesce(http_auth_user, ''), coalesce(http_auth_password, ''), signing, created, modified,
 	is_deleted, disabled_at, status, coalesce(disabled_reason, ''),
 	coalesce(space_id, ''), coalesce(previous_signature, ''), signature_rotated_at, coalesce(headers, ''),
-	coalesce(timeout_ms, 0), payload_format, pipedrive_id, pipedrive::text`
+	coalesce(timeout_ms, 0), payload_format, pipedrive_id, pipedrive::text, coalesce(name, '')`
 
 // sealed are the columns that hold secrets, sealed when a key is configured.
 const (
@@ -62,7 +81,7 @@ func (s *Store) scanWebhook(row pgx.Row) (*Webhook, error) {
 		&wh.HTTPAuthUser, &wh.HTTPAuthPassword, &wh.Signing, &wh.Created, &wh.Modified,
 		&wh.IsDeleted, &wh.DisabledAt, &wh.Status, &wh.DisabledReason,
 		&wh.Space, &wh.PreviousSignature, &wh.SignatureRotatedAt, &headers, &timeoutMS,
-		&wh.Format, &pd.id, &pd.fields)
+		&wh.Format, &pd.id, &pd.fields, &wh.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -129,6 +148,19 @@ func (s *Store) storedForm(wh *Webhook) stored {
 	return st
 }
 
+// applyLockKey is the advisory lock of LockNames: "walhook:apply" folded into an int64.
+const applyLockKey int64 = 0x77686b5f61706c79
+
+// LockNames waits for, and takes until the end of the transaction, the lock that
+// serialises the callers that plan changes on the named webhooks as a whole ("walhook
+// apply"), so that two of them never plan on the same state. Only useful in InTx.
+func (s *Store) LockNames(ctx context.Context) error {
+	if _, err := s.db.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, applyLockKey); err != nil {
+		return fmt.Errorf("lock webhook names: %w", err)
+	}
+	return nil
+}
+
 // Create stores a new webhook and returns it as stored, with ID (a new UUIDv7 unless wh.ID
 // is set), Created and Modified filled in. Empty Options are stored as {}, an empty Signing
 // as SigningPipeliner. It does not validate: the API does, before.
@@ -144,16 +176,16 @@ func (s *Store) Create(ctx context.Context, wh *Webhook) (*Webhook, error) {
 	st := s.storedForm(wh)
 	row := s.db.QueryRow(ctx, `INSERT INTO walhook.webhooks
 		(id, url, events, insecure_ssl, signature, options, http_auth_user, http_auth_password, signing, disabled_at,
-		 status, disabled_reason, space_id, headers, timeout_ms)
+		 status, disabled_reason, space_id, headers, timeout_ms, name)
 		VALUES ($1, $2, $3, $4, nullif($5, ''), $6::json, nullif($7, ''), nullif($8, ''), $9, $10, $11, nullif($12, ''),
-		 nullif($13, ''), nullif($14, ''), $15)
+		 nullif($13, ''), nullif($14, ''), $15, nullif($16, ''))
 		RETURNING `+webhookColumns,
 		id, wh.URL, wh.Events, wh.InsecureSSL, st.signature, string(optionsOrEmpty(wh.Options)),
 		wh.HTTPAuthUser, st.password, signingOrDefault(wh.Signing), wh.DisabledAt,
-		statusOrDefault(wh.Status), wh.DisabledReason, wh.Space, st.headers, st.timeoutMS)
+		statusOrDefault(wh.Status), wh.DisabledReason, wh.Space, st.headers, st.timeoutMS, wh.Name)
 	out, err := s.scanWebhook(row)
 	if err != nil {
-		return nil, fmt.Errorf("create webhook %s: %w", id, err)
+		return nil, fmt.Errorf("create webhook %s: %w", id, nameTaken(err, wh.Name))
 	}
 	return out, nil
 }
@@ -246,13 +278,13 @@ func (s *Store) Update(ctx context.Context, id string, apply func(*Webhook) erro
 			http_auth_user = nullif($7, ''), http_auth_password = nullif($8, ''), signing = $9,
 			disabled_at = $10, status = $11, disabled_reason = nullif($12, ''),
 			previous_signature = nullif($13, ''), signature_rotated_at = $14, headers = nullif($15, ''), timeout_ms = $16,
-			modified = greatest(now(), modified + interval '1 microsecond')
+			name = nullif($17, ''), modified = greatest(now(), modified + interval '1 microsecond')
 			WHERE id = $1 RETURNING `+webhookColumns,
 			id, wh.URL, wh.Events, wh.InsecureSSL, st.signature, string(optionsOrEmpty(wh.Options)),
 			wh.HTTPAuthUser, st.password, signingOrDefault(wh.Signing), wh.DisabledAt,
-			statusOrDefault(wh.Status), wh.DisabledReason, st.previous, wh.SignatureRotatedAt, st.headers, st.timeoutMS))
+			statusOrDefault(wh.Status), wh.DisabledReason, st.previous, wh.SignatureRotatedAt, st.headers, st.timeoutMS, wh.Name))
 		if err != nil {
-			return fmt.Errorf("update webhook %s: %w", id, err)
+			return fmt.Errorf("update webhook %s: %w", id, nameTaken(err, wh.Name))
 		}
 		return nil
 	})
@@ -301,6 +333,16 @@ func (s *Store) Disable(ctx context.Context, id, reason string) (bool, error) {
 		return false, fmt.Errorf("disable webhook %s: %w", id, err)
 	}
 	return changed, nil
+}
+
+// nameTaken turns the violation of migration 0009's unique index into a
+// *ValidationError naming the field name and wrapping ErrNameTaken; other errors pass.
+func nameTaken(err error, name string) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "webhooks_name_key" {
+		return &ValidationError{Field: "name", Reason: fmt.Sprintf("%s is the name of another live webhook of this space", shown(name)), err: ErrNameTaken}
+	}
+	return err
 }
 
 func statusOrDefault(s string) string {

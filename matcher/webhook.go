@@ -39,7 +39,10 @@ const (
 // client sent it (GET returns it unchanged); the matcher compiles it once per change of the
 // webhook, never per event.
 type Webhook struct {
-	ID          string
+	ID string
+	// Name is optional ("" = none) and unique among the live webhooks of a Space; it is the
+	// key of "walhook apply". Pipedrive webhooks keep their Pipedrive name in Pipedrive.Name.
+	Name        string
 	URL         string
 	Events      []string
 	InsecureSSL bool

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/walhook/walhook/backfill"
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
@@ -40,6 +41,9 @@ type Handler struct {
 	buf []matcher.Match
 	// Log reports parent lookups being retried (nil: discard).
 	Log *slog.Logger
+	// Backfills, when set, watches the stream for backfills' watermarks and raises their
+	// chunks' events (package backfill).
+	Backfills *backfill.Tracker
 }
 
 // ParentFilter settles link-event matches whose webhooks filter on the parent entity's
@@ -60,6 +64,9 @@ func NewHandler(m Matcher, s Sender) *Handler {
 // a webhook change notified while the database was unreachable, or a webhook set read from
 // a database half-way through a restore, must not decide what the first events match.
 func (p *Handler) Resync(ctx context.Context) error {
+	if p.Backfills != nil {
+		p.Backfills.Reset()
+	}
 	l, ok := p.m.(Loader)
 	if !ok {
 		return nil
@@ -72,6 +79,9 @@ func (p *Handler) Resync(ctx context.Context) error {
 
 // HandleEvent matches ev and hands each match to the sender.
 func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
+	if p.Backfills != nil {
+		p.Backfills.Observe(ev)
+	}
 	p.buf = p.m.Match(ev, p.buf[:0])
 	if p.pf != nil && len(p.buf) > 0 {
 		kept, err := p.keepParents(ctx, p.pf, ev)
@@ -111,8 +121,40 @@ func (p *Handler) keepParents(ctx context.Context, pf ParentFilter, ev *event.Ev
 	}
 }
 
-// HandleCommit passes the end of txn to the sender.
+// HandleMessage hands a backfill message to the Backfills tracker and its events, each
+// meant for its backfill's webhook alone, to the sender.
+func (p *Handler) HandleMessage(ctx context.Context, m event.Message) error {
+	if p.Backfills == nil || m.Prefix != event.BackfillPrefix {
+		return nil
+	}
+	evs, err := p.Backfills.Message(m)
+	if err != nil {
+		// Only walhook writes these messages; one it cannot read must not stop the stream.
+		if p.Log != nil {
+			p.Log.Error("backfill message raises nothing", "xid", m.XID, "lsn", m.CommitLSN.String(), "err", err)
+		}
+		return nil
+	}
+	for _, ev := range evs {
+		if err := p.HandleEvent(ctx, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// HandleCommit passes the end of txn to the sender, except a backfill's low watermark,
+// which the Backfills tracker holds and acknowledges itself.
 func (p *Handler) HandleCommit(ctx context.Context, txn event.Txn) error {
+	if p.Backfills != nil {
+		hold, err := p.Backfills.Commit(ctx, txn)
+		if err != nil {
+			return fmt.Errorf("commit transaction %d at %s in the backfills: %w", txn.XID, txn.EndLSN, err)
+		}
+		if hold {
+			return nil
+		}
+	}
 	if err := p.s.Commit(ctx, txn); err != nil {
 		return fmt.Errorf("commit transaction %d at %s in the sender: %w", txn.XID, txn.EndLSN, err)
 	}
@@ -120,6 +162,7 @@ func (p *Handler) HandleCommit(ctx context.Context, txn event.Txn) error {
 }
 
 var (
-	_ cdc.Handler  = (*Handler)(nil)
-	_ cdc.Resyncer = (*Handler)(nil)
+	_ cdc.Handler        = (*Handler)(nil)
+	_ cdc.Resyncer       = (*Handler)(nil)
+	_ cdc.MessageHandler = (*Handler)(nil)
 )

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walhook/walhook/api"
+	"github.com/walhook/walhook/backfill"
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/inbound"
 	"github.com/walhook/walhook/internal/seal"
@@ -40,6 +41,9 @@ type Config struct {
 	// Inbound configures inbound webhooks (DESIGN.md §13); New fills in its database,
 	// token check, call bound (the matcher's item bound), logger and registerer.
 	Inbound inbound.Config
+	// Backfill configures backfills (DESIGN.md §14); New fills in its databases, mapping,
+	// logger and registerer.
+	Backfill backfill.Config
 	// Secrets, when set, seals the webhooks' stored secrets (WALHOOK_SECRET_KEY).
 	Secrets *seal.Sealer
 	// Logger and Registerer are shared by every component; nil means discard and none.
@@ -49,12 +53,13 @@ type Config struct {
 
 // Service is one assembled walhook: reader, matcher, sender and API.
 type Service struct {
-	reader  *cdc.Reader
-	matcher *matcher.Matcher
-	sender  *sender.Sender
-	api     *api.API
-	inbound *inbound.Service
-	handler *Handler
+	reader    *cdc.Reader
+	matcher   *matcher.Matcher
+	sender    *sender.Sender
+	api       *api.API
+	inbound   *inbound.Service
+	backfills *backfill.Service
+	handler   *Handler
 }
 
 // New assembles the components. It does no I/O. The reader is built first, so that the
@@ -83,6 +88,11 @@ func New(cfg Config) (*Service, error) {
 	ac := cfg.API
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
 	ac.Deliveries, ac.Outcomes = deliveryLog{snd}, sender.OutcomeNames()
+	ac.Trial = trial{m, snd}
+	bc := cfg.Backfill
+	bc.DB, bc.CRM, bc.Mapping, bc.Logger, bc.Registerer = cfg.DB, cfg.CRM, cfg.Mapping, cfg.Logger, cfg.Registerer
+	bf := backfill.New(bc)
+	ac.Backfills = bf
 	ic := cfg.Inbound
 	ic.DB, ic.CRM, ic.Logger, ic.Registerer, ic.Secrets = cfg.DB, cfg.CRM, cfg.Logger, cfg.Registerer, cfg.Secrets
 	ic.Authorize = api.TokenCheck(ac.Tokens)
@@ -90,7 +100,8 @@ func New(cfg Config) (*Service, error) {
 	ic.Enqueue, ic.CheckHeaders = snd.Enqueue, api.CheckHeaders
 	h := NewHandler(m, snd)
 	h.Log = cfg.Logger
-	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), inbound: inbound.New(ic), handler: h}, nil
+	h.Backfills = bf.Tracker(reader.Ack)
+	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), inbound: inbound.New(ic), backfills: bf, handler: h}, nil
 }
 
 // Load reads the webhooks, so that the first event meets them all.
@@ -118,6 +129,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.matcher.Run(gctx) })
 	g.Go(func() error { return s.sender.Run(gctx) })
 	g.Go(func() error { return s.inbound.Run(gctx) })
+	g.Go(func() error { return s.backfills.Run(gctx) })
 	return g.Wait()
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 // chunkRecord is what the delivery log keeps of one chunk (one delivery id), once,
-// whatever its number of attempts (migration 0008): its items' event ids, its (entity,
+// whatever its number of attempts (migration 0010): its items' event ids, its (entity,
 // entity id) pairs, and its request body. The send loop makes it when it renders the
 // chunk's body, so every chunk of a webhook has one — delivered from memory or queued —
 // and a retry, a redelivery or a replay, which keep the delivery id, finds it.

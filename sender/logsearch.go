@@ -100,7 +100,7 @@ func (f DeliveryFilter) check() error {
 
 // where returns the conditions on the delivery log (alias l) of webhook $1 that select
 // f, and their arguments from $2. Every filter is served by an index of migration 0003
-// or 0008 (TestDeliverySearchUsesIndexes checks the plans): the webhook's entries by id
+// or 0010 (TestDeliverySearchUsesIndexes checks the plans): the webhook's entries by id
 // (delivery_log_webhook), since (delivery_log_webhook_attempted), failures
 // (delivery_log_failed), and event and entity ids through the GIN indexes of
 // delivery_chunks, joined back on delivery_log_delivery. The SQL is built per filter

@@ -157,7 +157,8 @@ func (f pipedriveEvent) classify(it *pdItem) (pdAction, string) {
 		obj = strings.ToLower(string(inner(it.entity)))
 	}
 	switch string(act) {
-	case "Create":
+	case "Create", "Backfill":
+		// A backfilled row is, to a Pipedrive receiver, a record it has not seen yet.
 		return pdCreate, obj
 	case "Delete":
 		return pdDelete, obj

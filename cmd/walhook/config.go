@@ -110,6 +110,9 @@ type Config struct {
 	InboundRetention time.Duration `env:"WALHOOK_INBOUND_RETENTION, default=168h"`
 	// PublicURL is walhook's external base URL, used in inbound file URLs and webhookUrl.
 	PublicURL string `env:"WALHOOK_PUBLIC_URL"`
+	// ---- Backfills (see README.md, Backfill; DESIGN.md §14) ----
+	// BackfillChunkRows is how many rows one backfill chunk reads (one window).
+	BackfillChunkRows int `env:"WALHOOK_BACKFILL_CHUNK_ROWS, default=500"`
 	// ---- Secrets and per-webhook bounds (DESIGN.md §15) ----
 	// SecretKey, when set (at least 32 bytes), seals stored signatures, Basic-auth
 	// passwords and static headers (AES-256-GCM). Never logged.
@@ -264,6 +267,7 @@ func (c Config) validate() error {
 	}{
 		{"WALHOOK_WEBHOOK_CONCURRENCY", c.WebhookConcurrency}, {"WALHOOK_QUEUE_WORKERS", c.QueueWorkers},
 		{"WALHOOK_BREAKER_THRESHOLD", c.BreakerThreshold}, {"WALHOOK_INBOUND_BURST", c.InboundBurst},
+		{"WALHOOK_BACKFILL_CHUNK_ROWS", c.BackfillChunkRows},
 	} {
 		if n.value < 1 {
 			return configErrorf(n.variable, "%d is less than 1", n.value)
@@ -339,6 +343,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("payload_retention", c.PayloadRetention),
 		slog.Duration("inbound_retention", c.InboundRetention),
 		slog.String("public_url", c.PublicURL),
+		slog.Int("backfill_chunk_rows", c.BackfillChunkRows),
 	)
 }
 

@@ -237,6 +237,7 @@ func withSenderDefaults(c *Config) {
 	c.InboundMaxBytes = 10 << 20
 	c.InboundRate, c.InboundBurst = 100, 100
 	c.InboundRetention = 168 * time.Hour
+	c.BackfillChunkRows = 500
 	c.SignatureRotationGrace = 24 * time.Hour
 	c.MaxWebhookTimeout = time.Minute
 }

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/walhook/walhook/api"
+	"github.com/walhook/walhook/backfill"
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/console"
 	"github.com/walhook/walhook/inbound"
@@ -98,24 +99,8 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger) (*service, 
 		return nil, fmt.Errorf("load mapping (WALHOOK_MAPPING_FILE=%q): %w", cfg.MappingFile, err)
 	}
 	s.m = m
-	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
-	if err != nil {
-		return nil, fmt.Errorf("parse WALHOOK_DATABASE_URL: %s", redactConnString(err.Error()))
-	}
-	matcher.ConfigureCRMPool(pcfg)
-	if s.pool, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
-		return nil, fmt.Errorf("connect to the database: %s", redactConnString(err.Error()))
-	}
-	s.state = s.pool
-	if cfg.StateDatabaseURL != "" {
-		scfg, err := pgxpool.ParseConfig(cfg.StateDatabaseURL)
-		if err == nil {
-			s.state, err = pgxpool.NewWithConfig(ctx, scfg)
-		}
-		if err != nil {
-			s.pool.Close()
-			return nil, fmt.Errorf("connect to WALHOOK_STATE_DATABASE_URL: %s", redactConnString(err.Error()))
-		}
+	if s.pool, s.state, err = openPools(ctx, cfg); err != nil {
+		return nil, err
 	}
 	if err := s.checkSetup(ctx); err != nil {
 		s.close()
@@ -141,6 +126,31 @@ func startService(ctx context.Context, cfg Config, log *slog.Logger) (*service, 
 	}
 	s.routes()
 	return s, nil
+}
+
+// openPools opens the CRM database's pool and walhook's state database's: the same pool
+// unless WALHOOK_STATE_DATABASE_URL names another database.
+func openPools(ctx context.Context, cfg Config) (crm, state *pgxpool.Pool, err error) {
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("parse WALHOOK_DATABASE_URL: %s", redactConnString(err.Error()))
+	}
+	matcher.ConfigureCRMPool(pcfg)
+	if crm, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
+		return nil, nil, fmt.Errorf("connect to the database: %s", redactConnString(err.Error()))
+	}
+	if cfg.StateDatabaseURL == "" {
+		return crm, crm, nil
+	}
+	scfg, err := pgxpool.ParseConfig(cfg.StateDatabaseURL)
+	if err == nil {
+		state, err = pgxpool.NewWithConfig(ctx, scfg)
+	}
+	if err != nil {
+		crm.Close()
+		return nil, nil, fmt.Errorf("connect to WALHOOK_STATE_DATABASE_URL: %s", redactConnString(err.Error()))
+	}
+	return crm, state, nil
 }
 
 // newRegistry returns the registry /metrics serves: walhook's metrics are added by each
@@ -185,6 +195,7 @@ func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.
 		API: api.Config{Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets, MaxTimeout: c.MaxWebhookTimeout},
 		Inbound: inbound.Config{MaxBytes: c.InboundMaxBytes, Rate: c.InboundRate, Burst: c.InboundBurst,
 			Retention: c.InboundRetention, PublicURL: c.PublicURL},
+		Backfill: backfill.Config{ChunkRows: c.BackfillChunkRows},
 	}, nil
 }
 

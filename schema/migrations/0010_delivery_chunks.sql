@@ -1,8 +1,8 @@
--- 0008: the delivery log per event (DESIGN.md §14): what each logged chunk carried, its
+-- 0010: the delivery log per event (DESIGN.md §14): what each logged chunk carried, its
 -- request body (compressed) for the payload retention, and the indexes that search the
 -- log by event id, entity id, status and time.
 --
--- This file is the body of a PL/pgSQL block that runs only when version 8 is not yet in
+-- This file is the body of a PL/pgSQL block that runs only when version 10 is not yet in
 -- walhook.schema_migrations; Setup records the version itself (see package schema's doc).
 --
 -- One row per chunk (per delivery_id), not per attempt: a chunk retried ten times carries

@@ -1,0 +1,350 @@
+package backfill
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/mapping"
+	"github.com/walhook/walhook/matcher"
+)
+
+// Tracker is the reader's side of backfills: it watches the stream between each chunk's
+// watermarks and turns the chunk into events (see the package doc). It is used from the
+// reader's goroutine only: Observe every event, Message every backfill message, Commit
+// every transaction end, Reset at every session start.
+type Tracker struct {
+	m   *mapping.Mapping
+	db  *pgxpool.Pool // walhook's state database, for rechecks
+	ack func(event.LSN)
+	log *slog.Logger
+	met *metrics
+
+	windows map[string]*window      // open windows by backfill id
+	held    map[string][]heldLow    // low watermark transactions not yet acknowledged
+	filters map[string]*filterEntry // compiled filters by backfill id
+
+	// Of the transaction being read:
+	lows     []string // backfills whose low watermark it holds
+	releases []string // backfills whose held low watermarks it releases
+	rechecks []recheck
+	seen     []seenWindow
+}
+
+// seenWindow is a chunk the reader has taken: backfill b's window n.
+type seenWindow struct {
+	b string
+	n int64
+}
+
+// window is one chunk's watch: the rows of its entity that changed since its low watermark.
+type window struct {
+	n       int64
+	entity  event.EntityName
+	touched map[string]touch // by entity id
+}
+
+// touch is the last change of a row seen in a window.
+type touch struct {
+	xid     uint32
+	deleted bool
+}
+
+type heldLow struct {
+	end event.LSN
+	at  time.Time
+}
+
+type filterEntry struct {
+	raw string
+	f   *matcher.RowFilter
+}
+
+type recheck struct {
+	backfill, entity, table string
+	key                     []string
+}
+
+// maxHold bounds how long a low watermark may keep the slot's position from advancing: a
+// chunk that never came (its backfill's worker died and the backfill was never resumed)
+// must not pin the WAL.
+const maxHold = 10 * time.Minute
+
+// Tracker returns the reader's side of the backfills, acknowledging held low watermarks
+// with ack (the reader's Ack). It does no I/O.
+func (s *Service) Tracker(ack func(event.LSN)) *Tracker {
+	return &Tracker{m: s.cfg.Mapping, db: s.cfg.DB, ack: ack, log: s.log, met: s.met,
+		windows: map[string]*window{}, held: map[string][]heldLow{}, filters: map[string]*filterEntry{}}
+}
+
+// Reset forgets every window and held watermark: a new replication session starts before
+// them (they were never acknowledged), so they come again.
+func (t *Tracker) Reset() {
+	clear(t.windows)
+	clear(t.held)
+	t.lows, t.releases, t.rechecks, t.seen = t.lows[:0], t.releases[:0], t.rechecks[:0], t.seen[:0]
+}
+
+// Observe records a live event's change in the open windows of its entity.
+func (t *Tracker) Observe(ev *event.Event) {
+	if len(t.windows) == 0 || ev.Target != "" {
+		return
+	}
+	for _, w := range t.windows {
+		if w.entity == ev.Entity {
+			w.touched[ev.EntityID] = touch{xid: ev.XID, deleted: ev.Action == event.ActionDelete}
+		}
+	}
+}
+
+// Message takes a backfill message and returns the events it raises: for a chunk, one
+// event per row that is current and passes the backfill's filter, for its webhook only.
+func (t *Tracker) Message(m event.Message) ([]*event.Event, error) {
+	if len(m.Content) == 0 {
+		return nil, fmt.Errorf("%w: empty", ErrMessage)
+	}
+	switch m.Content[0] {
+	case kindLow:
+		mk, err := parseMark(m.Content[1:])
+		if err != nil {
+			return nil, err
+		}
+		// A newer window of the same backfill means the last one's chunk never came (its
+		// worker stopped between the two): release its watermark.
+		t.releases = append(t.releases, mk.Backfill)
+		t.lows = append(t.lows, mk.Backfill)
+		t.windows[mk.Backfill] = &window{n: mk.Window, entity: event.EntityName(mk.Entity), touched: map[string]touch{}}
+		return nil, nil
+	case kindEnd:
+		mk, err := parseMark(m.Content[1:])
+		if err != nil {
+			return nil, err
+		}
+		delete(t.windows, mk.Backfill)
+		delete(t.filters, mk.Backfill)
+		t.releases = append(t.releases, mk.Backfill)
+		return nil, nil
+	case kindChunk:
+		return t.chunk(m)
+	}
+	return nil, fmt.Errorf("%w: unknown kind %q", ErrMessage, m.Content[0])
+}
+
+// chunk raises the events of a chunk's rows, leaving out (to be read again) every row that
+// changed in its window after the version the chunk read.
+func (t *Tracker) chunk(m event.Message) ([]*event.Event, error) {
+	h, rows, err := parseChunk(m.Content[1:])
+	if err != nil {
+		return nil, err
+	}
+	e := t.m.Entity(h.Entity)
+	if e == nil {
+		t.log.Error("backfill chunk of an entity the mapping no longer has; its rows are left out", "backfill_id", h.Backfill, "entity", h.Entity)
+		return nil, nil
+	}
+	filter, err := t.filter(h)
+	if err != nil {
+		return nil, err
+	}
+	w := t.windows[h.Backfill]
+	if w != nil && w.n != h.Window {
+		w = nil
+	}
+	delete(t.windows, h.Backfill)
+	t.releases = append(t.releases, h.Backfill)
+	t.seen = append(t.seen, seenWindow{h.Backfill, h.Window})
+	names := make([]string, len(h.Fields))
+	copy(names, h.Fields)
+	name := event.EventName(e.EventName(event.ActionBackfill))
+	evs := make([]*event.Event, 0, len(rows))
+	keys := make([]string, len(h.Keys))
+	for i, r := range rows {
+		for j, k := range r.keys {
+			keys[j] = string(k)
+		}
+		id := strings.Join(keys, mapping.KeySeparator)
+		if w == nil || stale(w, id, r.xmin) {
+			// No window (the low watermark was not seen): nothing tells whether the row
+			// changed while it was read, so it is read again, never sent stale.
+			if tc, ok := w.touchOf(id); !ok || !tc.deleted {
+				t.rechecks = append(t.rechecks, recheck{backfill: h.Backfill, entity: h.Entity, table: h.Table, key: append([]string(nil), keys...)})
+			}
+			t.met.left.Inc()
+			continue
+		}
+		row := event.TextRow(names, h.OIDs, r.fields)
+		if !filter.Match(event.EntityName(e.Name), row) {
+			continue
+		}
+		evs = append(evs, &event.Event{
+			ID:         rowEventID(m.CommitLSN, m.Seq, i, name),
+			Name:       name,
+			Entity:     event.EntityName(e.Name),
+			Action:     event.ActionBackfill,
+			Custom:     e.Custom,
+			Table:      h.Table,
+			EntityID:   id,
+			CommitLSN:  m.CommitLSN,
+			CommitTime: m.CommitTime,
+			XID:        m.XID,
+			Seq:        m.Seq,
+			New:        row,
+			Target:     h.Webhook,
+		})
+	}
+	t.met.sent.Add(float64(len(evs)))
+	return evs, nil
+}
+
+// touchOf returns the row's last change in the window; false for none or no window.
+func (w *window) touchOf(id string) (touch, bool) {
+	if w == nil {
+		return touch{}, false
+	}
+	tc, ok := w.touched[id]
+	return tc, ok
+}
+
+// stale reports whether a chunk's row may be older than the stream has already said: it
+// changed in the window, and not by the transaction that wrote the version the chunk read
+// (xmin: the chunk read the last change, so it is current), or it was deleted.
+func stale(w *window, id string, xmin uint64) bool {
+	tc, ok := w.touched[id]
+	if !ok {
+		return false
+	}
+	return tc.deleted || uint64(tc.xid) != xmin
+}
+
+// filter returns the chunk's compiled filter, compiling it once per backfill.
+func (t *Tracker) filter(h *header) (*matcher.RowFilter, error) {
+	raw := string(h.Filter)
+	if fe := t.filters[h.Backfill]; fe != nil && fe.raw == raw {
+		return fe.f, nil
+	}
+	f, err := matcher.CompileRowFilter(t.m, "filter", h.Filter)
+	if err != nil {
+		// Checked when the backfill was created; a mapping changed since can break it.
+		t.log.Error("backfill filter no longer compiles; the chunk is sent unfiltered", "backfill_id", h.Backfill, "err", err)
+		f = nil
+	}
+	t.filters[h.Backfill] = &filterEntry{raw: raw, f: f}
+	return f, nil
+}
+
+// rowEventID is a backfill row's event id: the chunk's place in the stream and the row's
+// place in the chunk, so it is stable when the chunk is replayed from the slot.
+func rowEventID(commit event.LSN, seq uint32, i int, name event.EventName) event.EventID {
+	b := make([]byte, 0, 40+len(name))
+	s := strconv.FormatUint(uint64(commit), 16)
+	for j := len(s); j < 16; j++ {
+		b = append(b, '0')
+	}
+	b = append(b, s...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, uint64(seq), 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(i), 10)
+	b = append(b, '-')
+	b = append(b, name...)
+	return event.EventID(b)
+}
+
+// Commit ends the transaction txn. It records the rows to read again, acknowledges the low
+// watermarks the transaction released, and reports whether txn is itself a low watermark
+// to hold: the caller then does not pass it on, and the Tracker acknowledges it once its
+// chunk has been read (so a restart never begins inside a window).
+func (t *Tracker) Commit(ctx context.Context, txn event.Txn) (hold bool, err error) {
+	if len(t.rechecks) > 0 || len(t.seen) > 0 {
+		if err := t.record(ctx); err != nil {
+			return false, err
+		}
+	}
+	for _, b := range t.releases {
+		for _, h := range t.held[b] {
+			t.ack(h.end)
+		}
+		delete(t.held, b)
+	}
+	t.releases = t.releases[:0]
+	for b, hs := range t.held {
+		if len(hs) > 0 && txn.CommitTime.Sub(hs[0].at) > maxHold {
+			t.log.Error("backfill window not closed; releasing its watermark so the slot can advance", "backfill_id", b, "held_since", hs[0].at)
+			for _, h := range hs {
+				t.ack(h.end)
+			}
+			delete(t.held, b)
+			delete(t.windows, b)
+		}
+	}
+	if len(t.lows) == 0 {
+		return false, nil
+	}
+	for _, b := range t.lows {
+		t.held[b] = append(t.held[b], heldLow{end: txn.EndLSN, at: txn.CommitTime})
+	}
+	t.lows = t.lows[:0]
+	return true, nil
+}
+
+// record writes, in one transaction, the rows left out of the transaction's chunks (to be
+// read again; a repeat after a restart changes nothing) and that their windows were seen.
+func (t *Tracker) record(ctx context.Context) error {
+	n := len(t.rechecks)
+	ids, ents, tables, keys := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	for i, r := range t.rechecks {
+		ids[i], ents[i], tables[i] = r.backfill, r.entity, r.table
+		keys[i] = encodeKey(r.key)
+	}
+	seenIDs, seenN := make([]string, len(t.seen)), make([]int64, len(t.seen))
+	for i, s := range t.seen {
+		seenIDs[i], seenN[i] = s.b, s.n
+	}
+	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
+		if n > 0 {
+			if _, err := tx.Exec(ctx, `INSERT INTO walhook.backfill_rechecks (backfill_id, entity, tbl, key)
+				SELECT b::uuid, e, t, k::text[] FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(b, e, t, k)
+				WHERE EXISTS (SELECT 1 FROM walhook.backfills WHERE id = b::uuid)
+				ON CONFLICT DO NOTHING`, ids, ents, tables, keys); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `UPDATE walhook.backfills AS b SET seen_window = greatest(b.seen_window, x.n)
+			FROM unnest($1::text[], $2::bigint[]) AS x(id, n) WHERE b.id = x.id::uuid`, seenIDs, seenN)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record backfill chunks taken (%d rows to read again): %w", n, err)
+	}
+	t.met.rechecked.Add(float64(n))
+	t.rechecks, t.seen = t.rechecks[:0], t.seen[:0]
+	return nil
+}
+
+// encodeKey writes key values as a text[] literal.
+func encodeKey(vals []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, v := range vals {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for _, c := range v {
+			if c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(c)
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
