@@ -494,7 +494,7 @@ func TestConsole(t *testing.T) {
 
 	// Backfill: progress, or the graceful message while the API lacks the route.
 	run(t, b, "backfill tab", chromedp.Click(css("#tab-backfill")), chromedp.WaitVisible(css("#backfill-form")))
-	if code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+tasksID+"/backfill", nil); code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
+	if routeMissing(t, p.base+webhooksPath+"/"+tasksID+"/backfill") {
 		run(t, b, "backfill unavailable", chromedp.WaitVisible(css("#bf-text")))
 		if got := textOf(t, b, "#bf-text"); !strings.Contains(got, "not available in this version") {
 			t.Errorf("backfill progress without the API: %q", got)
@@ -561,6 +561,27 @@ func TestConsole(t *testing.T) {
 }
 
 // apiCallBody POSTs an empty JSON object with the e2e token and returns the status.
+// routeMissing reports whether GET url is answered as a route this walhook lacks (405,
+// 501, or a 404 naming no field), as the console's unavailable() tells it from "no
+// backfill yet" (a 404 naming the field backfill).
+func routeMissing(t *testing.T, url string) bool {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+e2eToken)
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	var e struct{ Field string }
+	_ = json.NewDecoder(resp.Body).Decode(&e)
+	return resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented ||
+		resp.StatusCode == http.StatusNotFound && e.Field == ""
+}
+
 func apiCallBody(t *testing.T, method, url string) int {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader("{}"))
