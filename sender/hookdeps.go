@@ -47,6 +47,9 @@ type loopDeps struct {
 	queued func()
 	// slots bounds the chunks rendered at the memory limit, sender-wide (nil: unbounded).
 	slots *renderSlots
+	// record hands a rendered request's chunk record to the delivery log without
+	// waiting (logWriter.addChunk); nil: none is kept.
+	record func(chunkRecord)
 }
 
 // laneQueue is the durable queue as a send loop uses it. *store satisfies it. Its methods
@@ -95,6 +98,7 @@ func (s *Sender) loopDeps() *loopDeps {
 		detach:    s.detach,
 		queued:    s.signalQueue,
 		slots:     newRenderSlots(renderSlotCount(s.cfg.MemoryLimitBytes)),
+		record:    s.logw.addChunk,
 	}
 	if s.cfg.Webhooks != nil {
 		d.disable = func(ctx context.Context, webhookID, deliveryID string) bool {
