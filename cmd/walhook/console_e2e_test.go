@@ -567,6 +567,16 @@ func TestConsole(t *testing.T) {
 		t.Errorf("at phone width the page is %v px wide (scrollWidth, innerWidth)", w)
 	}
 	shots.shot(b, "phone")
+	// The backfill progress and the inbound screen fit the phone too.
+	run(t, b, "backfill at phone width", chromedp.Navigate(p.base+"/console/#/webhooks/"+contactsID+"/backfill"),
+		chromedp.WaitVisible(css(`#bf-progress[data-state="cancelled"]`)))
+	if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
+		t.Errorf("the backfill tab at phone width is %v px wide (scrollWidth, innerWidth)", w)
+	}
+	run(t, b, "inbound at phone width", chromedp.Navigate(p.base+"/console/#/inbound"), chromedp.WaitVisible(css("#inbound-form")))
+	if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
+		t.Errorf("the inbound screen at phone width is %v px wide (scrollWidth, innerWidth)", w)
+	}
 	for _, r := range []*receiver{tasks, accounts, contacts} {
 		r.checkNoProblems(t)
 	}
@@ -596,6 +606,7 @@ func consoleBackfill(t *testing.T, b context.Context, p *walhookProc, shots *scr
 	// The progress bar moves (caught when a poll lands mid-way; the screenshot is best effort).
 	runWithin(t, b, 30*time.Second, "backfill progress", waitJS(`(() => { const d = document.getElementById("bf-progress").dataset;
 		return d.state === "done" || (d.state === "running" && Number(d.done) >= 1); })()`))
+	eval[bool](t, b, `(window.scrollTo(0, document.getElementById("tab-backfill").getBoundingClientRect().top + window.scrollY - 16), true)`)
 	shots.shot(b, "backfill")
 	runWithin(t, b, 30*time.Second, "backfill done", chromedp.WaitVisible(css(`#bf-progress[data-state="done"]`)))
 	if got := eval[[]string](t, b, `(() => { const d = document.getElementById("bf-progress").dataset; const bar = document.getElementById("bf-bar");

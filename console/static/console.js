@@ -422,7 +422,7 @@
 
   function webhookRow(wh) {
     const status = wh.status || "active";
-    const statusCell = el("div", {}, badge(status, statusClass[status]));
+    const statusCell = el("div", { class: "status" }, badge(status, statusClass[status]));
     if (wh.disabled_reason) statusCell.append(el("div", { class: "reason small", text: wh.disabled_reason }));
     const link = el("a", { href: "#/webhooks/" + encodeURIComponent(wh.id), text: wh.url });
     const toggle = status === "active"
@@ -433,7 +433,7 @@
     const tr = el("tr", { "data-id": wh.id, "data-status": status, "data-name": wh.name || undefined });
     tr.append(
       cell("Status", statusCell),
-      cell("Name", wh.name ? el("span", { class: "name", text: wh.name }) : el("span", { class: "muted", text: "—" })),
+      cell("Name", wh.name ? el("span", { text: wh.name }) : el("span", { class: "muted", text: "—" }), "name"),
       cell("URL", link, "url"),
       cell("Events", eventChips(wh.events)),
       cell("Signing", (wh.signing || "pipeliner") + (wh.signature ? " · signed" : "")),
@@ -1007,6 +1007,8 @@
     const total = Number(d.rows_total) || 0;
     const state = String(d.state || "");
     const running = state === "running";
+    // "Already running" (409) is stale once the backfill it meant has ended.
+    if (!running) $("bf-error").textContent = "";
     box.hidden = false;
     box.dataset.state = state;
     box.dataset.done = String(done);
