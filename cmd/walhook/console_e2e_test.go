@@ -437,9 +437,9 @@ func TestConsole(t *testing.T) {
 		created.Name != "crm-contacts" {
 		t.Fatalf("webhook %q created through the console: %d %+v", contactsID, code, created)
 	}
-	if got := []string{textOf(t, b, "#webhook-heading"), textOf(t, b, "#wh-name")}; got[0] != "crm-contacts" || got[1] != "crm-contacts" {
-		t.Errorf("webhook page heading and name %q, want crm-contacts", got)
-	}
+	// The page is headed by the name, which is also among its facts.
+	run(t, b, "the webhook's name shown", waitJS(`document.getElementById("webhook-heading").textContent === "crm-contacts" &&
+		document.getElementById("wh-name")?.textContent === "crm-contacts"`))
 
 	// Send a test: the receiver's 200, the latency and the exact body sent.
 	run(t, b, "send a test", chromedp.Click(css("#wh-test")), chromedp.WaitVisible(css("#notice .bad, #test-result")))
@@ -641,6 +641,9 @@ func consoleBackfill(t *testing.T, b context.Context, p *walhookProc, shots *scr
 	if got := textOf(t, b, "#notice"); got != "Backfill cancelled." {
 		t.Errorf("notice after cancelling: %q", got)
 	}
+	if got := eval[string](t, b, `document.activeElement.id`); got != "bf-start" {
+		t.Errorf("focus after cancelling is on %q, want the Start button (Cancel is gone)", got)
+	}
 	if code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+id+"/backfill", &bf); code != http.StatusOK || bf.State != "cancelled" {
 		t.Errorf("API backfill after cancelling in the console: %d %+v", code, bf)
 	}
@@ -699,6 +702,9 @@ func consoleInbound(t *testing.T, b context.Context, p *walhookProc, shots *scre
 		chromedp.Click(css(`a[data-nav="inbound"]`)), chromedp.WaitVisible(css(row+" button")),
 		chromedp.Click(css(row+" button")), chromedp.WaitVisible(css("#confirm-dialog")),
 		chromedp.Click(css("#confirm-ok")), chromedp.WaitVisible(css("#inbound-message")))
+	if got := eval[string](t, b, `document.activeElement.id`); got != "in-key" {
+		t.Errorf("focus after deleting an inbound webhook is on %q, want the event key field", got)
+	}
 	if status, raw := inboundCommand(t, p.base, "webhook.get", nil, nil); status != http.StatusOK || strings.TrimSpace(string(raw)) != "[]" {
 		t.Errorf("webhook.get after deleting in the console: %d %s", status, raw)
 	}

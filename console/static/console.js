@@ -1016,6 +1016,8 @@
     const st = $("bf-state");
     st.textContent = state || "unknown";
     st.className = "badge " + (backfillStateClass[state] || "");
+    // A Cancel button that hides while focused (after cancelling) hands the focus on.
+    if (!running && document.activeElement === $("bf-cancel")) $("bf-start").focus();
     $("bf-cancel").hidden = !running;
     const bar = $("bf-bar");
     bar.max = total > 0 ? total : 1;
@@ -1134,6 +1136,7 @@
     const r = await api("POST", INBOUND + "webhook.delete?uuid=" + encodeURIComponent(w.uuid));
     if (!r.ok) { notify("bad", "Delete failed: " + r.message); return; }
     notify("ok", "Inbound webhook " + w.eventKey + " deleted.");
+    $("in-key").focus(); // its row, and the button that had the focus, are gone
     loadInbound();
   }
 
