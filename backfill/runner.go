@@ -187,9 +187,11 @@ func (s *Service) step(ctx context.Context, id string, st *state) (int, error) {
 		_, err = s.cfg.DB.Exec(ctx, `UPDATE walhook.backfills SET next_window = next_window + 1, rows_reread = rows_reread + $2,
 			modified = now() WHERE id = $1`, id, n)
 		if err == nil {
+			// Only what was recorded before this window: the reader may already have left a
+			// row out of this very window again (it then records this window).
 			_, err = s.cfg.DB.Exec(ctx, `DELETE FROM walhook.backfill_rechecks AS r USING unnest($4::text[]) AS x(k)
-				WHERE r.backfill_id = $1 AND r.entity = $2 AND r.tbl = $3 AND r.key = x.k::text[]`,
-				id, rc.entity.Name, rc.table.String(), encodeKeys(rc.keys))
+				WHERE r.backfill_id = $1 AND r.entity = $2 AND r.tbl = $3 AND r.key = x.k::text[] AND r.win < $5`,
+				id, rc.entity.Name, rc.table.String(), encodeKeys(rc.keys), st.nextWindow)
 		}
 		if err != nil {
 			return 0, fmt.Errorf("record backfill %s reread: %w", id, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +69,7 @@ type filterEntry struct {
 type recheck struct {
 	backfill, entity, table string
 	key                     []string
+	window                  int64
 }
 
 // maxHold bounds how long a low watermark may keep the slot's position from advancing: a
@@ -174,7 +174,8 @@ func (t *Tracker) chunk(m event.Message) ([]*event.Event, error) {
 			// No window (the low watermark was not seen): nothing tells whether the row
 			// changed while it was read, so it is read again, never sent stale.
 			if tc, ok := w.touchOf(id); !ok || !tc.deleted {
-				t.rechecks = append(t.rechecks, recheck{backfill: h.Backfill, entity: h.Entity, table: h.Table, key: append([]string(nil), keys...)})
+				t.rechecks = append(t.rechecks, recheck{backfill: h.Backfill, entity: h.Entity, table: h.Table,
+					key: append([]string(nil), keys...), window: h.Window})
 			}
 			t.met.left.Inc()
 			continue
@@ -184,7 +185,7 @@ func (t *Tracker) chunk(m event.Message) ([]*event.Event, error) {
 			continue
 		}
 		evs = append(evs, &event.Event{
-			ID:         rowEventID(m.CommitLSN, m.Seq, i, name),
+			ID:         event.MakeID(m.CommitLSN, m.Seq, i, name),
 			Name:       name,
 			Entity:     event.EntityName(e.Name),
 			Action:     event.ActionBackfill,
@@ -239,24 +240,6 @@ func (t *Tracker) filter(h *header) (*matcher.RowFilter, error) {
 	return f, nil
 }
 
-// rowEventID is a backfill row's event id: the chunk's place in the stream and the row's
-// place in the chunk, so it is stable when the chunk is replayed from the slot.
-func rowEventID(commit event.LSN, seq uint32, i int, name event.EventName) event.EventID {
-	b := make([]byte, 0, 40+len(name))
-	s := strconv.FormatUint(uint64(commit), 16)
-	for j := len(s); j < 16; j++ {
-		b = append(b, '0')
-	}
-	b = append(b, s...)
-	b = append(b, '-')
-	b = strconv.AppendUint(b, uint64(seq), 10)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, int64(i), 10)
-	b = append(b, '-')
-	b = append(b, name...)
-	return event.EventID(b)
-}
-
 // Commit ends the transaction txn. It records the rows to read again, acknowledges the low
 // watermarks the transaction released, and reports whether txn is itself a low watermark
 // to hold: the caller then does not pass it on, and the Tracker acknowledges it once its
@@ -298,9 +281,9 @@ func (t *Tracker) Commit(ctx context.Context, txn event.Txn) (hold bool, err err
 // read again; a repeat after a restart changes nothing) and that their windows were seen.
 func (t *Tracker) record(ctx context.Context) error {
 	n := len(t.rechecks)
-	ids, ents, tables, keys := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	ids, ents, tables, keys, wins := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]int64, n)
 	for i, r := range t.rechecks {
-		ids[i], ents[i], tables[i] = r.backfill, r.entity, r.table
+		ids[i], ents[i], tables[i], wins[i] = r.backfill, r.entity, r.table, r.window
 		keys[i] = encodeKey(r.key)
 	}
 	seenIDs, seenN := make([]string, len(t.seen)), make([]int64, len(t.seen))
@@ -309,10 +292,13 @@ func (t *Tracker) record(ctx context.Context) error {
 	}
 	err := pgx.BeginFunc(ctx, t.db, func(tx pgx.Tx) error {
 		if n > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO walhook.backfill_rechecks (backfill_id, entity, tbl, key)
-				SELECT b::uuid, e, t, k::text[] FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS x(b, e, t, k)
+			// A row already recorded (being read again right now, say) keeps its record, with
+			// this later window: the read under way then does not clear it.
+			if _, err := tx.Exec(ctx, `INSERT INTO walhook.backfill_rechecks AS r (backfill_id, entity, tbl, key, win)
+				SELECT b::uuid, e, t, k::text[], w FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[]) AS x(b, e, t, k, w)
 				WHERE EXISTS (SELECT 1 FROM walhook.backfills WHERE id = b::uuid)
-				ON CONFLICT DO NOTHING`, ids, ents, tables, keys); err != nil {
+				ON CONFLICT (backfill_id, entity, tbl, key) DO UPDATE SET win = greatest(r.win, excluded.win)`,
+				ids, ents, tables, keys, wins); err != nil {
 				return err
 			}
 		}

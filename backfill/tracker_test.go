@@ -11,9 +11,9 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/mapping"
-	"github.com/walhook/walhook/schema"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -26,19 +26,10 @@ const (
 // stateDB returns a pool on a fresh database with walhook's migrations and one backfill.
 func stateDB(tb testing.TB) (*pgxpool.Pool, *mapping.Mapping) {
 	tb.Helper()
-	dsn := pgtest.NewDatabase(tb, "")
+	dsn := crmtest.StateDSN(tb)
 	m, err := mapping.Load("")
 	if err != nil {
 		tb.Fatal(err)
-	}
-	steps, err := schema.Plan(m, schema.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, s := range steps {
-		if strings.HasPrefix(s.Name, "migration ") {
-			pgtest.Exec(tb, dsn, s.SQL)
-		}
 	}
 	pgtest.Exec(tb, dsn, `INSERT INTO walhook.backfills (id, webhook_id, entities, rate) VALUES ($1, $2, '{Task}', 100)`, testBackfill, testWebhook)
 	pool, err := pgxpool.New(context.Background(), dsn)
@@ -169,6 +160,23 @@ func TestTrackerWindow(t *testing.T) {
 	var seen int64
 	if err := db.QueryRow(context.Background(), `SELECT seen_window FROM walhook.backfills WHERE id = $1`, testBackfill).Scan(&seen); err != nil || seen != 1 {
 		t.Errorf("seen_window %d (%v), want 1", seen, err)
+	}
+
+	// Row 1 is being read again in window 2 and changes inside it once more: its record
+	// moves to window 2, so the worker's clearing of what it recorded before window 2 keeps it.
+	s.message(appendMark(kindLow, mark{Backfill: testBackfill, Window: 2, Entity: "Task"}))
+	s.txn(12)
+	s.live("1", 200, event.ActionUpdate)
+	s.txn(200)
+	if evs := s.message(chunk(t, 2, "", taskRow(150, "1", "Planned"))); len(evs) != 0 {
+		t.Errorf("a row changed again inside its reread window raised %d events", len(evs))
+	}
+	s.txn(13)
+	if _, err := db.Exec(context.Background(), `DELETE FROM walhook.backfill_rechecks WHERE win < 2`); err != nil {
+		t.Fatal(err)
+	}
+	if got := rechecks(t, db); !slices.Equal(got, []string{"1"}) {
+		t.Errorf("after clearing the records before window 2: %v, want [1] (recorded again in window 2)", got)
 	}
 }
 

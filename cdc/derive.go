@@ -250,7 +250,7 @@ func (d *decoder) emitLike(base *event.Event, name event.EventName, action event
 }
 
 func (d *decoder) hand(ev *event.Event) error {
-	ev.ID = makeEventID(ev.CommitLSN, ev.Seq, ev.Name)
+	ev.ID = event.MakeID(ev.CommitLSN, ev.Seq, -1, ev.Name)
 	d.txn.events++
 	d.countEvent(ev.Entity)
 	if err := d.h.event(ev); err != nil {

@@ -2,6 +2,7 @@ package event
 
 import (
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/walhook/walhook/internal/jsonx"
@@ -144,4 +145,26 @@ type Txn struct {
 	// Changes counts the row changes decoded; Events the events raised.
 	Changes int
 	Events  int
+}
+
+// MakeID builds an event id from the change's place in the stream: "<commit LSN, 16 hex
+// digits>-<seq>-<name>", or, for the part-th of several events one message raises (a
+// backfill chunk's rows; part ≥ 0), "<commit LSN>-<seq>.<part>-<name>". A replay of the
+// same change builds the same id.
+func MakeID(commit LSN, seq uint32, part int, name EventName) EventID {
+	b := make([]byte, 0, 16+1+10+1+10+1+len(name))
+	s := strconv.FormatUint(uint64(commit), 16)
+	for i := len(s); i < 16; i++ {
+		b = append(b, '0')
+	}
+	b = append(b, s...)
+	b = append(b, '-')
+	b = strconv.AppendUint(b, uint64(seq), 10)
+	if part >= 0 {
+		b = append(b, '.')
+		b = strconv.AppendInt(b, int64(part), 10)
+	}
+	b = append(b, '-')
+	b = append(b, name...)
+	return EventID(b)
 }

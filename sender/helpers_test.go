@@ -22,12 +22,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/walhook/walhook/event"
+	"github.com/walhook/walhook/internal/crmtest"
 	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testwait"
-	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/matcher"
-	"github.com/walhook/walhook/schema"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -42,20 +41,7 @@ func stateDB(tb testing.TB) *pgxpool.Pool {
 // stateDBTraced is stateDB with tracer on the pool's connections (nil: none).
 func stateDBTraced(tb testing.TB, tracer pgx.QueryTracer) *pgxpool.Pool {
 	tb.Helper()
-	dsn := pgtest.NewDatabase(tb, "")
-	m, err := mapping.Load("")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	steps, err := schema.Plan(m, schema.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for _, s := range steps {
-		if strings.HasPrefix(s.Name, "migration ") {
-			pgtest.Exec(tb, dsn, s.SQL)
-		}
-	}
+	dsn := crmtest.StateDSN(tb)
 	return newTracedPool(tb, dsn, tracer)
 }
 

@@ -6,6 +6,7 @@ package crmtest
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -84,4 +85,25 @@ func (c *CRM) Exec(tb testing.TB, sql string) {
 	if _, err := c.Conn.Exec(context.Background(), "BEGIN;"+sql+";COMMIT"); err != nil {
 		tb.Fatalf("crmtest: exec %q: %v", sql, err)
 	}
+}
+
+// StateDSN creates an empty database holding walhook's own schema only (the migrations:
+// no CRM tables, publication or slot), for tests of walhook's state, and returns its DSN.
+func StateDSN(tb testing.TB) string {
+	tb.Helper()
+	dsn := pgtest.NewDatabase(tb, "")
+	m, err := mapping.Load("")
+	if err != nil {
+		tb.Fatalf("crmtest: load mapping: %v", err)
+	}
+	steps, err := schema.Plan(m, schema.Options{})
+	if err != nil {
+		tb.Fatalf("crmtest: plan: %v", err)
+	}
+	for _, s := range steps {
+		if strings.HasPrefix(s.Name, "migration ") {
+			pgtest.Exec(tb, dsn, s.SQL)
+		}
+	}
+	return dsn
 }

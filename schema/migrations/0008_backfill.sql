@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS walhook.backfill_rechecks (
     entity      text NOT NULL,
     tbl         text NOT NULL,
     key         text[] NOT NULL,
+    -- The last window that left the row out: reading it again in a later window clears
+    -- only what was recorded before that window.
+    win         bigint NOT NULL DEFAULT 0,
     PRIMARY KEY (backfill_id, entity, tbl, key)
 );
 COMMENT ON TABLE walhook.backfill_rechecks IS
