@@ -52,6 +52,9 @@ type Config struct {
 	LookupTimeout time.Duration
 	// Deliveries serves the delivery sub-resources; nil answers them with 501.
 	Deliveries DeliveryLog
+	// Outcomes are the outcome words the delivery log's status search and replay accept
+	// (sender.OutcomeNames); empty accepts any lowercase word.
+	Outcomes []string
 	// Trial serves test-send and preview; nil answers them with 501.
 	Trial Trial
 	// Backfills serves the backfill sub-resource; nil answers it with 501.
@@ -92,6 +95,8 @@ func routes() []route {
 		{method: "PATCH", path: BasePath + "/{id}", name: "update", serve: (*API).update},
 		{method: "DELETE", path: BasePath + "/{id}", name: "delete", serve: (*API).delete},
 		{method: "GET", path: BasePath + "/{id}/deliveries", name: "deliveries", serve: (*API).deliveries},
+		{method: "GET", path: BasePath + "/{id}/deliveries/{delivery_id}", name: "delivery", serve: (*API).delivery},
+		{method: "POST", path: BasePath + "/{id}/replay", name: "replay", serve: (*API).replay},
 		{method: "GET", path: BasePath + "/{id}/dead-letters", name: "dead_letters", serve: (*API).deadLetters},
 		{method: "POST", path: BasePath + "/{id}/redeliver", name: "redeliver", serve: (*API).redeliver},
 		{method: "POST", path: BasePath + "/{id}/pause", name: "pause", serve: (*API).pause},

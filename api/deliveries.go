@@ -5,68 +5,64 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/walhook/walhook/internal/jsonx"
 	"github.com/walhook/walhook/matcher"
 )
 
-// DeliveryLog serves a webhook's delivery sub-resources; the sender implements it. Every
-// method is called only for a webhook that exists; a dead letter that does not exist is an
-// error wrapping matcher.ErrNotFound. Methods must be safe for concurrent use.
+// DeliveryLog serves a webhook's delivery sub-resources; the sender implements it
+// (wired in package pipeline). Every method is called only for a webhook that exists,
+// with arguments the API has validated; a dead letter or a delivery that does not exist
+// is an error wrapping matcher.ErrNotFound. Methods must be safe for concurrent use.
 type DeliveryLog interface {
-	// Deliveries returns one page of the webhook's delivery attempts, newest first, as a
-	// JSON-encodable slice, and how many there are in all.
-	Deliveries(ctx context.Context, webhookID string, p Page) (items any, total int, err error)
+	// Deliveries returns one page of the webhook's delivery attempts that f selects,
+	// newest first, as a JSON-encodable slice, and how many there are in all.
+	Deliveries(ctx context.Context, webhookID string, f DeliveryFilter, p Page) (items any, total int, err error)
+	// Delivery returns one logged chunk of the webhook, by delivery id: its items' ids,
+	// its attempts and its request body while retained, JSON-encodable.
+	Delivery(ctx context.Context, webhookID, deliveryID string) (any, error)
 	// DeadLetters returns one page of the webhook's dead-lettered chunks (in the
 	// implementation's order) and how many there are in all.
 	DeadLetters(ctx context.Context, webhookID string, p Page) (items any, total int, err error)
 	// Redeliver queues the dead letter deadLetterID of the webhook for delivery again, or
 	// all of its dead letters when deadLetterID is "", and returns how many were queued.
 	Redeliver(ctx context.Context, webhookID, deadLetterID string) (int, error)
+	// Replay queues again the logged chunks of the webhook in w and answers what it did,
+	// JSON-encodable ({"replayed": n, "skipped": {reason: n}}).
+	Replay(ctx context.Context, webhookID string, w ReplayWindow) (any, error)
 }
 
-// LogOf adapts typed listing functions, such as a sender's methods, to DeliveryLog:
-// api.LogOf(s.Deliveries, s.DeadLetters, s.Redeliver). Nil pages are answered as [].
-func LogOf[D, L any](
-	deliveries func(ctx context.Context, webhookID string, offset, limit int) ([]D, int, error),
-	deadLetters func(ctx context.Context, webhookID string, offset, limit int) ([]L, int, error),
-	redeliver func(ctx context.Context, webhookID, deadLetterID string) (int, error),
-) DeliveryLog {
-	return funcLog[D, L]{deliveries, deadLetters, redeliver}
+// DeliveryFilter is the search of GET …/{id}/deliveries; zero fields select everything.
+type DeliveryFilter struct {
+	// EventID: attempts of chunks carrying that event.
+	EventID string
+	// EntityID: attempts of chunks carrying an item of that entity id; Entity, set only
+	// with EntityID, narrows it to one entity.
+	Entity, EntityID string
+	// Outcome (a word of Config.Outcomes) or Status (an HTTP status): attempts that ended
+	// so. At most one is set.
+	Outcome string
+	Status  int
+	// Since: attempts made at or after it.
+	Since time.Time
 }
 
-type funcLog[D, L any] struct {
-	deliveries  func(context.Context, string, int, int) ([]D, int, error)
-	deadLetters func(context.Context, string, int, int) ([]L, int, error)
-	redeliver   func(context.Context, string, string) (int, error)
-}
-
-// Deliveries calls the adapted function.
-func (f funcLog[D, L]) Deliveries(ctx context.Context, id string, p Page) (any, int, error) {
-	items, total, err := f.deliveries(ctx, id, p.Offset, p.Limit)
-	if items == nil {
-		items = []D{}
-	}
-	return items, total, err
-}
-
-// DeadLetters calls the adapted function.
-func (f funcLog[D, L]) DeadLetters(ctx context.Context, id string, p Page) (any, int, error) {
-	items, total, err := f.deadLetters(ctx, id, p.Offset, p.Limit)
-	if items == nil {
-		items = []L{}
-	}
-	return items, total, err
-}
-
-// Redeliver calls the adapted function.
-func (f funcLog[D, L]) Redeliver(ctx context.Context, id, deadLetterID string) (int, error) {
-	return f.redeliver(ctx, id, deadLetterID)
+// ReplayWindow is the body of POST …/{id}/replay: the chunks whose first attempt was
+// made in [Since, Until) and, with Outcome or Status, whose latest attempt ended so.
+type ReplayWindow struct {
+	Since, Until time.Time
+	Outcome      string
+	Status       int
 }
 
 func (a *API) deliveries(w http.ResponseWriter, r *http.Request) *apiError {
+	f, aerr := a.parseFilter(r)
+	if aerr != nil {
+		return aerr
+	}
 	return a.listLog(w, r, func(ctx context.Context, id string, p Page) (any, int, error) {
-		return a.cfg.Deliveries.Deliveries(ctx, id, p)
+		return a.cfg.Deliveries.Deliveries(ctx, id, f, p)
 	})
 }
 
@@ -92,6 +88,9 @@ func (a *API) listLog(w http.ResponseWriter, r *http.Request, fetch func(context
 	data, err := json.Marshal(items)
 	if err != nil {
 		return errorf(http.StatusInternalServerError, "", "encode delivery log: "+err.Error())
+	}
+	if string(data) == "null" {
+		data = []byte("[]")
 	}
 	n := 0
 	var arr []json.RawMessage

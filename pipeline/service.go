@@ -87,7 +87,7 @@ func New(cfg Config) (*Service, error) {
 	snd := sender.New(sc, m, cfg.DB, reader.Ack)
 	ac := cfg.API
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
-	ac.Deliveries = api.LogOf(snd.Deliveries, snd.DeadLetters, snd.Redeliver)
+	ac.Deliveries, ac.Outcomes = deliveryLog{snd}, sender.OutcomeNames()
 	ac.Trial = trial{m, snd}
 	bc := cfg.Backfill
 	bc.DB, bc.CRM, bc.Mapping, bc.Logger, bc.Registerer = cfg.DB, cfg.CRM, cfg.Mapping, cfg.Logger, cfg.Registerer

@@ -88,6 +88,11 @@ type Config struct {
 	// DeadLetterRetention how long dead letters are kept (default 720h).
 	DeliveryLogRetention time.Duration
 	DeadLetterRetention  time.Duration
+	// PayloadRetention is how long the delivery log keeps each chunk's request body,
+	// compressed, for GET …/deliveries/{delivery_id} and replay (default 72h); a
+	// negative value keeps none (WALHOOK_PAYLOAD_RETENTION=0). Bodies go with their
+	// chunk's log entries when DeliveryLogRetention is shorter.
+	PayloadRetention time.Duration
 	// HookIdleTimeout is how long a webhook's send loop stays with nothing to do — nothing
 	// in memory or in flight, nothing of the webhook in the durable queue, its chunk_delay
 	// schedule caught up — before it ends and forgets the webhook, its circuit breaker
@@ -129,6 +134,7 @@ const (
 	DefaultBreakerCooldown      = 30 * time.Second
 	DefaultDeliveryLogRetention = 7 * 24 * time.Hour
 	DefaultDeadLetterRetention  = 30 * 24 * time.Hour
+	DefaultPayloadRetention     = 72 * time.Hour
 	DefaultHookIdleTimeout      = 10 * time.Minute
 )
 
@@ -165,6 +171,7 @@ func (c Config) withDefaults() Config {
 	c.BreakerCooldown = orDefault(c.BreakerCooldown, DefaultBreakerCooldown)
 	c.DeliveryLogRetention = orDefault(c.DeliveryLogRetention, DefaultDeliveryLogRetention)
 	c.DeadLetterRetention = orDefault(c.DeadLetterRetention, DefaultDeadLetterRetention)
+	c.PayloadRetention = orDefault(c.PayloadRetention, DefaultPayloadRetention)
 	c.HookIdleTimeout = orDefault(c.HookIdleTimeout, DefaultHookIdleTimeout)
 	return c
 }

@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/walhook/walhook/internal/uuidx"
 	"github.com/walhook/walhook/matcher"
@@ -30,19 +32,38 @@ type logEntry struct {
 // logWriter writes the delivery log in batches, off the delivery path: attempts hand
 // entries over without waiting, and when the writer falls behind by logBuffer entries
 // the excess is dropped and counted (the log is for people; delivery never waits on it).
+// Chunk records (what a chunk carried, and its body) come through a second channel, and
+// what they hold in memory — ids and bodies, raw until the writer compresses them, then
+// compressed until written — is bounded in bytes by budget: past it a body is dropped
+// from the log (walhook_delivery_log_bodies_total{outcome="dropped"}), and a record whose
+// ids alone do not fit is dropped whole. Bodies are compressed in the writer's goroutine,
+// never on the delivery path.
 type logWriter struct {
-	ch  chan logEntry
-	met *metrics
+	ch         chan logEntry
+	chunks     chan chunkRecord
+	met        *metrics
+	keepBodies bool
+	budget     int64
+	pending    atomic.Int64 // bytes of chunk records handed over and not yet written
 }
 
 const (
 	logBuffer    = 8192
 	logBatch     = 512
 	logFlushTick = 200 * time.Millisecond
+	// chunkBuffer bounds the chunk records waiting for the writer (their bytes are bounded
+	// by logBodyBudget); chunkBatch and chunkBatchBytes end a batch of records.
+	chunkBuffer     = 1024
+	chunkBatch      = 256
+	chunkBatchBytes = 1 << 20
+	// logBodyBudget bounds the bytes of chunk records in memory: a few MiB, small
+	// beside the sender's MemoryLimitBytes, so the log never makes walhook's peak.
+	logBodyBudget = 4 << 20
 )
 
-func newLogWriter(m *metrics) *logWriter {
-	return &logWriter{ch: make(chan logEntry, logBuffer), met: m}
+func newLogWriter(m *metrics, keepBodies bool) *logWriter {
+	return &logWriter{ch: make(chan logEntry, logBuffer), chunks: make(chan chunkRecord, chunkBuffer),
+		met: m, keepBodies: keepBodies, budget: logBodyBudget}
 }
 
 func (w *logWriter) add(e logEntry) {
@@ -53,12 +74,85 @@ func (w *logWriter) add(e logEntry) {
 	}
 }
 
+// addChunk hands a chunk record over without waiting. r.body is only read, and never
+// after the writer has compressed it.
+func (w *logWriter) addChunk(r chunkRecord) {
+	if !w.keepBodies {
+		r.body = nil
+	}
+	ids := r.idBytes()
+	if w.pending.Add(ids) > w.budget {
+		w.pending.Add(-ids)
+		w.met.logDropped.Inc()
+		if r.body != nil {
+			w.met.logBodies.WithLabelValues(bodyDropped).Inc()
+		}
+		return
+	}
+	r.charged = ids
+	if r.body != nil {
+		if n := int64(len(r.body)); w.pending.Add(n) > w.budget {
+			w.pending.Add(-n)
+			r.body = nil
+			w.met.logBodies.WithLabelValues(bodyDropped).Inc()
+		} else {
+			r.charged += n
+		}
+	}
+	select {
+	case w.chunks <- r:
+	default:
+		w.pending.Add(-r.charged)
+		w.met.logDropped.Inc()
+		if r.body != nil {
+			w.met.logBodies.WithLabelValues(bodyDropped).Inc()
+		}
+	}
+}
+
+// pack compresses a received record's body and recharges the budget for what it holds
+// now: the raw body is released, the compressed one charged until written.
+func (w *logWriter) pack(r *chunkRecord) {
+	if r.body == nil {
+		return
+	}
+	raw := int64(len(r.body))
+	r.packed = s2.Encode(nil, r.body)
+	r.bodyBytes = len(r.body)
+	r.body = nil
+	w.pending.Add(int64(len(r.packed)) - raw)
+	r.charged += int64(len(r.packed)) - raw
+}
+
 // run writes entries until ctx ends, then flushes what is left with a fresh deadline.
 func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 	t := time.NewTicker(logFlushTick)
 	defer t.Stop()
 	batch := make([]logEntry, 0, logBatch)
+	var chunks []chunkRecord
+	var chunkBytes int64
 	flush := func(ctx context.Context) {
+		if len(chunks) > 0 {
+			err := st.writeChunks(ctx, chunks)
+			if err != nil {
+				w.met.logDropped.Add(float64(len(chunks)))
+				log.Warn("write delivery log chunks", "chunks", len(chunks), "err", err)
+			}
+			for _, r := range chunks {
+				switch {
+				case r.packed == nil:
+				case err != nil:
+					w.met.logBodies.WithLabelValues(bodyDropped).Inc()
+				default:
+					w.met.logBodies.WithLabelValues(bodyStored).Inc()
+					w.met.logBodyBytes.Add(float64(r.bodyBytes))
+					w.met.logPackedBytes.Add(float64(len(r.packed)))
+				}
+				w.pending.Add(-r.charged)
+			}
+			clear(chunks)
+			chunks, chunkBytes = chunks[:0], 0
+		}
 		if len(batch) == 0 {
 			return
 		}
@@ -69,11 +163,21 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 		clear(batch)
 		batch = batch[:0]
 	}
+	takeChunk := func(r chunkRecord) {
+		w.pack(&r)
+		chunks = append(chunks, r)
+		chunkBytes += r.charged
+	}
 	for {
 		select {
 		case e := <-w.ch:
 			batch = append(batch, e)
 			if len(batch) >= logBatch {
+				flush(ctx)
+			}
+		case r := <-w.chunks:
+			takeChunk(r)
+			if len(chunks) >= chunkBatch || chunkBytes >= chunkBatchBytes {
 				flush(ctx)
 			}
 		case <-t.C:
@@ -84,6 +188,8 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 				select {
 				case e := <-w.ch:
 					batch = append(batch, e)
+				case r := <-w.chunks:
+					takeChunk(r)
 				default:
 					break drain
 				}
@@ -123,23 +229,6 @@ func (st *store) writeLog(ctx context.Context, es []logEntry) error {
 	return nil
 }
 
-// Delivery is one delivery log entry: one attempt to deliver one chunk.
-type Delivery struct {
-	DeliveryID  string    `json:"delivery_id"`
-	Attempt     int       `json:"attempt"`
-	AttemptedAt time.Time `json:"attempted_at"`
-	Items       int       `json:"items"`
-	// Outcome is delivered, http_error, timeout, connection_error or blocked.
-	Outcome string `json:"outcome"`
-	// Status is the response status; nil when there was no response.
-	Status          *int    `json:"status"`
-	DurationSeconds float64 `json:"duration_seconds"`
-	// Error describes a failure (never containing credentials); empty on success.
-	Error string `json:"error"`
-	// Response is the start (up to 4 KiB) of the response body.
-	Response string `json:"response"`
-}
-
 // DeadLetter is a chunk dead-lettered after its retry window (or because its webhook
 // was disabled); it stays until redelivered or pruned after DeadLetterRetention.
 type DeadLetter struct {
@@ -163,36 +252,6 @@ type deadLetterNotFound struct{}
 
 func (deadLetterNotFound) Error() string { return "dead letter not found" }
 func (deadLetterNotFound) Unwrap() error { return matcher.ErrNotFound }
-
-// Deliveries returns one page of the webhook's delivery log, newest first, and the
-// number of entries in all. Entries are written asynchronously, so the latest attempts
-// appear within a fraction of a second.
-func (s *Sender) Deliveries(ctx context.Context, webhookID string, offset, limit int) ([]Delivery, int, error) {
-	if !uuidx.Is(webhookID) {
-		return []Delivery{}, 0, nil
-	}
-	total, err := s.st.count(ctx, `SELECT count(*) FROM walhook.delivery_log WHERE webhook_id = $1`, webhookID)
-	if err != nil {
-		return nil, 0, fmt.Errorf("count delivery log of webhook %s: %w", webhookID, err)
-	}
-	rows, _ := s.st.pool.Query(ctx, `SELECT delivery_id::text, attempt, attempted_at, items, outcome, status,
-			duration_seconds, coalesce(error, ''), coalesce(response, '')
-		FROM walhook.delivery_log WHERE webhook_id = $1
-		ORDER BY id DESC OFFSET $2 LIMIT $3`, webhookID, max(offset, 0), max(limit, 0))
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) {
-		var d Delivery
-		err := r.Scan(&d.DeliveryID, &d.Attempt, &d.AttemptedAt, &d.Items, &d.Outcome, &d.Status,
-			&d.DurationSeconds, &d.Error, &d.Response)
-		return d, err
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("read delivery log of webhook %s: %w", webhookID, err)
-	}
-	if out == nil {
-		out = []Delivery{}
-	}
-	return out, total, nil
-}
 
 // DeadLetters returns one page of the webhook's dead letters, oldest first, and the
 // number of dead letters in all.

@@ -124,7 +124,7 @@ func TestPrivateTargetsRefused(t *testing.T) {
 	feed(t, s, wh, evs, txn)
 	a.wait(t, txn.EndLSN)
 	eventually(t, "a blocked attempt in the delivery log", func() bool {
-		ds, _, err := s.Deliveries(context.Background(), wh.ID, 0, 1)
+		ds, _, err := s.Deliveries(context.Background(), wh.ID, DeliveryFilter{}, 0, 1)
 		return err == nil && len(ds) == 1 && ds[0].Outcome == "blocked" && ds[0].Status == nil
 	})
 	if len(rc.all) != 0 {

@@ -478,6 +478,7 @@ func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
 		c.body = f.appendBody(nil, h.id, c.id, items)
 		c.memBytes += int64(len(c.body))
 		h.d.mem.charge(int64(len(c.body)))
+		h.record(c)
 		return nil
 	}
 	parts := make([]*chunk, len(spans))
@@ -494,6 +495,7 @@ func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
 		p.memBytes = int64(len(p.body))
 		bodies += p.memBytes
 		parts[k] = p
+		h.record(p)
 	}
 	for _, t := range c.txns {
 		t.refs.Add(int64(len(parts) - 1))
@@ -505,6 +507,13 @@ func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
 		h.d.met.splitParts.Add(float64(len(parts)))
 	}
 	return parts
+}
+
+// record hands a rendered request's record to the delivery log (see chunkRecord).
+func (h *hook) record(c *chunk) {
+	if h.d.record != nil {
+		h.d.record(newChunkRecord(h.id, c))
+	}
 }
 
 // dispatch moves lane i along: its chunks go to the queue when it is parked, when

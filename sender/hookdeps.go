@@ -44,6 +44,9 @@ type loopDeps struct {
 	detach func(h *hook, now time.Time) bool
 	// queued tells the queue's workers that chunks were queued.
 	queued func()
+	// record hands a rendered request's chunk record to the delivery log without
+	// waiting (logWriter.addChunk); nil: none is kept.
+	record func(chunkRecord)
 }
 
 // laneQueue is the durable queue as a send loop uses it. *store satisfies it. Its methods
@@ -91,6 +94,7 @@ func (s *Sender) loopDeps() *loopDeps {
 		settleRow: s.settleRow,
 		detach:    s.detach,
 		queued:    s.signalQueue,
+		record:    s.logw.addChunk,
 	}
 	if s.cfg.Webhooks != nil {
 		d.disable = func(ctx context.Context, webhookID, deliveryID string) bool {

@@ -16,6 +16,9 @@ type metrics struct {
 	queueChunks     *prometheus.GaugeVec   // state
 	disabled        *prometheus.CounterVec // reason
 	logDropped      prometheus.Counter
+	logBodies       *prometheus.CounterVec // outcome: stored, dropped
+	logBodyBytes    prometheus.Counter
+	logPackedBytes  prometheus.Counter
 	breakerOpens    prometheus.Counter
 	splits          prometheus.Counter
 	splitParts      prometheus.Counter
@@ -30,6 +33,12 @@ const (
 	reasonBehind  = "behind"  // its lane already had chunks queued (order)
 	reasonSpilled = "spilled" // memory limit reached, or breaker open
 	reasonHeld    = "held"    // its webhook is paused or disabled
+)
+
+// Outcomes of a logged chunk's body (label "outcome" of walhook_delivery_log_bodies_total).
+const (
+	bodyStored  = "stored"
+	bodyDropped = "dropped"
 )
 
 // Reasons a webhook is disabled (label "reason" of walhook_webhooks_disabled_total).
@@ -78,6 +87,18 @@ func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64
 			Name: "walhook_delivery_log_dropped_total",
 			Help: "Delivery log entries dropped because the log writer fell behind.",
 		}),
+		logBodies: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "walhook_delivery_log_bodies_total",
+			Help: "Request bodies of logged chunks: stored (compressed, for the payload retention) or dropped (the log writer was over its memory bound, or is behind).",
+		}, []string{"outcome"}),
+		logBodyBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_delivery_log_body_bytes_total",
+			Help: "Bytes of the request bodies stored in the delivery log, before compression.",
+		}),
+		logPackedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_delivery_log_body_compressed_bytes_total",
+			Help: "Bytes of the request bodies stored in the delivery log, after compression (S2).",
+		}),
 		breakerOpens: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "walhook_circuit_breaker_opens_total",
 			Help: "Times a webhook's circuit breaker opened (or re-opened after a failed probe).",
@@ -103,12 +124,15 @@ func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64
 	for _, r := range []string{disabledGone, disabledFailing} {
 		m.disabled.WithLabelValues(r)
 	}
+	for _, r := range []string{bodyStored, bodyDropped} {
+		m.logBodies.WithLabelValues(r)
+	}
 	for _, s := range []string{statePending, stateDead} {
 		m.queueChunks.WithLabelValues(s)
 	}
 	if reg != nil {
 		reg.MustRegister(m.deliveries, m.requestDuration, m.commitLatency, m.retries, m.deadLetters,
-			m.queued, m.queueChunks, m.disabled, m.logDropped, m.breakerOpens,
+			m.queued, m.queueChunks, m.disabled, m.logDropped, m.logBodies, m.logBodyBytes, m.logPackedBytes, m.breakerOpens,
 			m.splits, m.splitParts,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "walhook_sender_memory_bytes",

@@ -347,18 +347,36 @@ func (st *store) counts(ctx context.Context) (pending, dead int64, err error) {
 	return pending, dead, nil
 }
 
-// prune deletes delivery log entries attempted before logBefore and dead letters buried
-// before deadBefore, in batches so that no statement runs long.
-func (st *store) prune(ctx context.Context, logBefore, deadBefore time.Time) (int64, error) {
+// pruneCutoffs are what prune removes: delivery log entries attempted and chunk records
+// formed before log, bodies of chunks formed before body, dead letters buried before
+// dead.
+type pruneCutoffs struct{ log, body, dead time.Time }
+
+// cutoffs returns the cutoffs of the retentions at now.
+func (c Config) cutoffs(now time.Time) pruneCutoffs {
+	body := now // PayloadRetention < 0: keep none
+	if c.PayloadRetention > 0 {
+		body = now.Add(-c.PayloadRetention)
+	}
+	return pruneCutoffs{log: now.Add(-c.DeliveryLogRetention), body: body, dead: now.Add(-c.DeadLetterRetention)}
+}
+
+// prune deletes what is past its retention (see pruneCutoffs), in batches so that no
+// statement runs long.
+func (st *store) prune(ctx context.Context, c pruneCutoffs) (int64, error) {
 	var total int64
 	for _, q := range []struct {
 		sql    string
 		before time.Time
 	}{
 		{`DELETE FROM walhook.delivery_log WHERE id IN (SELECT id FROM walhook.delivery_log
-			WHERE attempted_at < $1 LIMIT 5000)`, logBefore},
+			WHERE attempted_at < $1 LIMIT 5000)`, c.log},
+		{`DELETE FROM walhook.delivery_chunks WHERE (webhook_id, delivery_id) IN (SELECT webhook_id, delivery_id
+			FROM walhook.delivery_chunks WHERE formed_at < $1 LIMIT 5000)`, c.log}, // delivery_chunks_formed
+		{`UPDATE walhook.delivery_chunks SET body = NULL WHERE (webhook_id, delivery_id) IN (SELECT webhook_id, delivery_id
+			FROM walhook.delivery_chunks WHERE body IS NOT NULL AND formed_at < $1 LIMIT 5000)`, c.body}, // delivery_chunks_bodies
 		{`DELETE FROM walhook.delivery_queue WHERE id IN (SELECT id FROM walhook.delivery_queue
-			WHERE state = 'dead' AND dead_at < $1 LIMIT 5000)`, deadBefore},
+			WHERE state = 'dead' AND dead_at < $1 LIMIT 5000)`, c.dead},
 	} {
 		for {
 			tag, err := st.pool.Exec(ctx, q.sql, q.before)

@@ -93,7 +93,7 @@ func TestFailedDeliveryHidesURLSecrets(t *testing.T) {
 		})
 		var logged string
 		eventually(t, "the delivery log", func() bool {
-			ds, _, err := s.Deliveries(context.Background(), wh.ID, 0, 1)
+			ds, _, err := s.Deliveries(context.Background(), wh.ID, DeliveryFilter{}, 0, 1)
 			if err != nil || len(ds) == 0 {
 				return false
 			}

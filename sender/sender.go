@@ -97,7 +97,7 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sende
 		queueWake: make(chan struct{}, 1),
 	}
 	s.met = newMetrics(cfg.Registerer, func() float64 { return float64(s.mem.Load()) }, s.countOpenBreakers)
-	s.logw = newLogWriter(s.met)
+	s.logw = newLogWriter(s.met, cfg.PayloadRetention > 0)
 	s.deps = s.loopDeps()
 	return s
 }

@@ -203,7 +203,7 @@ func TestRetryKeepsDeliveryID(t *testing.T) {
 	}
 	eventually(t, "queue to empty", func() bool { return queueRows(t, pool, wh.ID, statePending) == 0 })
 	eventually(t, "delivery log", func() bool {
-		ds, _, err := s.Deliveries(context.Background(), wh.ID, 0, 10)
+		ds, _, err := s.Deliveries(context.Background(), wh.ID, DeliveryFilter{}, 0, 10)
 		return err == nil && len(ds) == 2 && ds[0].Outcome == "delivered" && ds[1].Outcome == "http_error" &&
 			ds[1].Status != nil && *ds[1].Status == 500 && ds[0].Attempt == 2
 	})

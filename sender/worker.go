@@ -190,7 +190,7 @@ func (s *Sender) maintain(ctx context.Context) {
 		}
 		if now.Sub(lastPrune) >= pruneInterval {
 			lastPrune = now
-			if _, err := s.st.prune(ctx, now.Add(-s.cfg.DeliveryLogRetention), now.Add(-s.cfg.DeadLetterRetention)); err != nil && ctx.Err() == nil {
+			if _, err := s.st.prune(ctx, s.cfg.cutoffs(now)); err != nil && ctx.Err() == nil {
 				s.errLog.Warn(s.log, "prune", "prune delivery log", "err", err)
 			}
 		}

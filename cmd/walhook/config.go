@@ -88,6 +88,9 @@ type Config struct {
 	// DeliveryLogRetention and DeadLetterRetention bound what the delivery log keeps.
 	DeliveryLogRetention time.Duration `env:"WALHOOK_DELIVERY_LOG_RETENTION, default=168h"`
 	DeadLetterRetention  time.Duration `env:"WALHOOK_DEAD_LETTER_RETENTION, default=720h"`
+	// PayloadRetention is how long the delivery log keeps each chunk's request body
+	// (compressed) for GET …/deliveries/{delivery_id} and replay; 0 keeps none.
+	PayloadRetention time.Duration `env:"WALHOOK_PAYLOAD_RETENTION, default=72h"`
 
 	// ---- Render bounds (see README.md, Delivery items; DESIGN.md §15) ----
 	// MaxBodyBytes bounds one request body and one rendered item (1 MiB: nginx's default
@@ -270,6 +273,9 @@ func (c Config) validate() error {
 			return configErrorf(n.variable, "%d is less than 1", n.value)
 		}
 	}
+	if c.PayloadRetention < 0 {
+		return configErrorf("WALHOOK_PAYLOAD_RETENTION", "%s is negative (0 keeps no request bodies)", c.PayloadRetention)
+	}
 	if c.RetryMaxBackoff < c.RetryMinBackoff {
 		return configErrorf("WALHOOK_RETRY_MAX_BACKOFF", "%s is less than WALHOOK_RETRY_MIN_BACKOFF (%s)", c.RetryMaxBackoff, c.RetryMinBackoff)
 	}
@@ -334,6 +340,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int64("inbound_max_bytes", c.InboundMaxBytes),
 		slog.Float64("inbound_rate", c.InboundRate),
 		slog.Int("inbound_burst", c.InboundBurst),
+		slog.Duration("payload_retention", c.PayloadRetention),
 		slog.Duration("inbound_retention", c.InboundRetention),
 		slog.String("public_url", c.PublicURL),
 		slog.Int("backfill_chunk_rows", c.BackfillChunkRows),

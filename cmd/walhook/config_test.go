@@ -56,6 +56,7 @@ func TestLoadConfigValues(t *testing.T) {
 		"WALHOOK_WEBHOOK_CONCURRENCY":   "4",
 		"WALHOOK_MAX_BODY_BYTES":        "65536",
 		"WALHOOK_MAX_EXPAND_ROWS":       "20",
+		"WALHOOK_PAYLOAD_RETENTION":     "0",
 	}))
 	if err != nil {
 		t.Fatalf("loadConfig: %v", err)
@@ -78,6 +79,7 @@ func TestLoadConfigValues(t *testing.T) {
 	withSenderDefaults(&want)
 	want.RetryWindow, want.WebhookConcurrency = time.Hour, 4
 	want.MaxBodyBytes, want.MaxExpandRows = 64<<10, 20
+	want.PayloadRetention = 0
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}
@@ -109,6 +111,7 @@ func TestLoadConfigRejectsBadValues(t *testing.T) {
 		{"WALHOOK_MAX_EXPAND_ROWS", "0", `config: WALHOOK_MAX_EXPAND_ROWS: 0 is not from 1 to 10000`},
 		{"WALHOOK_SECRET_KEY", "short", `config: WALHOOK_SECRET_KEY: 5 bytes, want at least 32 (e.g. the output of openssl rand -base64 32)`},
 		{"WALHOOK_MAX_WEBHOOK_TIMEOUT", "500ms", `config: WALHOOK_MAX_WEBHOOK_TIMEOUT: 500ms is less than 1s`},
+		{"WALHOOK_PAYLOAD_RETENTION", "-1h", `config: WALHOOK_PAYLOAD_RETENTION: -1h0m0s is negative (0 keeps no request bodies)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {
@@ -228,6 +231,7 @@ func withSenderDefaults(c *Config) {
 	c.BreakerCooldown = 30 * time.Second
 	c.DeliveryLogRetention = 168 * time.Hour
 	c.DeadLetterRetention = 720 * time.Hour
+	c.PayloadRetention = 72 * time.Hour
 	c.MaxBodyBytes = 1 << 20
 	c.MaxExpandRows = 100
 	c.InboundMaxBytes = 10 << 20

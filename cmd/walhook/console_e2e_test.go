@@ -307,10 +307,22 @@ func TestConsole(t *testing.T) {
 		code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+accountsID+"/dead-letters", &dead)
 		return code == http.StatusOK && len(dead) == 1, fmt.Sprintf("%d, %d dead letters", code, len(dead)), p.checkRunning()
 	})
+	var taskDelivery, taskEntityID string
 	testwait.Until(t, 30*time.Second, "the Task delivery logged", func() (bool, string, error) {
-		var log []struct{ Outcome string }
+		var log []struct {
+			Outcome    string
+			DeliveryID string `json:"delivery_id"`
+			Entities   []struct {
+				Entity   string
+				EntityID string `json:"entity_id"`
+			}
+		}
 		code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+tasksID+"/deliveries", &log)
-		return code == http.StatusOK && len(log) > 0 && log[0].Outcome == "delivered", fmt.Sprintf("%d, %v", code, log), p.checkRunning()
+		ok := code == http.StatusOK && len(log) > 0 && log[0].Outcome == "delivered" && len(log[0].Entities) > 0
+		if ok {
+			taskDelivery, taskEntityID = log[0].DeliveryID, log[0].Entities[0].EntityID
+		}
+		return ok, fmt.Sprintf("%d, %v", code, log), p.checkRunning()
 	})
 
 	b, _ := newBrowser(t, 1280, 800)
@@ -503,16 +515,22 @@ func TestConsole(t *testing.T) {
 	run(t, b, "filter deliveries",
 		setValue("#f-outcome", "timeout"), dispatchInput("#f-outcome"),
 		chromedp.WaitVisible(css("#deliveries-empty")),
-		setValue("#f-outcome", ""), chromedp.SendKeys(css("#f-search"), "delivered"),
+		setValue("#f-outcome", ""), dispatchInput("#f-outcome"), chromedp.SendKeys(css("#f-search"), "delivered"),
 		chromedp.WaitVisible(css(`#deliveries-body tr[data-outcome="delivered"] button`)))
+	// The API's search: an entity id no chunk carried, then the probe's Task.
+	run(t, b, "search deliveries by an unknown entity id",
+		chromedp.SendKeys(css("#f-entity-id"), "no-such-task"), chromedp.SendKeys(css("#f-entity-id"), kb.Enter),
+		chromedp.WaitVisible(css("#deliveries-empty")))
+	run(t, b, "search deliveries by entity id",
+		setValue("#f-entity-id", ""), chromedp.SendKeys(css("#f-entity-id"), taskEntityID), chromedp.SendKeys(css("#f-entity-id"), kb.Enter),
+		chromedp.WaitVisible(css(`#deliveries-body tr[data-delivery="`+taskDelivery+`"] button`)))
 	run(t, b, "view a delivery",
-		chromedp.Click(css(`#deliveries-body tr[data-outcome="delivered"] button`)),
-		chromedp.WaitVisible(css("#delivery-request-body, #delivery-request-body-missing")))
-	if eval[bool](t, b, `!!document.getElementById("delivery-request-body")`) {
-		// The delivery log keeps request bodies: it must be the probe's Task.Update.
-		if got := textOf(t, b, "#delivery-request-body"); !strings.Contains(got, `"Task.Update"`) {
-			t.Errorf("delivery request body lacks the Task.Update item:\n%s", got)
-		}
+		chromedp.Click(css(`#deliveries-body tr[data-delivery="`+taskDelivery+`"] button`)),
+		chromedp.WaitVisible(css("#delivery-request-body")))
+	// The delivery log keeps request bodies: it must be the probe's chunk, as sent.
+	if got := textOf(t, b, "#delivery-request-body"); !strings.Contains(got, `"Task.Update"`) || !strings.Contains(got, taskDelivery) ||
+		!strings.Contains(got, `"entity_id": "`+taskEntityID+`"`) {
+		t.Errorf("delivery request body is not the Task.Update chunk %s of task %s:\n%s", taskDelivery, taskEntityID, got)
 	}
 	shots.shot(b, "delivery")
 	run(t, b, "close the delivery", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#detail-dialog")))

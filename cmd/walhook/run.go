@@ -189,7 +189,8 @@ func pipelineConfig(c Config, m *mapping.Mapping, pool *pgxpool.Pool, log *slog.
 			QueueWorkers: c.QueueWorkers, QueuePollInterval: c.QueuePollInterval,
 			BreakerThreshold: c.BreakerThreshold, BreakerCooldown: c.BreakerCooldown,
 			DeliveryLogRetention: c.DeliveryLogRetention, DeadLetterRetention: c.DeadLetterRetention,
-			MaxBodyBytes: c.MaxBodyBytes,
+			PayloadRetention: payloadRetention(c.PayloadRetention),
+			MaxBodyBytes:     c.MaxBodyBytes,
 		},
 		API: api.Config{Tokens: c.APITokens, AllowPrivateTargets: c.AllowPrivateTargets, MaxTimeout: c.MaxWebhookTimeout},
 		Inbound: inbound.Config{MaxBytes: c.InboundMaxBytes, Rate: c.InboundRate, Burst: c.InboundBurst,
@@ -305,4 +306,13 @@ func (s *service) run(ctx context.Context) error {
 	}
 	s.log.Info("walhook stopped")
 	return err
+}
+
+// payloadRetention maps WALHOOK_PAYLOAD_RETENTION to the sender's PayloadRetention, whose
+// zero means its default: 0 (keep no bodies) is negative there.
+func payloadRetention(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -539,6 +539,7 @@
 
   let current = null; // the webhook shown in view-webhook
   let deliveries = [];
+  let deliveriesSeq = 0; // the latest loadDeliveries: older answers are ignored
 
   async function showWebhook(id, tab) {
     showView("view-webhook");
@@ -621,8 +622,18 @@
   async function loadDeliveries() {
     if (!current) return;
     const id = current.id;
-    const r = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?limit=1000");
-    if (!current || current.id !== id) return;
+    // Event id, entity id and outcome are searched by the API (each from an index); the
+    // free text and status class filter the page here.
+    const q = new URLSearchParams({ limit: "1000" });
+    const eventID = $("f-event-id").value.trim();
+    const entityID = $("f-entity-id").value.trim();
+    const outcome = $("f-outcome").value;
+    if (eventID) q.set("event_id", eventID);
+    if (entityID) q.set("entity_id", entityID);
+    if (outcome) q.set("status", outcome);
+    const seq = ++deliveriesSeq;
+    const r = await api("GET", base() + "/" + encodeURIComponent(id) + "/deliveries?" + q.toString());
+    if (!current || current.id !== id || seq !== deliveriesSeq) return; // a newer search answers
     if (!r.ok) {
       deliveries = [];
       renderDeliveries();
@@ -681,24 +692,39 @@
     return null;
   }
 
-  function showDelivery(d) {
-    const body = requestBody(d);
+  // showDelivery shows one attempt with its chunk as GET …/deliveries/{delivery_id}
+  // answers it: the request body while WALHOOK_PAYLOAD_RETENTION keeps it, the items'
+  // event and entity ids, and every attempt of the chunk with its response.
+  async function showDelivery(d) {
+    const r = await api("GET", base() + "/" + encodeURIComponent(current.id) + "/deliveries/" + encodeURIComponent(d.delivery_id));
+    const chunk = r.ok && r.data ? r.data : null;
+    const body = chunk ? chunk.body ?? null : requestBody(d);
     const headers = d.request_headers || (d.request && d.request.headers);
+    const eventIDs = (chunk && chunk.event_ids) || d.event_ids || [];
+    const entities = (chunk && chunk.entities) || d.entities || [];
     const req = [
       facts([["Delivery id", el("span", { class: "mono", text: d.delivery_id })], ["Attempt", d.attempt], ["Items", d.items],
-        ["Attempted", fmtTime(d.attempted_at)]]),
+        ["Attempted", fmtTime(d.attempted_at)],
+        ["Entities", entities.length ? entities.map((e) => e.entity + " " + e.entity_id).join(", ") : undefined],
+        ["Event ids", eventIDs.length ? el("span", { id: "delivery-event-ids", class: "mono", text: eventIDs.join(" ") }) : undefined]]),
     ];
     if (headers) req.push(el("pre", { id: "delivery-request-headers", text: pretty(headers) }));
     req.push(body !== null
-      ? el("pre", { id: "delivery-request-body", text: pretty(body) })
+      ? el("pre", { id: "delivery-request-body", tabindex: "0", "aria-label": "Request body", text: pretty(body) })
       : el("p", { id: "delivery-request-body-missing", class: "muted",
-        text: "This version of walhook does not keep the request bodies of delivered chunks; a dead-lettered chunk's body is on the Dead letters tab." }));
+        text: chunk ? "The request body is no longer kept (WALHOOK_PAYLOAD_RETENTION)."
+          : "This version of walhook does not keep the request bodies of delivered chunks; a dead-lettered chunk's body is on the Dead letters tab." }));
+    const attempts = chunk && Array.isArray(chunk.attempts) && chunk.attempts.length > 1
+      ? section("All attempts of this chunk", el("ol", { id: "delivery-attempts" }, ...chunk.attempts.map((a) =>
+        el("li", { text: fmtTime(a.attempted_at) + " · " + a.outcome + (a.status == null ? "" : " " + a.status) +
+          " · " + fmtSeconds(a.duration_seconds) + (a.error ? " · " + a.error : "") + (a.response ? " · " + a.response.slice(0, 200) : "") }))))
+      : [];
     const resp = [
       facts([["Outcome", badge(d.outcome, outcomeClass[d.outcome])], ["Status", d.status == null ? "no response" : d.status],
         ["Duration", fmtSeconds(d.duration_seconds)], ["Error", d.error || "—"]]),
       d.response ? el("pre", { id: "delivery-response-body", text: pretty(d.response) }) : el("p", { class: "muted", text: "Empty response body." }),
     ];
-    showDetail("Delivery " + short(d.delivery_id) + " · attempt " + d.attempt, ...section("Request", ...req), ...section("Response", ...resp));
+    showDetail("Delivery " + short(d.delivery_id) + " · attempt " + d.attempt, ...section("Request", ...req), ...section("Response", ...resp), ...attempts);
   }
 
   // ---- Dead letters ----------------------------------------------------------------------
@@ -1169,8 +1195,10 @@
       $(id).addEventListener("click", (e) => selectTab(Object.keys(tabs).find((k) => tabs[k] === e.currentTarget.id), false));
       $(id).addEventListener("keydown", tabKeys);
     }
-    $("delivery-filters").addEventListener("submit", (e) => e.preventDefault());
-    for (const id of ["f-search", "f-outcome", "f-status"]) $(id).addEventListener("input", () => renderDeliveries());
+    $("delivery-filters").addEventListener("submit", (e) => { e.preventDefault(); loadDeliveries(); });
+    for (const id of ["f-search", "f-status"]) $(id).addEventListener("input", () => renderDeliveries());
+    $("f-outcome").addEventListener("input", () => { renderDeliveries(); loadDeliveries(); });
+    for (const id of ["f-event-id", "f-entity-id"]) $(id).addEventListener("change", loadDeliveries);
     $("refresh-deliveries").addEventListener("click", loadDeliveries);
     $("refresh-dead").addEventListener("click", loadDeadLetters);
     $("redeliver-all").addEventListener("click", () => redeliver(""));
