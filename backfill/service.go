@@ -248,9 +248,18 @@ func (s *Service) get(ctx context.Context, where, arg string) (*Backfill, error)
 		b.Filter = json.RawMessage("null")
 	}
 	if b.State == StateRunning && b.RowsDone > 0 && b.RowsTotal >= b.RowsDone {
-		elapsed := time.Since(b.Created).Seconds()
-		eta := float64(b.RowsTotal-b.RowsDone) / (float64(b.RowsDone) / elapsed)
-		b.ETASeconds = &eta
+		b.ETASeconds = eta(b.RowsTotal-b.RowsDone, b.RowsDone, time.Since(b.Created), b.Rate)
 	}
 	return &b, nil
+}
+
+// eta is the time left for left rows: at the pace so far (done rows in elapsed), but never
+// faster than the rate allows (the first chunk is read at once, before any pacing).
+func eta(left, done int64, elapsed time.Duration, rate int) *float64 {
+	pace := float64(done) / elapsed.Seconds()
+	if pace > float64(rate) || elapsed <= 0 {
+		pace = float64(rate)
+	}
+	e := float64(left) / pace
+	return &e
 }

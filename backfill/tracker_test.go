@@ -255,3 +255,22 @@ func TestChunkRoundTrip(t *testing.T) {
 func equalValues(a, b [][]byte) bool {
 	return slices.EqualFunc(a, b, func(x, y []byte) bool { return (x == nil) == (y == nil) && string(x) == string(y) })
 }
+
+// TestETA: the time left follows the pace so far, bounded by the rate: a first chunk read
+// at once does not promise the rest at that speed.
+func TestETA(t *testing.T) {
+	for _, tc := range []struct {
+		left, done int64
+		elapsed    time.Duration
+		rate       int
+		want       float64
+	}{
+		{3, 1, 5 * time.Millisecond, 1, 3},     // read at once: the rate bounds it
+		{900, 100, 10 * time.Second, 1000, 90}, // slower than the rate: the pace
+		{500, 500, time.Second, 1000, 1},       // at the rate
+	} {
+		if got := *eta(tc.left, tc.done, tc.elapsed, tc.rate); got != tc.want {
+			t.Errorf("eta(%d left, %d done in %s, rate %d) = %v s, want %v", tc.left, tc.done, tc.elapsed, tc.rate, got, tc.want)
+		}
+	}
+}

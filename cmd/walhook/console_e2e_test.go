@@ -159,7 +159,13 @@ func waitJS(expr string) chromedp.Action[chromedp.Void] {
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	// One step waits at most stepTimeout, so a missing element fails fast.
-	sctx, cancel := context.WithTimeout(ctx, stepTimeout)
+	runWithin(t, ctx, stepTimeout, what, actions...)
+}
+
+// runWithin is run with a step bounded by d instead of stepTimeout.
+func runWithin(t *testing.T, ctx context.Context, d time.Duration, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	if err := chromedp.Do(sctx, actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
@@ -263,9 +269,11 @@ func (s *screenshotter) shot(ctx context.Context, name string) {
 }
 
 // TestConsole drives the console in headless Chromium against the walhook binary: it
-// asks for the token, lists the webhooks, creates one, sends a test, shows the request
-// body of a real CRM change's chunk and its deliveries, redelivers a dead letter, and
-// pauses and resumes a webhook — checking the API agrees.
+// asks for the token, lists the webhooks with their names, previews and creates one,
+// sends tests (delivered, failed, nothing to send), backfills with progress to the end
+// and cancels one, shows the request body of a real CRM change's chunk and its
+// deliveries, redelivers a dead letter, pauses and resumes a webhook, and creates,
+// lists and deletes an inbound webhook — checking the API agrees.
 func TestConsole(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
@@ -274,6 +282,8 @@ func TestConsole(t *testing.T) {
 	env["WALHOOK_RETRY_WINDOW"] = "1s"
 	env["WALHOOK_RETRY_MAX_BACKOFF"] = "200ms"
 	env["WALHOOK_BREAKER_THRESHOLD"] = "1000000"
+	// A backfill of the sample's 4 contacts at 1 row/s takes seconds: progress can be seen.
+	env["WALHOOK_BACKFILL_CHUNK_ROWS"] = "1"
 	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
 	setupWalhook(t, env)
 	tasks := newReceiver(t, "3f2a1b4c-0000-4000-8000-00000000c0a5")
@@ -285,7 +295,7 @@ func TestConsole(t *testing.T) {
 	// The failing webhook first: once the Task webhook gets the probe, both are loaded.
 	accounts.failFast(true)
 	accountsID := registerWebhook(t, p.base, map[string]any{"url": accounts.URL(), "events": []string{"Account.*"}, "signature": accounts.secret})
-	tasksID := registerWebhook(t, p.base, map[string]any{"url": tasks.URL(), "events": []string{"Task.*"}, "signature": tasks.secret})
+	tasksID := registerWebhook(t, p.base, map[string]any{"url": tasks.URL(), "events": []string{"Task.*"}, "signature": tasks.secret, "name": "helpdesk-tasks"})
 	conn := crmConn(t, dsn)
 	waitSubscribed(t, conn, tasks, p)
 	const account = "ac000000-0000-4000-8000-000000000001"
@@ -371,6 +381,10 @@ func TestConsole(t *testing.T) {
 	if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
 		t.Errorf("at 1280×800 the page is %v px wide (scrollWidth, innerWidth)", w)
 	}
+	// The webhook's name is a column of the list.
+	if got := eval[string](t, b, `document.querySelector('#webhooks-body tr[data-id="`+tasksID+`"] td[data-label="Name"]')?.textContent ?? "(no Name cell)"`); got != "helpdesk-tasks" {
+		t.Errorf("name shown in the list %q, want helpdesk-tasks", got)
+	}
 	shots.shot(b, "webhooks")
 
 	// Pause and resume from the list; the API agrees each time.
@@ -391,8 +405,26 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(css("#webhook-dialog")),
 		chromedp.SendKeys(css("#wf-url"), contacts.URL()),
 		chromedp.SendKeys(css("#wf-events"), "Contact.Create, Contact.Update"),
+		chromedp.SendKeys(css("#wf-name"), "crm-contacts"),
 		chromedp.SendKeys(css("#wf-signature"), contactsSig))
 	shots.shot(b, "new-webhook")
+	// Preview: the sample CRM's 4 contacts as Contact.Create items, nothing stored.
+	run(t, b, "preview the webhook", chromedp.Click(css("#wf-preview")), chromedp.WaitVisible(css("#preview-result")))
+	if got := textOf(t, b, "#preview-summary"); !strings.HasPrefix(got, "4 items would be sent, 0 rows filtered out") {
+		t.Errorf("preview summary %q, want the 4 contacts", got)
+	}
+	if got := eval[[]string](t, b, `[...document.querySelectorAll("#preview-result details.preview-item summary")].map((s) => s.textContent)`); len(got) != 4 || !strings.HasPrefix(got[0], "Contact.Create · c0000000-") {
+		t.Errorf("preview items %q, want 4 Contact.Create items", got)
+	}
+	shots.shot(b, "preview")
+	run(t, b, "close the preview", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#detail-dialog")), chromedp.WaitVisible(css("#webhook-dialog")))
+	if got := eval[string](t, b, `document.activeElement.id`); got != "wf-preview" {
+		t.Errorf("focus after closing the preview is on %q, want the Preview button", got)
+	}
+	var none []struct{ ID string }
+	if apiCall(t, http.MethodGet, p.base+webhooksPath, &none); len(none) != 2 {
+		t.Errorf("after the preview the API lists %d webhooks, want the 2 registered", len(none))
+	}
 	// The dialog keeps Tab inside: Shift+Tab from its first field wraps to its last button.
 	run(t, b, "shift+tab in the dialog", chromedp.Focus(css("#wf-url")), chromedp.KeyEvent(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift)))
 	if got := eval[string](t, b, `document.activeElement.id`); got != "wf-submit" {
@@ -410,28 +442,35 @@ func TestConsole(t *testing.T) {
 		URL    string
 		Events []string
 		Status string
+		Name   string
 	}
 	if code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+contactsID, &created); code != http.StatusOK ||
-		created.URL != contacts.URL() || strings.Join(created.Events, ",") != "Contact.Create,Contact.Update" || created.Status != "active" {
+		created.URL != contacts.URL() || strings.Join(created.Events, ",") != "Contact.Create,Contact.Update" || created.Status != "active" ||
+		created.Name != "crm-contacts" {
 		t.Fatalf("webhook %q created through the console: %d %+v", contactsID, code, created)
 	}
+	// The page is headed by the name, which is also among its facts.
+	run(t, b, "the webhook's name shown", waitJS(`document.getElementById("webhook-heading").textContent === "crm-contacts" &&
+		document.getElementById("wh-name")?.textContent === "crm-contacts"`))
 
-	// Send a test: the result, or the graceful message while the API lacks the route.
-	run(t, b, "send a test", chromedp.Click(css("#wh-test")), chromedp.WaitVisible(css("#notice .warn, #test-result")))
-	testRoute := apiCallBody(t, http.MethodPost, p.base+webhooksPath+"/"+contactsID+"/test")
-	if testRoute == http.StatusNotFound || testRoute == http.StatusMethodNotAllowed {
-		if got := textOf(t, b, "#notice"); !strings.Contains(got, "not available in this version") {
-			t.Errorf("test-send without the API: notice %q", got)
-		}
-	} else {
-		// Test-send has landed: the console shows the receiver's answer.
-		if got := textOf(t, b, "#test-result"); !strings.Contains(got, "200") {
-			t.Errorf("test result %q lacks the receiver's 200", got)
-		}
-		run(t, b, "close the test result", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#detail-dialog")))
-		if n, _ := contacts.stats(); n == 0 {
-			t.Error("the receiver got no test request")
-		}
+	// Send a test: the receiver's 200, the latency and the exact body sent.
+	run(t, b, "send a test", chromedp.Click(css("#wh-test")), chromedp.WaitVisible(css("#notice .bad, #test-result")))
+	if got := eval[[]string](t, b, `[document.querySelector("#test-result")?.dataset.outcome, document.querySelector("#test-result")?.dataset.status, document.getElementById("notice").textContent]`); got[0] != "delivered" || got[1] != "200" {
+		t.Fatalf("test result: outcome, status, notice = %q, want delivered, 200", got)
+	}
+	if got := textOf(t, b, "#test-summary"); !strings.HasPrefix(got, "Test delivered: the receiver answered 200 in ") {
+		t.Errorf("test summary %q", got)
+	}
+	if got := textOf(t, b, "#test-body"); !strings.Contains(got, `"event": "Contact.Create"`) || !strings.Contains(got, `"webhook_id": "`+contactsID+`"`) {
+		t.Errorf("test result's body sent lacks the Contact.Create item for webhook %s:\n%s", contactsID, got)
+	}
+	shots.shot(b, "test-send")
+	run(t, b, "close the test result", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#detail-dialog")))
+	if got := eval[string](t, b, `document.activeElement.id`); got != "wh-test" {
+		t.Errorf("focus after closing the test result is on %q, want the Send test button", got)
+	}
+	if got := contacts.deliveryList(); len(got) != 1 || got[0].header.Get("Walhook-Test") != "true" {
+		t.Errorf("the receiver got %d requests, want the one test (Walhook-Test: true)", len(got))
 	}
 
 	// Pause and resume by keyboard; the API agrees each time.
@@ -451,15 +490,22 @@ func TestConsole(t *testing.T) {
 	run(t, b, "edit the webhook",
 		chromedp.Click(css("#wh-edit")), chromedp.WaitVisible(css("#webhook-dialog")),
 		setValue("#wf-events", ""), chromedp.SendKeys(css("#wf-events"), "Contact.*"),
+		setValue("#wf-name", ""), chromedp.SendKeys(css("#wf-name"), "crm-contacts-2"),
 		chromedp.Click(css("#wf-submit")), chromedp.WaitNotVisible(css("#webhook-dialog")),
-		waitJS(`document.querySelector("#wh-facts .events")?.textContent === "Contact.*"`))
-	var edited struct{ Events []string }
+		waitJS(`document.querySelector("#wh-facts .events")?.textContent === "Contact.*"`),
+		waitJS(`document.getElementById("wh-name")?.textContent === "crm-contacts-2"`))
+	var edited struct {
+		Events []string
+		Name   string
+	}
 	var secret struct{ Signature string }
 	apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+contactsID, &edited)
 	apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+contactsID+"/secret", &secret)
-	if strings.Join(edited.Events, ",") != "Contact.*" || secret.Signature != contactsSig {
-		t.Errorf("after the edit the API has events %v and signature %q, want [Contact.*] and %q", edited.Events, secret.Signature, contactsSig)
+	if strings.Join(edited.Events, ",") != "Contact.*" || secret.Signature != contactsSig || edited.Name != "crm-contacts-2" {
+		t.Errorf("after the edit the API has events %v, name %q and signature %q, want [Contact.*], crm-contacts-2 and %q", edited.Events, edited.Name, secret.Signature, contactsSig)
 	}
+
+	consoleBackfill(t, b, p, shots, contacts, contactsID)
 
 	// The Task webhook's delivery log: the probe's chunk, delivered; its request and response.
 	run(t, b, "open the Task webhook",
@@ -492,20 +538,6 @@ func TestConsole(t *testing.T) {
 		t.Errorf("focus after closing the delivery dialog is on %q, want its View button", got)
 	}
 
-	// Backfill: progress, or the graceful message while the API lacks the route.
-	run(t, b, "backfill tab", chromedp.Click(css("#tab-backfill")), chromedp.WaitVisible(css("#backfill-form")))
-	if routeMissing(t, p.base+webhooksPath+"/"+tasksID+"/backfill") {
-		run(t, b, "backfill unavailable", chromedp.WaitVisible(css("#bf-text")))
-		if got := textOf(t, b, "#bf-text"); !strings.Contains(got, "not available in this version") {
-			t.Errorf("backfill progress without the API: %q", got)
-		}
-		run(t, b, "start a backfill", chromedp.SendKeys(css("#bf-entities"), "Task"), chromedp.SendKeys(css("#bf-entities"), kb.Enter),
-			chromedp.WaitVisible(css("#notice .warn")))
-		if got := textOf(t, b, "#notice"); !strings.Contains(got, "Backfill is not available in this version") {
-			t.Errorf("backfill start without the API: notice %q", got)
-		}
-	}
-
 	// The Account webhook: disabled with its reason, the chunk dead-lettered with the
 	// request body of the real CRM change; redeliver it and resume.
 	run(t, b, "open the Account webhook's dead letters",
@@ -523,6 +555,12 @@ func TestConsole(t *testing.T) {
 	}
 	shots.shot(b, "dead-letter")
 	run(t, b, "close the dead letter", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#detail-dialog")))
+	// A test of the failing endpoint (disabled webhooks are tested all the same): its 503.
+	run(t, b, "send a failing test", chromedp.Click(css("#wh-test")), chromedp.WaitVisible(css("#test-result")))
+	if got := eval[[]string](t, b, `[document.querySelector("#test-result").dataset.outcome, document.querySelector("#test-result").dataset.status, document.getElementById("test-summary").className]`); strings.Join(got, "|") != "http_error|503|summary-line bad" {
+		t.Errorf("failing test: outcome, status, summary class = %q, want http_error, 503, bad", got)
+	}
+	run(t, b, "close the failing test", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotVisible(css("#detail-dialog")))
 	accounts.failFast(false)
 	run(t, b, "resume and redeliver",
 		chromedp.Click(css("#wh-resume")), chromedp.WaitVisible(css("#wh-pause")),
@@ -537,15 +575,7 @@ func TestConsole(t *testing.T) {
 		t.Errorf("API status after resume in the console: %q", st)
 	}
 
-	// Inbound webhooks: listed, or the graceful message while the API lacks them.
-	run(t, b, "inbound", chromedp.Click(css(`a[data-nav="inbound"]`)), chromedp.WaitVisible(css("#inbound-message, #inbound-table")))
-	if code := apiCall(t, http.MethodGet, p.base+"/api/v3/command/webhook.get", nil); code == http.StatusNotFound || code == http.StatusMethodNotAllowed {
-		if got := textOf(t, b, "#inbound-message"); !strings.Contains(got, "not available in this version") {
-			t.Errorf("inbound without the API: message %q", got)
-		}
-	} else if code != http.StatusOK || !eval[bool](t, b, `!document.getElementById("inbound-table").hidden || /No inbound/.test(document.getElementById("inbound-message").textContent)`) {
-		t.Errorf("inbound with the API (GET answered %d): neither the table nor the empty message shown", code)
-	}
+	consoleInbound(t, b, p, shots)
 
 	// Phone width: the list as cards, nothing wider than the screen.
 	run(t, b, "phone width", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
@@ -555,46 +585,145 @@ func TestConsole(t *testing.T) {
 		t.Errorf("at phone width the page is %v px wide (scrollWidth, innerWidth)", w)
 	}
 	shots.shot(b, "phone")
+	// The backfill progress and the inbound screen fit the phone too.
+	run(t, b, "backfill at phone width", chromedp.Navigate(p.base+"/console/#/webhooks/"+contactsID+"/backfill"),
+		chromedp.WaitVisible(css(`#bf-progress[data-state="cancelled"]`)))
+	if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
+		t.Errorf("the backfill tab at phone width is %v px wide (scrollWidth, innerWidth)", w)
+	}
+	run(t, b, "inbound at phone width", chromedp.Navigate(p.base+"/console/#/inbound"), chromedp.WaitVisible(css("#inbound-form")))
+	if w := eval[[]int](t, b, `[document.documentElement.scrollWidth, window.innerWidth]`); len(w) != 2 || w[0] > w[1] {
+		t.Errorf("the inbound screen at phone width is %v px wide (scrollWidth, innerWidth)", w)
+	}
 	for _, r := range []*receiver{tasks, accounts, contacts} {
 		r.checkNoProblems(t)
 	}
 }
 
-// apiCallBody POSTs an empty JSON object with the e2e token and returns the status.
-// routeMissing reports whether GET url is answered as a route this walhook lacks (405,
-// 501, or a 404 naming no field), as the console's unavailable() tells it from "no
-// backfill yet" (a 404 naming the field backfill).
-func routeMissing(t *testing.T, url string) bool {
+// consoleBackfill drives the Backfill tab of the webhook id (subscribed to Contact.*,
+// delivering to contacts): a backfill of the sample's 4 contacts at 1 row/s followed to
+// "done" with 4 of 4 rows, a second one refused (409) while it runs, then one cancelled.
+func consoleBackfill(t *testing.T, b context.Context, p *walhookProc, shots *screenshotter, contacts *receiver, id string) {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
+	run(t, b, "backfill tab", chromedp.Click(css("#tab-backfill")), chromedp.WaitVisible(css("#backfill-form")),
+		chromedp.WaitVisible(css(`#bf-choices input[value="Contact"]`)))
+	if got := eval[[]any](t, b, `[...document.querySelectorAll("#bf-choices input")].map((c) => c.value + ":" + c.checked)`); fmt.Sprint(got) != "[Contact:true]" {
+		t.Errorf("backfill offers %v, want the webhook's entity Contact, checked", got)
 	}
-	req.Header.Set("Authorization", "Bearer "+e2eToken)
-	resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+	run(t, b, "start a backfill",
+		chromedp.SendKeys(css("#bf-rate"), "1"), chromedp.Click(css("#bf-start")),
+		chromedp.WaitVisible(css(`#bf-progress[data-state="running"]`)))
+	if got := textOf(t, b, "#notice"); got != "Backfill started: Contact." {
+		t.Errorf("notice after starting a backfill: %q", got)
 	}
-	defer resp.Body.Close()
-	var e struct{ Field string }
-	_ = json.NewDecoder(resp.Body).Decode(&e)
-	return resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented ||
-		resp.StatusCode == http.StatusNotFound && e.Field == ""
+	// A second one while it runs: the API's 409, shown in the form.
+	run(t, b, "start a second backfill", chromedp.Click(css("#bf-start")), waitJS(`document.getElementById("bf-error").textContent !== ""`))
+	if got := textOf(t, b, "#bf-error"); !strings.Contains(got, "already running") {
+		t.Errorf("second backfill while one runs: %q", got)
+	}
+	// The progress bar moves (caught when a poll lands mid-way; the screenshot is best effort).
+	runWithin(t, b, 30*time.Second, "backfill progress", waitJS(`(() => { const d = document.getElementById("bf-progress").dataset;
+		return d.state === "done" || (d.state === "running" && Number(d.done) >= 1); })()`))
+	eval[bool](t, b, `(window.scrollTo(0, document.getElementById("tab-backfill").getBoundingClientRect().top + window.scrollY - 16), true)`)
+	shots.shot(b, "backfill")
+	runWithin(t, b, 30*time.Second, "backfill done", chromedp.WaitVisible(css(`#bf-progress[data-state="done"]`)))
+	if got := eval[[]string](t, b, `(() => { const d = document.getElementById("bf-progress").dataset; const bar = document.getElementById("bf-bar");
+		return [d.done, d.total, String(bar.value), String(bar.max), document.getElementById("bf-state").textContent]; })()`); strings.Join(got, " ") != "4 4 4 4 done" {
+		t.Errorf("backfill shown done: rows_done, rows_total, bar value, bar max, state = %q, want 4 of 4, done", got)
+	}
+	if got := textOf(t, b, "#bf-text"); !strings.HasPrefix(got, "4 of 4 rows (100%)") {
+		t.Errorf("backfill progress text %q", got)
+	}
+	if eval[bool](t, b, `!document.getElementById("bf-cancel").hidden`) {
+		t.Error("the Cancel button is shown for a finished backfill")
+	}
+	var bf struct {
+		State     string
+		RowsDone  int `json:"rows_done"`
+		RowsTotal int `json:"rows_total"`
+	}
+	if code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+id+"/backfill", &bf); code != http.StatusOK || bf.State != "done" || bf.RowsDone != 4 || bf.RowsTotal != 4 {
+		t.Errorf("API backfill after the console's: %d %+v", code, bf)
+	}
+	testwait.Until(t, 30*time.Second, "4 Contact.Backfill items", func() (bool, string, error) {
+		n := len(contacts.entityIDs("Contact.Backfill"))
+		return n == 4, fmt.Sprintf("%d contacts", n), p.checkRunning()
+	})
+
+	// Another one, cancelled from the console (confirmed in a dialog).
+	run(t, b, "start a backfill to cancel",
+		setValue("#bf-rate", "1"), chromedp.Click(css("#bf-start")),
+		chromedp.WaitVisible(css(`#bf-progress[data-state="running"] #bf-cancel`)),
+		chromedp.Click(css("#bf-cancel")), chromedp.WaitVisible(css("#confirm-dialog")),
+		chromedp.Click(css("#confirm-ok")), chromedp.WaitVisible(css(`#bf-progress[data-state="cancelled"]`)))
+	if got := textOf(t, b, "#notice"); got != "Backfill cancelled." {
+		t.Errorf("notice after cancelling: %q", got)
+	}
+	if got := eval[string](t, b, `document.activeElement.id`); got != "bf-start" {
+		t.Errorf("focus after cancelling is on %q, want the Start button (Cancel is gone)", got)
+	}
+	if code := apiCall(t, http.MethodGet, p.base+webhooksPath+"/"+id+"/backfill", &bf); code != http.StatusOK || bf.State != "cancelled" {
+		t.Errorf("API backfill after cancelling in the console: %d %+v", code, bf)
+	}
 }
 
-func apiCallBody(t *testing.T, method, url string) int {
+// consoleInbound creates an inbound webhook on the Inbound screen, sees it listed as the
+// API lists it (its description, holding markup, shown as text), tests a webhook
+// subscribed only to it (409: no row to build a sample from), and deletes it.
+func consoleInbound(t *testing.T, b context.Context, p *walhookProc, shots *screenshotter) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader("{}"))
-	if err != nil {
-		t.Fatal(err)
+	const key = "webhook.console.lead.created"
+	const desc = `Leads from the form <img src=x id=injected> & "quotes"`
+	run(t, b, "inbound", chromedp.Click(css(`a[data-nav="inbound"]`)), chromedp.WaitVisible(css("#inbound-form")),
+		chromedp.WaitVisible(css("#inbound-message")))
+	if got := textOf(t, b, "#inbound-message"); got != "No inbound webhooks yet." {
+		t.Errorf("inbound screen before any: %q", got)
 	}
-	req.Header.Set("Authorization", "Bearer "+e2eToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
+	run(t, b, "create an inbound webhook",
+		chromedp.SendKeys(css("#in-key"), key), chromedp.SendKeys(css("#in-description"), desc),
+		chromedp.SendKeys(css("#in-description"), kb.Enter),
+		chromedp.WaitVisible(css(`#inbound-body tr[data-event-key="`+key+`"]`)))
+	status, raw := inboundCommand(t, p.base, "webhook.get", nil, nil)
+	var list []struct {
+		UUID        string `json:"uuid"`
+		EventKey    string `json:"eventKey"`
+		WebhookURL  string `json:"webhookUrl"`
+		Description string `json:"description"`
 	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
+	if err := json.Unmarshal(raw, &list); status != http.StatusOK || err != nil || len(list) != 1 || list[0].EventKey != key || list[0].Description != desc {
+		t.Fatalf("webhook.get after creating in the console: %d %s (%v)", status, raw, err)
+	}
+	row := `#inbound-body tr[data-uuid="` + list[0].UUID + `"]`
+	got := eval[[]string](t, b, `[...document.querySelectorAll(`+strconv.Quote(row+" td")+`)].slice(0, 3).map((td) => td.textContent)`)
+	if want := []string{key, list[0].WebhookURL, desc}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("inbound row shows %q, want %q", got, want)
+	}
+	if eval[bool](t, b, `!!document.getElementById("injected")`) {
+		t.Error("the inbound description was parsed as HTML")
+	}
+	shots.shot(b, "inbound")
+
+	// Test-send on a webhook subscribed to inbound events only: nothing to build a sample from.
+	inboundOnly := registerWebhook(t, p.base, map[string]any{"url": "http://127.0.0.1:9/none", "events": []string{"webhook.console.*"}})
+	run(t, b, "test an inbound-only webhook", chromedp.Navigate(p.base+"/console/#/webhooks/"+inboundOnly),
+		chromedp.WaitVisible(css("#view-webhook:not([aria-busy]) #wh-test")),
+		waitJS(`document.querySelector("#wh-facts .mono")?.textContent === `+strconv.Quote(inboundOnly)),
+		chromedp.Click(css("#wh-test")), chromedp.WaitVisible(css("#notice .bad, #test-result")))
+	if got := textOf(t, b, "#notice"); !strings.HasPrefix(got, "Nothing to test with: ") {
+		t.Errorf("test-send with no sample row: notice %q", got)
+	}
+	if code := apiCall(t, http.MethodDelete, p.base+webhooksPath+"/"+inboundOnly, nil); code != http.StatusOK {
+		t.Errorf("DELETE the inbound-only webhook: %d", code)
+	}
+
+	run(t, b, "delete the inbound webhook",
+		chromedp.Click(css(`a[data-nav="inbound"]`)), chromedp.WaitVisible(css(row+" button")),
+		chromedp.Click(css(row+" button")), chromedp.WaitVisible(css("#confirm-dialog")),
+		chromedp.Click(css("#confirm-ok")), chromedp.WaitVisible(css("#inbound-message")))
+	if got := eval[string](t, b, `document.activeElement.id`); got != "in-key" {
+		t.Errorf("focus after deleting an inbound webhook is on %q, want the event key field", got)
+	}
+	if status, raw := inboundCommand(t, p.base, "webhook.get", nil, nil); status != http.StatusOK || strings.TrimSpace(string(raw)) != "[]" {
+		t.Errorf("webhook.get after deleting in the console: %d %s", status, raw)
+	}
 }

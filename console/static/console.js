@@ -222,6 +222,15 @@
     });
   }
 
+  // whileBusy runs fn with btn marked busy (aria-busy; a press meanwhile is ignored). It
+  // does not disable btn: a disabled button drops the keyboard focus to the page, and the
+  // dialog fn may open would then give it back to nothing.
+  async function whileBusy(btn, fn) {
+    if (btn.getAttribute("aria-busy") === "true") return;
+    btn.setAttribute("aria-busy", "true");
+    try { await fn(); } finally { btn.removeAttribute("aria-busy"); }
+  }
+
   function section(title, ...nodes) {
     return [el("h3", { text: title }), ...nodes];
   }
@@ -413,7 +422,7 @@
 
   function webhookRow(wh) {
     const status = wh.status || "active";
-    const statusCell = el("div", {}, badge(status, statusClass[status]));
+    const statusCell = el("div", { class: "status" }, badge(status, statusClass[status]));
     if (wh.disabled_reason) statusCell.append(el("div", { class: "reason small", text: wh.disabled_reason }));
     const link = el("a", { href: "#/webhooks/" + encodeURIComponent(wh.id), text: wh.url });
     const toggle = status === "active"
@@ -421,9 +430,10 @@
         onclick: () => setStatus(wh.id, "pause") })
       : el("button", { type: "button", class: "small", "aria-label": "Resume " + wh.url, text: "Resume",
         onclick: () => setStatus(wh.id, "resume") });
-    const tr = el("tr", { "data-id": wh.id, "data-status": status });
+    const tr = el("tr", { "data-id": wh.id, "data-status": status, "data-name": wh.name || undefined });
     tr.append(
       cell("Status", statusCell),
+      cell("Name", wh.name ? el("span", { text: wh.name }) : el("span", { class: "muted", text: "—" }), "name"),
       cell("URL", link, "url"),
       cell("Events", eventChips(wh.events)),
       cell("Signing", (wh.signing || "pipeliner") + (wh.signature ? " · signed" : "")),
@@ -453,6 +463,7 @@
     $("wf-submit").textContent = wh ? "Save" : "Create";
     $("wf-url").value = wh ? wh.url : "";
     $("wf-events").value = wh ? (wh.events || []).join(", ") : "";
+    $("wf-name").value = (wh && wh.name) || "";
     $("wf-signature").value = "";
     $("wf-signature").placeholder = wh && wh.signature ? "unchanged (" + wh.signature + ")" : "e.g. 3f2a1b4c-…";
     $("wf-signing").value = (wh && wh.signing) || "pipeliner";
@@ -462,8 +473,9 @@
     openDialog($("webhook-dialog"), $("wf-url"));
   }
 
-  async function submitWebhook(e) {
-    e.preventDefault();
+  // webhookFormBody reads the create/edit form into an API body, or reports what is wrong
+  // in the form and returns null.
+  function webhookFormBody() {
     const events = $("wf-events").value.split(",").map((s) => s.trim()).filter(Boolean);
     let options;
     try {
@@ -472,12 +484,30 @@
     } catch (err) {
       $("webhook-error").textContent = "Options: not a JSON object (" + err.message + ").";
       $("wf-options").focus();
-      return;
+      return null;
     }
     const body = { url: $("wf-url").value.trim(), events, options, signing: $("wf-signing").value,
       insecure_ssl: $("wf-insecure").checked };
     const sig = $("wf-signature").value.trim();
     if (sig) body.signature = sig;
+    return body;
+  }
+
+  // focusField puts the focus on the form field an API error names.
+  function focusField(field) {
+    const input = { url: "wf-url", events: "wf-events", signature: "wf-signature", signing: "wf-signing", name: "wf-name" }[field];
+    if (input) $(input).focus();
+    else if (field && field.startsWith("options")) $("wf-options").focus();
+  }
+
+  async function submitWebhook(e) {
+    e.preventDefault();
+    const body = webhookFormBody();
+    if (!body) return;
+    // The name: set on create when given; on edit sent only when changed (null removes it).
+    const name = $("wf-name").value.trim();
+    if (!editing && name) body.name = name;
+    if (editing && name !== (editing.name || "")) body.name = name || null;
     $("wf-submit").disabled = true;
     const r = editing
       ? await api("PATCH", base() + "/" + encodeURIComponent(editing.id), body)
@@ -485,10 +515,7 @@
     $("wf-submit").disabled = false;
     if (!r.ok) {
       $("webhook-error").textContent = r.message;
-      const field = r.body && r.body.field;
-      const input = { url: "wf-url", events: "wf-events", signature: "wf-signature", signing: "wf-signing" }[field];
-      if (input) $(input).focus();
-      else if (field && field.startsWith("options")) $("wf-options").focus();
+      focusField(r.body && r.body.field);
       return;
     }
     const wh = r.data;
@@ -516,7 +543,12 @@
 
   async function showWebhook(id, tab) {
     showView("view-webhook");
+    // Until the answer, the buttons must not act on the webhook shown before.
+    if (current && current.id !== id) current = null;
+    const view = $("view-webhook");
+    view.setAttribute("aria-busy", "true");
     const r = await api("GET", base() + "/" + encodeURIComponent(id));
+    view.removeAttribute("aria-busy");
     if (!r.ok) {
       if (r.status !== 401) notify("bad", r.status === 404 ? "No webhook " + id + " in this space." : "Could not read the webhook: " + r.message);
       return;
@@ -528,7 +560,8 @@
 
   function renderWebhook(wh) {
     const status = wh.status || "active";
-    $("webhook-heading").textContent = wh.url;
+    // A named webhook is headed by its name (the key of walhook apply), its URL in the facts.
+    $("webhook-heading").textContent = wh.name || wh.url;
     const st = $("wh-status");
     st.textContent = status;
     st.className = "badge " + (statusClass[status] || "");
@@ -540,6 +573,8 @@
     clear(dl);
     const rows = [
       ["ID", el("span", { class: "mono", text: wh.id })],
+      ["Name", wh.name ? el("span", { id: "wh-name", text: wh.name }) : el("span", { class: "muted", text: "— (walhook apply leaves it alone)" })],
+      ["URL", el("span", { class: "wrap", text: wh.url })],
       ["Events", eventChips(wh.events)],
       ["Signing", (wh.signing || "pipeliner") + (wh.signature ? " · signature " + wh.signature : " · unsigned")],
       ["Options", el("code", { text: JSON.stringify(wh.options || {}) })],
@@ -565,7 +600,7 @@
     }
     if (name === "deliveries") loadDeliveries();
     else if (name === "dead") loadDeadLetters();
-    else if (name === "backfill") loadBackfill(false);
+    else if (name === "backfill") openBackfillTab();
   }
 
   function tabKeys(e) {
@@ -754,96 +789,282 @@
 
   // ---- Test-send -------------------------------------------------------------------------
 
-  async function sendTest() {
-    if (!current) return;
-    const btn = $("wh-test");
-    btn.disabled = true;
+  // sendTest calls POST …/{id}/test (README "Test-send") and shows what the receiver did:
+  // the API answers 200 whatever the receiver answered (the outcome says), 409 when no
+  // subscribed entity has a row to build the sample from.
+  function sendTest() {
+    if (current) whileBusy($("wh-test"), () => testCurrent(current.id));
+  }
+
+  async function testCurrent(id) {
     notify("info", "Sending a test event…");
-    const r = await api("POST", base() + "/" + encodeURIComponent(current.id) + "/test", {});
-    btn.disabled = false;
+    const r = await api("POST", base() + "/" + encodeURIComponent(id) + "/test", {});
+    if (!current || current.id !== id) return;
     if (unavailable(r)) {
       notify("warn", "Send test is not available in this version of walhook.");
       return;
     }
-    if (!r.ok) { notify("bad", "Test-send failed: " + r.message); return; }
+    if (!r.ok) {
+      notify("bad", (r.status === 409 ? "Nothing to test with: " : "Test-send failed: ") + r.message);
+      return;
+    }
     const d = r.data || {};
-    const status = d.status ?? d.status_code ?? d.response_status;
-    const latency = d.latency_seconds ?? d.duration_seconds ?? (d.latency_ms != null ? d.latency_ms / 1000 : undefined);
-    const excerpt = d.response ?? d.response_excerpt ?? d.body;
-    const good = typeof status === "number" && status >= 200 && status < 300;
-    notify(good ? "ok" : "bad", "Test sent: the receiver answered " + (status ?? "nothing") + ".");
-    showDetail("Test result",
-      el("div", { id: "test-result" },
-        facts([["Receiver status", badge(String(status ?? "no response"), good ? "ok" : "bad")],
-          ["Latency", latency === undefined ? "—" : fmtSeconds(latency)], ["Error", d.error || "—"]]),
-        ...section("Response excerpt", el("pre", { text: excerpt ? pretty(excerpt) : "(empty)" })),
-        ...section("Answer", el("pre", { text: pretty(d) }))));
+    const good = d.outcome === "delivered";
+    const summary = testSummary(d);
+    notify(good ? "ok" : "bad", summary);
+    showTestResult(d, summary);
+  }
+
+  function testSummary(d) {
+    const latency = typeof d.latency_ms === "number" ? " in " + fmtSeconds(d.latency_ms / 1000) : "";
+    if (d.outcome === "delivered") return "Test delivered: the receiver answered " + d.status + latency + ".";
+    if (d.status != null) return "Test failed: the receiver answered " + d.status + latency + " (" + d.outcome + ").";
+    return "Test failed (" + (d.outcome || "no outcome") + "): " + (d.error || "no response") + ".";
+  }
+
+  function showTestResult(d, summary) {
+    const good = d.outcome === "delivered";
+    const kids = [
+      el("p", { id: "test-summary", class: "summary-line " + (good ? "ok" : "bad"), text: summary }),
+      facts([
+        ["Outcome", badge(d.outcome || "unknown", outcomeClass[d.outcome])],
+        ["Status", el("span", { id: "test-status", text: d.status == null ? "no response" : String(d.status) })],
+        ["Latency", typeof d.latency_ms === "number" ? fmtSeconds(d.latency_ms / 1000) : "—"],
+        ["Error", d.error || "—"],
+        ["Sample", (d.event || "?") + " of " + (d.entity || "?") + " " + (d.entity_id || "")],
+        ["Event id", el("span", { class: "mono", text: d.event_id || "—" })],
+        ["Delivery id", el("span", { class: "mono", text: d.delivery_id || "—" })],
+      ]),
+    ];
+    if (d.filtered_out) {
+      kids.push(el("p", { class: "summary-line warn", id: "test-filtered-out",
+        text: "No recent row passes this webhook's filters; the sample is the newest row, which they would leave out: " + d.filtered_out }));
+    }
+    kids.push(...section("Response excerpt"),
+      d.response ? el("pre", { id: "test-response", tabindex: "0", "aria-label": "Response excerpt", text: pretty(d.response) })
+        : el("p", { class: "muted", text: "Empty response body." }),
+      ...section("Request body sent"),
+      el("pre", { id: "test-body", tabindex: "0", "aria-label": "Request body sent", text: pretty(d.body) }));
+    showDetail("Test result", el("div", { id: "test-result", "data-outcome": d.outcome, "data-status": d.status == null ? "" : String(d.status) }, ...kids));
+  }
+
+  // ---- Preview (create form) -------------------------------------------------------------
+
+  // previewWebhook calls POST …/Webhooks/preview with the form's body: nothing is stored or
+  // sent; it shows the items the webhook would send for the latest rows of its entities and
+  // why the other rows are filtered out.
+  function previewWebhook() {
+    const body = webhookFormBody();
+    if (body) whileBusy($("wf-preview"), () => showPreview(body));
+  }
+
+  async function showPreview(body) {
+    $("webhook-error").textContent = "";
+    const r = await api("POST", base() + "/preview", body);
+    if (unavailable(r)) { $("webhook-error").textContent = "Preview is not available in this version of walhook."; return; }
+    if (!r.ok) {
+      $("webhook-error").textContent = "Preview: " + r.message;
+      focusField(r.body && r.body.field);
+      return;
+    }
+    const d = r.data || {};
+    const items = Array.isArray(d.items) ? d.items : [];
+    const out = Array.isArray(d.filtered_out) ? d.filtered_out : [];
+    const kids = [el("p", { id: "preview-summary", class: "summary-line " + (items.length ? "ok" : "warn"),
+      text: items.length + " item" + (items.length === 1 ? "" : "s") + " would be sent, " + out.length + " row" +
+        (out.length === 1 ? "" : "s") + " filtered out (the latest " + d.limit + " rows of each entity)." })];
+    kids.push(...section("Items"));
+    if (!items.length) kids.push(el("p", { class: "muted", text: "None." }));
+    for (const it of items) {
+      kids.push(el("details", { class: "preview-item" },
+        el("summary", { text: (it.event || "") + " · " + (it.entity_id ?? "") }),
+        el("pre", { text: pretty(it) })));
+    }
+    kids.push(...section("Filtered out"));
+    if (!out.length) kids.push(el("p", { class: "muted", text: "None." }));
+    else {
+      const tbody = el("tbody", {});
+      for (const f of out) {
+        tbody.append(el("tr", {}, cell("Entity", f.entity), cell("Entity id", el("span", { class: "mono", text: f.entity_id })),
+          cell("Event", f.event), cell("Reason", f.reason)));
+      }
+      kids.push(el("div", { class: "table-wrap" }, el("table", { class: "list", id: "preview-filtered" },
+        el("thead", {}, el("tr", {}, ...["Entity", "Entity id", "Event", "Reason"].map((h) => el("th", { scope: "col", text: h })))),
+        tbody)));
+    }
+    showDetail("Preview: nothing stored, nothing sent", el("div", { id: "preview-result" }, ...kids));
   }
 
   // ---- Backfill --------------------------------------------------------------------------
 
   let backfillTimer = 0;
+  let backfillSeq = 0;
+  const BACKFILL_POLL_MS = 1000;
 
   function backfillPath() {
     return base() + "/" + encodeURIComponent(current.id) + "/backfill";
   }
 
-  async function startBackfill(e) {
-    e.preventDefault();
-    if (!current) return;
-    const entities = $("bf-entities").value.split(",").map((s) => s.trim()).filter(Boolean);
+  // webhookEntities returns the entities a webhook's events name, in order: "Contact" for
+  // Contact.Create or Contact.*; "*" and inbound keys (webhook.…) name none.
+  function webhookEntities(wh) {
+    const out = [];
+    for (const ev of (wh && wh.events) || []) {
+      const dot = ev.indexOf(".");
+      if (dot <= 0 || ev.startsWith("webhook.")) continue;
+      const entity = ev.slice(0, dot);
+      if (!out.includes(entity)) out.push(entity);
+    }
+    return out;
+  }
+
+  // openBackfillTab offers the webhook's entities and shows its latest backfill.
+  function openBackfillTab() {
+    const box = $("bf-choices");
+    clear(box);
+    const entities = webhookEntities(current);
+    for (const name of entities) {
+      box.append(el("label", { class: "check" },
+        el("input", { type: "checkbox", name: "bf-entity", value: name, checked: true }), name));
+    }
+    $("bf-choices-none").hidden = entities.length > 0;
+    $("bf-error").textContent = "";
+    loadBackfill();
+  }
+
+  // backfillBody reads the form, or reports what is wrong and returns null.
+  function backfillBody() {
+    const err = $("bf-error");
+    err.textContent = "";
+    const entities = [...document.querySelectorAll("#bf-choices input:checked")].map((c) => c.value);
+    for (const s of $("bf-entities").value.split(",").map((x) => x.trim()).filter(Boolean)) {
+      if (!entities.includes(s)) entities.push(s);
+    }
+    if (!entities.length) {
+      err.textContent = "Choose or name at least one entity.";
+      (document.querySelector("#bf-choices input") || $("bf-entities")).focus();
+      return null;
+    }
     const body = { entities };
     const f = $("bf-filter").value.trim();
     if (f) {
-      try { body.filter = JSON.parse(f); } catch (err) { notify("bad", "Filter: not JSON (" + err.message + ")."); return; }
+      try { body.filter = JSON.parse(f); } catch (e) {
+        err.textContent = "Filter: not JSON (" + e.message + ").";
+        $("bf-filter").focus();
+        return null;
+      }
     }
-    const r = await api("POST", backfillPath(), body);
+    const rate = $("bf-rate").value.trim();
+    if (rate) {
+      const n = Number(rate);
+      if (!Number.isInteger(n) || n < 1 || n > 100000) {
+        err.textContent = "Rate: a whole number of rows per second from 1 to 100000.";
+        $("bf-rate").focus();
+        return null;
+      }
+      body.rate = n;
+    }
+    return body;
+  }
+
+  async function startBackfill(e) {
+    e.preventDefault();
+    if (!current) return;
+    const body = backfillBody();
+    if (!body) return;
+    let r;
+    await whileBusy($("bf-start"), async () => { r = await api("POST", backfillPath(), body); });
+    if (!r) return; // a start was already under way
     if (unavailable(r)) { notify("warn", "Backfill is not available in this version of walhook."); return; }
-    if (!r.ok) { notify("bad", "Backfill failed: " + r.message); return; }
-    notify("ok", "Backfill started.");
+    if (!r.ok) {
+      const msg = r.status === 409 ? "A backfill of this webhook is already running: wait for it or cancel it." : "Backfill refused: " + r.message;
+      $("bf-error").textContent = msg;
+      notify("bad", msg);
+      const field = r.body && r.body.field;
+      if (field === "rate") $("bf-rate").focus();
+      else if (field && field.startsWith("filter")) $("bf-filter").focus();
+      else if (field && field.startsWith("entities")) $("bf-entities").focus();
+      if (r.status === 409) loadBackfill();
+      return;
+    }
+    notify("ok", "Backfill started: " + body.entities.join(", ") + ".");
     showProgress(r.data);
-    loadBackfill(true);
+    loadBackfill();
   }
 
   async function cancelBackfill() {
     if (!current) return;
+    if (!(await confirmAction("Stop this backfill?", "No more rows are read; rows already read are still delivered.", "Stop backfill"))) return;
     const r = await api("DELETE", backfillPath());
     if (unavailable(r)) { notify("warn", "Backfill is not available in this version of walhook."); return; }
     notify(r.ok ? "ok" : "bad", r.ok ? "Backfill cancelled." : "Cancel failed: " + r.message);
-    loadBackfill(false);
+    loadBackfill();
   }
 
-  async function loadBackfill(poll) {
+  // loadBackfill shows the latest backfill and polls it while it runs and its tab is shown.
+  async function loadBackfill() {
     clearTimeout(backfillTimer);
     if (!current) return;
     const id = current.id;
+    const seq = ++backfillSeq;
     const r = await api("GET", backfillPath());
-    if (!current || current.id !== id || $("panel-backfill").hidden) return;
+    if (seq !== backfillSeq || !current || current.id !== id || $("panel-backfill").hidden) return;
     if (unavailable(r)) {
-      $("bf-progress").hidden = false;
-      $("bf-bar").hidden = true;
-      $("bf-text").textContent = "Backfill is not available in this version of walhook.";
+      $("bf-progress").hidden = true;
+      $("bf-error").textContent = "Backfill is not available in this version of walhook.";
       return;
     }
-    if (!r.ok) { $("bf-progress").hidden = true; return; }
-    const running = showProgress(r.data);
-    if (poll && running) backfillTimer = setTimeout(() => loadBackfill(true), 2000);
+    if (!r.ok) {
+      $("bf-progress").hidden = true;
+      if (r.status !== 404) $("bf-error").textContent = "Could not read the backfill: " + r.message;
+      return;
+    }
+    if (showProgress(r.data)) backfillTimer = setTimeout(loadBackfill, BACKFILL_POLL_MS);
   }
 
-  // showProgress renders a backfill's progress and reports whether it is still running.
+  const backfillStateClass = { running: "info", done: "ok", cancelled: "warn", failed: "bad" };
+
+  // showProgress renders a backfill (README "Backfill": state, rows_done of rows_total,
+  // rows_reread, eta_seconds) and reports whether it is still running.
   function showProgress(d) {
-    if (!d) { $("bf-progress").hidden = true; return false; }
-    const done = Number(d.rows_done ?? d.done ?? 0);
-    const total = Number(d.total ?? d.rows_total ?? 0);
-    const state = d.state ?? d.status ?? "";
-    const eta = d.eta ?? d.eta_seconds;
-    $("bf-progress").hidden = false;
-    $("bf-bar").hidden = false;
-    $("bf-bar").max = total > 0 ? total : 1;
-    $("bf-bar").value = total > 0 ? Math.min(done, total) : 0;
-    $("bf-text").textContent = done + " of " + (total || "?") + " rows" + (state ? " · " + state : "") +
-      (eta !== undefined && eta !== null ? " · ETA " + (typeof eta === "number" ? fmtSeconds(eta) : eta) : "");
-    return !/^(done|finished|complete|completed|cancelled|canceled|failed)$/i.test(String(state)) && (total === 0 || done < total);
+    const box = $("bf-progress");
+    if (!d) { box.hidden = true; return false; }
+    const done = Number(d.rows_done) || 0;
+    const total = Number(d.rows_total) || 0;
+    const state = String(d.state || "");
+    const running = state === "running";
+    // "Already running" (409) is stale once the backfill it meant has ended.
+    if (!running) $("bf-error").textContent = "";
+    box.hidden = false;
+    box.dataset.state = state;
+    box.dataset.done = String(done);
+    box.dataset.total = String(total);
+    const st = $("bf-state");
+    st.textContent = state || "unknown";
+    st.className = "badge " + (backfillStateClass[state] || "");
+    // A Cancel button that hides while focused (after cancelling) hands the focus on.
+    if (!running && document.activeElement === $("bf-cancel")) $("bf-start").focus();
+    $("bf-cancel").hidden = !running;
+    const bar = $("bf-bar");
+    bar.max = total > 0 ? total : 1;
+    bar.value = total > 0 ? Math.min(done, total) : (running ? 0 : 1);
+    const pct = total > 0 ? Math.floor((Math.min(done, total) / total) * 100) : (running ? 0 : 100);
+    $("bf-text").textContent = done + " of " + total + " rows (" + pct + "%)" +
+      (running && d.eta_seconds != null ? " · about " + fmtSeconds(Number(d.eta_seconds)) + " left" : "") + " · " + (state || "unknown");
+    const rows = [
+      ["Entities", (d.entities || []).join(", ") || "—"],
+      ["Rate", d.rate != null ? d.rate + " rows/s" : "—"],
+      ["Rows read again", el("span", { id: "bf-reread", text: String(d.rows_reread ?? 0) })],
+      ["ETA", running ? (d.eta_seconds != null ? fmtSeconds(Number(d.eta_seconds)) : "estimating…") : "—"],
+      ["Started", fmtTime(d.created)],
+      ["Finished", d.finished ? fmtTime(d.finished) : running ? "—" : fmtTime(d.modified)],
+    ];
+    if (d.filter) rows.push(["Filter", el("code", { text: JSON.stringify(d.filter) })]);
+    if (d.error) rows.push(["Error", el("span", { class: "reason", text: d.error })]);
+    const dl = $("bf-facts");
+    clear(dl);
+    for (const [k, v] of rows) dl.append(el("dt", { text: k }), el("dd", {}, v));
+    return running;
   }
 
   // ---- Secret, delete --------------------------------------------------------------------
@@ -871,12 +1092,21 @@
 
   // ---- Inbound webhooks ------------------------------------------------------------------
 
+  // The inbound commands (README "Inbound webhooks", PIPEFORCE's webhook.*) answer bare JSON
+  // objects and arrays, not the webhook API's envelope.
+  const INBOUND = "/api/v3/command/";
+  let inboundSeq = 0;
+
   async function loadInbound() {
-    const r = await api("GET", "/api/v3/command/webhook.get");
+    const seq = ++inboundSeq;
+    const r = await api("GET", INBOUND + "webhook.get");
+    if (seq !== inboundSeq) return;
     const msg = $("inbound-message");
     const table = $("inbound-table");
     const tbody = $("inbound-body");
     clear(tbody);
+    const form = $("inbound-form");
+    form.hidden = unavailable(r);
     if (unavailable(r)) {
       msg.textContent = "Inbound webhooks are not available in this version of walhook.";
       msg.hidden = false;
@@ -884,17 +1114,63 @@
       return;
     }
     if (!r.ok) { msg.textContent = "Could not list inbound webhooks: " + r.message; msg.hidden = false; table.hidden = true; return; }
-    const raw = r.body && Array.isArray(r.body) ? r.body : Array.isArray(r.data) ? r.data : r.data ? [r.data] : [];
-    for (const w of raw) {
-      tbody.append(el("tr", {},
-        cell("Event key", el("span", { class: "mono", text: w.eventKey })),
-        cell("Receive URL", el("span", { class: "mono", text: w.webhookUrl || "" }), "url"),
-        cell("Description", w.description || ""),
-        cell("Created", fmtTime(w.created))));
+    const list = Array.isArray(r.body) ? r.body : [];
+    list.sort((a, b) => String(b.created).localeCompare(String(a.created)));
+    for (const w of list) tbody.append(inboundRow(w));
+    msg.textContent = list.length ? "" : "No inbound webhooks yet.";
+    msg.hidden = list.length > 0;
+    table.hidden = list.length === 0;
+  }
+
+  function inboundRow(w) {
+    return el("tr", { "data-uuid": w.uuid, "data-event-key": w.eventKey },
+      cell("Event key", el("span", { class: "mono", text: w.eventKey })),
+      cell("Receive URL", el("span", { class: "mono", text: w.webhookUrl || "" }), "url"),
+      cell("Description", w.description || ""),
+      cell("Created", fmtTime(w.created)),
+      cell("", el("button", { type: "button", class: "small danger", text: "Delete", "aria-label": "Delete inbound webhook " + w.eventKey,
+        onclick: () => deleteInbound(w) }), "act"));
+  }
+
+  async function createInbound(e) {
+    e.preventDefault();
+    const err = $("inbound-error");
+    err.textContent = "";
+    const eventKey = $("in-key").value.trim();
+    if (!eventKey) { err.textContent = "Enter an event key, e.g. webhook.salesforce.lead.created."; $("in-key").focus(); return; }
+    const body = { eventKey };
+    const description = $("in-description").value.trim();
+    if (description) body.description = description;
+    let r;
+    await whileBusy($("in-create"), async () => { r = await api("POST", INBOUND + "webhook.put", body); });
+    if (!r) return; // a create was already under way
+    if (unavailable(r)) { err.textContent = "Inbound webhooks are not available in this version of walhook."; return; }
+    if (!r.ok) {
+      err.textContent = r.message;
+      const field = r.body && r.body.field;
+      $(field === "description" ? "in-description" : "in-key").focus();
+      return;
     }
-    msg.textContent = raw.length ? "" : "No inbound webhooks yet.";
-    msg.hidden = raw.length > 0;
-    table.hidden = raw.length === 0;
+    $("in-key").value = "";
+    $("in-description").value = "";
+    notify("ok", "Inbound webhook " + r.body.eventKey + " created: other systems call " + r.body.webhookUrl);
+    loadInbound();
+  }
+
+  async function deleteInbound(w) {
+    if (!(await confirmAction("Delete this inbound webhook?", w.webhookUrl + " answers 404 from now on. This cannot be undone.", "Delete"))) return;
+    const r = await api("POST", INBOUND + "webhook.delete?uuid=" + encodeURIComponent(w.uuid));
+    if (!r.ok) { notify("bad", "Delete failed: " + r.message); return; }
+    notify("ok", "Inbound webhook " + w.eventKey + " deleted.");
+    $("in-key").focus(); // its row, and the button that had the focus, are gone
+    loadInbound();
+  }
+
+  // initOnboarding wires the onboarding screens (names, preview, test-send, backfill) and
+  // the inbound screen; the older wiring stays in init.
+  function initOnboarding() {
+    $("wf-preview").addEventListener("click", previewWebhook);
+    $("inbound-form").addEventListener("submit", createInbound);
   }
 
   // ---- Wiring ----------------------------------------------------------------------------
@@ -935,6 +1211,7 @@
       keepNotice = false;
       route();
     });
+    initOnboarding();
     // A second sample soon after the first gives the rates without waiting a full period.
     refreshMetrics().then(() => setTimeout(refreshMetrics, 1000));
     setInterval(refreshMetrics, METRICS_EVERY_MS);
