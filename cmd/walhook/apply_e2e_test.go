@@ -17,9 +17,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/walhook/walhook/internal/pgtest"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 // runApply runs "walhook apply args…" with vars and returns its exit code, stdout and
@@ -124,10 +121,7 @@ webhooks:
 // that changes nothing (not even modified), one changed field that is exactly one update,
 // and --prune. Unnamed webhooks are never touched, and no secret is ever printed.
 func TestApplyWebhooksFile(t *testing.T) {
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	r := newReceiver(t, applySignature)
 	vars := maps.Clone(env)
 	maps.Copy(vars, map[string]string{"RECEIVER_URL": r.URL(), "TASKS_SIGNATURE": applySignature,
@@ -245,10 +239,7 @@ applied
 // the field (or the variable), and change nothing: the valid entries beside them are not
 // created either.
 func TestApplyRefusesBadFiles(t *testing.T) {
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	dir := t.TempDir()
 	good := `
   - name: good

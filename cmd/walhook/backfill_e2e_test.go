@@ -12,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testwait"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 // backfillState is GET …/{id}/backfill's data.
@@ -119,11 +117,7 @@ func lastItems(tb testing.TB, r *receiver) (last map[string]string, backfilled m
 // backfill row reaches the receiver stale after its newer live event.
 func TestBackfillConsistentWithLiveStream(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	env["WALHOOK_BACKFILL_CHUNK_ROWS"] = "40"
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, map[string]string{"WALHOOK_BACKFILL_CHUNK_ROWS": "40"})
 	ids := insertBackfillTasks(t, dsn, 2000)
 	var minID int64 = 1 << 62
 	for id := range ids {
@@ -229,11 +223,7 @@ func TestBackfillConsistentWithLiveStream(t *testing.T) {
 // TestBackfillResumesAfterSIGKILL: a backfill interrupted by SIGKILL goes on when walhook
 // starts again, from its cursor, and completes: every task arrives.
 func TestBackfillResumesAfterSIGKILL(t *testing.T) {
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	env["WALHOOK_BACKFILL_CHUNK_ROWS"] = "50"
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, map[string]string{"WALHOOK_BACKFILL_CHUNK_ROWS": "50"})
 	ids := insertBackfillTasks(t, dsn, 2000)
 	r := newReceiver(t, "3f2a1b4c-0000-4000-8000-0000000bf222")
 	p := startWalhook(t, env)

@@ -11,9 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-
-	"github.com/walhook/walhook/internal/pgtest"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 // issue8Path is the cyclic expand of issue 8: 8 segments, Contact → Account → Contact …
@@ -25,10 +22,7 @@ const issue8Path = "primary_account.contacts.primary_account.contacts.primary_ac
 // what was cut, counted and logged. Before the bounds, each item here was ~14 MB.
 func TestRunBoundsIssue8(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	r := newReceiver(t, "3f2a1b4c-0000-4000-8000-0000000c7c1e")
 	p := startWalhook(t, env)
 	p.waitReady(t)

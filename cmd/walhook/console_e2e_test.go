@@ -29,9 +29,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testwait"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 // stepTimeout bounds each step of a console test.
@@ -276,16 +274,12 @@ func (s *screenshotter) shot(ctx context.Context, name string) {
 // lists and deletes an inbound webhook — checking the API agrees.
 func TestConsole(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	// A failing endpoint is dead-lettered (and its webhook disabled) within a second.
-	env["WALHOOK_RETRY_WINDOW"] = "1s"
-	env["WALHOOK_RETRY_MAX_BACKOFF"] = "200ms"
-	env["WALHOOK_BREAKER_THRESHOLD"] = "1000000"
-	// A backfill of the sample's 4 contacts at 1 row/s takes seconds: progress can be seen.
-	env["WALHOOK_BACKFILL_CHUNK_ROWS"] = "1"
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, map[string]string{
+		// A failing endpoint is dead-lettered (and its webhook disabled) within a second.
+		"WALHOOK_RETRY_WINDOW": "1s", "WALHOOK_RETRY_MAX_BACKOFF": "200ms", "WALHOOK_BREAKER_THRESHOLD": "1000000",
+		// A backfill of the sample's 4 contacts at 1 row/s takes seconds: progress can be seen.
+		"WALHOOK_BACKFILL_CHUNK_ROWS": "1",
+	})
 	tasks := newReceiver(t, "3f2a1b4c-0000-4000-8000-00000000c0a5")
 	accounts := newReceiver(t, "3f2a1b4c-0000-4000-8000-00000000acc7")
 	contacts := newReceiver(t, "3f2a1b4c-0000-4000-8000-00000000c0c7")

@@ -36,6 +36,7 @@ import (
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testlog"
 	"github.com/walhook/walhook/internal/testwait"
+	"github.com/walhook/walhook/schema/sample"
 )
 
 const (
@@ -596,4 +597,16 @@ func (r *receiver) checkNoProblems(tb testing.TB) {
 	for _, p := range r.problems {
 		tb.Errorf("receiver %s: %s", r.srv.URL, p)
 	}
+}
+
+// setupE2E creates a database holding the sample CRM, the e2eEnv variables for it plus
+// vars, and runs "walhook setup" with them; the slot is dropped when the test ends.
+func setupE2E(tb testing.TB, vars map[string]string) (dsn string, env map[string]string) {
+	tb.Helper()
+	dsn = pgtest.NewDatabase(tb, sample.CRMSQL)
+	env = e2eEnv(dsn)
+	maps.Copy(env, vars)
+	tb.Cleanup(func() { dropSlot(tb, dsn, env["WALHOOK_SLOT"]) })
+	setupWalhook(tb, env)
+	return dsn, env
 }

@@ -102,10 +102,7 @@ var (
 // receivers get, and stops walhook with SIGTERM.
 func TestRunDeliversEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	all := newReceiver(t, "3f2a1b4c-0000-4000-8000-00000000a11a")
 	won := newReceiver(t, "3f2a1b4c-0000-4000-8000-00000000b0bb")
 	p := startWalhook(t, env)
@@ -319,10 +316,7 @@ func TestCrashLosesNothing(t *testing.T) {
 	within := func(d time.Duration) time.Duration { return min(d, time.Until(deadline)) }
 
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	r := newReceiver(t, "c4a5e000-0000-4000-8000-00000000c4a5")
 	p := startWalhook(t, env)
 	p.waitReady(t)

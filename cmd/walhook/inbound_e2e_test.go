@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/walhook/walhook/internal/pgtest"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 // inboundEnv starts walhook on a fresh sample CRM with inbound limits for the tests.
@@ -39,13 +38,7 @@ func inboundEnv(t *testing.T, vars map[string]string) (map[string]string, *walho
 
 func inboundEnvTB(t testing.TB, vars map[string]string) (map[string]string, *walhookProc) {
 	t.Helper()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	for k, v := range vars {
-		env[k] = v
-	}
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	_, env := setupE2E(t, vars)
 	p := startWalhook(t, env)
 	p.waitReady(t)
 	return env, p
@@ -372,11 +365,7 @@ func TestInboundSend(t *testing.T) {
 // there and its message to the CRM database's WAL; it is delivered, its file downloadable,
 // and a repeated webhook-id raises it once.
 func TestInboundStateDatabase(t *testing.T) {
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	env["WALHOOK_STATE_DATABASE_URL"] = pgtest.NewDatabase(t, "")
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	_, env := setupE2E(t, map[string]string{"WALHOOK_STATE_DATABASE_URL": pgtest.NewDatabase(t, "")})
 	p := startWalhook(t, env)
 	p.waitReady(t)
 	r := newReceiver(t, "5fa7e000-0000-4000-8000-00000005fa7e")

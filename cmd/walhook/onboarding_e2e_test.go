@@ -6,9 +6,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/walhook/walhook/internal/pgtest"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 // TestTestSendAndPreviewThroughTheBinary runs the binary: POST …/{id}/test sends the
@@ -17,10 +14,7 @@ import (
 // webhook's options and explains the rows its filter leaves out. The receiver checks the
 // signature and the delivery headers itself.
 func TestTestSendAndPreviewThroughTheBinary(t *testing.T) {
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	r := newReceiver(t, "3f2a1b4c-0000-4000-8000-00000000a11e")
 	p := startWalhook(t, env)
 	p.waitReady(t)

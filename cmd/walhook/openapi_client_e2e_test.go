@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/walhook/walhook/internal/nodetools"
-	"github.com/walhook/walhook/internal/pgtest"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 // openapiTools is the Node project of the OpenAPI linters and client generators; its
@@ -38,10 +36,7 @@ func TestGeneratedTypeScriptClient(t *testing.T) {
 	t.Parallel() // its own database or cluster, ports and temporary directories
 	tools := nodeTools(t, "openapi-ts", "openapi-typescript", "tsc")
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	p := startWalhook(t, env)
 	p.waitReady(t)
 

@@ -13,9 +13,7 @@ import (
 
 	"github.com/jackc/pglogrepl"
 
-	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testwait"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 // webhookOp POSTs to …/Webhooks/{id}/{op} (pause, resume) and returns the webhook's
@@ -49,10 +47,7 @@ func webhookOp(tb testing.TB, base, id, op string) string {
 // event arrives, in commit order.
 func TestPauseHoldsEventsAndSlotAdvances(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	r := newReceiver(t, "3f2a1b4c-0000-4000-8000-0000000a05ed")
 	p := startWalhook(t, env)
 	p.waitReady(t)

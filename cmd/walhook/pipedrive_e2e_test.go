@@ -22,9 +22,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testwait"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 // pipedriveTools is the Node project that pins the official Pipedrive client.
@@ -162,10 +160,7 @@ func addPipedrive(tb testing.TB, base string, form url.Values) int64 {
 func TestPipedriveOfficialClient(t *testing.T) {
 	t.Parallel()
 	dir := pipedriveClient(t)
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	_, env := setupE2E(t, nil)
 	p := startWalhook(t, env)
 	p.waitReady(t)
 	rc := newPDReceiver(t, "", "")
@@ -240,10 +235,7 @@ func TestPipedriveOfficialClient(t *testing.T) {
 // places of the token, GET by id, and the 400s naming each bad field.
 func TestPipedriveAPI(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	_, env := setupE2E(t, nil)
 	env["WALHOOK_API_TOKENS"] = e2eToken + ",limited@tenant1"
 	p := startWalhook(t, env)
 	p.waitReady(t)
@@ -334,10 +326,7 @@ const pdDeal = "0f000000-0000-4000-8000-0000000000d1"
 func TestPipedriveDelivers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	p := startWalhook(t, env)
 	p.waitReady(t)
 	conn := crmConn(t, dsn)
@@ -524,10 +513,7 @@ func TestPipedriveDelivers(t *testing.T) {
 func TestPipedriveRetriesAndPause(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	p := startWalhook(t, env)
 	p.waitReady(t)
 	conn := crmConn(t, dsn)

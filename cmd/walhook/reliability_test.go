@@ -318,15 +318,12 @@ func TestCrashReplaysOnlyInFlight(t *testing.T) {
 func TestStandbysShareTheQueue(t *testing.T) {
 	const tasks = 60
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	// One queue worker per instance: two requests held at once come from two instances.
-	env["WALHOOK_QUEUE_WORKERS"] = "1"
-	env["WALHOOK_REQUEST_TIMEOUT"] = "2s" // a killed instance's leases run out soon
-	env["WALHOOK_RETRY_MAX_BACKOFF"] = "200ms"
-	env["WALHOOK_BREAKER_THRESHOLD"] = "1000000"
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, map[string]string{
+		// One queue worker per instance: two requests held at once come from two instances.
+		"WALHOOK_QUEUE_WORKERS":     "1",
+		"WALHOOK_REQUEST_TIMEOUT":   "2s", // a killed instance's leases run out soon
+		"WALHOOK_RETRY_MAX_BACKOFF": "200ms", "WALHOOK_BREAKER_THRESHOLD": "1000000",
+	})
 	procs := []*walhookProc{startWalhook(t, env), startWalhook(t, env), startWalhook(t, env)}
 	for _, p := range procs {
 		p.waitReady(t)
@@ -439,10 +436,7 @@ func streaming(tb testing.TB, procs []*walhookProc) int {
 // to its owner's accounts; the filter is evaluated on the parent account's row.
 func TestLinkEventFiltersOnParent(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	r := newReceiver(t, "11c0ffee-0000-4000-8000-0000000011c0")
 	p := startWalhook(t, env)
 	p.waitReady(t)
@@ -537,11 +531,7 @@ func TestStateDatabase(t *testing.T) {
 // sealed, matched and delivered, and a restarted walhook loads it again.
 func TestSecretKeyEndToEnd(t *testing.T) {
 	ctx := context.Background()
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	env["WALHOOK_SECRET_KEY"] = "an e2e key of at least thirty-two bytes"
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, map[string]string{"WALHOOK_SECRET_KEY": "an e2e key of at least thirty-two bytes"})
 	r := newReceiver(t, "5ea1ed00-0000-4000-8000-00000005ea1e")
 	p := startWalhook(t, env)
 	p.waitReady(t)

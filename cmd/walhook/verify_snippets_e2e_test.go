@@ -16,9 +16,7 @@ import (
 	"time"
 
 	"github.com/walhook/walhook/examples/verify"
-	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testwait"
-	"github.com/walhook/walhook/schema/sample"
 )
 
 // snippetDir holds the signature verification snippets that README.md shows.
@@ -114,10 +112,7 @@ func TestVerifySnippets(t *testing.T) {
 		}
 	}
 
-	dsn := pgtest.NewDatabase(t, sample.CRMSQL)
-	env := e2eEnv(dsn)
-	t.Cleanup(func() { dropSlot(t, dsn, env["WALHOOK_SLOT"]) })
-	setupWalhook(t, env)
+	dsn, env := setupE2E(t, nil)
 	var mu sync.Mutex
 	got := map[string]captured{} // by signing mode
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
