@@ -66,9 +66,9 @@ func liveHeap() uint64 {
 func TestBigTransactionHeapBounded(t *testing.T) {
 	const budget = 4 << 20
 	// The delivery log keeps each chunk's record and body, compressed, until written, within
-	// a budget of its own (the sender's logBodyBudget, 4 MiB), beside MemoryLimitBytes; its
+	// a budget of its own (the sender's logBodyBudget, 1 MiB), beside MemoryLimitBytes; its
 	// batches are encoded for PostgreSQL once more.
-	const logBudget = 4 << 20
+	const logBudget = 1 << 20
 	const bound = 4*budget + 2*logBudget // the budget, render slots (8 × ~60 KB), render buffers, the test receiver; the log
 	rows := bigTxnRows(t)
 	ctx := context.Background()

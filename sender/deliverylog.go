@@ -1,6 +1,7 @@
 package sender
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -45,10 +46,15 @@ type logWriter struct {
 	keepBodies bool
 	budget     int64
 	pending    atomic.Int64 // bytes of chunk records handed over and not yet written
+
+	// Used by the writer's goroutine only: scratch for dedupeEntities, and the buffer
+	// pack compresses into before copying the result out at its own size.
+	seen    map[entityPair]bool
+	scratch []byte
 }
 
 const (
-	logBuffer    = 8192
+	logBuffer    = 2048
 	logBatch     = 512
 	logFlushTick = 200 * time.Millisecond
 	// chunkBuffer bounds the chunk records waiting for the writer (their bytes are bounded
@@ -58,12 +64,12 @@ const (
 	chunkBatchBytes = 1 << 20
 	// logBodyBudget bounds the bytes of chunk records in memory: a few MiB, small
 	// beside the sender's MemoryLimitBytes, so the log never makes walhook's peak.
-	logBodyBudget = 4 << 20
+	logBodyBudget = 1 << 20
 )
 
 func newLogWriter(m *metrics, keepBodies bool) *logWriter {
 	return &logWriter{ch: make(chan logEntry, logBuffer), chunks: make(chan chunkRecord, chunkBuffer),
-		met: m, keepBodies: keepBodies, budget: logBodyBudget}
+		met: m, keepBodies: keepBodies, budget: logBodyBudget, seen: map[entityPair]bool{}}
 }
 
 func (w *logWriter) add(e logEntry) {
@@ -113,11 +119,17 @@ func (w *logWriter) addChunk(r chunkRecord) {
 // pack compresses a received record's body and recharges the budget for what it holds
 // now: the raw body is released, the compressed one charged until written.
 func (w *logWriter) pack(r *chunkRecord) {
+	r.dedupeEntities(w.seen)
 	if r.body == nil {
 		return
 	}
 	raw := int64(len(r.body))
-	r.packed = s2.Encode(nil, r.body)
+	// s2 encodes into a buffer of its worst-case size (more than the body): kept that way,
+	// a record would hold about three times the bytes it is charged for.
+	if n := s2.MaxEncodedLen(len(r.body)); n > cap(w.scratch) {
+		w.scratch = make([]byte, n)
+	}
+	r.packed = bytes.Clone(s2.Encode(w.scratch[:cap(w.scratch)], r.body))
 	r.bodyBytes = len(r.body)
 	r.body = nil
 	w.pending.Add(int64(len(r.packed)) - raw)

@@ -34,31 +34,45 @@ type chunkRecord struct {
 	charged int64
 }
 
-// newChunkRecord returns the record of a rendered chunk of webhookID.
+// newChunkRecord returns the record of a rendered chunk of webhookID. It runs on the send
+// loop, so it only copies references (three slices); the writer removes repeated entity
+// pairs (dedupeEntities) off the delivery path.
 func newChunkRecord(webhookID string, c *chunk) chunkRecord {
+	n := len(c.events)
 	r := chunkRecord{
-		webhookID: webhookID, deliveryID: c.id, formed: c.formed, items: len(c.events), lane: c.lane,
+		webhookID: webhookID, deliveryID: c.id, formed: c.formed, items: n, lane: c.lane,
 		pos: posOf(c.events[0]), committedAt: c.committedAt(), body: c.body,
-		eventIDs: make([]string, len(c.events)),
-	}
-	type pair struct{ entity, id string }
-	var seen map[pair]bool
-	if len(c.events) > 1 {
-		seen = make(map[pair]bool, len(c.events))
+		eventIDs: make([]string, n), entities: make([]string, n), entityIDs: make([]string, n),
 	}
 	for i, ev := range c.events {
-		r.eventIDs[i] = string(ev.ID)
-		p := pair{string(ev.Entity), ev.EntityID}
-		if seen != nil {
-			if seen[p] {
-				continue
-			}
-			seen[p] = true
-		}
-		r.entities = append(r.entities, p.entity)
-		r.entityIDs = append(r.entityIDs, p.id)
+		r.eventIDs[i], r.entities[i], r.entityIDs[i] = string(ev.ID), string(ev.Entity), ev.EntityID
 	}
 	return r
+}
+
+// entityPair is one (entity, entity id) of a chunk.
+type entityPair struct{ entity, id string }
+
+// dedupeEntities keeps each (entity, entity id) pair of the record once, in order of first
+// item, using seen (cleared first) as scratch.
+func (r *chunkRecord) dedupeEntities(seen map[entityPair]bool) {
+	if len(r.entities) < 2 {
+		return
+	}
+	clear(seen)
+	k := 0
+	for i := range r.entities {
+		p := entityPair{r.entities[i], r.entityIDs[i]}
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		r.entities[k], r.entityIDs[k] = r.entities[i], r.entityIDs[i]
+		k++
+	}
+	clear(r.entities[k:])
+	clear(r.entityIDs[k:])
+	r.entities, r.entityIDs = r.entities[:k], r.entityIDs[:k]
 }
 
 // idBytes estimates the memory the record's ids hold: string headers and contents.

@@ -16,9 +16,15 @@
 -- it is set to NULL after the payload retention (WALHOOK_PAYLOAD_RETENTION), and the row
 -- is deleted with the delivery log (WALHOOK_DELIVERY_LOG_RETENTION). lane, pos_lsn,
 -- pos_seq and committed_at are what a replay needs to queue the chunk again.
+--
+-- The table is UNLOGGED: every delivered body would otherwise be written to the WAL a
+-- second time — into the CRM's own WAL when walhook's state lives there, doubling what its
+-- backups and replicas carry, and what the replication reader must read past — for a log
+-- that only people read (delivery never depends on it). The cost: a crash of the database
+-- server (not of walhook) empties it, and physical standbys do not have it.
 -- Every statement is idempotent.
 
-CREATE TABLE IF NOT EXISTS walhook.delivery_chunks (
+CREATE UNLOGGED TABLE IF NOT EXISTS walhook.delivery_chunks (
     webhook_id   uuid NOT NULL,
     delivery_id  uuid NOT NULL,
     formed_at    timestamptz NOT NULL,
