@@ -32,7 +32,7 @@ func (s *Service) Run(ctx context.Context) error {
 			s.log.Warn("look for backfills to run", "err", err)
 		}
 		for _, id := range ids {
-			if s.active[id] {
+			if s.active[id] || running >= maxRunning {
 				continue
 			}
 			s.active[id] = true
@@ -59,30 +59,39 @@ func (s *Service) runnable(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// runOne runs backfill id if no other instance does.
+// runOne runs backfill id if no other instance does. The advisory lock that says so is
+// held on a connection of its own, outside the pool (a pool connection held for a whole
+// backfill, per backfill, would starve the reader's and the API's), and checked before
+// every chunk: a session lost meanwhile (a restart, idle_session_timeout) ends the run
+// before another instance's can overlap it.
 func (s *Service) runOne(ctx context.Context, id string) {
-	conn, err := s.cfg.DB.Acquire(ctx)
+	conn, err := pgx.ConnectConfig(ctx, s.cfg.DB.Config().ConnConfig.Copy())
 	if err != nil {
+		s.log.Warn("backfill: connect for its lock", "backfill_id", id, "err", err)
 		return
 	}
-	defer conn.Release()
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		conn.Close(cctx) // the lock ends with the session
+	}()
 	var locked bool
 	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended('walhook.backfill:' || $1, 0))`, id).Scan(&locked); err != nil || !locked {
 		return
 	}
-	defer func() {
-		// Unlock on a fresh context: ctx may be over, and the connection goes back to the pool.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(hashtextextended('walhook.backfill:' || $1, 0))`, id); err != nil {
-			conn.Conn().Close(uctx) // the lock ends with the session
+	// A session-level advisory lock lasts as long as its session: the session alive is the
+	// lock held.
+	held := func(ctx context.Context) error {
+		if err := conn.Ping(ctx); err != nil {
+			return fmt.Errorf("the backfill's lock connection is gone: %w", err)
 		}
-	}()
+		return nil
+	}
 	s.met.running.Inc()
 	defer s.met.running.Dec()
 	log := s.log.With("backfill_id", id)
 	log.Info("backfill running")
-	err = s.drive(ctx, id)
+	err = s.drive(ctx, id, held)
 	switch {
 	case ctx.Err() != nil:
 	case errors.Is(err, errPermanent):
@@ -93,6 +102,10 @@ func (s *Service) runOne(ctx context.Context, id string) {
 		_ = sleep(ctx, s.cfg.Poll) // still holding the lock: no other instance spins on it either
 	}
 }
+
+// maxRunning bounds the backfills one instance runs at once (each holds a connection of
+// its own for its lock, and reads and writes through the pools).
+const maxRunning = 4
 
 // errPermanent marks an error that retrying cannot fix.
 var errPermanent = errors.New("permanent")
@@ -111,15 +124,21 @@ type state struct {
 	seenWindow  int64
 	rowsDone    int64
 	rowsTotal   int64
+	// webhookLive is false once the webhook is deleted.
+	webhookLive bool
+	// lastStepReread is set by step: it read rows again rather than scanned.
+	lastStepReread bool
 }
 
 func (s *Service) load(ctx context.Context, id string) (*state, error) {
 	var st state
 	var filter *string
-	err := s.cfg.DB.QueryRow(ctx, `SELECT webhook_id::text, state, entities, filter::text, rate, entity_index, table_index,
-			after_key, next_window, seen_window, rows_done, rows_total
-		FROM walhook.backfills WHERE id = $1`, id).Scan(&st.webhook, &st.state, &st.entities, &filter, &st.rate,
-		&st.entityIndex, &st.tableIndex, &st.afterKey, &st.nextWindow, &st.seenWindow, &st.rowsDone, &st.rowsTotal)
+	err := s.cfg.DB.QueryRow(ctx, `SELECT b.webhook_id::text, b.state, b.entities, b.filter::text, b.rate, b.entity_index,
+			b.table_index, b.after_key, b.next_window, b.seen_window, b.rows_done, b.rows_total,
+			EXISTS (SELECT FROM walhook.webhooks w WHERE w.id = b.webhook_id AND NOT w.is_deleted)
+		FROM walhook.backfills b WHERE b.id = $1`, id).Scan(&st.webhook, &st.state, &st.entities, &filter, &st.rate,
+		&st.entityIndex, &st.tableIndex, &st.afterKey, &st.nextWindow, &st.seenWindow, &st.rowsDone, &st.rowsTotal,
+		&st.webhookLive)
 	if err != nil {
 		return nil, fmt.Errorf("read backfill %s: %w", id, err)
 	}
@@ -129,8 +148,9 @@ func (s *Service) load(ctx context.Context, id string) (*state, error) {
 	return &st, nil
 }
 
-// drive reads backfill id chunk by chunk until it is done or cancelled (or ctx ends).
-func (s *Service) drive(ctx context.Context, id string) error {
+// drive reads backfill id chunk by chunk until it is done or cancelled (or ctx ends),
+// checking before each chunk that it still holds the backfill (held).
+func (s *Service) drive(ctx context.Context, id string, held func(context.Context) error) error {
 	st, err := s.load(ctx, id)
 	if err != nil {
 		return err
@@ -144,12 +164,25 @@ func (s *Service) drive(ctx context.Context, id string) error {
 		}
 	}
 	start, sent := time.Now(), int64(0)
+	reread := false // the last chunk read rows again: the next one scans, so neither starves
 	for {
 		if st, err = s.load(ctx, id); err != nil {
 			return err
 		}
 		if st.state != StateRunning {
 			return s.end(ctx, id)
+		}
+		if !st.webhookLive {
+			_, err := s.cfg.DB.Exec(ctx, `UPDATE walhook.backfills SET state = 'cancelled', error = 'the webhook was deleted',
+				finished = now(), modified = now() WHERE id = $1 AND state = 'running'`, id)
+			if err != nil {
+				return fmt.Errorf("cancel backfill %s of a deleted webhook: %w", id, err)
+			}
+			s.met.finished.WithLabelValues(StateCancelled).Inc()
+			return s.end(ctx, id)
+		}
+		if err := held(ctx); err != nil {
+			return err
 		}
 		// Pace: no more than InFlight chunks ahead of the reader, and rate rows per second.
 		if st.nextWindow-1-st.seenWindow >= int64(s.cfg.InFlight) {
@@ -161,10 +194,11 @@ func (s *Service) drive(ctx context.Context, id string) error {
 		if err := sleep(ctx, time.Until(start.Add(time.Duration(float64(sent)/float64(st.rate)*float64(time.Second))))); err != nil {
 			return err
 		}
-		n, err := s.step(ctx, id, st)
+		n, err := s.step(ctx, id, st, !reread)
 		if err != nil {
 			return err
 		}
+		reread = n > 0 && st.lastStepReread
 		if n < 0 {
 			return nil // done
 		}
@@ -174,11 +208,15 @@ func (s *Service) drive(ctx context.Context, id string) error {
 
 // step reads and emits one chunk: rows to read again first, else the scan's next rows.
 // It returns the rows read, or -1 when the backfill is done.
-func (s *Service) step(ctx context.Context, id string, st *state) (int, error) {
-	rc, err := s.rechecks(ctx, id)
-	if err != nil {
-		return 0, err
+func (s *Service) step(ctx context.Context, id string, st *state, rereadFirst bool) (int, error) {
+	var rc *recheckSet
+	var err error
+	if rereadFirst || st.entityIndex >= len(st.entities) {
+		if rc, err = s.rechecks(ctx, id); err != nil {
+			return 0, err
+		}
 	}
+	st.lastStepReread = rc != nil
 	if rc != nil {
 		n, _, err := s.emit(ctx, id, st, rc.entity, rc.table, nil, rc.keys)
 		if err != nil {

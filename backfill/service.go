@@ -220,6 +220,12 @@ func (s *Service) Cancel(ctx context.Context, webhookID string) (*Backfill, erro
 		return nil, fmt.Errorf("cancel the backfill of webhook %s: %w", webhookID, err)
 	}
 	s.met.finished.WithLabelValues(StateCancelled).Inc()
+	// The end message releases a window left open, even if no worker runs the backfill
+	// now (its worker stopped between a low watermark and its chunk). The worker that
+	// sees the cancel emits it again; a repeat is harmless.
+	if err := s.end(ctx, id); err != nil {
+		s.log.Warn("cancel backfill: emit its end", "backfill_id", id, "err", err)
+	}
 	return s.get(ctx, `id = $1`, id)
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,9 +31,16 @@ type Tracker struct {
 	held    map[string][]heldLow    // low watermark transactions not yet acknowledged
 	filters map[string]*filterEntry // compiled filters by backfill id
 
+	// linked maps the end of a chunk's transaction to the low watermarks it closed: they
+	// are acknowledged with it (Ack), once its rows are delivered or durably queued, so the
+	// slot never confirms a position between a window's low watermark and its chunk.
+	mu     sync.Mutex
+	linked map[event.LSN][]event.LSN
+
 	// Of the transaction being read:
 	lows     []string // backfills whose low watermark it holds
-	releases []string // backfills whose held low watermarks it releases
+	releases []string // backfills whose held low watermarks it releases now (the chunk never came)
+	closes   []string // backfills whose chunk it carries: held low watermarks go with it
 	rechecks []recheck
 	seen     []seenWindow
 }
@@ -64,6 +72,7 @@ type heldLow struct {
 type filterEntry struct {
 	raw string
 	f   *matcher.RowFilter
+	ok  bool
 }
 
 type recheck struct {
@@ -81,7 +90,8 @@ const maxHold = 10 * time.Minute
 // with ack (the reader's Ack). It does no I/O.
 func (s *Service) Tracker(ack func(event.LSN)) *Tracker {
 	return &Tracker{m: s.cfg.Mapping, db: s.cfg.DB, ack: ack, log: s.log, met: s.met,
-		windows: map[string]*window{}, held: map[string][]heldLow{}, filters: map[string]*filterEntry{}}
+		windows: map[string]*window{}, held: map[string][]heldLow{}, filters: map[string]*filterEntry{},
+		linked: map[event.LSN][]event.LSN{}}
 }
 
 // Reset forgets every window and held watermark: a new replication session starts before
@@ -89,6 +99,10 @@ func (s *Service) Tracker(ack func(event.LSN)) *Tracker {
 func (t *Tracker) Reset() {
 	clear(t.windows)
 	clear(t.held)
+	t.mu.Lock()
+	clear(t.linked)
+	t.mu.Unlock()
+	t.closes = t.closes[:0]
 	t.lows, t.releases, t.rechecks, t.seen = t.lows[:0], t.releases[:0], t.rechecks[:0], t.seen[:0]
 }
 
@@ -120,7 +134,14 @@ func (t *Tracker) Message(m event.Message) ([]*event.Event, error) {
 		// worker stopped between the two): release its watermark.
 		t.releases = append(t.releases, mk.Backfill)
 		t.lows = append(t.lows, mk.Backfill)
-		t.windows[mk.Backfill] = &window{n: mk.Window, entity: event.EntityName(mk.Entity), touched: map[string]touch{}}
+		w := &window{n: mk.Window, entity: event.EntityName(mk.Entity), touched: map[string]touch{}}
+		if old := t.windows[mk.Backfill]; old != nil && old.entity == w.entity {
+			// A window still open: its chunk never came, or two workers overlap (a lost
+			// lock). Keep what it saw, so that a late chunk of either is judged against
+			// every change since the earlier low watermark.
+			w.touched = old.touched
+		}
+		t.windows[mk.Backfill] = w
 		return nil, nil
 	case kindEnd:
 		mk, err := parseMark(m.Content[1:])
@@ -144,22 +165,23 @@ func (t *Tracker) chunk(m event.Message) ([]*event.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := t.m.Entity(h.Entity)
-	if e == nil {
-		t.log.Error("backfill chunk of an entity the mapping no longer has; its rows are left out", "backfill_id", h.Backfill, "entity", h.Entity)
-		return nil, nil
-	}
-	filter, err := t.filter(h)
-	if err != nil {
-		return nil, err
-	}
 	w := t.windows[h.Backfill]
 	if w != nil && w.n != h.Window {
 		w = nil
 	}
 	delete(t.windows, h.Backfill)
-	t.releases = append(t.releases, h.Backfill)
+	t.closes = append(t.closes, h.Backfill)
 	t.seen = append(t.seen, seenWindow{h.Backfill, h.Window})
+	e := t.m.Entity(h.Entity)
+	filter, ok := t.filter(h)
+	if e == nil || !ok {
+		// The mapping changed under the backfill (an entity gone, a filter that no longer
+		// compiles): send nothing rather than rows the request did not ask for.
+		t.log.Error("backfill chunk raises nothing: its entity or filter no longer fits the mapping", "backfill_id", h.Backfill,
+			"entity", h.Entity, "rows", len(rows))
+		t.met.left.Add(float64(len(rows)))
+		return nil, nil
+	}
 	names := make([]string, len(h.Fields))
 	copy(names, h.Fields)
 	name := event.EventName(e.EventName(event.ActionBackfill))
@@ -224,20 +246,32 @@ func stale(w *window, id string, xmin uint64) bool {
 	return tc.deleted || uint64(tc.xid) != xmin
 }
 
-// filter returns the chunk's compiled filter, compiling it once per backfill.
-func (t *Tracker) filter(h *header) (*matcher.RowFilter, error) {
+// filter returns the chunk's compiled filter, compiling it once per backfill; false when
+// it no longer compiles against the mapping.
+func (t *Tracker) filter(h *header) (*matcher.RowFilter, bool) {
 	raw := string(h.Filter)
 	if fe := t.filters[h.Backfill]; fe != nil && fe.raw == raw {
-		return fe.f, nil
+		return fe.f, fe.ok
 	}
 	f, err := matcher.CompileRowFilter(t.m, "filter", h.Filter)
 	if err != nil {
-		// Checked when the backfill was created; a mapping changed since can break it.
-		t.log.Error("backfill filter no longer compiles; the chunk is sent unfiltered", "backfill_id", h.Backfill, "err", err)
-		f = nil
+		t.log.Error("backfill filter no longer compiles", "backfill_id", h.Backfill, "err", err)
 	}
-	t.filters[h.Backfill] = &filterEntry{raw: raw, f: f}
-	return f, nil
+	t.filters[h.Backfill] = &filterEntry{raw: raw, f: f, ok: err == nil}
+	return f, err == nil
+}
+
+// Ack acknowledges the transaction ending at end, and with it the low watermarks its chunk
+// closed: give it to the sender in place of the reader's Ack. Safe for concurrent use.
+func (t *Tracker) Ack(end event.LSN) {
+	t.ack(end)
+	t.mu.Lock()
+	ls := t.linked[end]
+	delete(t.linked, end)
+	t.mu.Unlock()
+	for _, l := range ls {
+		t.ack(l)
+	}
 }
 
 // Commit ends the transaction txn. It records the rows to read again, acknowledges the low
@@ -257,6 +291,21 @@ func (t *Tracker) Commit(ctx context.Context, txn event.Txn) (hold bool, err err
 		delete(t.held, b)
 	}
 	t.releases = t.releases[:0]
+	if len(t.closes) > 0 {
+		var ls []event.LSN
+		for _, b := range t.closes {
+			for _, h := range t.held[b] {
+				ls = append(ls, h.end)
+			}
+			delete(t.held, b)
+		}
+		t.closes = t.closes[:0]
+		if len(ls) > 0 {
+			t.mu.Lock()
+			t.linked[txn.EndLSN] = append(t.linked[txn.EndLSN], ls...)
+			t.mu.Unlock()
+		}
+	}
 	for b, hs := range t.held {
 		if len(hs) > 0 && txn.CommitTime.Sub(hs[0].at) > maxHold {
 			t.log.Error("backfill window not closed; releasing its watermark so the slot can advance", "backfill_id", b, "held_since", hs[0].at)
@@ -302,8 +351,17 @@ func (t *Tracker) record(ctx context.Context) error {
 				return err
 			}
 		}
-		_, err := tx.Exec(ctx, `UPDATE walhook.backfills AS b SET seen_window = greatest(b.seen_window, x.n)
-			FROM unnest($1::text[], $2::bigint[]) AS x(id, n) WHERE b.id = x.id::uuid`, seenIDs, seenN)
+		if _, err := tx.Exec(ctx, `UPDATE walhook.backfills AS b SET seen_window = greatest(b.seen_window, x.n)
+			FROM unnest($1::text[], $2::bigint[]) AS x(id, n) WHERE b.id = x.id::uuid`, seenIDs, seenN); err != nil {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		// Rows to read again for a backfill that already finished (a chunk replayed after
+		// a restart, say): it runs again, so they are read.
+		_, err := tx.Exec(ctx, `UPDATE walhook.backfills SET state = 'running', finished = NULL, modified = now()
+			WHERE id = ANY($1::uuid[]) AND state = 'done'`, ids)
 		return err
 	})
 	if err != nil {

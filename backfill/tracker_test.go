@@ -148,11 +148,16 @@ func TestTrackerWindow(t *testing.T) {
 	if len(evs) == 2 && evs[0].ID == evs[1].ID {
 		t.Errorf("two rows share event id %s", evs[0].ID)
 	}
-	if _, hold := s.txn(11); hold {
+	end, hold := s.txn(11)
+	if hold {
 		t.Fatal("the chunk's transaction was held")
 	}
-	if !slices.Equal(s.acked, []event.LSN{low}) {
-		t.Errorf("acknowledged %v after the chunk, want the low watermark %v", s.acked, low)
+	if len(s.acked) != 0 {
+		t.Errorf("acknowledged %v once the chunk was read, before its rows were delivered", s.acked)
+	}
+	s.tr.Ack(end) // the sender: the chunk's rows are delivered
+	if !slices.Equal(s.acked, []event.LSN{end, low}) {
+		t.Errorf("acknowledged %v once the chunk was delivered, want it and the low watermark %v", s.acked, low)
 	}
 	if got := rechecks(t, db); !slices.Equal(got, []string{"1", "4"}) {
 		t.Errorf("rows to read again %v, want [1 4]", got)
@@ -210,16 +215,17 @@ func TestTrackerFilterAndRelease(t *testing.T) {
 	if got := entityIDs(evs); !slices.Equal(got, []string{"2"}) {
 		t.Errorf("filtered chunk raised %v, want [2]", got)
 	}
-	s.txn(22)
-	if !slices.Equal(s.acked, []event.LSN{first, second}) {
-		t.Errorf("acknowledged %v, want %v and %v", s.acked, first, second)
+	chunkEnd, _ := s.txn(22)
+	s.tr.Ack(chunkEnd)
+	if !slices.Equal(s.acked, []event.LSN{first, chunkEnd, second}) {
+		t.Errorf("acknowledged %v, want %v, the chunk's %v and %v", s.acked, first, chunkEnd, second)
 	}
 	s.message(appendMark(kindLow, mark{Backfill: testBackfill, Window: 3, Entity: "Task"}))
 	s.txn(23)
 	s.tr.Reset()
 	s.message(appendMark(kindEnd, mark{Backfill: testBackfill}))
 	s.txn(24)
-	if len(s.acked) != 2 {
+	if len(s.acked) != 3 {
 		t.Errorf("Reset kept a held watermark: acknowledged %v", s.acked)
 	}
 }

@@ -84,14 +84,17 @@ func New(cfg Config) (*Service, error) {
 	m := matcher.New(mc)
 	sc := cfg.Sender
 	sc.Webhooks, sc.Logger, sc.Registerer = sendTargets{store, cfg.DB, cfg.Secrets}, cfg.Logger, cfg.Registerer
-	snd := sender.New(sc, m, cfg.DB, reader.Ack)
+	bc := cfg.Backfill
+	bc.DB, bc.CRM, bc.Mapping, bc.Logger, bc.Registerer = cfg.DB, cfg.CRM, cfg.Mapping, cfg.Logger, cfg.Registerer
+	bf := backfill.New(bc)
+	// The sender acknowledges through the backfills' tracker: a chunk's acknowledgement
+	// carries its window's low watermark with it.
+	tracker := bf.Tracker(reader.Ack)
+	snd := sender.New(sc, m, cfg.DB, tracker.Ack)
 	ac := cfg.API
 	ac.Store, ac.Mapping, ac.Logger, ac.Registerer = store, cfg.Mapping, cfg.Logger, cfg.Registerer
 	ac.Deliveries, ac.Outcomes = deliveryLog{snd}, sender.OutcomeNames()
 	ac.Trial = trial{m, snd}
-	bc := cfg.Backfill
-	bc.DB, bc.CRM, bc.Mapping, bc.Logger, bc.Registerer = cfg.DB, cfg.CRM, cfg.Mapping, cfg.Logger, cfg.Registerer
-	bf := backfill.New(bc)
 	ac.Backfills = bf
 	ic := cfg.Inbound
 	ic.DB, ic.CRM, ic.Logger, ic.Registerer, ic.Secrets = cfg.DB, cfg.CRM, cfg.Logger, cfg.Registerer, cfg.Secrets
@@ -100,7 +103,7 @@ func New(cfg Config) (*Service, error) {
 	ic.Enqueue, ic.CheckHeaders = snd.Enqueue, api.CheckHeaders
 	h := NewHandler(m, snd)
 	h.Log = cfg.Logger
-	h.Backfills = bf.Tracker(reader.Ack)
+	h.Backfills = tracker
 	return &Service{reader: reader, matcher: m, sender: snd, api: api.New(ac), inbound: inbound.New(ic), backfills: bf, handler: h}, nil
 }
 

@@ -258,3 +258,34 @@ func TestBackfillResumesAfterSIGKILL(t *testing.T) {
 	t.Logf("killed at %d of %d rows read; resumed and completed", done, total)
 	r.checkNoProblems(t)
 }
+
+// TestBackfillDoneButUndeliveredSurvivesSIGKILL: a backfill whose every chunk the reader
+// has taken is done, while its rows still wait for a receiver that holds every request;
+// walhook is killed then. The restarted walhook delivers every row: a chunk's low
+// watermark is acknowledged with the chunk's delivery, not when the chunk is read, so the
+// slot restarts before the window, never between it and its chunk.
+func TestBackfillDoneButUndeliveredSurvivesSIGKILL(t *testing.T) {
+	dsn, env := setupE2E(t, map[string]string{"WALHOOK_BACKFILL_CHUNK_ROWS": "50"})
+	ids := insertBackfillTasks(t, dsn, 200)
+	r := newReceiver(t, "3f2a1b4c-0000-4000-8000-0000000bf333")
+	p := startWalhook(t, env)
+	p.waitReady(t)
+	id := registerWebhook(t, p.base, map[string]any{"url": r.URL(), "events": []string{"Task.Delete"}, "signature": r.secret})
+	r.hold()
+	if status, _, msg := backfillCall(t, p.base, id, http.MethodPost, `{"entities": ["Task"], "rate": 100000}`); status != http.StatusAccepted {
+		t.Fatalf("POST backfill: %d %s", status, msg)
+	}
+	testwait.Until(t, time.Minute, "the backfill done while its rows wait for the receiver", func() (bool, string, error) {
+		_, cur, _ := backfillCall(t, p.base, id, http.MethodGet, "")
+		return cur.State == "done" && r.heldNow() > 0, fmt.Sprintf("backfill %s, %d requests held", cur.State, r.heldNow()), p.checkRunning()
+	})
+	p.kill(t)
+	r.release()
+	p2 := startWalhook(t, env)
+	p2.waitReady(t)
+	testwait.Until(t, 2*time.Minute, "every task received after the restart", func() (bool, string, error) {
+		_, backfilled := lastItems(t, r)
+		return len(backfilled) == len(ids), fmt.Sprintf("%d of %d tasks received", len(backfilled), len(ids)), p2.checkRunning()
+	})
+	r.checkNoProblems(t)
+}
