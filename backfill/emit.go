@@ -46,9 +46,21 @@ func (s *Service) emit(ctx context.Context, id string, st *state, e *mapping.Ent
 	sql, args := selectChunk(e, t, keyCols, types, after, keys, s.cfg.ChunkRows)
 	var n int
 	var last []string
-	err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+	// Repeatable read: the rows are read in the snapshot whose in-progress transactions
+	// the chunk names (Xip). A transaction can commit before the low watermark in the WAL
+	// and still be invisible to a snapshot taken after it (it waits, committed, for a
+	// synchronous standby, say): the reader leaves the chunk's rows out when one did.
+	err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadWrite}, func(tx pgx.Tx) error {
 		h := &header{Backfill: id, Webhook: st.webhook, Window: window, Entity: e.Name, Table: t.String(),
 			Keys: keyCols, Reread: keys != nil, Filter: st.filter}
+		xip, _ := tx.Query(ctx, `SELECT (x::text::bigint % 4294967296)::bigint FROM pg_snapshot_xip(pg_current_snapshot()) AS x`)
+		xids, err := pgx.CollectRows(xip, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("read the snapshot: %w", err)
+		}
+		for _, x := range xids {
+			h.Xip = append(h.Xip, uint32(x))
+		}
 		rows, err := readChunk(ctx, tx, e, sql, args, h)
 		if err != nil {
 			return fmt.Errorf("read %s rows of %s: %w", e.Name, t, err)

@@ -48,6 +48,9 @@ type header struct {
 	OIDs   []uint32 `json:"o"`
 	// Reread marks a chunk of rows read again (rechecks), not the next rows of the scan.
 	Reread bool `json:"r,omitempty"`
+	// Xip are the transactions in progress in the snapshot the rows were read in (32-bit
+	// xids, as the stream names them).
+	Xip []uint32 `json:"x,omitempty"`
 	// Filter is the backfill's filter, in the options' syntax (null for none).
 	Filter json.RawMessage `json:"filter,omitempty"`
 }

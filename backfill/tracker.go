@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,11 @@ type Tracker struct {
 	closes   []string // backfills whose chunk it carries: held low watermarks go with it
 	rechecks []recheck
 	seen     []seenWindow
+
+	// ring holds the xids of the last recentCommits transaction ends, the commits-th
+	// (counted from 0) at commits % recentCommits.
+	ring    [recentCommits]uint32
+	commits int64
 }
 
 // seenWindow is a chunk the reader has taken: backfill b's window n.
@@ -56,7 +62,13 @@ type window struct {
 	n       int64
 	entity  event.EntityName
 	touched map[string]touch // by entity id
+	// commits is how many transaction ends the tracker had seen at the low watermark.
+	commits int64
 }
+
+// recentCommits is how many transaction ends the tracker remembers (their xids), to tell
+// whether a transaction a chunk's snapshot did not see had committed before its window.
+const recentCommits = 4096
 
 // touch is the last change of a row seen in a window.
 type touch struct {
@@ -134,7 +146,7 @@ func (t *Tracker) Message(m event.Message) ([]*event.Event, error) {
 		// worker stopped between the two): release its watermark.
 		t.releases = append(t.releases, mk.Backfill)
 		t.lows = append(t.lows, mk.Backfill)
-		w := &window{n: mk.Window, entity: event.EntityName(mk.Entity), touched: map[string]touch{}}
+		w := &window{n: mk.Window, entity: event.EntityName(mk.Entity), touched: map[string]touch{}, commits: t.commits}
 		if old := t.windows[mk.Backfill]; old != nil && old.entity == w.entity {
 			// A window still open: its chunk never came, or two workers overlap (a lost
 			// lock). Keep what it saw, so that a late chunk of either is judged against
@@ -166,8 +178,8 @@ func (t *Tracker) chunk(m event.Message) ([]*event.Event, error) {
 		return nil, err
 	}
 	w := t.windows[h.Backfill]
-	if w != nil && w.n != h.Window {
-		w = nil
+	if w != nil && (w.n != h.Window || t.unseenBefore(w, h.Xip)) {
+		w = nil // every row is read again
 	}
 	delete(t.windows, h.Backfill)
 	t.closes = append(t.closes, h.Backfill)
@@ -226,6 +238,25 @@ func (t *Tracker) chunk(m event.Message) ([]*event.Event, error) {
 	return evs, nil
 }
 
+// unseenBefore reports whether a transaction the chunk's snapshot did not see (xip)
+// committed before the window began, or whether that cannot be told (the ring no longer
+// reaches back to it): its changes are then neither in the rows read nor in the window.
+func (t *Tracker) unseenBefore(w *window, xip []uint32) bool {
+	if len(xip) == 0 {
+		return false
+	}
+	from := max(t.commits-recentCommits, 0)
+	if w.commits-from < 64 && w.commits > 64 {
+		return true // the ring has dropped the commits just before the window
+	}
+	for i := from; i < w.commits; i++ {
+		if slices.Contains(xip, t.ring[i%recentCommits]) {
+			return true
+		}
+	}
+	return false
+}
+
 // touchOf returns the row's last change in the window; false for none or no window.
 func (w *window) touchOf(id string) (touch, bool) {
 	if w == nil {
@@ -279,6 +310,8 @@ func (t *Tracker) Ack(end event.LSN) {
 // to hold: the caller then does not pass it on, and the Tracker acknowledges it once its
 // chunk has been read (so a restart never begins inside a window).
 func (t *Tracker) Commit(ctx context.Context, txn event.Txn) (hold bool, err error) {
+	t.ring[t.commits%recentCommits] = txn.XID
+	t.commits++
 	if len(t.rechecks) > 0 || len(t.seen) > 0 {
 		if err := t.record(ctx); err != nil {
 			return false, err

@@ -280,3 +280,43 @@ func TestETA(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackerSnapshotMissedCommit: a transaction that committed just before the low
+// watermark but was still in progress in the chunk's snapshot (a commit waiting for a
+// synchronous standby) changed rows the chunk read in their old version, and none of its
+// changes is in the window: the whole chunk is read again. One in progress that commits
+// inside the window is judged row by row as usual.
+func TestTrackerSnapshotMissedCommit(t *testing.T) {
+	s, db := newStream(t)
+	s.txn(500) // commits just before the window: invisible to the chunk's snapshot
+	s.message(appendMark(kindLow, mark{Backfill: testBackfill, Window: 1, Entity: "Task"}))
+	s.txn(10)
+	h := chunkWithXip(t, 1, []uint32{500}, taskRow(1, "1", "Planned"), taskRow(1, "2", "Planned"))
+	if evs := s.message(h); len(evs) != 0 {
+		t.Errorf("a chunk whose snapshot missed a commit before its window raised %d events", len(evs))
+	}
+	s.txn(11)
+	if got := rechecks(t, db); !slices.Equal(got, []string{"1", "2"}) {
+		t.Errorf("rows to read again %v, want [1 2]", got)
+	}
+
+	s.message(appendMark(kindLow, mark{Backfill: testBackfill, Window: 2, Entity: "Task"}))
+	s.txn(12)
+	s.live("3", 600, event.ActionUpdate)
+	s.txn(600) // in progress in the snapshot, committed inside the window
+	h = chunkWithXip(t, 2, []uint32{600}, taskRow(1, "3", "Planned"), taskRow(1, "4", "Planned"))
+	if got := entityIDs(s.message(h)); !slices.Equal(got, []string{"4"}) {
+		t.Errorf("chunk raised %v, want [4] (3 changed in the window)", got)
+	}
+}
+
+func chunkWithXip(tb testing.TB, window int64, xip []uint32, rows ...row) []byte {
+	tb.Helper()
+	h := &header{Backfill: testBackfill, Webhook: testWebhook, Window: window, Entity: "Task", Table: "crm.tasks",
+		Keys: []string{"id"}, Fields: []string{"id", "subject", "status"}, OIDs: []uint32{20, 25, 25}, Xip: xip}
+	b, err := appendChunk(h, rows)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
