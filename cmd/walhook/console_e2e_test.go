@@ -468,7 +468,8 @@ func TestConsole(t *testing.T) {
 	}
 
 	// Pause and resume by keyboard; the API agrees each time.
-	run(t, b, "pause", chromedp.Focus(css("#wh-pause")), chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css("#wh-resume")))
+	run(t, b, "pause", chromedp.Focus(css("#wh-pause")), waitJS(`document.activeElement.id === "wh-pause"`),
+		chromedp.KeyEvent(kb.Enter), chromedp.WaitVisible(css("#wh-resume")))
 	if got := textOf(t, b, "#wh-status"); got != "paused" {
 		t.Errorf("status shown after pause: %q", got)
 	}

@@ -185,7 +185,11 @@
     dlg.addEventListener("close", () => {
       const back = openers.get(dlg);
       openers.delete(dlg);
-      if (back && back.isConnected && typeof back.focus === "function") back.focus();
+      // The close event comes a task after the dialog closed (and the browser may already
+      // have put the focus back): never take it from an element it has moved to since.
+      const now = document.activeElement;
+      const free = !now || now === document.body || dlg.contains(now) || now === back;
+      if (free && back && back.isConnected && typeof back.focus === "function") back.focus();
     });
     for (const b of dlg.querySelectorAll("[data-close]")) b.addEventListener("click", () => dlg.close(""));
     dlg.addEventListener("keydown", (e) => {
