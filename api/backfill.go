@@ -26,10 +26,7 @@ var _ Backfills = (*backfill.Service)(nil)
 
 // backfillTarget checks that backfills are wired and the webhook exists.
 func (a *API) backfillTarget(r *http.Request) (string, *apiError) {
-	if a.cfg.Backfills == nil {
-		return "", errorf(http.StatusNotImplemented, "", "backfills are not available on this instance")
-	}
-	wh, aerr := a.lookup(r)
+	wh, aerr := a.wiredLookup(r, a.cfg.Backfills != nil, "backfill")
 	if aerr != nil {
 		return "", aerr
 	}

@@ -147,12 +147,18 @@ func (a *API) redeliver(w http.ResponseWriter, r *http.Request) *apiError {
 
 // logTarget checks that the delivery log is wired and the webhook exists.
 func (a *API) logTarget(r *http.Request) (string, *apiError) {
-	if a.cfg.Deliveries == nil {
-		return "", errorf(http.StatusNotImplemented, "", "the delivery log is not available on this instance (no sender is configured)")
-	}
-	wh, aerr := a.lookup(r)
+	wh, aerr := a.wiredLookup(r, a.cfg.Deliveries != nil, "the delivery log")
 	if aerr != nil {
 		return "", aerr
 	}
 	return wh.ID, nil
+}
+
+// wiredLookup answers 501 naming what when the feature a route needs is not wired on this
+// instance (wired false), and otherwise the path's webhook, as lookup does.
+func (a *API) wiredLookup(r *http.Request, wired bool, what string) (*matcher.Webhook, *apiError) {
+	if !wired {
+		return nil, errorf(http.StatusNotImplemented, "", what+" is not available on this instance")
+	}
+	return a.lookup(r)
 }

@@ -2,8 +2,6 @@ package api
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"mime"
@@ -119,21 +117,6 @@ func (a *API) pdToken(r *http.Request) (apiToken, bool) {
 		}
 	}
 	return apiToken{}, false
-}
-
-// match returns the configured token given is, comparing with every one in constant time.
-func (t tokens) match(given string) (apiToken, bool) {
-	d := sha256.Sum256([]byte(given))
-	found := -1
-	for i := range t {
-		if subtle.ConstantTimeCompare(d[:], t[i].digest[:]) == 1 {
-			found = i
-		}
-	}
-	if found < 0 {
-		return apiToken{}, false
-	}
-	return t[found], true
 }
 
 // writePipedriveError writes Pipedrive's error shapes: a validation error (one naming a

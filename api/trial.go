@@ -60,10 +60,7 @@ const (
 // of its response — 200 whatever the receiver did (the outcome says), 409 when no
 // subscribed entity has a row.
 func (a *API) testSend(w http.ResponseWriter, r *http.Request) *apiError {
-	if a.cfg.Trial == nil {
-		return errorf(http.StatusNotImplemented, "", "test-send is not available on this instance (no sender is configured)")
-	}
-	wh, aerr := a.lookup(r)
+	wh, aerr := a.wiredLookup(r, a.cfg.Trial != nil, "test-send")
 	if aerr != nil {
 		return aerr
 	}

@@ -1,6 +1,7 @@
 package backfill
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strconv"
@@ -121,21 +122,14 @@ func readChunk(ctx context.Context, tx pgx.Tx, e *mapping.Entity, sql string, ar
 		// raw points into the connection's buffer: copy what the row keeps.
 		r := row{xmin: xmin, keys: make([][]byte, len(keyAt)), fields: make([][]byte, len(fieldAt))}
 		for j, i := range keyAt {
-			r.keys[j] = clone(raw[i])
+			r.keys[j] = bytes.Clone(raw[i])
 		}
 		for j, i := range fieldAt {
-			r.fields[j] = clone(raw[i])
+			r.fields[j] = bytes.Clone(raw[i])
 		}
 		rows = append(rows, r)
 	}
 	return rows, res.Err()
-}
-
-func clone(b []byte) []byte {
-	if b == nil {
-		return nil
-	}
-	return append(make([]byte, 0, len(b)), b...)
 }
 
 // selectChunk builds the chunk's query: the next limit rows after the key values after, in
@@ -175,11 +169,11 @@ func selectChunk(e *mapping.Entity, t mapping.Table, keyCols, types []string, af
 			fmt.Fprintf(&b, "t.%s = k.k%d::%s", pgx.Identifier{k}.Sanitize(), j, types[j])
 		}
 		b.WriteString(" WHERE ")
-		b.WriteString(rowCondition(e))
+		b.WriteString(e.LiveRowsSQL("t"))
 	} else {
 		b.WriteString(quoted(t))
 		b.WriteString(" AS t WHERE ")
-		b.WriteString(rowCondition(e))
+		b.WriteString(e.LiveRowsSQL("t"))
 		if after != nil {
 			b.WriteString(" AND (")
 			for j, k := range keyCols {

@@ -374,25 +374,13 @@ func (s *Service) count(ctx context.Context, entities []string) (int64, error) {
 		}
 		for _, t := range entityTables(e) {
 			var n int64
-			if err := s.cfg.CRM.QueryRow(ctx, `SELECT count(*) FROM `+quoted(t)+` AS t WHERE `+rowCondition(e)).Scan(&n); err != nil {
+			if err := s.cfg.CRM.QueryRow(ctx, `SELECT count(*) FROM `+quoted(t)+` AS t WHERE `+e.LiveRowsSQL("t")).Scan(&n); err != nil {
 				return 0, fmt.Errorf("count %s rows in %s: %w", e.Name, t, err)
 			}
 			total += n
 		}
 	}
 	return total, nil
-}
-
-// rowCondition selects the entity's own, live rows of a table (alias t).
-func rowCondition(e *mapping.Entity) string {
-	cond := "TRUE"
-	if d := e.Discriminator; d != nil {
-		cond += " AND " + d.SQL("t", e.Column)
-	}
-	if sd := e.SoftDelete; sd != nil {
-		cond += " AND NOT " + sd.SQL("t", e.Column)
-	}
-	return cond
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

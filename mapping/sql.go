@@ -41,3 +41,15 @@ func (c *Condition) SQL(alias string, column func(field string) string) string {
 	}
 	return "(" + strings.Join(parts, " AND ") + ")"
 }
+
+// LiveRowsSQL writes, as a SQL boolean expression over the columns qualified by alias, the
+// condition a row of one of the entity's tables must meet to be one of its live rows: its
+// discriminator (several entities in one table), and not soft-deleted. TRUE when the
+// entity has neither.
+func (e *Entity) LiveRowsSQL(alias string) string {
+	cond := e.Discriminator.SQL(alias, e.Column)
+	if e.SoftDelete != nil {
+		cond += " AND NOT " + e.SoftDelete.SQL(alias, e.Column)
+	}
+	return cond
+}

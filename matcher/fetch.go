@@ -179,14 +179,8 @@ func selectSQL(e *mapping.Entity, table mapping.Table, col, typ string, limit in
 	b.WriteString(" = k.req::")
 	b.WriteString(typ)
 	// The entity's own rows (discriminator), soft-deleted rows left out (§11).
-	if d := e.Discriminator; d != nil {
-		b.WriteString(" AND ")
-		b.WriteString(d.SQL("t", e.Column))
-	}
-	if sd := e.SoftDelete; sd != nil {
-		b.WriteString(" AND NOT ")
-		b.WriteString(sd.SQL("t", e.Column))
-	}
+	b.WriteString(" AND ")
+	b.WriteString(e.LiveRowsSQL("t"))
 	if where != nil {
 		b.WriteString(" AND ")
 		b.WriteString(where.SQL("t", e.Column))
@@ -387,15 +381,7 @@ func latestSQL(e *mapping.Entity, t mapping.Table, keys []string, limit int) str
 	b.WriteString(`SELECT age(t.xmin)::bigint AS "walhook age", t.* FROM `)
 	b.WriteString(pgx.Identifier{t.Schema, t.Name}.Sanitize())
 	b.WriteString(" AS t WHERE ")
-	if d := e.Discriminator; d != nil {
-		b.WriteString(d.SQL("t", e.Column))
-	} else {
-		b.WriteString("TRUE")
-	}
-	if sd := e.SoftDelete; sd != nil {
-		b.WriteString(" AND NOT ")
-		b.WriteString(sd.SQL("t", e.Column))
-	}
+	b.WriteString(e.LiveRowsSQL("t"))
 	b.WriteString(" ORDER BY 1")
 	for _, k := range keys {
 		b.WriteString(", t.")
