@@ -62,7 +62,7 @@ type Config struct {
 	// 1s); a chunk due later (chunk_delay) goes to the durable queue.
 	DelayHorizon time.Duration
 	// MemoryLimitBytes bounds the memory of events and bodies not yet delivered or
-	// queued (default 16 MiB). Past it, Add waits: back-pressure holds the reader while
+	// queued (default 8 MiB). Past it, Add waits: back-pressure holds the reader while
 	// healthy webhooks deliver. Every SpillWait (default 100ms) of waiting, the chunks of
 	// slow webhooks — with a first attempt in flight for longer than SlowAfter (default 2s),
 	// or whose circuit breaker is open — move to the durable queue; healthy webhooks'
@@ -125,7 +125,7 @@ const (
 	DefaultRetryWindow          = 24 * time.Hour
 	DefaultConcurrency          = 1
 	DefaultDelayHorizon         = time.Second
-	DefaultMemoryLimitBytes     = 16 << 20
+	DefaultMemoryLimitBytes     = 8 << 20
 	DefaultSpillWait            = 100 * time.Millisecond
 	DefaultSlowAfter            = 2 * time.Second
 	DefaultQueueWorkers         = 8

@@ -23,7 +23,7 @@ type renderSlots struct {
 func newRenderSlots(n int) *renderSlots { return &renderSlots{free: n} }
 
 // renderSlotCount is how many chunks may be rendered at the memory limit: one per 512 KiB
-// of the budget (32 for the default 16 MiB), at least 8. A Pipeliner body of 100 items is
+// of the budget (16 for the default 8 MiB), at least 8. A Pipeliner body of 100 items is
 // typically 50-100 KB, so they add a few MiB at most beyond the budget.
 func renderSlotCount(memoryLimitBytes int64) int {
 	return int(max(8, memoryLimitBytes/(512<<10)))

@@ -57,7 +57,7 @@ type Config struct {
 	ReconnectBackoff time.Duration `env:"WALHOOK_RECONNECT_BACKOFF, default=1s"`
 	// MemoryLimitBytes bounds the memory for events in flight; past it, chunks go to the
 	// durable queue.
-	MemoryLimitBytes int64 `env:"WALHOOK_MEMORY_LIMIT_BYTES, default=16777216"`
+	MemoryLimitBytes int64 `env:"WALHOOK_MEMORY_LIMIT_BYTES, default=8388608"`
 
 	// ---- Sender settings (see README.md, Delivery) ----
 	// DeliveryLinger is how long a partly filled chunk waits for more events.

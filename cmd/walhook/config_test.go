@@ -26,7 +26,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 		StandbyInterval:  10 * time.Second,
 		ConfirmDelay:     100 * time.Millisecond,
 		ReconnectBackoff: time.Second,
-		MemoryLimitBytes: 16 << 20,
+		MemoryLimitBytes: 8 << 20,
 	}
 	withSenderDefaults(&want)
 	if diff := cmp.Diff(want, got); diff != "" {
