@@ -141,6 +141,9 @@ func TestBenchTinyRun(t *testing.T) {
 		if (f.Ratio == nil) != live || (f.LatencyP99Ms == nil) != !live {
 			t.Errorf("%s: ratio %v, latency p99 %v (a ratio for drains, latencies live)", r.Workload, f.Ratio, f.LatencyP99Ms)
 		}
+		if (f.BareLatencyP99Ms == nil) != !live || live && !(*f.BareLatencyP50Ms > 0 && *f.BareLatencyP50Ms <= *f.BareLatencyP99Ms) {
+			t.Errorf("%s: bare read's latency p50 %v, p99 %v (live only, 0 < p50 <= p99)", r.Workload, f.BareLatencyP50Ms, f.BareLatencyP99Ms)
+		}
 		if _, ok := r.Median["rows_per_second"]; !ok {
 			t.Errorf("%s: no median rows/s", r.Workload)
 		}

@@ -32,6 +32,40 @@ type BareTiming struct {
 // ceiling of any pgoutput consumer on this machine: the same protocol options as
 // walhook's reader, nothing done with the rows.
 func BareRead(ctx context.Context, dsn, slot, publication string, rows int) (BareTiming, error) {
+	return bareStream(ctx, dsn, slot, publication, rows, nil, nil)
+}
+
+// BareLive reads a slot as BareRead does while rows are being written, and returns each
+// row's latency from its transaction's commit (the commit record's timestamp) to the
+// arrival of the commit message, when a consumer could first act on the row. It is the
+// floor of any pgoutput consumer's commit-to-delivery latency on this machine. ready is
+// closed once the slot streams.
+func BareLive(ctx context.Context, dsn, slot, publication string, rows int, ready chan<- struct{}) ([]time.Duration, error) {
+	latencies := make([]time.Duration, 0, rows)
+	inTx := 0 // rows of the transaction being received
+	_, err := bareStream(ctx, dsn, slot, publication, rows, ready, func(msg []byte) error {
+		switch msg[0] {
+		case 'I', 'U', 'D':
+			inTx++
+		case 'C':
+			now := time.Now()
+			c, err := pglogrepl.Parse(msg)
+			if err != nil {
+				return fmt.Errorf("parse commit message: %w", err)
+			}
+			for range inTx {
+				latencies = append(latencies, now.Sub(c.(*pglogrepl.CommitMessage).CommitTime))
+			}
+			inTx = 0
+		}
+		return nil
+	})
+	return latencies, err
+}
+
+// bareStream reads slot until rows row messages arrived (and, with onMessage, their
+// transaction's commit), handing every pgoutput message to onMessage when set.
+func bareStream(ctx context.Context, dsn, slot, publication string, rows int, ready chan<- struct{}, onMessage func([]byte) error) (BareTiming, error) {
 	var t BareTiming
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
@@ -50,8 +84,11 @@ func BareRead(ctx context.Context, dsn, slot, publication string, rows int) (Bar
 	if err != nil {
 		return t, fmt.Errorf("start replication on slot %q: %w", slot, err)
 	}
+	if ready != nil {
+		close(ready)
+	}
 	var last pglogrepl.LSN
-	for seen := 0; seen < rows; {
+	for seen, open := 0, false; seen < rows || open; {
 		msg, err := conn.ReceiveMessage(ctx)
 		if err != nil {
 			return t, fmt.Errorf("receive from slot %q after %d of %d rows: %w", slot, seen, rows, err)
@@ -71,6 +108,14 @@ func BareRead(ctx context.Context, dsn, slot, publication string, rows int) (Bar
 					t.FirstMessage = time.Since(start)
 				}
 				seen++
+				open = onMessage != nil
+			case 'C':
+				open = false
+			}
+			if onMessage != nil {
+				if err := onMessage(xld.WALData); err != nil {
+					return t, err
+				}
 			}
 		}
 		last = xld.WALStart

@@ -47,6 +47,12 @@ type Figures struct {
 	LatencyP50Ms *float64 `json:"latency_p50_ms"`
 	LatencyP95Ms *float64 `json:"latency_p95_ms"`
 	LatencyP99Ms *float64 `json:"latency_p99_ms"`
+	// BareLatency… is, in the live workload, the same writes read by a bare reader
+	// (BareLive): commit to the arrival of the commit message, in milliseconds. It is the
+	// floor under walhook's latency on this machine: the server's decoding and sending.
+	BareLatencyP50Ms *float64 `json:"bare_latency_p50_ms"`
+	BareLatencyP95Ms *float64 `json:"bare_latency_p95_ms"`
+	BareLatencyP99Ms *float64 `json:"bare_latency_p99_ms"`
 	// PeakRSSBytes is VmHWM after being reset at StartRSSBytes (the bench's own resident
 	// memory, heap returned to the OS, before walhook starts).
 	PeakRSSBytes      int64   `json:"peak_rss_bytes"`
@@ -101,9 +107,20 @@ func (f *Figures) setBare(t BareTiming) {
 }
 
 func (f *Figures) setLatency(s ReceiverStats) {
-	msOf := func(d time.Duration) *float64 { v := float64(d.Microseconds()) / 1000; return &v }
 	f.LatencyP50Ms, f.LatencyP95Ms, f.LatencyP99Ms = msOf(s.LatencyP50), msOf(s.LatencyP95), msOf(s.LatencyP99)
 }
+
+// setBareLatency sets BareLatency… from the bare reader's latencies (none: left null).
+func (f *Figures) setBareLatency(latencies []time.Duration) {
+	if len(latencies) == 0 {
+		return
+	}
+	l := slices.Clone(latencies)
+	slices.Sort(l)
+	f.BareLatencyP50Ms, f.BareLatencyP95Ms, f.BareLatencyP99Ms = msOf(percentile(l, 50)), msOf(percentile(l, 95)), msOf(percentile(l, 99))
+}
+
+func msOf(d time.Duration) *float64 { v := float64(d.Microseconds()) / 1000; return &v }
 
 // line is the run's figures on one line.
 func (f Figures) line() string {
@@ -115,6 +132,9 @@ func (f Figures) line() string {
 	}
 	if f.LatencyP50Ms != nil {
 		fmt.Fprintf(&b, "; commit→receipt p50 %.1fms p95 %.1fms p99 %.1fms", *f.LatencyP50Ms, *f.LatencyP95Ms, *f.LatencyP99Ms)
+	}
+	if f.BareLatencyP50Ms != nil {
+		fmt.Fprintf(&b, " (bare read, commit→commit message: p50 %.1fms p95 %.1fms p99 %.1fms)", *f.BareLatencyP50Ms, *f.BareLatencyP95Ms, *f.BareLatencyP99Ms)
 	}
 	fmt.Fprintf(&b, "; peak RSS %s (from %s), peak live heap %s; CPU %.2fs (%.1f µs/event; WAL sender %.2fs, receiver %.2fs); chunks queued %s",
 		mib(f.PeakRSSBytes), mib(f.StartRSSBytes), mib(f.PeakLiveHeapBytes), f.CPUSeconds, f.CPUMicrosPerEvent,
@@ -168,6 +188,9 @@ var summarized = []figure{
 	{"latency_p50_ms", func(f Figures) *float64 { return f.LatencyP50Ms }},
 	{"latency_p95_ms", func(f Figures) *float64 { return f.LatencyP95Ms }},
 	{"latency_p99_ms", func(f Figures) *float64 { return f.LatencyP99Ms }},
+	{"bare_latency_p50_ms", func(f Figures) *float64 { return f.BareLatencyP50Ms }},
+	{"bare_latency_p95_ms", func(f Figures) *float64 { return f.BareLatencyP95Ms }},
+	{"bare_latency_p99_ms", func(f Figures) *float64 { return f.BareLatencyP99Ms }},
 	{"peak_rss_bytes", func(f Figures) *float64 { return val(float64(f.PeakRSSBytes)) }},
 	{"peak_live_heap_bytes", func(f Figures) *float64 { return val(float64(f.PeakLiveHeapBytes)) }},
 	{"cpu_seconds", func(f Figures) *float64 { return val(f.CPUSeconds) }},

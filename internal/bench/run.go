@@ -501,6 +501,10 @@ func (r *runner) live(ctx context.Context, s spec, run int) (Figures, error) {
 	if err := r.ensureCaughtUp(ctx); err != nil {
 		return Figures{}, err
 	}
+	bare, err := r.bareLive(ctx, s, run)
+	if err != nil {
+		return Figures{}, err
+	}
 	expected := s.expectedEvents(r.o.Owners)
 	tag := fmt.Sprintf("live_%d", run)
 	m, err := r.measure(ctx, s, expected, func(ctx context.Context) error {
@@ -514,5 +518,37 @@ func (r *runner) live(ctx context.Context, s spec, run int) (Figures, error) {
 	}
 	f := newFigures(s, expected, 0, m)
 	f.setLatency(m.stats)
+	f.setBareLatency(bare)
 	return f, nil
+}
+
+// bareLive writes the live workload's rows, at its rate, to a bare reader (BareLive) on a
+// slot of its own while walhook is stopped, and returns the latencies it saw: the floor
+// that walhook's commit-to-receipt latency is compared with. Walhook's slot is then moved
+// past those rows (restartHere), so walhook never delivers them.
+func (r *runner) bareLive(ctx context.Context, s spec, run int) ([]time.Duration, error) {
+	slot := fmt.Sprintf("bench_bare_live_%d", run)
+	if _, err := r.pool.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot); err != nil {
+		return nil, fmt.Errorf("create the bare slot %q: %w", slot, err)
+	}
+	defer r.dropSlot(context.WithoutCancel(ctx), slot)
+	ready := make(chan struct{})
+	var latencies []time.Duration
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		latencies, err = BareLive(gctx, r.cfg.DSN, slot, r.cfg.Publication, s.rows, ready)
+		return err
+	})
+	g.Go(func() error {
+		select {
+		case <-ready:
+		case <-gctx.Done():
+			return gctx.Err()
+		}
+		return InsertAtRate(gctx, r.pool, fmt.Sprintf("live_bare_%d", run), s.rows, s.txRows, r.o.Rate, r.o.Owners)
+	})
+	if err := g.Wait(); err != nil {
+		return nil, fmt.Errorf("bare live read: %w", err)
+	}
+	return latencies, r.restartHere(ctx)
 }
