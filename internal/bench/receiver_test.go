@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -148,5 +149,41 @@ func TestPercentile(t *testing.T) {
 	}
 	if got := percentile([]time.Duration{7}, 99); got != 7 {
 		t.Errorf("p99 of one = %d", got)
+	}
+}
+
+// TestReceiverFirstReceipts checks that a redelivered item is counted once and that only
+// its first receipt's latency counts: the redelivery below claims a commit an hour back,
+// so counting it would put p99 near an hour.
+func TestReceiverFirstReceipts(t *testing.T) {
+	r := NewReceiver(testSecret)
+	item := func(id string, ago time.Duration) string {
+		return fmt.Sprintf(`{"id":%q,"event":"Task.Create","entity":"Task","committed_at":%q}`, id, time.Now().Add(-ago).UTC().Format(time.RFC3339Nano))
+	}
+	for _, items := range [][]string{
+		{item("a", time.Second), item("b", time.Second)},
+		{item("a", time.Hour), item("c", time.Second)}, // a again
+	} {
+		body, sig := deliveryBody("w1", items)
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+		req.Header.Set("WebHook-Signature", sig)
+		w := httptest.NewRecorder()
+		r.ServeHTTP(w, req)
+		if w.Code != http.StatusNoContent {
+			t.Fatalf("status %d: %s", w.Code, w.Body)
+		}
+	}
+	if !r.Wait(3, time.Now()) {
+		t.Error("Wait: 3 distinct items did not count as arrived")
+	}
+	if r.Wait(4, time.Now().Add(time.Millisecond)) {
+		t.Error("Wait: 4 items counted as arrived; 3 distinct did")
+	}
+	s := r.Stats()
+	if s.Items != 4 || s.Unique != 3 {
+		t.Errorf("items %d, unique %d; want 4, 3", s.Items, s.Unique)
+	}
+	if s.LatencyP99 < time.Second || s.LatencyP99 > time.Minute {
+		t.Errorf("p99 %s: want about 1s (the first receipts'), not the redelivery's hour", s.LatencyP99)
 	}
 }
