@@ -109,3 +109,54 @@ func TestBackPressureSpillsOnlySlowWebhooks(t *testing.T) {
 	}
 	t.Logf("peak in-flight memory %d bytes of %d; slow webhook queued %d chunks", peak.Load(), cfg.MemoryLimitBytes, count(bad.ID))
 }
+
+// TestBackPressureSealsOpenChunksAtOnce: when the memory limit is reached with every byte
+// in open chunks — many webhooks of one transaction, each filling its chunk slowly —
+// nothing is on its way to being delivered, so the reader must not wait for SpillWait
+// (an hour here: a reader that waited for it would not finish): the open chunks are
+// sealed at once and delivered, nothing is queued, and the count of sealed chunks not yet
+// resolved comes back to zero.
+func TestBackPressureSealsOpenChunksAtOnce(t *testing.T) {
+	const webhooks, events = 20, 2000
+	pool := stateDB(t)
+	var items atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p payload
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &p)
+		items.Add(int64(len(p.Items)))
+	}))
+	defer srv.Close()
+	cfg := testConfig()
+	cfg.MemoryLimitBytes = 32 << 10 // ~90 events: ~5 per webhook's chunk of 100
+	cfg.SpillWait, cfg.SlowAfter = time.Hour, time.Hour
+	s, a := startSender(t, cfg, pool)
+	hooks := make([]*matcher.Webhook, webhooks)
+	for i := range hooks {
+		hooks[i] = newWebhook(srv.URL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var g gen
+	evs, txn := g.txn(events, oneEach)
+	for i, ev := range evs {
+		if err := s.Add(ctx, matcher.Match{Webhook: hooks[i%webhooks], Event: ev}); err != nil {
+			t.Fatalf("Add of event %d: %v (the reader waited with every byte in open chunks)", i, err)
+		}
+	}
+	if err := s.Commit(ctx, txn); err != nil {
+		t.Fatal(err)
+	}
+	a.wait(t, txn.EndLSN)
+	eventually(t, "every item delivered", func() bool { return items.Load() == events })
+	var queued int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM walhook.delivery_queue`).Scan(&queued); err != nil {
+		t.Fatal(err)
+	}
+	if queued != 0 {
+		t.Errorf("%d chunks written to the durable queue, want 0 (every webhook is healthy)", queued)
+	}
+	if n := s.sealedChunks.Load(); n != 0 {
+		t.Errorf("%d chunks counted as sealed and not resolved after everything was delivered, want 0", n)
+	}
+}

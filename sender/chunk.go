@@ -128,6 +128,7 @@ func (c *chunk) resolve(mem memory) {
 	}
 	c.shares = nil
 	mem.release(c.memBytes)
+	mem.sealed(-1)
 	if c.slot != nil {
 		c.slot.give()
 		c.slot = nil

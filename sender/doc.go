@@ -81,8 +81,11 @@
 // A transaction's end LSN is acknowledged (the ack callback) once every chunk holding
 // one of its events is delivered or durably queued, or at once when none matched, so
 // the slot's confirmed LSN passes only what cannot be lost. Memory for events and bodies
-// not yet delivered or queued is bounded: past Config.MemoryLimitBytes, Add waits briefly,
-// then in-memory chunks move to the queue, so the slot never waits on a dead endpoint.
+// not yet delivered or queued is bounded: past Config.MemoryLimitBytes, Add waits while
+// healthy webhooks deliver (back-pressure); every Config.SpillWait of waiting the
+// in-memory chunks of slow webhooks move to the queue, so the slot never waits on a dead
+// endpoint. When every byte is in chunks still being filled, nothing is on its way out:
+// they are sealed at once and sent as they are.
 // Chunks in memory at a crash or Close are not acknowledged: the slot raises their events
 // again, with the same event ids, and a chunk formed again gets the same delivery id.
 //

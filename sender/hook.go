@@ -122,6 +122,7 @@ func (h *hook) sealLocked(c *chunk, now time.Time) {
 	c.wh, c.sub = h.wh, h.sub
 	h.open[c.lane] = nil
 	h.sealed = append(h.sealed, c)
+	h.d.mem.sealed(1)
 }
 
 // commit notes a transaction boundary: open chunks whose linger is over are sealed.
@@ -515,6 +516,7 @@ func (h *hook) pack(c *chunk, items []json.RawMessage) []*chunk {
 	for _, t := range c.txns {
 		t.refs.Add(int64(len(parts) - 1))
 	}
+	h.d.mem.sealed(int64(len(parts) - 1))      // the parts resolve, c never does
 	parts[len(parts)-1].memBytes += c.memBytes // the events' memory, until the last part resolves
 	parts[len(parts)-1].shares = c.shares
 	parts[len(parts)-1].slot = c.slot

@@ -67,6 +67,7 @@ type fakeMemory struct{ n atomic.Int64 }
 func (m *fakeMemory) charge(n int64)  { m.n.Add(n) }
 func (m *fakeMemory) release(n int64) { m.n.Add(-n) }
 func (m *fakeMemory) short() bool     { return false }
+func (m *fakeMemory) sealed(int64)    {}
 
 // sent is one attempt the loop made.
 type sent struct {

@@ -78,6 +78,10 @@ type memory interface {
 	// short reports whether memory is at or over the limit: then the loop renders a
 	// lane's next chunk only when nothing else of the lane is in memory.
 	short() bool
+	// sealed counts n more chunks sealed and not yet resolved (negative: fewer). While
+	// there are none, nothing in memory is on its way out: only sealing open chunks
+	// can free memory (see Sender.reserve).
+	sealed(n int64)
 }
 
 // loopDeps returns the dependencies of s's send loops.

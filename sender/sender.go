@@ -61,9 +61,12 @@ type Sender struct {
 	running  bool
 	runDone  chan struct{}
 
-	mem       atomic.Int64
-	memFreed  chan struct{} // coalescing: memory was released
-	queueWake chan struct{} // coalescing: a chunk was queued here
+	mem      atomic.Int64
+	memFreed chan struct{} // coalescing: memory was released
+	// sealedChunks counts chunks sealed and not yet resolved: with none, waiting frees
+	// no memory (reserve).
+	sealedChunks atomic.Int64
+	queueWake    chan struct{} // coalescing: a chunk was queued here
 
 	// Reader goroutine only.
 	cur     *txnRef
@@ -199,15 +202,26 @@ func (s *Sender) reserve(ctx context.Context) error {
 	}
 	t := time.NewTimer(s.cfg.SpillWait)
 	defer t.Stop()
-	freed := false // memory came back since the timer was last set
+	freed := false   // memory came back since the timer was last set
+	flushed := false // open chunks were sealed since memory last came back
 	for s.mem.Load() >= s.cfg.MemoryLimitBytes {
+		if !flushed && s.sealedChunks.Load() == 0 {
+			// Every byte is in open chunks (or the reader's last event): nothing is on its
+			// way to being delivered or queued, so waiting for the timer would free
+			// nothing. Many filtered webhooks of one transaction, each chunk filling
+			// slowly, stalled the reader a SpillWait at every fill of the budget (issue
+			// 16's fanout). Seal them now; once until memory comes back, so a flush that
+			// seals nothing does not spin.
+			s.requestSpill(time.Now(), true)
+			flushed = true
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-s.ctx.Done():
 			return ErrClosed
 		case <-s.memFreed:
-			freed = true
+			freed, flushed = true, false
 		case <-t.C:
 			s.requestSpill(time.Now(), !freed)
 			freed = false
@@ -220,8 +234,9 @@ func (s *Sender) reserve(ctx context.Context) error {
 // requestSpill asks the loops of slow webhooks (a first attempt in flight for longer than
 // SlowAfter, or an open breaker) to move their in-memory chunks to the queue. Healthy
 // webhooks keep theirs: the reader waits for them (back-pressure), which costs no
-// database writes. With flush, when no memory came back for a whole SpillWait, every loop
-// is also asked to seal its open chunks, even in the middle of a transaction: chunks
+// database writes. With flush — when no memory came back for a whole SpillWait, or at
+// once when no chunk is sealed and unresolved, so that nothing could bring memory back —
+// every loop is also asked to seal its open chunks, even in the middle of a transaction: chunks
 // still being filled may hold the memory the reader waits for, and only sealed ones are
 // sent. While deliveries still free memory it does not: sealing every webhook's open
 // chunk each SpillWait cut 1,000 webhooks' chunks of 100 into 66,843 requests of 15
@@ -252,6 +267,9 @@ func (s *Sender) requestSpill(now time.Time, flush bool) {
 
 // short reports whether in-flight memory is at or over the limit.
 func (s *Sender) short() bool { return s.mem.Load() >= s.cfg.MemoryLimitBytes }
+
+// sealed counts chunks sealed and not yet resolved (see memory).
+func (s *Sender) sealed(n int64) { s.sealedChunks.Add(n) }
 
 // charge accounts for n more bytes in memory.
 func (s *Sender) charge(n int64) { s.mem.Add(n) }
