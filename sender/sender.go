@@ -112,16 +112,25 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sende
 }
 
 // Add takes one matched event. Events arrive in commit order and belong to the
-// transaction that the next Commit closes. Add blocks while in-memory work is over
-// MemoryLimitBytes: for SpillWait, then it has in-memory chunks moved to the durable
-// queue and waits for memory to be freed, so memory stays bounded and the slot never
-// waits on a dead endpoint. It returns ctx's error, or ErrClosed.
+// transaction that the next Commit closes. Before a new event, Add blocks while in-memory
+// work is over MemoryLimitBytes (reserve): healthy webhooks' deliveries bring memory back
+// (back-pressure); every SpillWait the chunks of slow webhooks move to the durable queue,
+// so the slot never waits on a dead endpoint; chunks still being filled are sealed when
+// nothing else could bring memory back. It returns ctx's error, or ErrClosed.
 func (s *Sender) Add(ctx context.Context, m matcher.Match) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	if err := s.reserve(ctx); err != nil {
-		return err
+	if m.Event != s.lastEv {
+		// Drop the reader's reference on the previous event before waiting: an event
+		// larger than the whole limit would otherwise hold memory over it for good, and
+		// the wait would never end. Further matches of the same event do not wait: its
+		// memory is charged already and they add matchBytes each — waiting on memory
+		// that the event itself holds could not end either.
+		s.dropLastShare()
+		if err := s.reserve(ctx); err != nil {
+			return err
+		}
 	}
 	t := s.cur
 	if t == nil {
@@ -268,8 +277,18 @@ func (s *Sender) requestSpill(now time.Time, flush bool) {
 // short reports whether in-flight memory is at or over the limit.
 func (s *Sender) short() bool { return s.mem.Load() >= s.cfg.MemoryLimitBytes }
 
-// sealed counts chunks sealed and not yet resolved (see memory).
-func (s *Sender) sealed(n int64) { s.sealedChunks.Add(n) }
+// sealed counts chunks sealed and not yet resolved (see memory). When the last one
+// resolves it wakes an Add waiting for memory, as release does: a chunk releases its
+// memory before it is uncounted, and a reader woken by the release may have found it
+// still counted and gone back to waiting — now it seals the open chunks (reserve).
+func (s *Sender) sealed(n int64) {
+	if s.sealedChunks.Add(n) == 0 {
+		select {
+		case s.memFreed <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // charge accounts for n more bytes in memory.
 func (s *Sender) charge(n int64) { s.mem.Add(n) }

@@ -94,7 +94,20 @@ func bareStream(ctx context.Context, dsn, slot, publication string, rows int, re
 			return t, fmt.Errorf("receive from slot %q after %d of %d rows: %w", slot, seen, rows, err)
 		}
 		cd, ok := msg.(*pgproto3.CopyData)
-		if !ok || len(cd.Data) == 0 || cd.Data[0] != pglogrepl.XLogDataByteID {
+		if !ok || len(cd.Data) == 0 {
+			continue
+		}
+		if cd.Data[0] == pglogrepl.PrimaryKeepaliveMessageByteID {
+			// Answer a keepalive that asks for it, or the server ends a read longer than
+			// wal_sender_timeout (a live run of a minute or more).
+			if k, err := pglogrepl.ParsePrimaryKeepaliveMessage(cd.Data[1:]); err == nil && k.ReplyRequested {
+				if err := pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{WALWritePosition: last}); err != nil {
+					return t, fmt.Errorf("answer a keepalive on slot %q: %w", slot, err)
+				}
+			}
+			continue
+		}
+		if cd.Data[0] != pglogrepl.XLogDataByteID {
 			continue
 		}
 		xld, err := pglogrepl.ParseXLogData(cd.Data[1:])
