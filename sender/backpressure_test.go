@@ -29,14 +29,7 @@ func TestBackPressureSpillsOnlySlowWebhooks(t *testing.T) {
 		CREATE TRIGGER note_queued AFTER INSERT ON walhook.delivery_queue FOR EACH ROW EXECUTE FUNCTION note_queued()`); err != nil {
 		t.Fatal(err)
 	}
-	var healthyItems atomic.Int64
-	healthy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p payload
-		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &p)
-		healthyItems.Add(int64(len(p.Items)))
-	}))
-	defer healthy.Close()
+	healthy, healthyItems := itemCounter(t)
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -120,14 +113,7 @@ func TestBackPressureSpillsOnlySlowWebhooks(t *testing.T) {
 func TestBackPressureSealsOpenChunksAtOnce(t *testing.T) {
 	const webhooks, events = 20, 2000
 	pool := stateDB(t)
-	var items atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p payload
-		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &p)
-		items.Add(int64(len(p.Items)))
-	}))
-	defer srv.Close()
+	srv, items := itemCounter(t)
 	cfg := testConfig()
 	cfg.MemoryLimitBytes = 32 << 10 // ~90 events: ~5 per webhook's chunk of 100
 	cfg.SpillWait, cfg.SlowAfter = time.Hour, time.Hour
@@ -167,14 +153,7 @@ func TestBackPressureSealsOpenChunksAtOnce(t *testing.T) {
 // memory the event itself holds: either wait could never end.
 func TestBackPressureEventLargerThanLimit(t *testing.T) {
 	pool := stateDB(t)
-	var items atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var p payload
-		b, _ := io.ReadAll(r.Body)
-		_ = json.Unmarshal(b, &p)
-		items.Add(int64(len(p.Items)))
-	}))
-	defer srv.Close()
+	srv, items := itemCounter(t)
 	cfg := testConfig()
 	cfg.MemoryLimitBytes = 16 << 10
 	cfg.SpillWait, cfg.SlowAfter = 5*time.Millisecond, time.Hour
@@ -197,4 +176,18 @@ func TestBackPressureEventLargerThanLimit(t *testing.T) {
 	a.wait(t, txn.EndLSN)
 	eventually(t, "every item delivered", func() bool { return items.Load() == 5 })
 	eventually(t, "memory back to zero", func() bool { return s.mem.Load() == 0 })
+}
+
+// itemCounter starts a receiver that answers 200 and counts the items it receives.
+func itemCounter(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var items atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p payload
+		b, _ := io.ReadAll(r.Body)
+		_ = json.Unmarshal(b, &p)
+		items.Add(int64(len(p.Items)))
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &items
 }

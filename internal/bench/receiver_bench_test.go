@@ -2,9 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 )
@@ -22,13 +19,6 @@ func BenchmarkReceiverServe(b *testing.B) {
 			n++
 			items = append(items, fmt.Sprintf(`{"id":"00000000AB000000-%d-Task.Create","event":"Task.Create","entity":"Task","entity_id":"%d","committed_at":%q,"lsn":"0/AB000000","xid":7,"data":{"id":"%d","subject":"insert_0 %d","owner_id":"c2000000-0000-4000-8000-000000000007","due_date":"2026-03-04","priority":2,"done":false,"created_at":"2026-11-30T14:25:42.123456Z","updated_at":"2026-11-30T14:25:42.123456Z","deal_id":null,"contact_id":null,"notes":null},"previous":null,"changed_fields":null,"related_entity":null,"truncated":null}`, n, n, at, n, n))
 		}
-		body, sig := deliveryBody("w1", items)
-		req := httptest.NewRequest(http.MethodPost, "/hook/x", strings.NewReader(body))
-		req.Header.Set("WebHook-Signature", sig)
-		w := httptest.NewRecorder()
-		r.ServeHTTP(w, req)
-		if w.Code != http.StatusNoContent {
-			b.Fatalf("status %d", w.Code)
-		}
+		serveDelivery(b, r, "w1", items)
 	}
 }

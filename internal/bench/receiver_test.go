@@ -164,14 +164,7 @@ func TestReceiverFirstReceipts(t *testing.T) {
 		{item("a", time.Second), item("b", time.Second)},
 		{item("a", time.Hour), item("c", time.Second)}, // a again
 	} {
-		body, sig := deliveryBody("w1", items)
-		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
-		req.Header.Set("WebHook-Signature", sig)
-		w := httptest.NewRecorder()
-		r.ServeHTTP(w, req)
-		if w.Code != http.StatusNoContent {
-			t.Fatalf("status %d: %s", w.Code, w.Body)
-		}
+		serveDelivery(t, r, "w1", items)
 	}
 	if !r.Wait(3, time.Now()) {
 		t.Error("Wait: 3 distinct items did not count as arrived")
@@ -185,5 +178,19 @@ func TestReceiverFirstReceipts(t *testing.T) {
 	}
 	if s.LatencyP99 < time.Second || s.LatencyP99 > time.Minute {
 		t.Errorf("p99 %s: want about 1s (the first receipts'), not the redelivery's hour", s.LatencyP99)
+	}
+}
+
+// serveDelivery hands r a signed delivery of rendered items to webhook wh, in process,
+// and fails tb unless it is accepted.
+func serveDelivery(tb testing.TB, r *Receiver, wh string, items []string) {
+	tb.Helper()
+	body, sig := deliveryBody(wh, items)
+	req := httptest.NewRequest(http.MethodPost, "/hook/x", strings.NewReader(body))
+	req.Header.Set("WebHook-Signature", sig)
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, req)
+	if w.Code != http.StatusNoContent {
+		tb.Fatalf("status %d: %s", w.Code, w.Body)
 	}
 }
