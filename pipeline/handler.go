@@ -26,6 +26,12 @@ type Sender interface {
 	Commit(ctx context.Context, txn event.Txn) error
 }
 
+// Knower tells whether the matcher's index holds a webhook; *matcher.Matcher satisfies it.
+type Knower interface {
+	// Has reports whether the index holds the webhook.
+	Has(webhookID string) bool
+}
+
 // Loader re-reads the webhooks; *matcher.Matcher satisfies it.
 type Loader interface {
 	// Load replaces the webhook set with the stored one.
@@ -39,6 +45,9 @@ type Handler struct {
 	pf  ParentFilter // m, when it filters link events on their parents; nil otherwise
 	s   Sender
 	buf []matcher.Match
+	// absent are the webhooks that events were meant for (Target) and that a reload did not
+	// find: deleted; their events are dropped without reloading again.
+	absent map[string]bool
 	// Log reports parent lookups being retried (nil: discard).
 	Log *slog.Logger
 	// Backfills, when set, watches the stream for backfills' watermarks and raises their
@@ -83,6 +92,11 @@ func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
 		p.Backfills.Observe(ev)
 	}
 	p.buf = p.m.Match(ev, p.buf[:0])
+	if ev.Target != "" && len(p.buf) == 0 {
+		if err := p.findTarget(ctx, ev); err != nil {
+			return err
+		}
+	}
 	if p.pf != nil && len(p.buf) > 0 {
 		kept, err := p.keepParents(ctx, p.pf, ev)
 		if err != nil {
@@ -99,22 +113,61 @@ func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
 	return nil
 }
 
+// findTarget matches again an event meant for one webhook (a backfill's row) that matched
+// nothing because the index does not hold that webhook: it may have been created moments
+// ago — the index follows the webhook table through LISTEN/NOTIFY, a few milliseconds
+// behind, and a backfill started right after the webhook's creation reached the reader
+// first, whose rows then matched nothing and were acknowledged, lost. The webhooks are read
+// again (retried with backoff while the database is unreachable: the reader waits rather
+// than drop rows); a webhook still missing was deleted, and its events are dropped.
+func (p *Handler) findTarget(ctx context.Context, ev *event.Event) error {
+	kn, ok := p.m.(Knower)
+	l, lok := p.m.(Loader)
+	if !ok || !lok || kn.Has(ev.Target) || p.absent[ev.Target] {
+		return nil
+	}
+	if err := p.retry(ctx, "reload webhooks for a backfill's row; retrying", func() error { return l.Load(ctx) },
+		"webhook_id", ev.Target, "event_id", string(ev.ID)); err != nil {
+		return err
+	}
+	if !kn.Has(ev.Target) {
+		if p.absent == nil {
+			p.absent = map[string]bool{}
+		}
+		p.absent[ev.Target] = true
+		return nil
+	}
+	p.buf = p.m.Match(ev, p.buf[:0])
+	return nil
+}
+
 // keepParents filters the current matches on their parent rows, retrying a database error
 // with backoff while ctx lasts: the reader waits (nothing is acknowledged meanwhile) rather
 // than deliver a link event to a webhook whose filter it may fail.
-func (p *Handler) keepParents(ctx context.Context, pf ParentFilter, ev *event.Event) ([]matcher.Match, error) {
+func (p *Handler) keepParents(ctx context.Context, pf ParentFilter, ev *event.Event) (kept []matcher.Match, err error) {
+	err = p.retry(ctx, "load link parents to filter event; retrying", func() (err error) {
+		kept, err = pf.KeepLinkParents(ctx, p.buf)
+		return err
+	}, "event_id", string(ev.ID))
+	return kept, err
+}
+
+// retry calls fn until it succeeds or ctx ends, waiting 100 ms, doubling up to 10 s,
+// between tries, and logs each failure as msg with attrs: on a database error the reader
+// waits (nothing is acknowledged meanwhile) rather than guess.
+func (p *Handler) retry(ctx context.Context, msg string, fn func() error, attrs ...any) error {
 	wait := 100 * time.Millisecond
 	for {
-		kept, err := pf.KeepLinkParents(ctx, p.buf)
+		err := fn()
 		if err == nil {
-			return kept, nil
+			return nil
 		}
 		if p.Log != nil {
-			p.Log.Warn("load link parents to filter event; retrying", "event_id", string(ev.ID), "err", err, "retry_in", wait.String())
+			p.Log.Warn(msg, append(attrs, "err", err, "retry_in", wait.String())...)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 10*time.Second)
