@@ -28,7 +28,11 @@ type Tracker struct {
 	log *slog.Logger
 	met *metrics
 
-	windows map[string]*window      // open windows by backfill id
+	windows map[string]*window // open windows by backfill id
+	// started are the backfills this session has seen a low watermark of; fresh is set
+	// when the last message began one it had not (Fresh).
+	started map[string]bool
+	fresh   bool
 	held    map[string][]heldLow    // low watermark transactions not yet acknowledged
 	filters map[string]*filterEntry // compiled filters by backfill id
 
@@ -103,13 +107,15 @@ const maxHold = 10 * time.Minute
 func (s *Service) Tracker(ack func(event.LSN)) *Tracker {
 	return &Tracker{m: s.cfg.Mapping, db: s.cfg.DB, ack: ack, log: s.log, met: s.met,
 		windows: map[string]*window{}, held: map[string][]heldLow{}, filters: map[string]*filterEntry{},
-		linked: map[event.LSN][]event.LSN{}}
+		linked: map[event.LSN][]event.LSN{}, started: map[string]bool{}}
 }
 
 // Reset forgets every window and held watermark: a new replication session starts before
 // them (they were never acknowledged), so they come again.
 func (t *Tracker) Reset() {
 	clear(t.windows)
+	clear(t.started)
+	t.fresh = false
 	clear(t.held)
 	t.mu.Lock()
 	clear(t.linked)
@@ -128,6 +134,18 @@ func (t *Tracker) Observe(ev *event.Event) {
 			w.touched[ev.EntityID] = touch{xid: ev.XID, deleted: ev.Action == event.ActionDelete}
 		}
 	}
+}
+
+// Fresh reports, once, whether the last message was the first low watermark this session
+// has seen of a backfill. Its webhook may have been created or changed moments before the
+// backfill started, and the matcher's index follows the webhooks through LISTEN/NOTIFY, a
+// few milliseconds behind: the reader reads them again before the backfill's rows come,
+// or the rows would be matched against the webhook as it was — or not at all — and, matching
+// nothing, be acknowledged unsent.
+func (t *Tracker) Fresh() bool {
+	f := t.fresh
+	t.fresh = false
+	return f
 }
 
 // Message takes a backfill message and returns the events it raises: for a chunk, one
@@ -154,6 +172,9 @@ func (t *Tracker) Message(m event.Message) ([]*event.Event, error) {
 			w.touched = old.touched
 		}
 		t.windows[mk.Backfill] = w
+		if !t.started[mk.Backfill] {
+			t.started[mk.Backfill], t.fresh = true, true
+		}
 		return nil, nil
 	case kindEnd:
 		mk, err := parseMark(m.Content[1:])
@@ -162,6 +183,7 @@ func (t *Tracker) Message(m event.Message) ([]*event.Event, error) {
 		}
 		delete(t.windows, mk.Backfill)
 		delete(t.filters, mk.Backfill)
+		delete(t.started, mk.Backfill)
 		t.releases = append(t.releases, mk.Backfill)
 		return nil, nil
 	case kindChunk:

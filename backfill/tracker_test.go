@@ -320,3 +320,28 @@ func chunkWithXip(tb testing.TB, window int64, xip []uint32, rows ...row) []byte
 	}
 	return b
 }
+
+// TestTrackerFresh: Fresh reports once the first low watermark of a backfill — the reader
+// then reads the webhooks again before the backfill's rows — and not its later windows;
+// a backfill that ended, or a new session (Reset), is fresh again.
+func TestTrackerFresh(t *testing.T) {
+	s, _ := newStream(t)
+	low := func(b string, w int64) []byte { return appendMark(kindLow, mark{Backfill: b, Window: w, Entity: "Task"}) }
+	other := "0b000000-0000-4000-8000-00000000abcd"
+	var got []bool
+	for _, content := range [][]byte{
+		low(testBackfill, 1), low(testBackfill, 2), low(other, 1),
+		appendMark(kindEnd, mark{Backfill: testBackfill}), low(testBackfill, 1),
+	} {
+		s.message(content)
+		got = append(got, s.tr.Fresh(), s.tr.Fresh())
+		s.txn(30)
+	}
+	s.tr.Reset()
+	s.message(low(other, 2))
+	got = append(got, s.tr.Fresh())
+	want := []bool{true, false, false, false, true, false, false, false, true, false, true}
+	if !slices.Equal(got, want) {
+		t.Errorf("Fresh after each message (twice): %v, want %v", got, want)
+	}
+}

@@ -122,12 +122,10 @@ func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
 // than drop rows); a webhook still missing was deleted, and its events are dropped.
 func (p *Handler) findTarget(ctx context.Context, ev *event.Event) error {
 	kn, ok := p.m.(Knower)
-	l, lok := p.m.(Loader)
-	if !ok || !lok || kn.Has(ev.Target) || p.absent[ev.Target] {
+	if _, lok := p.m.(Loader); !ok || !lok || kn.Has(ev.Target) || p.absent[ev.Target] {
 		return nil
 	}
-	if err := p.retry(ctx, "reload webhooks for a backfill's row; retrying", func() error { return l.Load(ctx) },
-		"webhook_id", ev.Target, "event_id", string(ev.ID)); err != nil {
+	if err := p.reload(ctx, func() []any { return []any{"webhook_id", ev.Target, "event_id", string(ev.ID)} }); err != nil {
 		return err
 	}
 	if !kn.Has(ev.Target) {
@@ -148,14 +146,15 @@ func (p *Handler) keepParents(ctx context.Context, pf ParentFilter, ev *event.Ev
 	err = p.retry(ctx, "load link parents to filter event; retrying", func() (err error) {
 		kept, err = pf.KeepLinkParents(ctx, p.buf)
 		return err
-	}, "event_id", string(ev.ID))
+	}, func() []any { return []any{"event_id", string(ev.ID)} })
 	return kept, err
 }
 
 // retry calls fn until it succeeds or ctx ends, waiting 100 ms, doubling up to 10 s,
-// between tries, and logs each failure as msg with attrs: on a database error the reader
-// waits (nothing is acknowledged meanwhile) rather than guess.
-func (p *Handler) retry(ctx context.Context, msg string, fn func() error, attrs ...any) error {
+// between tries, and logs each failure as msg with attrs (built only then: keepParents
+// runs for every matched event): on a database error the reader waits (nothing is
+// acknowledged meanwhile) rather than guess.
+func (p *Handler) retry(ctx context.Context, msg string, fn func() error, attrs func() []any) error {
 	wait := 100 * time.Millisecond
 	for {
 		err := fn()
@@ -163,7 +162,7 @@ func (p *Handler) retry(ctx context.Context, msg string, fn func() error, attrs 
 			return nil
 		}
 		if p.Log != nil {
-			p.Log.Warn(msg, append(attrs, "err", err, "retry_in", wait.String())...)
+			p.Log.Warn(msg, append(attrs(), "err", err, "retry_in", wait.String())...)
 		}
 		select {
 		case <-ctx.Done():
@@ -172,6 +171,16 @@ func (p *Handler) retry(ctx context.Context, msg string, fn func() error, attrs 
 		}
 		wait = min(wait*2, 10*time.Second)
 	}
+}
+
+// reload reads the webhooks again when the matcher can (a Loader), retrying while the
+// database is unreachable; attrs name what it is for in the log.
+func (p *Handler) reload(ctx context.Context, attrs func() []any) error {
+	l, ok := p.m.(Loader)
+	if !ok {
+		return nil
+	}
+	return p.retry(ctx, "reload webhooks; retrying", func() error { return l.Load(ctx) }, attrs)
 }
 
 // HandleMessage hands a backfill message to the Backfills tracker and its events, each
@@ -187,6 +196,11 @@ func (p *Handler) HandleMessage(ctx context.Context, m event.Message) error {
 			p.Log.Error("backfill message raises nothing", "xid", m.XID, "lsn", m.CommitLSN.String(), "err", err)
 		}
 		return nil
+	}
+	if p.Backfills.Fresh() {
+		if err := p.reload(ctx, func() []any { return []any{"xid", m.XID, "lsn", m.CommitLSN.String()} }); err != nil {
+			return err
+		}
 	}
 	for _, ev := range evs {
 		if err := p.HandleEvent(ctx, ev); err != nil {
