@@ -326,7 +326,9 @@ func chunkWithXip(tb testing.TB, window int64, xip []uint32, rows ...row) []byte
 // a backfill that ended, or a new session (Reset), is fresh again.
 func TestTrackerFresh(t *testing.T) {
 	s, _ := newStream(t)
-	low := func(b string, w int64) []byte { return appendMark(kindLow, mark{Backfill: b, Window: w, Entity: "Task"}) }
+	low := func(b string, w int64) []byte {
+		return appendMark(kindLow, mark{Backfill: b, Window: w, Entity: "Task"})
+	}
 	other := "0b000000-0000-4000-8000-00000000abcd"
 	var got []bool
 	for _, content := range [][]byte{
