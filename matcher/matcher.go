@@ -145,10 +145,6 @@ func (m *Matcher) Match(ev *event.Event, dst []Match) []Match {
 	return dst
 }
 
-// Has reports whether the index holds the webhook (live: not deleted; paused and
-// disabled ones included). Safe for concurrent use.
-func (m *Matcher) Has(webhookID string) bool { return m.ix.Load().byID[webhookID] != nil }
-
 // Set replaces the index with whs, compiled; it needs no database (tests, benchmarks).
 // Webhooks that are deleted are left out (paused and disabled ones stay in); one that does not compile is left out
 // and its error returned (the others are still installed). A webhook whose ChunkSize is 0

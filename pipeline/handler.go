@@ -26,12 +26,6 @@ type Sender interface {
 	Commit(ctx context.Context, txn event.Txn) error
 }
 
-// Knower tells whether the matcher's index holds a webhook; *matcher.Matcher satisfies it.
-type Knower interface {
-	// Has reports whether the index holds the webhook.
-	Has(webhookID string) bool
-}
-
 // Loader re-reads the webhooks; *matcher.Matcher satisfies it.
 type Loader interface {
 	// Load replaces the webhook set with the stored one.
@@ -45,9 +39,6 @@ type Handler struct {
 	pf  ParentFilter // m, when it filters link events on their parents; nil otherwise
 	s   Sender
 	buf []matcher.Match
-	// absent are the webhooks that events were meant for (Target) and that a reload did not
-	// find: deleted; their events are dropped without reloading again.
-	absent map[string]bool
 	// Log reports parent lookups being retried (nil: discard).
 	Log *slog.Logger
 	// Backfills, when set, watches the stream for backfills' watermarks and raises their
@@ -92,11 +83,6 @@ func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
 		p.Backfills.Observe(ev)
 	}
 	p.buf = p.m.Match(ev, p.buf[:0])
-	if ev.Target != "" && len(p.buf) == 0 {
-		if err := p.findTarget(ctx, ev); err != nil {
-			return err
-		}
-	}
 	if p.pf != nil && len(p.buf) > 0 {
 		kept, err := p.keepParents(ctx, p.pf, ev)
 		if err != nil {
@@ -110,32 +96,6 @@ func (p *Handler) HandleEvent(ctx context.Context, ev *event.Event) error {
 		}
 	}
 	clear(p.buf)
-	return nil
-}
-
-// findTarget matches again an event meant for one webhook (a backfill's row) that matched
-// nothing because the index does not hold that webhook: it may have been created moments
-// ago — the index follows the webhook table through LISTEN/NOTIFY, a few milliseconds
-// behind, and a backfill started right after the webhook's creation reached the reader
-// first, whose rows then matched nothing and were acknowledged, lost. The webhooks are read
-// again (retried with backoff while the database is unreachable: the reader waits rather
-// than drop rows); a webhook still missing was deleted, and its events are dropped.
-func (p *Handler) findTarget(ctx context.Context, ev *event.Event) error {
-	kn, ok := p.m.(Knower)
-	if _, lok := p.m.(Loader); !ok || !lok || kn.Has(ev.Target) || p.absent[ev.Target] {
-		return nil
-	}
-	if err := p.reload(ctx, func() []any { return []any{"webhook_id", ev.Target, "event_id", string(ev.ID)} }); err != nil {
-		return err
-	}
-	if !kn.Has(ev.Target) {
-		if p.absent == nil {
-			p.absent = map[string]bool{}
-		}
-		p.absent[ev.Target] = true
-		return nil
-	}
-	p.buf = p.m.Match(ev, p.buf[:0])
 	return nil
 }
 

@@ -113,27 +113,9 @@ func TestBigTransactionHeapBounded(t *testing.T) {
 	}
 	s := sender.New(sender.Config{Version: "heap-test", AllowPrivateTargets: true, Registerer: reg,
 		MemoryLimitBytes: budget}, m, pool, reader.Ack)
-	rctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := s.Run(rctx); err != nil {
-			t.Errorf("sender: %v", err)
-		}
-	})
-	wg.Go(func() {
-		if err := reader.Run(rctx, pipeline.NewHandler(m, s)); err != nil {
-			t.Errorf("reader: %v", err)
-		}
-	})
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer ccancel()
-		if err := s.Close(cctx); err != nil {
-			t.Errorf("close sender: %v", err)
-		}
-	})
+	closeAtEnd(t, s)
+	runUntilEnd(t, map[string]func(context.Context) error{"sender": s.Run,
+		"reader": func(ctx context.Context) error { return reader.Run(ctx, pipeline.NewHandler(m, s)) }})
 
 	if _, err := c.Conn.Exec(ctx, `INSERT INTO crm.tasks (subject, due_date, priority)
 		SELECT 'heap ' || g, DATE '2026-01-01' + (g % 365), 1 + g % 3 FROM generate_series(1, $1::int) g`, rows); err != nil {

@@ -63,7 +63,6 @@ type env struct {
 
 func start(t *testing.T, wh *matcher.Webhook) *env {
 	t.Helper()
-	ctx := context.Background()
 	c := crmtest.New(t)
 	e := &env{conn: c.Conn, slot: c.Slot}
 	pool := c.Pool(t, nil)
@@ -80,28 +79,40 @@ func start(t *testing.T, wh *matcher.Webhook) *env {
 		renderer{}, pool, reader.Ack)
 	h := pipeline.NewHandler(matchAll{wh}, s)
 	e.reader = reader
-	rctx, cancel := context.WithCancel(ctx)
+	closeAtEnd(t, s)
+	runUntilEnd(t, map[string]func(context.Context) error{"sender": s.Run,
+		"reader": func(ctx context.Context) error { return reader.Run(ctx, h) }})
+	return e
+}
+
+// runUntilEnd runs each of runs on its own goroutine until the test ends; then their
+// context is cancelled and they are waited for. An error of one fails the test.
+func runUntilEnd(t *testing.T, runs map[string]func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		if err := s.Run(rctx); err != nil {
-			t.Errorf("sender: %v", err)
-		}
-	})
-	wg.Go(func() {
-		if err := reader.Run(rctx, h); err != nil {
-			t.Errorf("reader: %v", err)
-		}
-	})
+	for name, run := range runs {
+		wg.Go(func() {
+			if err := run(ctx); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		})
+	}
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
-		cctx, ccancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer ccancel()
-		if err := s.Close(cctx); err != nil {
+	})
+}
+
+// closeAtEnd closes s when the test ends, after what a later runUntilEnd runs has
+// stopped (cleanups run last-registered first).
+func closeAtEnd(t *testing.T, s *sender.Sender) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
 			t.Errorf("close sender: %v", err)
 		}
 	})
-	return e
 }
 
 func (e *env) exec(t *testing.T, sql string, args ...any) {

@@ -153,12 +153,12 @@ func (s *Sender) Add(ctx context.Context, m matcher.Match) error {
 
 // shareOf returns the memory share of ev, charging the event's size when it is new: the
 // matches of one event come one after another, so an event matched by several webhooks
-// is charged once. The reader's reference on the previous event's share is dropped.
+// is charged once. Add has dropped the reader's reference on the previous event's share
+// by then.
 func (s *Sender) shareOf(ev *event.Event) *share {
-	if ev == s.lastEv && s.lastShare != nil {
+	if ev == s.lastEv {
 		return s.lastShare
 	}
-	s.dropLastShare()
 	if len(s.slab) == 0 {
 		s.slab = make([]share, 256)
 	}

@@ -366,6 +366,14 @@ func (r *runner) walSenderCPU(ctx context.Context) time.Duration {
 	return d
 }
 
+// createSlot creates a bare read's slot, which starts at the present.
+func (r *runner) createSlot(ctx context.Context, slot string) error {
+	if _, err := r.pool.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot); err != nil {
+		return fmt.Errorf("create the bare slot %q: %w", slot, err)
+	}
+	return nil
+}
+
 // dropSlot drops a bare read's slot, waiting for its WAL sender to let go of it.
 func (r *runner) dropSlot(ctx context.Context, slot string) {
 	for range 50 {
@@ -460,8 +468,8 @@ func (r *runner) drain(ctx context.Context, s spec, run int) (Figures, error) {
 	}()
 	for i := range slots {
 		slot := fmt.Sprintf("bench_bare_%d_%d", run, i)
-		if _, err := r.pool.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot); err != nil {
-			return Figures{}, fmt.Errorf("create the bare slot %q: %w", slot, err)
+		if err := r.createSlot(ctx, slot); err != nil {
+			return Figures{}, err
 		}
 		slots[i] = slot
 	}
@@ -530,8 +538,8 @@ func (r *runner) live(ctx context.Context, s spec, run int) (Figures, error) {
 // past those rows (restartHere), so walhook never delivers them.
 func (r *runner) bareLive(ctx context.Context, s spec, run int) ([]time.Duration, error) {
 	slot := fmt.Sprintf("bench_bare_live_%d", run)
-	if _, err := r.pool.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot); err != nil {
-		return nil, fmt.Errorf("create the bare slot %q: %w", slot, err)
+	if err := r.createSlot(ctx, slot); err != nil {
+		return nil, err
 	}
 	defer r.dropSlot(context.WithoutCancel(ctx), slot)
 	ready := make(chan struct{})
