@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/walhook/walhook/internal/pgtest"
 )
 
 // TestMain doubles as the receiver process: StartReceiver in these tests runs this test
@@ -26,7 +28,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	pgtest.Main(m)
 }
 
 const testSecret = "01234567-abcd-dcba-ffff-000000000000"

@@ -300,6 +300,9 @@ func (r *runner) ensureCaughtUp(ctx context.Context) error {
 // re-decoding (issue 16's p99 of 476 ms). A checkpoint logs a running-transactions
 // record; advancing the slot past it moves the restart point there.
 func (r *runner) restartHere(ctx context.Context) error {
+	if err := r.waitSlot(ctx, r.cfg.Slot, false); err != nil {
+		return err
+	}
 	if _, err := r.pool.Exec(ctx, "CHECKPOINT"); err != nil {
 		return fmt.Errorf("checkpoint before a run: %w", err)
 	}
@@ -335,18 +338,28 @@ func (r *runner) catchUp(ctx context.Context) error {
 // waitStreaming waits until walhook's reader is attached to its slot, so that live rows
 // are not timed from before walhook could read them.
 func (r *runner) waitStreaming(ctx context.Context) error {
+	return r.waitSlot(ctx, r.cfg.Slot, true)
+}
+
+// waitSlot waits until slot's active flag is active: a stopped reader's WAL sender exits
+// a moment after the reader has gone, and until it has the slot can be neither advanced
+// nor dropped.
+func (r *runner) waitSlot(ctx context.Context, slot string, active bool) error {
 	deadline := time.Now().Add(r.o.Timeout)
 	for {
-		var active bool
-		err := r.pool.QueryRow(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, r.cfg.Slot).Scan(&active)
+		var now bool
+		err := r.pool.QueryRow(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&now)
 		if err != nil {
-			return fmt.Errorf("read slot %q: %w", r.cfg.Slot, err)
+			return fmt.Errorf("read slot %q: %w", slot, err)
 		}
-		if active {
+		if now == active {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("walhook did not attach to slot %q within %s", r.cfg.Slot, r.o.Timeout)
+			if active {
+				return fmt.Errorf("walhook did not attach to slot %q within %s", slot, r.o.Timeout)
+			}
+			return fmt.Errorf("slot %q still in use %s after its reader stopped", slot, r.o.Timeout)
 		}
 		select {
 		case <-ctx.Done():
@@ -374,16 +387,15 @@ func (r *runner) createSlot(ctx context.Context, slot string) error {
 	return nil
 }
 
-// dropSlot drops a bare read's slot, waiting for its WAL sender to let go of it.
+// dropSlot drops a bare read's slot once its WAL sender has let go of it.
 func (r *runner) dropSlot(ctx context.Context, slot string) {
-	for range 50 {
-		_, err := r.pool.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
-		if err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	err := r.waitSlot(ctx, slot, false)
+	if err == nil {
+		_, err = r.pool.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1", slot)
 	}
-	fmt.Fprintf(r.cfg.Out, "  (could not drop the bare slot %q; it pins WAL until the bench cluster stops)\n", slot)
+	if err != nil {
+		fmt.Fprintf(r.cfg.Out, "  (could not drop the bare slot %q, %v; it pins WAL until the bench cluster stops)\n", slot, err)
+	}
 }
 
 func firstErr(errs ...error) error {

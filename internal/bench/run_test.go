@@ -1,0 +1,101 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/walhook/walhook/internal/pgtest"
+)
+
+// TestRestartHereWaitsForTheSlotToBeFree: a stopped walhook's WAL sender lets go of its
+// slot a moment after walhook has gone, and the next run's restartHere must wait for it
+// rather than fail with "replication slot is active" (a CI failure of TestBenchTinyRun).
+func TestRestartHereWaitsForTheSlotToBeFree(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dsn := pgtest.NewDatabase(t, "")
+	pgtest.Exec(t, dsn, "CREATE TABLE t (id int PRIMARY KEY)")
+	pgtest.Exec(t, dsn, "CREATE PUBLICATION p FOR TABLE t")
+	slot := fmt.Sprintf("held_%d", time.Now().UnixNano()) // slots are the cluster's, not the database's
+	pgtest.Exec(t, dsn, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot)
+	// The pool reports each query's end once counting starts, so the slot is let go only
+	// after restartHere has been at it twice: the old restartHere failed on its second
+	// query, the advance, while the slot was still active.
+	ends := make(chan struct{}, 100)
+	pcfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &queryEnds{ends: ends}
+	pcfg.ConnConfig.Tracer = tr
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["replication"] = "database"
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pglogrepl.StartReplication(ctx, conn, slot, 0, pglogrepl.StartReplicationOptions{
+		PluginArgs: []string{"proto_version '1'", "publication_names 'p'"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := &runner{cfg: Config{Slot: slot, Out: io.Discard}, o: Options{Timeout: 30 * time.Second}, pool: pool}
+	if err := r.waitSlot(ctx, slot, true); err != nil {
+		t.Fatal(err)
+	}
+	tr.counting.Store(true)
+	done := make(chan error, 1)
+	go func() { done <- r.restartHere(ctx) }()
+	for range 2 {
+		select {
+		case <-ends:
+		case err := <-done:
+			t.Fatalf("restartHere with the slot still held by a WAL sender returned %v", err)
+		}
+	}
+	if err := conn.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("restartHere once the WAL sender let go: %v", err)
+	}
+}
+
+// queryEnds is a pgx tracer sending on ends as each query ends, once counting is set.
+type queryEnds struct {
+	counting atomic.Bool
+	ends     chan<- struct{}
+}
+
+func (q *queryEnds) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (q *queryEnds) TraceQueryEnd(_ context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	if q.counting.Load() {
+		select {
+		case q.ends <- struct{}{}:
+		default:
+		}
+	}
+}
