@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/walhook/walhook/internal/pgtest"
@@ -43,21 +44,7 @@ func TestRestartHereWaitsForTheSlotToBeFree(t *testing.T) {
 	}
 	defer pool.Close()
 
-	cfg, err := pgconn.ParseConfig(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RuntimeParams["replication"] = "database"
-	conn, err := pgconn.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = pglogrepl.StartReplication(ctx, conn, slot, 0, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names 'p'"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn := startReplication(ctx, t, dsn, slot, "p")
 
 	r := &runner{cfg: Config{Slot: slot, Out: io.Discard}, o: Options{Timeout: 30 * time.Second}, pool: pool}
 	if err := r.waitSlot(ctx, slot, true); err != nil {
@@ -98,4 +85,88 @@ func (q *queryEnds) TraceQueryEnd(_ context.Context, _ *pgx.Conn, _ pgx.TraceQue
 		default:
 		}
 	}
+}
+
+// TestRestartHereMovesTheRestartPointToThePresent: a stopped walhook leaves its slot
+// with a candidate restart point its WAL sender met past what walhook confirmed. The
+// server applies that stale candidate at the next advance and ignores newer ones, so
+// after one checkpoint and advance the slot restarted before the rows written since, and
+// walhook's WAL sender decoded them again before the next run's (the 60–100 ms start of
+// one live run in five). restartHere must leave the restart point near the present.
+func TestRestartHereMovesTheRestartPointToThePresent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	dsn := pgtest.NewDatabase(t, "")
+	pgtest.Exec(t, dsn, "CREATE TABLE t (id int PRIMARY KEY, pad text)")
+	pgtest.Exec(t, dsn, "CREATE PUBLICATION p FOR TABLE t")
+	slot := fmt.Sprintf("walhook_%d", time.Now().UnixNano())
+	pgtest.Exec(t, dsn, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot)
+	pool, err := pgxpool.New(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	r := &runner{cfg: Config{Slot: slot, Out: io.Discard}, o: Options{Timeout: 30 * time.Second}, pool: pool}
+
+	// A reader that reads past a running-transactions record (the checkpoint's) and stops
+	// without confirming anything.
+	conn := startReplication(ctx, t, dsn, slot, "p")
+	pgtest.Exec(t, dsn, "INSERT INTO t VALUES (1, '')")
+	pgtest.Exec(t, dsn, "CHECKPOINT")
+	pgtest.Exec(t, dsn, "INSERT INTO t VALUES (2, '')")
+	for commits := 0; commits < 2; {
+		msg, err := conn.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cd, ok := msg.(*pgproto3.CopyData); ok && len(cd.Data) > 0 && cd.Data[0] == pglogrepl.XLogDataByteID {
+			x, err := pglogrepl.ParseXLogData(cd.Data[1:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(x.WALData) > 0 && x.WALData[0] == 'C' {
+				commits++
+			}
+		}
+	}
+	if err := conn.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.waitSlot(ctx, slot, false); err != nil {
+		t.Fatal(err)
+	}
+
+	pgtest.Exec(t, dsn, "INSERT INTO t SELECT g, repeat('x', 100) FROM generate_series(3, 40000) g")
+	if err := r.restartHere(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var lag int64
+	if err := pool.QueryRow(ctx, `SELECT (pg_current_wal_insert_lsn() - restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&lag); err != nil {
+		t.Fatal(err)
+	}
+	if lag > 1<<20 {
+		t.Fatalf("slot restarts %d bytes of WAL back, want at most 1 MiB", lag)
+	}
+}
+
+// startReplication starts streaming slot (pgoutput, publication) on a replication
+// connection of its own.
+func startReplication(ctx context.Context, t *testing.T, dsn, slot, publication string) *pgconn.PgConn {
+	t.Helper()
+	cfg, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.RuntimeParams["replication"] = "database"
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = pglogrepl.StartReplication(ctx, conn, slot, 0, pglogrepl.StartReplicationOptions{
+		PluginArgs: []string{"proto_version '1'", "publication_names '" + publication + "'"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
 }
