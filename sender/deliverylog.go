@@ -33,16 +33,19 @@ type logEntry struct {
 // logWriter writes the delivery log in batches, off the delivery path: attempts hand
 // entries over without waiting, and when the writer falls behind by logBuffer entries
 // the excess is dropped and counted (the log is for people; delivery never waits on it).
-// Chunk records (what a chunk carried, and its body) come through a second channel, and
-// what they hold in memory — ids and bodies, raw until the writer compresses them, then
-// compressed until written — is bounded in bytes by budget: past it a body is dropped
-// from the log (walhook_delivery_log_bodies_total{outcome="dropped"}), and a record whose
-// ids alone do not fit is dropped whole. Bodies are compressed in the writer's goroutine,
-// never on the delivery path.
+// It writes every tick, and also as soon as an attempt's entry arrives logTrickleGap or
+// more after the previous one (deliveries trickle), with everything else waiting then.
+// So under a trickle each write follows a delivery's answer, in the gap before the next
+// transaction, rather than landing on one: on a 2-core machine a write of 20 chunk
+// records every tick, wherever it fell, took the live p99 from 3.2 to 3.65 ms (issue
+// 16). Under a backlog, attempts come closer than that and batches stay a tick's worth:
+// a write after every attempt took the 1M-row drain from 1.0× to 0.84× of a bare read.
 type logWriter struct {
 	ch         chan logEntry
 	chunks     chan chunkRecord
 	met        *metrics
+	tick       time.Duration // the longest an entry or record waits to be written
+	trickle    time.Duration // attempts this far apart are each written at once
 	keepBodies bool
 	budget     int64
 	pending    atomic.Int64 // bytes of chunk records handed over and not yet written
@@ -54,9 +57,10 @@ type logWriter struct {
 }
 
 const (
-	logBuffer    = 2048
-	logBatch     = 512
-	logFlushTick = 200 * time.Millisecond
+	logBuffer     = 2048
+	logBatch      = 512
+	logFlushTick  = 200 * time.Millisecond
+	logTrickleGap = 5 * time.Millisecond
 	// chunkBuffer bounds the chunk records waiting for the writer (their bytes are bounded
 	// by logBodyBudget); chunkBatch and chunkBatchBytes end a batch of records.
 	chunkBuffer     = 1024
@@ -69,7 +73,7 @@ const (
 
 func newLogWriter(m *metrics, keepBodies bool) *logWriter {
 	return &logWriter{ch: make(chan logEntry, logBuffer), chunks: make(chan chunkRecord, chunkBuffer),
-		met: m, keepBodies: keepBodies, budget: logBodyBudget, seen: map[entityPair]bool{}}
+		met: m, tick: logFlushTick, trickle: logTrickleGap, keepBodies: keepBodies, budget: logBodyBudget, seen: map[entityPair]bool{}}
 }
 
 func (w *logWriter) add(e logEntry) {
@@ -138,12 +142,14 @@ func (w *logWriter) pack(r *chunkRecord) {
 
 // run writes entries until ctx ends, then flushes what is left with a fresh deadline.
 func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
-	t := time.NewTicker(logFlushTick)
+	t := time.NewTicker(w.tick)
 	defer t.Stop()
 	batch := make([]logEntry, 0, logBatch)
 	var chunks []chunkRecord
 	var chunkBytes int64
+	var wrote, attempted time.Time // when the last write ended, the last entry came
 	flush := func(ctx context.Context) {
+		defer func() { wrote = time.Now() }()
 		if len(chunks) > 0 {
 			err := st.writeChunks(ctx, chunks)
 			if err != nil {
@@ -180,20 +186,45 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 		chunks = append(chunks, r)
 		chunkBytes += r.charged
 	}
+	full := func() bool {
+		return len(batch) >= logBatch || len(chunks) >= chunkBatch || chunkBytes >= chunkBatchBytes
+	}
 	for {
 		select {
 		case e := <-w.ch:
 			batch = append(batch, e)
-			if len(batch) >= logBatch {
+			if full() {
 				flush(ctx)
+				break
 			}
+			now := time.Now()
+			prev := attempted
+			attempted = now
+			if now.Sub(prev) < w.trickle {
+				break
+			}
+			// An attempt has ended: take what else is waiting, and write.
+		waiting:
+			for !full() {
+				select {
+				case e := <-w.ch:
+					batch = append(batch, e)
+				case r := <-w.chunks:
+					takeChunk(r)
+				default:
+					break waiting
+				}
+			}
+			flush(ctx)
 		case r := <-w.chunks:
 			takeChunk(r)
-			if len(chunks) >= chunkBatch || chunkBytes >= chunkBatchBytes {
+			if full() {
 				flush(ctx)
 			}
 		case <-t.C:
-			flush(ctx)
+			if time.Since(wrote) >= w.tick/2 {
+				flush(ctx)
+			}
 		case <-ctx.Done():
 		drain:
 			for {

@@ -1,0 +1,48 @@
+package sender
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// TestLogWriterWritesAfterEachAttempt checks that an attempt's entry is written at once,
+// with the chunk record waiting beside it, not at the next tick (here an hour away): so
+// under a trickle of deliveries the log's writes follow each delivery instead of landing
+// on a later one (issue 16's live p99).
+func TestLogWriterWritesAfterEachAttempt(t *testing.T) {
+	pool := stateDB(t)
+	met := newMetrics(nil, func() float64 { return 0 }, func() float64 { return 0 })
+	w := newLogWriter(met, true)
+	w.tick, w.trickle = time.Hour, 0 // every attempt trickles; the tick never comes
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.run(ctx, &store{pool: pool}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	defer func() { cancel(); <-done }()
+
+	webhookID := uuid.NewString()
+	count := func(table string) int {
+		var n int
+		if err := pool.QueryRow(ctx, "SELECT count(*) FROM walhook."+table+" WHERE webhook_id = $1", webhookID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	now := time.Now()
+	for i := range 2 {
+		id := uuid.New()
+		w.addChunk(chunkRecord{webhookID: webhookID, deliveryID: id, formed: now, items: 1, committedAt: now,
+			eventIDs: []string{"e"}, entities: []string{"Account"}, entityIDs: []string{"1"}, body: []byte(`{"items":[]}`)})
+		w.add(logEntry{webhookID: webhookID, deliveryID: id.String(), attempt: 1, at: now, items: 1, outcome: OutcomeDelivered, status: 200})
+		eventually(t, "the attempt and its chunk written", func() bool {
+			return count("delivery_log") == i+1 && count("delivery_chunks") == i+1
+		})
+	}
+}
