@@ -33,18 +33,27 @@ type logEntry struct {
 // logWriter writes the delivery log in batches, off the delivery path: attempts hand
 // entries over without waiting, and when the writer falls behind by logBuffer entries
 // the excess is dropped and counted (the log is for people; delivery never waits on it).
-// It writes every tick, and also as soon as an attempt's entry arrives logTrickleGap or
-// more after the previous one (deliveries trickle), with everything else waiting then.
-// So under a trickle each write follows a delivery's answer, in the gap before the next
-// transaction, rather than landing on one: on a 2-core machine a write of 20 chunk
-// records every tick, wherever it fell, took the live p99 from 3.2 to 3.65 ms (issue
-// 16). Under a backlog, attempts come closer than that and batches stay a tick's worth:
-// a write after every attempt took the 1M-row drain from 1.0× to 0.84× of a bare read.
+// Chunk records (what a chunk carried, and its body) come through a second channel, and
+// what they hold in memory — ids and bodies, raw until the writer compresses them, then
+// compressed until written — is bounded in bytes by budget: past it a body is dropped
+// from the log (walhook_delivery_log_bodies_total{outcome="dropped"}), and a record whose
+// ids alone do not fit is dropped whole. Bodies are compressed in the writer's goroutine,
+// never on the delivery path.
+//
+// The writer writes when a batch is full, on a tick when it has not written for half a
+// tick, and as soon as an attempt's entry arrives logTrickleGap or more after both the
+// previous entry and its own last write (deliveries trickle), with everything else
+// waiting then. So under a trickle each write follows a delivery's answer, in the gap
+// before the next transaction, rather than landing on one: on a 2-core machine a write
+// of 20 chunk records every tick, wherever it fell, took the live p99 from 3.2 to 3.65 ms
+// (issue 16). Under a backlog, entries come closer than that, or wait while a write
+// runs, and batches stay a tick's worth: a write after every attempt took the 1M-row
+// drain from 1.0× to 0.84× of a bare read.
 type logWriter struct {
 	ch         chan logEntry
 	chunks     chan chunkRecord
 	met        *metrics
-	tick       time.Duration // the longest an entry or record waits to be written
+	tick       time.Duration // an entry or record waits at most about 1.5 ticks
 	trickle    time.Duration // attempts this far apart are each written at once
 	keepBodies bool
 	budget     int64
@@ -147,7 +156,7 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 	batch := make([]logEntry, 0, logBatch)
 	var chunks []chunkRecord
 	var chunkBytes int64
-	var wrote, attempted time.Time // when the last write ended, the last entry came
+	var wrote, attempted time.Time // when the last write ended, the last entry was taken
 	flush := func(ctx context.Context) {
 		defer func() { wrote = time.Now() }()
 		if len(chunks) > 0 {
@@ -193,15 +202,23 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 		select {
 		case e := <-w.ch:
 			batch = append(batch, e)
+			now := time.Now()
+			// Measured from the later of the previous entry and the last write: an entry
+			// that waited while a write ran does not trickle.
+			prev := attempted
+			if wrote.After(prev) {
+				prev = wrote
+			}
+			attempted = now
+			if ctx.Err() != nil {
+				continue // written by the drain below
+			}
 			if full() {
 				flush(ctx)
-				break
+				continue
 			}
-			now := time.Now()
-			prev := attempted
-			attempted = now
 			if now.Sub(prev) < w.trickle {
-				break
+				continue
 			}
 			// An attempt has ended: take what else is waiting, and write.
 		waiting:
@@ -218,11 +235,11 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 			flush(ctx)
 		case r := <-w.chunks:
 			takeChunk(r)
-			if full() {
+			if full() && ctx.Err() == nil {
 				flush(ctx)
 			}
 		case <-t.C:
-			if time.Since(wrote) >= w.tick/2 {
+			if time.Since(wrote) >= w.tick/2 && ctx.Err() == nil {
 				flush(ctx)
 			}
 		case <-ctx.Done():

@@ -297,10 +297,11 @@ func (r *runner) ensureCaughtUp(ctx context.Context) error {
 // and walhook's WAL sender then decodes all of it again at start before it reaches the
 // new changes. The bare read's slots are created just before the writes and start from
 // there: walhook must too, or the drain ratio is unfair to walhook and live latencies
-// include a first 0.1–1 s of re-decoding (issue 16's p99 of 476 ms, and of 60–100 ms in
-// one live run of five). A checkpoint logs a running-transactions record, and advancing
+// include a first 0.1–1 s of re-decoding (issue 16's p99 of 476 ms, and of 55–100 ms in
+// one live run of five, whose first receipt came 0.13–0.25 s after the start). A checkpoint logs a running-transactions record, and advancing
 // the slot past it makes it a candidate restart point; but the server holds one candidate
-// at a time, ignores newer ones until it is applied, and applies it at the next advance.
+// at a time, ignores newer ones until it is applied (unless already confirmed), and
+// applies it at the next advance.
 // The candidate pending is often one that walhook's WAL sender met past what walhook
 // confirmed, from before the writes since. So this checkpoints and advances again until
 // the restart point is within a MiB of the present.
@@ -350,18 +351,18 @@ func (r *runner) waitStreaming(ctx context.Context) error {
 	return r.waitSlot(ctx, r.cfg.Slot, true)
 }
 
-// waitSlot waits until slot's active flag is active: a stopped reader's WAL sender exits
+// waitSlot waits until slot's active flag equals active: a stopped reader's WAL sender exits
 // a moment after the reader has gone, and until it has the slot can be neither advanced
 // nor dropped.
 func (r *runner) waitSlot(ctx context.Context, slot string, active bool) error {
 	deadline := time.Now().Add(r.o.Timeout)
 	for {
-		var now bool
-		err := r.pool.QueryRow(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&now)
+		var isActive bool
+		err := r.pool.QueryRow(ctx, `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&isActive)
 		if err != nil {
 			return fmt.Errorf("read slot %q: %w", slot, err)
 		}
-		if now == active {
+		if isActive == active {
 			return nil
 		}
 		if time.Now().After(deadline) {
