@@ -195,6 +195,19 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 		chunks = append(chunks, r)
 		chunkBytes += r.charged
 	}
+	// takeWaiting takes the entries and records already waiting while more allows.
+	takeWaiting := func(more func() bool) {
+		for more() {
+			select {
+			case e := <-w.ch:
+				batch = append(batch, e)
+			case r := <-w.chunks:
+				takeChunk(r)
+			default:
+				return
+			}
+		}
+	}
 	full := func() bool {
 		return len(batch) >= logBatch || len(chunks) >= chunkBatch || chunkBytes >= chunkBatchBytes
 	}
@@ -221,17 +234,7 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 				continue
 			}
 			// An attempt has ended: take what else is waiting, and write.
-		waiting:
-			for !full() {
-				select {
-				case e := <-w.ch:
-					batch = append(batch, e)
-				case r := <-w.chunks:
-					takeChunk(r)
-				default:
-					break waiting
-				}
-			}
+			takeWaiting(func() bool { return !full() })
 			flush(ctx)
 		case r := <-w.chunks:
 			takeChunk(r)
@@ -243,17 +246,7 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 				flush(ctx)
 			}
 		case <-ctx.Done():
-		drain:
-			for {
-				select {
-				case e := <-w.ch:
-					batch = append(batch, e)
-				case r := <-w.chunks:
-					takeChunk(r)
-				default:
-					break drain
-				}
-			}
+			takeWaiting(func() bool { return true })
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			flush(fctx)
 			cancel()

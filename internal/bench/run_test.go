@@ -23,11 +23,7 @@ import (
 func TestRestartHereWaitsForTheSlotToBeFree(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	dsn := pgtest.NewDatabase(t, "")
-	pgtest.Exec(t, dsn, "CREATE TABLE t (id int PRIMARY KEY)")
-	pgtest.Exec(t, dsn, "CREATE PUBLICATION p FOR TABLE t")
-	slot := fmt.Sprintf("held_%d", time.Now().UnixNano()) // slots are the cluster's, not the database's
-	pgtest.Exec(t, dsn, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot)
+	dsn, slot := slotDatabase(t, "held")
 	// The pool reports each query's end once counting starts, so the slot is let go only
 	// after restartHere has been at it twice: the old restartHere failed on its second
 	// query, the advance, while the slot was still active.
@@ -92,15 +88,12 @@ func (q *queryEnds) TraceQueryEnd(_ context.Context, _ *pgx.Conn, _ pgx.TraceQue
 // server applies that stale candidate at the next advance and ignores newer ones, so
 // after one checkpoint and advance the slot restarted before the rows written since, and
 // walhook's WAL sender decoded them again before the next run's (one live run in five
-// had its first receipt 0.13–0.25 s after the start, and a p99 of 55–100 ms). restartHere must leave the restart point near the present.
+// had its first receipt 0.13–0.25 s after the start, and a p99 of 55–100 ms).
+// restartHere must leave the restart point near the present.
 func TestRestartHereMovesTheRestartPointToThePresent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	dsn := pgtest.NewDatabase(t, "")
-	pgtest.Exec(t, dsn, "CREATE TABLE t (id int PRIMARY KEY, pad text)")
-	pgtest.Exec(t, dsn, "CREATE PUBLICATION p FOR TABLE t")
-	slot := fmt.Sprintf("walhook_%d", time.Now().UnixNano())
-	pgtest.Exec(t, dsn, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot)
+	dsn, slot := slotDatabase(t, "walhook")
 	pool, err := pgxpool.New(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +140,18 @@ func TestRestartHereMovesTheRestartPointToThePresent(t *testing.T) {
 	if lag > 1<<20 {
 		t.Fatalf("slot restarts %d bytes of WAL back, want at most 1 MiB", lag)
 	}
+}
+
+// slotDatabase returns a fresh database with a table t (id, pad) published as p, and a
+// pgoutput slot named from prefix (slots are the cluster's, not the database's).
+func slotDatabase(t *testing.T, prefix string) (dsn, slot string) {
+	t.Helper()
+	dsn = pgtest.NewDatabase(t, "")
+	pgtest.Exec(t, dsn, "CREATE TABLE t (id int PRIMARY KEY, pad text)")
+	pgtest.Exec(t, dsn, "CREATE PUBLICATION p FOR TABLE t")
+	slot = fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	pgtest.Exec(t, dsn, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot)
+	return dsn, slot
 }
 
 // startReplication starts streaming slot (pgoutput, publication) on a replication
