@@ -158,37 +158,30 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 	var chunkBytes int64
 	var wrote, attempted time.Time // when the last write ended, the last entry was taken
 	flush := func(ctx context.Context) {
-		defer func() { wrote = time.Now() }()
-		if len(chunks) > 0 {
-			err := st.writeChunks(ctx, chunks)
-			if err != nil {
-				w.met.logDropped.Add(float64(len(chunks)))
-				log.Warn("write delivery log chunks", "chunks", len(chunks), "err", err)
-			}
-			for _, r := range chunks {
-				switch {
-				case r.packed == nil:
-				case err != nil:
-					w.met.logBodies.WithLabelValues(bodyDropped).Inc()
-				default:
-					w.met.logBodies.WithLabelValues(bodyStored).Inc()
-					w.met.logBodyBytes.Add(float64(r.bodyBytes))
-					w.met.logPackedBytes.Add(float64(len(r.packed)))
-				}
-				w.pending.Add(-r.charged)
-			}
-			clear(chunks)
-			chunks, chunkBytes = chunks[:0], 0
-		}
-		if len(batch) == 0 {
+		if len(chunks) == 0 && len(batch) == 0 {
 			return
 		}
-		if err := st.writeLog(ctx, batch); err != nil {
-			w.met.logDropped.Add(float64(len(batch)))
-			log.Warn("write delivery log", "entries", len(batch), "err", err)
+		defer func() { wrote = time.Now() }()
+		err := st.writeDeliveryLog(ctx, chunks, batch)
+		if err != nil {
+			w.met.logDropped.Add(float64(len(chunks) + len(batch)))
+			log.Warn("write delivery log", "chunks", len(chunks), "entries", len(batch), "err", err)
 		}
+		for _, r := range chunks {
+			switch {
+			case r.packed == nil:
+			case err != nil:
+				w.met.logBodies.WithLabelValues(bodyDropped).Inc()
+			default:
+				w.met.logBodies.WithLabelValues(bodyStored).Inc()
+				w.met.logBodyBytes.Add(float64(r.bodyBytes))
+				w.met.logPackedBytes.Add(float64(len(r.packed)))
+			}
+			w.pending.Add(-r.charged)
+		}
+		clear(chunks)
 		clear(batch)
-		batch = batch[:0]
+		chunks, chunkBytes, batch = chunks[:0], 0, batch[:0]
 	}
 	takeChunk := func(r chunkRecord) {
 		w.pack(&r)
@@ -255,8 +248,26 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 	}
 }
 
-// writeLog inserts log entries in one statement.
-func (st *store) writeLog(ctx context.Context, es []logEntry) error {
+// writeDeliveryLog writes chunk records and attempt entries in one round trip and one
+// transaction, committed asynchronously (synchronous_commit off for it alone): the log is
+// for people, so a crash of the database server may lose its last moments — as it
+// empties the UNLOGGED chunk records anyway — and in exchange a write under a trickle of
+// deliveries, one after each, does not wait for, nor cause, a WAL flush on the database.
+func (st *store) writeDeliveryLog(ctx context.Context, rs []chunkRecord, es []logEntry) error {
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
+	queueChunks(b, rs)
+	if len(es) > 0 {
+		queueLog(b, es)
+	}
+	if err := st.pool.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert %d delivery log chunks and %d entries: %w", len(rs), len(es), err)
+	}
+	return nil
+}
+
+// queueLog queues the insert of log entries in one statement.
+func queueLog(b *pgx.Batch, es []logEntry) {
 	n := len(es)
 	var (
 		webhooks, deliveries, outcomes, errs, responses = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -270,16 +281,12 @@ func (st *store) writeLog(ctx context.Context, es []logEntry) error {
 		attempts[i], items[i], statuses[i] = int32(e.attempt), int32(e.items), int32(e.status)
 		ats[i], durations[i] = e.at, e.duration.Seconds()
 	}
-	_, err := st.pool.Exec(ctx, `INSERT INTO walhook.delivery_log (webhook_id, delivery_id, attempt, attempted_at,
+	b.Queue(`INSERT INTO walhook.delivery_log (webhook_id, delivery_id, attempt, attempted_at,
 			items, outcome, status, duration_seconds, error, response)
 		SELECT w::uuid, d::uuid, a, t, i, o, NULLIF(s, 0), dur, NULLIF(e, ''), NULLIF(r, '')
 		FROM unnest($1::text[], $2::text[], $3::int[], $4::timestamptz[], $5::int[], $6::text[], $7::int[],
 			$8::float8[], $9::text[], $10::text[]) AS x(w, d, a, t, i, o, s, dur, e, r)`,
 		webhooks, deliveries, attempts, ats, items, outcomes, statuses, durations, errs, responses)
-	if err != nil {
-		return fmt.Errorf("insert %d delivery log entries: %w", n, err)
-	}
-	return nil
 }
 
 // DeadLetter is a chunk dead-lettered after its retry window (or because its webhook

@@ -11,7 +11,7 @@ import (
 )
 
 // TestLogWriterWritesAfterEachAttempt checks that an attempt's entry is written at once,
-// with the chunk record waiting beside it, not at the next tick (here an hour away): so
+// with the chunk record waiting beside it in the same transaction, not at the next tick (here an hour away): so
 // under a trickle of deliveries the log's writes follow each delivery instead of landing
 // on a later one (issue 16's live p99).
 func TestLogWriterWritesAfterEachAttempt(t *testing.T) {
@@ -44,5 +44,15 @@ func TestLogWriterWritesAfterEachAttempt(t *testing.T) {
 		eventually(t, "the attempt and its chunk written", func() bool {
 			return count("delivery_log") == i+1 && count("delivery_chunks") == i+1
 		})
+		// One round trip and one transaction for both (writeDeliveryLog).
+		var same bool
+		err := pool.QueryRow(ctx, `SELECT (SELECT xmin::text FROM walhook.delivery_log WHERE delivery_id = $1) =
+			(SELECT xmin::text FROM walhook.delivery_chunks WHERE delivery_id = $1)`, id).Scan(&same)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !same {
+			t.Errorf("chunk %d: its record and its attempt were written in two transactions, want one", i)
+		}
 	}
 }

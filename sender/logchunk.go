@@ -1,8 +1,6 @@
 package sender
 
 import (
-	"context"
-	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -86,11 +84,10 @@ func (r *chunkRecord) idBytes() int64 {
 	return int64(n)
 }
 
-// writeChunks inserts chunk records in one round trip. A chunk formed again with the same
+// queueChunks queues the inserts of chunk records. A chunk formed again with the same
 // delivery id (a replay of the WAL after a crash) keeps its first record, and gets the
 // new body if the first has none.
-func (st *store) writeChunks(ctx context.Context, rs []chunkRecord) error {
-	b := &pgx.Batch{}
+func queueChunks(b *pgx.Batch, rs []chunkRecord) {
 	for _, r := range rs {
 		var n *int
 		if r.packed != nil {
@@ -104,10 +101,6 @@ func (st *store) writeChunks(ctx context.Context, rs []chunkRecord) error {
 			r.webhookID, r.deliveryID, r.formed, r.items, r.lane, r.pos.lsn, r.pos.seq, r.committedAt,
 			r.eventIDs, nonNil(r.entities), nonNil(r.entityIDs), r.packed, n)
 	}
-	if err := st.pool.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("insert %d delivery log chunks: %w", len(rs), err)
-	}
-	return nil
 }
 
 func nonNil(ss []string) []string {
