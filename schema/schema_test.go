@@ -461,3 +461,27 @@ func TestReadmeRunRoleSuffices(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveryLogIndexesSkipPendingList checks migration 0011: a chunk record's ids go
+// into the GIN indexes at once, not to a pending list that a later insert merges in a
+// burst (issue 16's live p99).
+func TestDeliveryLogIndexesSkipPendingList(t *testing.T) {
+	e := newEnv(t)
+	e.setup(t, nil)
+	e.exec(t, "CREATE EXTENSION IF NOT EXISTS pgstattuple")
+	e.exec(t, `INSERT INTO walhook.delivery_chunks (webhook_id, delivery_id, formed_at, items, lane, pos_lsn,
+			pos_seq, committed_at, event_ids, entities, entity_ids)
+		SELECT gen_random_uuid(), gen_random_uuid(), now(), 100, 0, '0/1', g, now(),
+			array(SELECT g || '-' || i || '-Task.Create' FROM generate_series(1, 100) i),
+			array_fill('Task'::text, ARRAY[100]), array(SELECT (g * 100 + i)::text FROM generate_series(1, 100) i)
+		FROM generate_series(1, 10) g`)
+	for _, index := range []string{"walhook.delivery_chunks_event_ids", "walhook.delivery_chunks_entity_ids"} {
+		var pending int64
+		if err := e.conn.QueryRow(context.Background(), "SELECT pending_tuples FROM pgstatginindex($1::regclass)", index).Scan(&pending); err != nil {
+			t.Fatal(err)
+		}
+		if pending != 0 {
+			t.Errorf("%s: %d entries in the pending list, want none (fastupdate off)", index, pending)
+		}
+	}
+}
