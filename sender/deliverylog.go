@@ -164,8 +164,16 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 		defer func() { wrote = time.Now() }()
 		err := st.writeDeliveryLog(ctx, chunks, batch)
 		if err != nil {
-			w.met.logDropped.Add(float64(len(chunks) + len(batch)))
 			log.Warn("write delivery log", "chunks", len(chunks), "entries", len(batch), "err", err)
+			w.met.logDropped.Add(float64(len(chunks)))
+			// The attempts alone, which auto-disable reads (hasDelivered): a bad chunk
+			// record must not take them with it.
+			if len(chunks) > 0 && len(batch) > 0 {
+				if rerr := st.writeDeliveryLog(ctx, nil, batch); rerr == nil {
+					batch = batch[:0]
+				}
+			}
+			w.met.logDropped.Add(float64(len(batch)))
 		}
 		for _, r := range chunks {
 			switch {
@@ -252,7 +260,8 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 // transaction, committed asynchronously (synchronous_commit off for it alone): the log is
 // for people, so a crash of the database server may lose its last moments — as it
 // empties the UNLOGGED chunk records anyway — and in exchange a write under a trickle of
-// deliveries, one after each, does not wait for, nor cause, a WAL flush on the database.
+// deliveries, one after each, does not wait for a WAL flush of its own (the WAL writer
+// flushes its records with others').
 func (st *store) writeDeliveryLog(ctx context.Context, rs []chunkRecord, es []logEntry) error {
 	b := &pgx.Batch{}
 	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
