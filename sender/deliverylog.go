@@ -157,8 +157,10 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 	var chunks []chunkRecord
 	var chunkBytes int64
 	var wrote, attempted time.Time // when the last write ended, the last entry was taken
+	// flush writes what was taken; with ctx cancelled it leaves it to the drain below,
+	// which writes with a fresh deadline.
 	flush := func(ctx context.Context) {
-		if len(chunks) == 0 && len(batch) == 0 {
+		if (len(chunks) == 0 && len(batch) == 0) || ctx.Err() != nil {
 			return
 		}
 		defer func() { wrote = time.Now() }()
@@ -224,9 +226,6 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 				prev = wrote
 			}
 			attempted = now
-			if ctx.Err() != nil {
-				continue // written by the drain below
-			}
 			if full() {
 				flush(ctx)
 				continue
@@ -239,11 +238,11 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 			flush(ctx)
 		case r := <-w.chunks:
 			takeChunk(r)
-			if full() && ctx.Err() == nil {
+			if full() {
 				flush(ctx)
 			}
 		case <-t.C:
-			if time.Since(wrote) >= w.tick/2 && ctx.Err() == nil {
+			if time.Since(wrote) >= w.tick/2 {
 				flush(ctx)
 			}
 		case <-ctx.Done():

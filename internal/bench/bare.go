@@ -63,27 +63,38 @@ func BareLive(ctx context.Context, dsn, slot, publication string, rows int, read
 	return latencies, err
 }
 
-// bareStream reads slot until rows row messages arrived (and, with onMessage, their
-// transaction's commit), handing every pgoutput message to onMessage when set.
-func bareStream(ctx context.Context, dsn, slot, publication string, rows int, ready chan<- struct{}, onMessage func([]byte) error) (BareTiming, error) {
-	var t BareTiming
+// openStream connects for replication and starts streaming slot (pgoutput, protocol 1,
+// publication, walhook's messages included).
+func openStream(ctx context.Context, dsn, slot, publication string) (*pgconn.PgConn, error) {
 	cfg, err := pgconn.ParseConfig(dsn)
 	if err != nil {
-		return t, fmt.Errorf("parse dsn: %w", err)
+		return nil, fmt.Errorf("parse dsn: %w", err)
 	}
 	cfg.RuntimeParams["replication"] = "database"
-	start := time.Now()
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return t, fmt.Errorf("connect for replication: %w", err)
+		return nil, fmt.Errorf("connect for replication: %w", err)
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
 	err = pglogrepl.StartReplication(ctx, conn, slot, 0, pglogrepl.StartReplicationOptions{
 		PluginArgs: []string{"proto_version '1'", "publication_names '" + publication + "'", "messages 'true'"},
 	})
 	if err != nil {
-		return t, fmt.Errorf("start replication on slot %q: %w", slot, err)
+		conn.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("start replication on slot %q: %w", slot, err)
 	}
+	return conn, nil
+}
+
+// bareStream reads slot until rows row messages arrived (and, with onMessage, their
+// transaction's commit), handing every pgoutput message to onMessage when set.
+func bareStream(ctx context.Context, dsn, slot, publication string, rows int, ready chan<- struct{}, onMessage func([]byte) error) (BareTiming, error) {
+	var t BareTiming
+	start := time.Now()
+	conn, err := openStream(ctx, dsn, slot, publication)
+	if err != nil {
+		return t, err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
 	if ready != nil {
 		close(ready)
 	}

@@ -298,13 +298,13 @@ func (r *runner) ensureCaughtUp(ctx context.Context) error {
 // new changes. The bare read's slots are created just before the writes and start from
 // there: walhook must too, or the drain ratio is unfair to walhook and live latencies
 // include a first 0.1–1 s of re-decoding (issue 16's p99 of 476 ms, and of 55–100 ms in
-// one live run of five, whose first receipt came 0.13–0.25 s after the start). A checkpoint logs a running-transactions record, and advancing
-// the slot past it makes it a candidate restart point; but the server holds one candidate
-// at a time, ignores newer ones until it is applied (unless already confirmed), and
-// applies it at the next advance.
-// The candidate pending is often one that walhook's WAL sender met past what walhook
-// confirmed, from before the writes since. So this checkpoints and advances again until
-// the restart point is within a MiB of the present.
+// one live run of five, whose first receipt came 0.13–0.25 s after the start). A
+// checkpoint logs a running-transactions record, and advancing the slot past it makes it
+// a candidate restart point; but the server holds one candidate at a time, ignores newer
+// ones until it is applied (unless already confirmed), and applies it at the next
+// advance. The candidate pending is often one that walhook's WAL sender met past what
+// walhook confirmed, from before the writes since. So this checkpoints and advances
+// again until the restart point is within a MiB of the present.
 func (r *runner) restartHere(ctx context.Context) error {
 	if err := r.waitSlot(ctx, r.cfg.Slot, false); err != nil {
 		return err

@@ -154,24 +154,12 @@ func slotDatabase(t *testing.T, prefix string) (dsn, slot string) {
 	return dsn, slot
 }
 
-// startReplication starts streaming slot (pgoutput, publication) on a replication
-// connection of its own.
+// startReplication starts streaming slot (openStream), closing the connection when the
+// test ends.
 func startReplication(ctx context.Context, t *testing.T, dsn, slot, publication string) *pgconn.PgConn {
 	t.Helper()
-	cfg, err := pgconn.ParseConfig(dsn)
+	conn, err := openStream(ctx, dsn, slot, publication)
 	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.RuntimeParams["replication"] = "database"
-	conn, err := pgconn.ConnectConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = pglogrepl.StartReplication(ctx, conn, slot, 0, pglogrepl.StartReplicationOptions{
-		PluginArgs: []string{"proto_version '1'", "publication_names '" + publication + "'"},
-	})
-	if err != nil {
-		conn.Close(ctx)
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
