@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -40,12 +41,21 @@ import (
 // ("data.contacts") with the bound that cut it ("max_expand_rows", "max_body_bytes").
 // Render is safe for concurrent use.
 func (m *Matcher) Render(ctx context.Context, sub Subscription, evs []*event.Event) ([]json.RawMessage, error) {
+	items, _, err := m.RenderAppend(ctx, nil, sub, evs)
+	return items, err
+}
+
+// RenderAppend is Render writing the items' bytes into buf[:0], grown when it is short. It
+// returns the buffer as well, for the caller to render into again once nothing reads the
+// items: a sender that copies each chunk's items into a request body allocates them once
+// per render loop instead of once per chunk.
+func (m *Matcher) RenderAppend(ctx context.Context, buf []byte, sub Subscription, evs []*event.Event) ([]json.RawMessage, []byte, error) {
 	if sub.subscription == nil {
-		return nil, errNoSubscription
+		return nil, buf, errNoSubscription
 	}
 	wh := sub.wh
 	if m.cfg.Mapping == nil {
-		return nil, fmt.Errorf("render for webhook %s: %w", wh.ID, errNoMapping)
+		return nil, buf, fmt.Errorf("render for webhook %s: %w", wh.ID, errNoMapping)
 	}
 	start := time.Now()
 	limit := ItemLimit(m.cfg.MaxBodyBytes)
@@ -62,12 +72,12 @@ func (m *Matcher) Render(ctx context.Context, sub Subscription, evs []*event.Eve
 	}
 	defer r.f.release()
 	if err := r.fetch(ctx, evs); err != nil {
-		return nil, fmt.Errorf("render %d events for webhook %s: %w", len(evs), wh.ID, err)
+		return nil, buf, fmt.Errorf("render %d events for webhook %s: %w", len(evs), wh.ID, err)
 	}
 	r.f.release()
 	out := make([]json.RawMessage, len(evs))
 	per := min(max(m.itemBytes.Load(), 512), 4096) // larger items grow the buffer as they come
-	buf := make([]byte, 0, int(per+per/8)*len(evs))
+	buf = slices.Grow(buf[:0], int(per+per/8)*len(evs))
 	for i, ev := range evs {
 		n := len(buf)
 		buf = r.appendItem(buf, ev)
@@ -78,7 +88,7 @@ func (m *Matcher) Render(ctx context.Context, sub Subscription, evs []*event.Eve
 	if r.cutItems != [numReasons]int{} {
 		m.reportCuts(wh, &r.cutItems)
 	}
-	return out, nil
+	return out, buf, nil
 }
 
 // errNoSubscription is Render's error for the zero Subscription: a Match not made by

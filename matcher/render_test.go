@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
@@ -97,6 +99,53 @@ func TestRenderItemShape(t *testing.T) {
 	if del["previous"] != nil || pick(del["data"], "id", "subject")["subject"] != "Renew Initech contract" || del["entity_id"] != "3" {
 		t.Errorf("delete: %v", del)
 	}
+}
+
+// TestRenderAppendReusesTheBuffer renders a chunk into a buffer and the next chunk into the
+// buffer returned: the items are Render's, byte for byte, and live in that buffer, so a
+// sender rendering chunk after chunk allocates no item bytes once the buffer is large
+// enough.
+func TestRenderAppendReusesTheBuffer(t *testing.T) {
+	e := newEnv(t)
+	m := e.matcher(t)
+	wh := webhook("w", []string{"*"}, `{}`)
+	if err := m.Set([]*Webhook{wh}); err != nil {
+		t.Fatal(err)
+	}
+	evs := e.capture(t, `INSERT INTO crm.tasks (subject, priority) VALUES ('One', 1), ('Two', 2), ('Three', 3)`)
+	ctx := context.Background()
+	sub := compiled(t, m, wh)
+	want, err := m.Render(ctx, sub, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, buf, err := m.RenderAppend(ctx, nil, sub, evs[:1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf = slices.Grow(buf, 64<<10)
+	got, again, err := m.RenderAppend(ctx, buf, sub, evs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unsafe.SliceData(again) != unsafe.SliceData(buf) {
+		t.Errorf("RenderAppend allocated a buffer (cap %d) although the one given had room (cap %d)", cap(again), cap(buf))
+	}
+	for i := range want {
+		if string(got[i]) != string(want[i]) {
+			t.Errorf("item %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
+		if !within(got[i], again) {
+			t.Errorf("item %d is not in the buffer returned", i)
+		}
+	}
+}
+
+// within reports whether b's bytes lie in buf's backing array.
+func within(b, buf []byte) bool {
+	lo := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	return p >= lo && p+uintptr(len(b)) <= lo+uintptr(cap(buf))
 }
 
 var cmpSorted = cmp.Transformer("sort", func(in []string) []string {

@@ -41,17 +41,17 @@ func (m matchAll) Match(ev *event.Event, dst []matcher.Match) []matcher.Match {
 // renderer renders items with the keys the tests read.
 type renderer struct{}
 
-func (renderer) Render(_ context.Context, _ matcher.Subscription, evs []*event.Event) ([]json.RawMessage, error) {
+func (renderer) RenderAppend(_ context.Context, buf []byte, _ matcher.Subscription, evs []*event.Event) ([]json.RawMessage, []byte, error) {
 	out := make([]json.RawMessage, len(evs))
 	for i, ev := range evs {
 		b, err := json.Marshal(map[string]any{"id": ev.ID, "event": ev.Name, "entity": ev.Entity,
 			"entity_id": ev.EntityID, "data": json.RawMessage(ev.New.AppendJSON(nil))})
 		if err != nil {
-			return nil, err
+			return nil, buf, err
 		}
 		out[i] = b
 	}
-	return out, nil
+	return out, buf, nil
 }
 
 // env is a sample CRM with walhook set up, a reader, the pipeline and a sender.

@@ -81,10 +81,12 @@ func (*claimCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEnd
 // itemRenderer renders an event as a delivery item with every ITEM key, as the matcher does.
 type itemRenderer struct{}
 
-func (itemRenderer) Render(_ context.Context, _ matcher.Subscription, evs []*event.Event) ([]json.RawMessage, error) {
+func (itemRenderer) RenderAppend(_ context.Context, buf []byte, _ matcher.Subscription, evs []*event.Event) ([]json.RawMessage, []byte, error) {
 	out := make([]json.RawMessage, len(evs))
+	b := buf[:0] // the items share the sender's buffer, as the matcher's do
 	for i, ev := range evs {
-		b := []byte(`{"id":`)
+		n := len(b)
+		b = append(b, `{"id":`...)
 		b = jsonx.AppendString(b, ev.ID)
 		b = append(b, `,"event":`...)
 		b = jsonx.AppendString(b, ev.Name)
@@ -101,9 +103,15 @@ func (itemRenderer) Render(_ context.Context, _ matcher.Subscription, evs []*eve
 		b = append(b, `,"data":`...)
 		b = ev.New.AppendJSON(b)
 		b = append(b, `,"previous":null,"changed_fields":null,"related_entity":null,"truncated":null}`...)
-		out[i] = b
+		out[i] = b[n:len(b):len(b)]
 	}
-	return out, nil
+	return out, b, nil
+}
+
+// Render renders evs into a buffer of their own.
+func (r itemRenderer) Render(ctx context.Context, sub matcher.Subscription, evs []*event.Event) ([]json.RawMessage, error) {
+	items, _, err := r.RenderAppend(ctx, nil, sub, evs)
+	return items, err
 }
 
 // gen makes events: transaction k commits at LSN (k+1)<<16.

@@ -463,19 +463,37 @@ func (h *hook) slow(now time.Time, after time.Duration) bool {
 func (h *hook) prepare(ctx context.Context, c *chunk) (parts []*chunk, ok bool) {
 	c.due = h.sched.due(c.formed, c.wh.ChunkDelay)
 	c.id = deliveryID(h.id, c.events[0].ID, c.events[len(c.events)-1].ID)
+	buf := renderBufs.Get().(*[]byte)
+	defer putRenderBuf(buf)
 	for attempt := 1; ; attempt++ {
-		items, err := h.d.render.Render(ctx, c.sub, c.events)
+		items, b, err := h.d.render.RenderAppend(ctx, *buf, c.sub, c.events)
+		*buf = b
 		if err == nil && len(items) != len(c.events) {
 			err = fmt.Errorf("renderer returned %d items for %d events", len(items), len(c.events))
 		}
 		if err == nil {
-			return h.pack(c, items), true
+			return h.pack(c, items), true // pack copies the items into bodies: buf is free after it
 		}
 		h.d.errLog.Warn(h.d.log, "render/"+h.id, "render delivery items; retrying",
 			"webhook_id", h.id, "delivery_id", c.id.String(), "err", err)
 		if !sleepCtx(ctx, dbBackoff.wait(attempt)) {
 			return nil, false
 		}
+	}
+}
+
+// renderBufs holds the buffers chunks are rendered into (*[]byte). A rendered chunk's
+// items live there only until pack has copied them into request bodies, so the buffer
+// serves the next chunk instead of one being allocated, and collected, per chunk.
+var renderBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledRenderBuf is the largest render buffer kept for reuse: a chunk of outsized
+// items does not pin its buffer.
+const maxPooledRenderBuf = 1 << 20
+
+func putRenderBuf(b *[]byte) {
+	if cap(*b) <= maxPooledRenderBuf {
+		renderBufs.Put(b)
 	}
 }
 

@@ -19,10 +19,12 @@ import (
 
 // Renderer renders the delivery items of a webhook's events: one ITEM JSON object per
 // event, in order (with load-only and expand applied, expansions batched), by sub, the
-// compiled subscription that Match handed out with the events. The matcher satisfies it.
-// Safe for concurrent use; an error is retried.
+// compiled subscription that Match handed out with the events. The items' bytes go into
+// buf[:0], grown when short, and the buffer is returned: the sender copies the items into
+// request bodies and renders the next chunk into the same buffer. The matcher satisfies
+// it. Safe for concurrent use; an error is retried.
 type Renderer interface {
-	Render(ctx context.Context, sub matcher.Subscription, evs []*event.Event) ([]json.RawMessage, error)
+	RenderAppend(ctx context.Context, buf []byte, sub matcher.Subscription, evs []*event.Event) (items []json.RawMessage, _ []byte, _ error)
 }
 
 // ErrClosed is returned by Add, Commit and Run once Close was called.
