@@ -70,6 +70,9 @@ const (
 	logBatch      = 512
 	logFlushTick  = 200 * time.Millisecond
 	logTrickleGap = 5 * time.Millisecond
+	// logWriteTimeout bounds one write of the log, shutdown's last one included: a
+	// database that does not answer costs the log that batch, not the writer its loop.
+	logWriteTimeout = 5 * time.Second
 	// chunkBuffer bounds the chunk records waiting for the writer (their bytes are bounded
 	// by logBodyBudget); chunkBatch and chunkBatchBytes end a batch of records.
 	chunkBuffer     = 1024
@@ -157,13 +160,16 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 	var chunks []chunkRecord
 	var chunkBytes int64
 	var wrote, attempted time.Time // when the last write ended, the last entry was taken
-	// flush writes what was taken; with ctx cancelled it leaves it to the drain below,
-	// which writes with a fresh deadline.
+	// flush writes what was taken; with ctx cancelled it leaves it to the drain below. A
+	// write runs to its end whatever happens to ctx meanwhile, under a deadline of its own:
+	// a shutdown arriving mid-write does not make the write fail and its rows be dropped.
 	flush := func(ctx context.Context) {
 		if (len(chunks) == 0 && len(batch) == 0) || ctx.Err() != nil {
 			return
 		}
 		defer func() { wrote = time.Now() }()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logWriteTimeout)
+		defer cancel()
 		err := st.writeDeliveryLog(ctx, chunks, batch)
 		if err != nil {
 			log.Warn("write delivery log", "chunks", len(chunks), "entries", len(batch), "err", err)
@@ -247,9 +253,7 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 			}
 		case <-ctx.Done():
 			takeWaiting(func() bool { return true })
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			flush(fctx)
-			cancel()
+			flush(context.WithoutCancel(ctx))
 			return
 		}
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestLogWriterWritesAfterEachAttempt checks that an attempt's entry is written at once,
@@ -56,3 +59,60 @@ func TestLogWriterWritesAfterEachAttempt(t *testing.T) {
 		}
 	}
 }
+
+// TestLogWriterFinishesAWriteShutdownInterrupts stops the writer while its write is on the
+// wire (a tracer cancels the writer's context as the batch starts): the write still
+// commits, and nothing is dropped. On the old code the write failed with "context
+// canceled" and its chunk records and attempts were dropped, at every shutdown that met a
+// write (about 80 chunk records and 300 attempts per stop of a bench run).
+func TestLogWriterFinishesAWriteShutdownInterrupts(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tracer := &cancelOnBatch{}
+	tracer.cancel.Store(&cancel)
+	pool := stateDBTraced(t, tracer)
+	met := newMetrics(nil, func() float64 { return 0 }, func() float64 { return 0 })
+	w := newLogWriter(met, true)
+	w.tick, w.trickle = time.Hour, 0
+	webhookID, id, now := uuid.NewString(), uuid.New(), time.Now()
+	w.addChunk(chunkRecord{webhookID: webhookID, deliveryID: id, formed: now, items: 1, committedAt: now,
+		eventIDs: []string{"e"}, entities: []string{"Account"}, entityIDs: []string{"1"}, body: []byte(`{"items":[]}`)})
+	w.add(logEntry{webhookID: webhookID, deliveryID: id.String(), attempt: 1, at: now, items: 1, outcome: OutcomeDelivered, status: 200})
+	w.run(ctx, &store{pool: pool}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+
+	if tracer.cancel.Load() != nil {
+		t.Fatal("the writer wrote no batch")
+	}
+	for _, table := range []string{"delivery_log", "delivery_chunks"} {
+		var n int
+		err := pool.QueryRow(context.Background(), "SELECT count(*) FROM walhook."+table+" WHERE webhook_id = $1", webhookID).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("%s: %d rows for the webhook, want 1", table, n)
+		}
+	}
+	if got := testutil.ToFloat64(met.logDropped); got != 0 {
+		t.Errorf("walhook_delivery_log_dropped_total = %v, want 0", got)
+	}
+}
+
+// cancelOnBatch calls the cancel function it holds when the first batch starts.
+type cancelOnBatch struct {
+	cancel atomic.Pointer[context.CancelFunc]
+}
+
+func (c *cancelOnBatch) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	if f := c.cancel.Swap(nil); f != nil {
+		(*f)()
+	}
+	return ctx
+}
+
+func (*cancelOnBatch) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (*cancelOnBatch) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (*cancelOnBatch) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+func (*cancelOnBatch) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
