@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"time"
 
@@ -77,7 +76,11 @@ func (m *Matcher) RenderAppend(ctx context.Context, buf []byte, sub Subscription
 	r.f.release()
 	out := make([]json.RawMessage, len(evs))
 	per := min(max(m.itemBytes.Load(), 512), 4096) // larger items grow the buffer as they come
-	buf = slices.Grow(buf[:0], int(per+per/8)*len(evs))
+	if need := int(per+per/8) * len(evs); cap(buf) < need {
+		buf = make([]byte, 0, need) // not Grow: the old bytes need no copy
+	} else {
+		buf = buf[:0]
+	}
 	for i, ev := range evs {
 		n := len(buf)
 		buf = r.appendItem(buf, ev)

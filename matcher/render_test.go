@@ -102,9 +102,9 @@ func TestRenderItemShape(t *testing.T) {
 }
 
 // TestRenderAppendReusesTheBuffer renders a chunk into a buffer and the next chunk into the
-// buffer returned: the items are Render's, byte for byte, and live in that buffer, so a
-// sender rendering chunk after chunk allocates no item bytes once the buffer is large
-// enough.
+// buffer returned, which has room for it: the items are Render's, byte for byte, and live
+// in that buffer, so a sender rendering chunk after chunk allocates no item bytes once its
+// buffer is large enough.
 func TestRenderAppendReusesTheBuffer(t *testing.T) {
 	e := newEnv(t)
 	m := e.matcher(t)

@@ -70,8 +70,10 @@ const (
 	logBatch      = 512
 	logFlushTick  = 200 * time.Millisecond
 	logTrickleGap = 5 * time.Millisecond
-	// logWriteTimeout bounds one write of the log, shutdown's last one included: a
-	// database that does not answer costs the log that batch, not the writer its loop.
+	// logWriteTimeout bounds one write of the log, and shutdown's last writes together: a
+	// database that does not answer within it costs the log that batch (counted in
+	// walhook_delivery_log_dropped_total), not the writer its loop, and holds a shutdown
+	// up by at most twice it (a write on the wire, then the drain).
 	logWriteTimeout = 5 * time.Second
 	// chunkBuffer bounds the chunk records waiting for the writer (their bytes are bounded
 	// by logBodyBudget); chunkBatch and chunkBatchBytes end a batch of records.
@@ -160,28 +162,43 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 	var chunks []chunkRecord
 	var chunkBytes int64
 	var wrote, attempted time.Time // when the last write ended, the last entry was taken
-	// flush writes what was taken; with ctx cancelled it leaves it to the drain below. A
-	// write runs to its end whatever happens to ctx meanwhile, under a deadline of its own:
-	// a shutdown arriving mid-write does not make the write fail and its rows be dropped.
+	// write runs one write to its end whatever happens to ctx meanwhile, so that a
+	// shutdown arriving while it is on the wire does not fail it and drop its rows; it is
+	// bounded by logWriteTimeout, or ctx's deadline when that comes sooner.
+	write := func(ctx context.Context, chunks []chunkRecord, batch []logEntry) error {
+		d := time.Now().Add(logWriteTimeout)
+		if dl, ok := ctx.Deadline(); ok && dl.Before(d) {
+			d = dl
+		}
+		wctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), d)
+		defer cancel()
+		return st.writeDeliveryLog(wctx, chunks, batch)
+	}
+	draining := false
+	// flush writes what was taken; with ctx cancelled it leaves it to the drain below.
 	flush := func(ctx context.Context) {
 		if (len(chunks) == 0 && len(batch) == 0) || ctx.Err() != nil {
 			return
 		}
 		defer func() { wrote = time.Now() }()
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logWriteTimeout)
-		defer cancel()
-		err := st.writeDeliveryLog(ctx, chunks, batch)
+		keep := false // the attempts, for the drain to write
+		err := write(ctx, chunks, batch)
 		if err != nil {
 			log.Warn("write delivery log", "chunks", len(chunks), "entries", len(batch), "err", err)
 			w.met.logDropped.Add(float64(len(chunks)))
 			// The attempts alone, which auto-disable reads (hasDelivered): a bad chunk
-			// record must not take them with it.
+			// record must not take them with it. When shutdown began meanwhile, the
+			// drain writes them, within its own deadline.
 			if len(chunks) > 0 && len(batch) > 0 {
-				if rerr := st.writeDeliveryLog(ctx, nil, batch); rerr == nil {
+				if ctx.Err() != nil && !draining {
+					keep = true
+				} else if rerr := write(ctx, nil, batch); rerr == nil {
 					batch = batch[:0]
 				}
 			}
-			w.met.logDropped.Add(float64(len(batch)))
+			if !keep {
+				w.met.logDropped.Add(float64(len(batch)))
+			}
 		}
 		for _, r := range chunks {
 			switch {
@@ -196,8 +213,11 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 			w.pending.Add(-r.charged)
 		}
 		clear(chunks)
-		clear(batch)
-		chunks, chunkBytes, batch = chunks[:0], 0, batch[:0]
+		chunks, chunkBytes = chunks[:0], 0
+		if !keep {
+			clear(batch)
+			batch = batch[:0]
+		}
 	}
 	takeChunk := func(r chunkRecord) {
 		w.pack(&r)
@@ -252,8 +272,12 @@ func (w *logWriter) run(ctx context.Context, st *store, log *slog.Logger) {
 				flush(ctx)
 			}
 		case <-ctx.Done():
+			// One deadline for the whole drain, the retry of its attempts included.
 			takeWaiting(func() bool { return true })
-			flush(context.WithoutCancel(ctx))
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logWriteTimeout)
+			draining = true
+			flush(dctx)
+			cancel()
 			return
 		}
 	}

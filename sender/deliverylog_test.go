@@ -66,7 +66,8 @@ func TestLogWriterWritesAfterEachAttempt(t *testing.T) {
 // canceled" and its chunk records and attempts were dropped, at every shutdown that met a
 // write (about 80 chunk records and 300 attempts per stop of a bench run).
 func TestLogWriterFinishesAWriteShutdownInterrupts(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
+	// The deadline ends the writer should no write ever reach the tracer.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tracer := &cancelOnBatch{}
 	tracer.cancel.Store(&cancel)

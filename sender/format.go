@@ -19,7 +19,8 @@ type format interface {
 	// requests returns the requests that items are sent as: consecutive spans, in order,
 	// covering every item exactly once, each to be one body of at most limit bytes (an
 	// item too large for any body is a span alone). cut reports whether limit made more
-	// requests than the dialect's grouping alone would (walhook_chunk_splits_total).
+	// requests than the dialect's grouping alone would (walhook_chunk_splits_total). It
+	// must not keep items.
 	requests(webhookID string, items []json.RawMessage, limit int) (spans []span, cut bool)
 	// appendBody appends to dst the body of one request: items, one span of requests,
 	// under delivery id id. It must not keep dst or items.

@@ -20,9 +20,10 @@ import (
 // Renderer renders the delivery items of a webhook's events: one ITEM JSON object per
 // event, in order (with load-only and expand applied, expansions batched), by sub, the
 // compiled subscription that Match handed out with the events. The items' bytes go into
-// buf[:0], grown when short, and the buffer is returned: the sender copies the items into
-// request bodies and renders the next chunk into the same buffer. The matcher satisfies
-// it. Safe for concurrent use; an error is retried.
+// buf[:0], grown when short, and the buffer is returned, on error too: the sender copies
+// the items into request bodies and renders the next chunk into the same buffer, so the
+// renderer must keep neither buf nor the items once it returns. The matcher satisfies it.
+// Safe for concurrent use, each call with a buffer of its own; an error is retried.
 type Renderer interface {
 	RenderAppend(ctx context.Context, buf []byte, sub matcher.Subscription, evs []*event.Event) (items []json.RawMessage, _ []byte, _ error)
 }
