@@ -69,9 +69,12 @@ func TestLogWriterFinishesAWriteShutdownInterrupts(t *testing.T) {
 	// The deadline ends the writer should no write ever reach the tracer.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	tracer := &cancelOnBatch{}
-	tracer.cancel.Store(&cancel)
-	pool := stateDBTraced(t, tracer)
+	var wrote atomic.Bool
+	pool := stateDBTraced(t, &batchTracer{start: func() {
+		if !wrote.Swap(true) {
+			cancel()
+		}
+	}})
 	met := newMetrics(nil, func() float64 { return 0 }, func() float64 { return 0 })
 	w := newLogWriter(met, true)
 	w.tick, w.trickle = time.Hour, 0
@@ -81,7 +84,7 @@ func TestLogWriterFinishesAWriteShutdownInterrupts(t *testing.T) {
 	w.add(logEntry{webhookID: webhookID, deliveryID: id.String(), attempt: 1, at: now, items: 1, outcome: OutcomeDelivered, status: 200})
 	w.run(ctx, &store{pool: pool}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 
-	if tracer.cancel.Load() != nil {
+	if !wrote.Load() {
 		t.Fatal("the writer wrote no batch")
 	}
 	for _, table := range []string{"delivery_log", "delivery_chunks"} {
@@ -99,21 +102,66 @@ func TestLogWriterFinishesAWriteShutdownInterrupts(t *testing.T) {
 	}
 }
 
-// cancelOnBatch calls the cancel function it holds when the first batch starts.
-type cancelOnBatch struct {
-	cancel atomic.Pointer[context.CancelFunc]
+// batchTracer calls start as each batch (a delivery log write) starts.
+type batchTracer struct{ start func() }
+
+func (b *batchTracer) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	b.start()
+	return ctx
 }
 
-func (c *cancelOnBatch) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	if f := c.cancel.Swap(nil); f != nil {
-		(*f)()
+func (*batchTracer) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (*batchTracer) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+func (*batchTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+func (*batchTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// TestLogWriterBatchesCloseAttempts checks the other half of the trickle rule: an attempt
+// that follows the previous one or the last write closely (under a backlog, attempts come
+// every 0.5-0.7 ms) waits for a full batch, the tick (here an hour away) or shutdown,
+// instead of being written alone. An attempt with nothing before it is written at once;
+// then 20 attempts, each taken by the writer before the next is sent, are written in one
+// more write, at shutdown, not one each: a write per attempt took the 1M-row drain from
+// 1.0x to 0.84x of a bare read.
+func TestLogWriterBatchesCloseAttempts(t *testing.T) {
+	var writes atomic.Int64
+	pool := stateDBTraced(t, &batchTracer{start: func() { writes.Add(1) }})
+	met := newMetrics(nil, func() float64 { return 0 }, func() float64 { return 0 })
+	w := newLogWriter(met, true)
+	w.tick, w.trickle = time.Hour, time.Hour // only an attempt with nothing before it trickles
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.run(ctx, &store{pool: pool}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	defer func() { cancel(); <-done }()
+
+	webhookID, now := uuid.NewString(), time.Now()
+	attempt := func() {
+		w.add(logEntry{webhookID: webhookID, deliveryID: uuid.NewString(), attempt: 1, at: now, items: 1, outcome: OutcomeDelivered, status: 200})
+		eventually(t, "the writer taking the attempt", func() bool { return len(w.ch) == 0 })
 	}
-	return ctx
+	rows := func() int {
+		var n int
+		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM walhook.delivery_log WHERE webhook_id = $1", webhookID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	attempt()
+	eventually(t, "the first attempt written at once", func() bool { return rows() == 1 })
+	const closeOnes = 20
+	for range closeOnes {
+		attempt()
+	}
+	cancel()
+	<-done
+	if n := rows(); n != 1+closeOnes {
+		t.Errorf("%d attempts written, want %d", n, 1+closeOnes)
+	}
+	if n := writes.Load(); n != 2 {
+		t.Errorf("%d writes for an attempt and %d close ones, want 2", n, closeOnes)
+	}
 }
-
-func (*cancelOnBatch) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (*cancelOnBatch) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
-func (*cancelOnBatch) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	return ctx
-}
-func (*cancelOnBatch) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
