@@ -90,12 +90,13 @@ func newClient(timeout time.Duration, allowPrivate, insecure bool) *http.Client 
 }
 
 // copyConn is a dialled connection whose ReadFrom copies through a pooled buffer. net/http
-// writes a request body of known length through an io.LimitReader, which no WriterTo
-// serves, and hands it to the connection's ReadFrom once its 4 KiB write buffer has been
-// flushed: net.TCPConn's then allocated a 32 KiB buffer for every request body larger
-// than that (290 MB over the 1M-row bench's 10,000 requests, an eighth of all walhook
-// allocated). Over TLS the body goes through tls.Conn, which has no ReadFrom and still
-// allocates its buffer: this spares http:// endpoints only.
+// writes an HTTP/1.1 request body of known length through an io.LimitReader, which no
+// WriterTo serves, and hands it to the connection's ReadFrom once its 4 KiB write buffer
+// has been flushed: net.TCPConn's then allocated a buffer of up to 32 KiB for every body
+// larger than that (290 MB over the 1M-row bench's 10,000 requests, an eighth of all
+// walhook allocated). HTTP/2 writes bodies through pooled buffers of its own; HTTP/1.1
+// over TLS goes through tls.Conn, which has no ReadFrom and still allocates. (A
+// DialTLSContext returning anything but a *tls.Conn would lose HTTP/2.)
 type copyConn struct{ net.Conn }
 
 func (c copyConn) ReadFrom(r io.Reader) (int64, error) {

@@ -16,6 +16,9 @@ import (
 // together: under the body's size, and under the 32 KiB buffer that net.TCPConn's
 // ReadFrom allocated for every request body before copyConn (39 KiB per request then).
 func TestClientSendsBodiesWithoutACopyBuffer(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector drops pooled buffers at random")
+	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusNoContent)
@@ -42,7 +45,6 @@ func TestClientSendsBodiesWithoutACopyBuffer(t *testing.T) {
 	}
 	const n = 200
 	var before, after runtime.MemStats
-	runtime.GC()
 	runtime.ReadMemStats(&before)
 	for range n {
 		post()

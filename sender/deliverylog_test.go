@@ -156,6 +156,9 @@ func TestLogWriterBatchesCloseAttempts(t *testing.T) {
 	for range closeOnes {
 		attempt()
 	}
+	if n := rows(); n != 1 {
+		t.Fatalf("%d attempts written before shutdown, want only the first", n)
+	}
 	cancel()
 	<-done
 	if n := rows(); n != 1+closeOnes {
