@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
@@ -22,18 +23,12 @@ func TestLogWriterWritesAfterEachAttempt(t *testing.T) {
 	met := newMetrics(nil, func() float64 { return 0 }, func() float64 { return 0 })
 	w := newLogWriter(met, true)
 	w.tick, w.trickle = time.Hour, 0 // every attempt trickles; the tick never comes
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.run(ctx, &store{pool: pool}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}()
-	defer func() { cancel(); <-done }()
+	runLogWriter(t, w, pool)
 
 	webhookID := uuid.NewString()
 	count := func(table string) int {
 		var n int
-		if err := pool.QueryRow(ctx, "SELECT count(*) FROM walhook."+table+" WHERE webhook_id = $1", webhookID).Scan(&n); err != nil {
+		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM walhook."+table+" WHERE webhook_id = $1", webhookID).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -49,7 +44,7 @@ func TestLogWriterWritesAfterEachAttempt(t *testing.T) {
 		})
 		// One round trip and one transaction for both (writeDeliveryLog).
 		var same bool
-		err := pool.QueryRow(ctx, `SELECT (SELECT xmin::text FROM walhook.delivery_log WHERE delivery_id = $1) =
+		err := pool.QueryRow(context.Background(), `SELECT (SELECT xmin::text FROM walhook.delivery_log WHERE delivery_id = $1) =
 			(SELECT xmin::text FROM walhook.delivery_chunks WHERE delivery_id = $1)`, id).Scan(&same)
 		if err != nil {
 			t.Fatal(err)
@@ -130,13 +125,7 @@ func TestLogWriterBatchesCloseAttempts(t *testing.T) {
 	met := newMetrics(nil, func() float64 { return 0 }, func() float64 { return 0 })
 	w := newLogWriter(met, true)
 	w.tick, w.trickle = time.Hour, time.Hour // only an attempt with nothing before it trickles
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		w.run(ctx, &store{pool: pool}, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	}()
-	defer func() { cancel(); <-done }()
+	stop := runLogWriter(t, w, pool)
 
 	webhookID, now := uuid.NewString(), time.Now()
 	attempt := func() {
@@ -159,12 +148,25 @@ func TestLogWriterBatchesCloseAttempts(t *testing.T) {
 	if n := rows(); n != 1 {
 		t.Fatalf("%d attempts written before shutdown, want only the first", n)
 	}
-	cancel()
-	<-done
+	stop()
 	if n := rows(); n != 1+closeOnes {
 		t.Errorf("%d attempts written, want %d", n, 1+closeOnes)
 	}
 	if n := writes.Load(); n != 2 {
 		t.Errorf("%d writes for an attempt and %d close ones, want 2", n, closeOnes)
 	}
+}
+
+// runLogWriter runs w on pool until the stop it returns (also called at cleanup) has
+// ended it, its drain included.
+func runLogWriter(t *testing.T, w *logWriter, pool *pgxpool.Pool) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.run(ctx, &store{pool: pool}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	}()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }
