@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/matcher"
 )
@@ -190,4 +192,64 @@ func itemCounter(t *testing.T) (*httptest.Server, *atomic.Int64) {
 	}))
 	t.Cleanup(srv.Close)
 	return srv, &items
+}
+
+// TestBackPressureCountsTheReadersWait: walhook_reader_backpressure_seconds_total counts
+// the time Add waits at the memory limit for a healthy webhook's delivery, and nothing
+// while memory is under the limit.
+func TestBackPressureCountsTheReadersWait(t *testing.T) {
+	pool := stateDB(t)
+	release := make(chan struct{})
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	cfg := testConfig()
+	cfg.MemoryLimitBytes = 16 << 10
+	cfg.SpillWait, cfg.SlowAfter, cfg.RequestTimeout = time.Hour, time.Hour, time.Minute
+	s, a := startSender(t, cfg, pool)
+	wh := newWebhook(srv.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var g gen
+	evs, txn := g.txn(400, oneEach)
+	if err := s.Add(ctx, matcher.Match{Webhook: wh, Event: evs[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(s.met.readerHeld); got != 0 {
+		t.Fatalf("under the memory limit the reader waited %gs", got)
+	}
+	var added atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		for _, ev := range evs[1:] {
+			if err := s.Add(ctx, matcher.Match{Webhook: wh, Event: ev}); err != nil {
+				done <- err
+				return
+			}
+			added.Add(1)
+		}
+		done <- s.Commit(ctx, txn)
+	}()
+	eventually(t, "a request held and memory at the limit", func() bool {
+		return requests.Load() > 0 && s.mem.Load() >= cfg.MemoryLimitBytes
+	})
+	if n := added.Load(); n == int64(len(evs)-1) {
+		t.Fatal("every event was added while the request was held: the reader never waited")
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	a.wait(t, txn.EndLSN)
+	if got := testutil.ToFloat64(s.met.readerHeld); got <= 0 {
+		t.Errorf("walhook_reader_backpressure_seconds_total = %g after the reader waited for a held request", got)
+	}
 }

@@ -22,6 +22,7 @@ type metrics struct {
 	breakerOpens    prometheus.Counter
 	splits          prometheus.Counter
 	splitParts      prometheus.Counter
+	readerHeld      prometheus.Counter
 	// delivered[outcome][status class] caches the counters of deliveries.
 	delivered [numOutcomes]map[string]prometheus.Counter
 }
@@ -111,6 +112,10 @@ func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64
 			Name: "walhook_chunk_split_requests_total",
 			Help: "Requests that split chunks were sent as.",
 		}),
+		readerHeld: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "walhook_reader_backpressure_seconds_total",
+			Help: "Time the replication reader waited for in-flight memory to come back (back-pressure from deliveries).",
+		}),
 	}
 	for o := range numOutcomes {
 		m.delivered[o] = map[string]prometheus.Counter{}
@@ -133,7 +138,7 @@ func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64
 	if reg != nil {
 		reg.MustRegister(m.deliveries, m.requestDuration, m.commitLatency, m.retries, m.deadLetters,
 			m.queued, m.queueChunks, m.disabled, m.logDropped, m.logBodies, m.logBodyBytes, m.logPackedBytes, m.breakerOpens,
-			m.splits, m.splitParts,
+			m.splits, m.splitParts, m.readerHeld,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "walhook_sender_memory_bytes",
 				Help: "Bytes of events and bodies held in memory, not yet delivered or durably queued.",

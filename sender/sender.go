@@ -119,7 +119,8 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sende
 // work is over MemoryLimitBytes (reserve): healthy webhooks' deliveries bring memory back
 // (back-pressure); every SpillWait the chunks of slow webhooks move to the durable queue,
 // so the slot never waits on a dead endpoint; chunks still being filled are sealed when
-// nothing else could bring memory back. It returns ctx's error, or ErrClosed.
+// nothing else could bring memory back. The time it waits is counted in
+// walhook_reader_backpressure_seconds_total. It returns ctx's error, or ErrClosed.
 func (s *Sender) Add(ctx context.Context, m matcher.Match) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -212,6 +213,8 @@ func (s *Sender) reserve(ctx context.Context) error {
 	if s.mem.Load() < s.cfg.MemoryLimitBytes {
 		return nil
 	}
+	held := time.Now()
+	defer func() { s.met.readerHeld.Add(time.Since(held).Seconds()) }()
 	t := time.NewTimer(s.cfg.SpillWait)
 	defer t.Stop()
 	freed := false   // memory came back since the timer was last set
