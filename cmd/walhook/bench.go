@@ -157,23 +157,32 @@ func startBenchService(ctx context.Context, cfg Config, log *slog.Logger) (*benc
 
 func (b *benchService) APIBase() string { return "http://" + b.svc.ln.Addr().String() }
 
-// ChunksQueued reads walhook_chunks_queued_total by reason from the service's registry.
-func (b *benchService) ChunksQueued() map[string]float64 {
-	q := map[string]float64{}
+// Counters reads walhook_chunks_queued_total by reason and
+// walhook_reader_backpressure_seconds_total from the service's registry.
+func (b *benchService) Counters() bench.Counters {
+	c := bench.Counters{Queued: map[string]float64{}}
 	mfs, _ := b.svc.reg.Gather()
 	for _, mf := range mfs {
-		if mf.GetName() != "walhook_chunks_queued_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "reason" {
-					q[l.GetValue()] = m.GetCounter().GetValue()
+		switch mf.GetName() {
+		case "walhook_chunks_queued_total":
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "reason" {
+						c.Queued[l.GetValue()] = m.GetCounter().GetValue()
+					}
 				}
+			}
+		case "walhook_delivery_request_duration_seconds":
+			for _, m := range mf.GetMetric() {
+				c.RequestTime += time.Duration(m.GetHistogram().GetSampleSum() * float64(time.Second))
+			}
+		case "walhook_reader_backpressure_seconds_total":
+			for _, m := range mf.GetMetric() {
+				c.ReaderHeld += time.Duration(m.GetCounter().GetValue() * float64(time.Second))
 			}
 		}
 	}
-	return q
+	return c
 }
 
 // Stop stops the service and waits for it.

@@ -66,10 +66,21 @@ type Figures struct {
 	ServerCPUSeconds     float64  `json:"server_cpu_seconds"`
 	BareServerCPUSeconds *float64 `json:"bare_server_cpu_seconds"`
 	ReceiverCPUSeconds   float64  `json:"receiver_cpu_seconds"`
+	// SessionsCPUSeconds is the CPU time of walhook's other sessions on the server: the
+	// delivery log's and the queue's writes, render queries.
+	SessionsCPUSeconds float64 `json:"sessions_cpu_seconds"`
 	// ChunksQueued is walhook_chunks_queued_total by reason: chunks written to the durable
 	// queue instead of delivered from memory.
 	ChunksQueued      map[string]float64 `json:"chunks_queued"`
 	ChunksQueuedTotal float64            `json:"chunks_queued_total"`
+	// ReaderHeldSeconds is how long walhook's reader waited for deliveries to bring
+	// in-flight memory back (walhook_reader_backpressure_seconds_total): near Seconds, the
+	// deliveries set the pace; near zero, the replication stream did.
+	ReaderHeldSeconds float64 `json:"reader_held_seconds"`
+	// RequestSeconds is how long walhook's requests were in flight, summed
+	// (walhook_delivery_request_duration_seconds): with one request at a time, near
+	// Seconds means the round trips set the pace.
+	RequestSeconds float64 `json:"request_seconds"`
 }
 
 func newFigures(s spec, events int, write time.Duration, m measurement) Figures {
@@ -85,7 +96,8 @@ func newFigures(s spec, events int, write time.Duration, m measurement) Figures 
 		EventsPerSecond: float64(m.stats.Unique) / m.took.Seconds(), RowsPerSecond: float64(s.rows) / m.took.Seconds(),
 		PeakRSSBytes: m.peakRSS, StartRSSBytes: m.startRSS, PeakLiveHeapBytes: m.peakHeap,
 		CPUSeconds: m.cpu.Seconds(), ServerCPUSeconds: m.serverCPU.Seconds(), ReceiverCPUSeconds: m.stats.CPU.Seconds(),
-		ChunksQueued: m.queued,
+		SessionsCPUSeconds: m.sessionsCPU.Seconds(),
+		ChunksQueued:       m.queued, ReaderHeldSeconds: m.readerHeld.Seconds(), RequestSeconds: m.requestTime.Seconds(),
 	}
 	if events > 0 {
 		f.CPUMicrosPerEvent = float64(m.cpu.Microseconds()) / float64(events)
@@ -136,9 +148,9 @@ func (f Figures) line() string {
 	if f.BareLatencyP50Ms != nil {
 		fmt.Fprintf(&b, " (bare read, commit→commit message: p50 %.1fms p95 %.1fms p99 %.1fms)", *f.BareLatencyP50Ms, *f.BareLatencyP95Ms, *f.BareLatencyP99Ms)
 	}
-	fmt.Fprintf(&b, "; peak RSS %s (from %s), peak live heap %s; CPU %.2fs (%.1f µs/event; WAL sender %.2fs, receiver %.2fs); chunks queued %s",
+	fmt.Fprintf(&b, "; peak RSS %s (from %s), peak live heap %s; CPU %.2fs (%.1f µs/event; WAL sender %.2fs, its other sessions %.2fs, receiver %.2fs); requests in flight %.2fs, reader held by deliveries %.2fs; chunks queued %s",
 		mib(f.PeakRSSBytes), mib(f.StartRSSBytes), mib(f.PeakLiveHeapBytes), f.CPUSeconds, f.CPUMicrosPerEvent,
-		f.ServerCPUSeconds, f.ReceiverCPUSeconds, queuedText(f.ChunksQueued))
+		f.ServerCPUSeconds, f.SessionsCPUSeconds, f.ReceiverCPUSeconds, f.RequestSeconds, f.ReaderHeldSeconds, queuedText(f.ChunksQueued))
 	if f.RedeliveredItems > 0 || f.BadSignatures > 0 {
 		fmt.Fprintf(&b, "; %d items redelivered, %d bad signatures", f.RedeliveredItems, f.BadSignatures)
 	}
@@ -196,7 +208,10 @@ var summarized = []figure{
 	{"cpu_seconds", func(f Figures) *float64 { return val(f.CPUSeconds) }},
 	{"cpu_us_per_event", func(f Figures) *float64 { return val(f.CPUMicrosPerEvent) }},
 	{"server_cpu_seconds", func(f Figures) *float64 { return val(f.ServerCPUSeconds) }},
+	{"sessions_cpu_seconds", func(f Figures) *float64 { return val(f.SessionsCPUSeconds) }},
 	{"receiver_cpu_seconds", func(f Figures) *float64 { return val(f.ReceiverCPUSeconds) }},
+	{"request_seconds", func(f Figures) *float64 { return val(f.RequestSeconds) }},
+	{"reader_held_seconds", func(f Figures) *float64 { return val(f.ReaderHeldSeconds) }},
 	{"chunks_queued_total", func(f Figures) *float64 { return val(f.ChunksQueuedTotal) }},
 }
 

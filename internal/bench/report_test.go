@@ -96,8 +96,8 @@ func TestReportJSONSchema(t *testing.T) {
 		"chunks_queued", "chunks_queued_total",
 		"cpu_seconds", "cpu_us_per_event", "events", "events_per_second", "first_receipt_seconds",
 		"latency_p50_ms", "latency_p95_ms", "latency_p99_ms", "peak_live_heap_bytes", "peak_rss_bytes", "ratio",
-		"receiver_cpu_seconds", "redelivered_items", "requests", "rows", "rows_per_second", "seconds", "server_cpu_seconds",
-		"start_rss_bytes", "startup_seconds",
+		"reader_held_seconds", "receiver_cpu_seconds", "redelivered_items", "request_seconds", "requests", "rows", "rows_per_second",
+		"seconds", "server_cpu_seconds", "sessions_cpu_seconds", "start_rss_bytes", "startup_seconds",
 		"transactions", "tx_rows", "webhooks", "workload", "write_seconds",
 	}
 	if diff := cmp.Diff(wantRun, slices.Sorted(maps.Keys(runs[0]))); diff != "" {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
@@ -22,10 +23,22 @@ import (
 type Service interface {
 	// APIBase is the base URL of its HTTP API (http://host:port).
 	APIBase() string
-	// ChunksQueued returns walhook_chunks_queued_total by reason, read from its registry.
-	ChunksQueued() map[string]float64
+	// Counters returns the counters the figures report.
+	Counters() Counters
 	// Stop stops it and waits for it to finish.
 	Stop() error
+}
+
+// Counters are walhook's counters that the figures report, read from its registry.
+type Counters struct {
+	// Queued is walhook_chunks_queued_total by reason.
+	Queued map[string]float64
+	// ReaderHeld is walhook_reader_backpressure_seconds_total: how long the reader waited
+	// for deliveries to bring in-flight memory back.
+	ReaderHeld time.Duration
+	// RequestTime is the sum of walhook_delivery_request_duration_seconds: how long
+	// requests were in flight, request sent to response read.
+	RequestTime time.Duration
 }
 
 // Config is what the runner needs from its caller.
@@ -389,6 +402,27 @@ func (r *runner) walSenderCPU(ctx context.Context) time.Duration {
 	return d
 }
 
+// sessionsCPU returns the CPU time of walhook's pooled sessions on the server (the delivery
+// log, the queue, render queries), which walhook names "walhook" in pg_stat_activity: the
+// service's pools are new at each start, so this is the phase's. A session that ended
+// before is not counted.
+func (r *runner) sessionsCPU(ctx context.Context) time.Duration {
+	rows, err := r.pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = 'walhook' AND backend_type = 'client backend'`)
+	if err != nil {
+		return 0
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, pid := range pids {
+		d, _ := ProcessCPU(int(pid))
+		total += d
+	}
+	return total
+}
+
 // createSlot creates a bare read's slot, which starts at the present.
 func (r *runner) createSlot(ctx context.Context, slot string) error {
 	if _, err := r.pool.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", slot); err != nil {
@@ -422,8 +456,10 @@ type measurement struct {
 	startRSS, peakRSS, peakHeap      int64
 	cpu, startup, firstReceipt, took time.Duration
 	serverCPU                        time.Duration // walhook's WAL sender
+	sessionsCPU                      time.Duration // walhook's other sessions on the server
 	stats                            ReceiverStats
 	queued                           map[string]float64
+	readerHeld, requestTime          time.Duration
 }
 
 // measure runs walhook from its start until the receiver has every expected event (during,
@@ -463,8 +499,10 @@ func (r *runner) measure(ctx context.Context, s spec, expected int, during func(
 		// Wait's answer, which also counts distinct items and sorts latencies.
 		m.firstReceipt, m.took = m.stats.First.Sub(t0), m.stats.Last.Sub(t0)
 	}
-	m.queued = svc.ChunksQueued()
+	c := svc.Counters()
+	m.queued, m.readerHeld, m.requestTime = c.Queued, c.ReaderHeld, c.RequestTime
 	m.serverCPU = r.walSenderCPU(ctx)
+	m.sessionsCPU = r.sessionsCPU(ctx)
 	m.peakHeap = prof.stop()
 	err = firstErr(err, svc.Stop())
 	if err == nil && m.stats.Unique < expected {
