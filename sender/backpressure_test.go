@@ -32,15 +32,8 @@ func TestBackPressureSpillsOnlySlowWebhooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	healthy, healthyItems := itemCounter(t)
-	release := make(chan struct{})
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer slow.Close()
-	defer close(release)
+	slow := newHoldingReceiver(t)
+	defer slow.release()
 
 	cfg := testConfig()
 	cfg.MemoryLimitBytes = 128 << 10
@@ -199,17 +192,7 @@ func itemCounter(t *testing.T) (*httptest.Server, *atomic.Int64) {
 // while memory is under the limit.
 func TestBackPressureCountsTheReadersWait(t *testing.T) {
 	pool := stateDB(t)
-	release := make(chan struct{})
-	var requests atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		requests.Add(1)
-		_, _ = io.Copy(io.Discard, r.Body)
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
+	srv := newHoldingReceiver(t)
 	cfg := testConfig()
 	cfg.MemoryLimitBytes = 16 << 10
 	cfg.SpillWait, cfg.SlowAfter, cfg.RequestTimeout = time.Hour, time.Hour, time.Minute
@@ -239,12 +222,12 @@ func TestBackPressureCountsTheReadersWait(t *testing.T) {
 		done <- s.Commit(ctx, txn)
 	}()
 	eventually(t, "a request held and memory at the limit", func() bool {
-		return requests.Load() > 0 && s.mem.Load() >= cfg.MemoryLimitBytes
+		return srv.requests.Load() > 0 && s.mem.Load() >= cfg.MemoryLimitBytes
 	})
 	if n := added.Load(); n == int64(len(evs)-1) {
 		t.Fatal("every event was added while the request was held: the reader never waited")
 	}
-	close(release)
+	srv.release()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

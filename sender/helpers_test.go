@@ -356,3 +356,31 @@ func queueRows(tb testing.TB, pool *pgxpool.Pool, webhookID, state string) int {
 	}
 	return n
 }
+
+// holdingReceiver is an endpoint that holds every request until release is called (or the
+// request ends), counting the requests it took. release may be called more than once; the
+// test's cleanup releases and closes it.
+type holdingReceiver struct {
+	*httptest.Server
+	requests atomic.Int64
+	release  func()
+}
+
+func newHoldingReceiver(tb testing.TB) *holdingReceiver {
+	h := &holdingReceiver{}
+	released := make(chan struct{})
+	h.release = sync.OnceFunc(func() { close(released) })
+	h.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.requests.Add(1)
+		_, _ = io.Copy(io.Discard, r.Body)
+		select {
+		case <-released:
+		case <-r.Context().Done():
+		}
+	}))
+	tb.Cleanup(func() {
+		h.release()
+		h.Close()
+	})
+	return h
+}

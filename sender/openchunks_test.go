@@ -2,8 +2,6 @@ package sender
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -44,14 +42,7 @@ func TestMemoryLimitWithOpenChunks(t *testing.T) {
 // review: 3.3 million steps in 2 s.)
 func TestLoopDoesNotSpinAtTheLimit(t *testing.T) {
 	pool := stateDB(t)
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
+	srv := newHoldingReceiver(t)
 	cfg := testConfig()
 	cfg.MemoryLimitBytes = 16 << 10
 	cfg.SpillWait, cfg.SlowAfter = 5*time.Millisecond, time.Hour // never slow: back-pressure only
@@ -83,7 +74,7 @@ func TestLoopDoesNotSpinAtTheLimit(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a window for a spin to show; the assertion is a count
 	steps := h.steps.Load() - before
 	cancel()
-	close(release)
+	srv.release()
 	<-added
 	if steps > 200 {
 		t.Errorf("the send loop ran %d rounds in 300ms with a request in flight at the memory limit: it spins", steps)

@@ -2,8 +2,6 @@ package sender
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -13,15 +11,8 @@ import (
 // TestWebhookTimeoutBoundsTheAttempt: a webhook's own timeout, not RequestTimeout, ends an
 // attempt to an endpoint that does not answer; it is capped by MaxRequestTimeout.
 func TestWebhookTimeoutBoundsTheAttempt(t *testing.T) {
-	release := make(chan struct{})
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}))
-	defer srv.Close()
-	defer close(release)
+	srv := newHoldingReceiver(t)
+	defer srv.release()
 	cfg := testConfig()
 	cfg.RequestTimeout, cfg.MaxRequestTimeout = time.Minute, 2*time.Minute
 	s := New(cfg, itemRenderer{}, nil, func(event.LSN) {})
