@@ -711,9 +711,12 @@ func consoleInbound(t *testing.T, b context.Context, p *walhookProc, shots *scre
 		t.Errorf("DELETE the inbound-only webhook: %d", code)
 	}
 
+	// The list is loaded again on the way back: wait for that answer, or the click may land
+	// on the row it replaces ("Could not find node with given id").
+	loaded := strings.Replace(row, "#inbound-body", "#inbound-body:not([aria-busy])", 1)
 	run(t, b, "delete the inbound webhook",
-		chromedp.Click(css(`a[data-nav="inbound"]`)), chromedp.WaitVisible(css(row+" button")),
-		chromedp.Click(css(row+" button")), chromedp.WaitVisible(css("#confirm-dialog")),
+		chromedp.Click(css(`a[data-nav="inbound"]`)), chromedp.WaitVisible(css(loaded+" button")),
+		chromedp.Click(css(loaded+" button")), chromedp.WaitVisible(css("#confirm-dialog")),
 		chromedp.Click(css("#confirm-ok")), chromedp.WaitVisible(css("#inbound-message")))
 	if got := eval[string](t, b, `document.activeElement.id`); got != "in-key" {
 		t.Errorf("focus after deleting an inbound webhook is on %q, want the event key field", got)

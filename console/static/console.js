@@ -1103,11 +1103,14 @@
 
   async function loadInbound() {
     const seq = ++inboundSeq;
+    const tbody = $("inbound-body");
+    // The rows shown are the last answer's until this one comes (a later load clears it).
+    tbody.setAttribute("aria-busy", "true");
     const r = await api("GET", INBOUND + "webhook.get");
     if (seq !== inboundSeq) return;
+    tbody.removeAttribute("aria-busy");
     const msg = $("inbound-message");
     const table = $("inbound-table");
-    const tbody = $("inbound-body");
     clear(tbody);
     const form = $("inbound-form");
     form.hidden = unavailable(r);
