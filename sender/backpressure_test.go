@@ -188,14 +188,14 @@ func itemCounter(t *testing.T) (*httptest.Server, *atomic.Int64) {
 }
 
 // TestBackPressureCountsTheReadersWait: walhook_reader_backpressure_seconds_total counts
-// the time Add waits at the memory limit for a healthy webhook's delivery, and nothing
-// while memory is under the limit.
+// the time Add waits at the memory limit for a healthy webhook's delivery while it waits,
+// not only once the wait ends, and nothing while memory is under the limit.
 func TestBackPressureCountsTheReadersWait(t *testing.T) {
 	pool := stateDB(t)
 	srv := newHoldingReceiver(t)
 	cfg := testConfig()
 	cfg.MemoryLimitBytes = 16 << 10
-	cfg.SpillWait, cfg.SlowAfter, cfg.RequestTimeout = time.Hour, time.Hour, time.Minute
+	cfg.SpillWait, cfg.SlowAfter, cfg.RequestTimeout = 5*time.Millisecond, time.Hour, time.Minute // never slow: no spill
 	s, a := startSender(t, cfg, pool)
 	wh := newWebhook(srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -223,6 +223,9 @@ func TestBackPressureCountsTheReadersWait(t *testing.T) {
 	}()
 	eventually(t, "a request held and memory at the limit", func() bool {
 		return srv.requests.Load() > 0 && s.mem.Load() >= cfg.MemoryLimitBytes
+	})
+	eventually(t, "the wait counted while the request is still held", func() bool {
+		return testutil.ToFloat64(s.met.readerHeld) > 0
 	})
 	if n := added.Load(); n == int64(len(evs)-1) {
 		t.Fatal("every event was added while the request was held: the reader never waited")

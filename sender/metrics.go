@@ -114,7 +114,7 @@ func newMetrics(reg prometheus.Registerer, memBytes, openBreakers func() float64
 		}),
 		readerHeld: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "walhook_reader_backpressure_seconds_total",
-			Help: "Time the replication reader waited for in-flight memory to come back (back-pressure from deliveries).",
+			Help: "Time the replication reader waited at the memory limit for deliveries, or slow webhooks' spills to the queue, to bring memory back.",
 		}),
 	}
 	for o := range numOutcomes {

@@ -120,7 +120,8 @@ func New(cfg Config, r Renderer, pool *pgxpool.Pool, ack func(event.LSN)) *Sende
 // (back-pressure); every SpillWait the chunks of slow webhooks move to the durable queue,
 // so the slot never waits on a dead endpoint; chunks still being filled are sealed when
 // nothing else could bring memory back. The time it waits is counted in
-// walhook_reader_backpressure_seconds_total. It returns ctx's error, or ErrClosed.
+// walhook_reader_backpressure_seconds_total as it passes. It returns ctx's error, or
+// ErrClosed.
 func (s *Sender) Add(ctx context.Context, m matcher.Match) error {
 	if s.closed.Load() {
 		return ErrClosed
@@ -213,8 +214,15 @@ func (s *Sender) reserve(ctx context.Context) error {
 	if s.mem.Load() < s.cfg.MemoryLimitBytes {
 		return nil
 	}
+	// The wait is counted at every wake (at least every SpillWait), not only at its end: a
+	// long stall shows while it lasts.
 	held := time.Now()
-	defer func() { s.met.readerHeld.Add(time.Since(held).Seconds()) }()
+	count := func() {
+		now := time.Now()
+		s.met.readerHeld.Add(now.Sub(held).Seconds())
+		held = now
+	}
+	defer count()
 	t := time.NewTimer(s.cfg.SpillWait)
 	defer t.Stop()
 	freed := false   // memory came back since the timer was last set
@@ -242,6 +250,7 @@ func (s *Sender) reserve(ctx context.Context) error {
 			freed = false
 			t.Reset(s.cfg.SpillWait)
 		}
+		count()
 	}
 	return nil
 }
