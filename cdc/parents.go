@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 )
 
@@ -43,7 +44,12 @@ func (r *rowResolver) close() {
 
 func (r *rowResolver) entityOf(t mapping.Table, key string) (string, bool, error) {
 	if r.conn == nil {
-		conn, err := pgconn.Connect(r.ctx, r.connStr)
+		cfg, err := pgconn.ParseConfig(r.connStr)
+		if err != nil {
+			return "", false, fmt.Errorf("parse connection string to resolve link parents: %w", err)
+		}
+		event.NameSession(cfg.RuntimeParams, event.ApplicationName)
+		conn, err := pgconn.ConnectConfig(r.ctx, cfg)
 		if err != nil {
 			return "", false, fmt.Errorf("connect to resolve link parents: %w", err)
 		}

@@ -263,7 +263,7 @@ func (r *Reader) connect(ctx context.Context) (*pgconn.PgConn, error) {
 		return nil, fmt.Errorf("parse connection string: %w", err)
 	}
 	cfg.RuntimeParams["replication"] = "database"
-	cfg.RuntimeParams["application_name"] = "walhook"
+	cfg.RuntimeParams["application_name"] = event.ApplicationName
 	// Rows from the WAL are rendered as text under these settings, like rows read by query.
 	maps.Copy(cfg.RuntimeParams, event.SessionParams())
 	// A 1 MiB read buffer: with pgconn's default buffering, loopback runs stalled for

@@ -12,6 +12,19 @@ import (
 // it): a source recognises skip keys by it.
 const SkipKeyPrefix = "walhook.skip_key"
 
+// ApplicationName is the application_name that walhook's database sessions carry in
+// pg_stat_activity (NameSession), so that a DBA tells walhook's load from the CRM's.
+const ApplicationName = "walhook"
+
+// NameSession sets application_name to name in a connection's run-time parameters, unless
+// they have one already (from the connection string, or from PGAPPNAME, which pgconn's
+// ParseConfig reads).
+func NameSession(params map[string]string, name string) {
+	if _, ok := params["application_name"]; !ok {
+		params["application_name"] = name
+	}
+}
+
 // sessionParams are the session settings under which a query renders values exactly as
 // the replication stream does, so that a row looks the same whether it came from the WAL or
 // from a query: ISO dates (month before day when ambiguous), times in UTC, PostgreSQL's

@@ -90,6 +90,9 @@ func cmdBench(ctx context.Context, args []string) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
+	// walhook's sessions are counted by their name (sessions_cpu_seconds), which PGAPPNAME
+	// would replace.
+	os.Unsetenv("PGAPPNAME")
 	cfg, err := loadConfig(ctx, envconfig.OsLookuper())
 	if err != nil {
 		return err
@@ -151,14 +154,19 @@ func startBenchService(ctx context.Context, cfg Config, log *slog.Logger) (*benc
 		return nil, err
 	}
 	b := &benchService{svc: svc, cancel: cancel, done: make(chan error, 1)}
-	go func() { b.done <- svc.run(sctx); svc.close() }()
+	go func() {
+		err := svc.run(sctx)
+		svc.close() // its pools' sessions end before Stop returns
+		b.done <- err
+	}()
 	return b, nil
 }
 
 func (b *benchService) APIBase() string { return "http://" + b.svc.ln.Addr().String() }
 
-// Counters reads walhook_chunks_queued_total by reason and
-// walhook_reader_backpressure_seconds_total from the service's registry.
+// Counters reads walhook_chunks_queued_total by reason, the sum of
+// walhook_delivery_request_duration_seconds and walhook_reader_backpressure_seconds_total
+// from the service's registry.
 func (b *benchService) Counters() bench.Counters {
 	c := bench.Counters{Queued: map[string]float64{}}
 	mfs, _ := b.svc.reg.Gather()

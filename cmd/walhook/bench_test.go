@@ -134,8 +134,9 @@ func TestBenchTinyRun(t *testing.T) {
 		if f.BadSignatures != 0 || f.ChunksQueuedTotal != 0 || f.ChunksQueued["spilled"] != 0 {
 			t.Errorf("%s: %d bad signatures, chunks queued %v", r.Workload, f.BadSignatures, f.ChunksQueued)
 		}
-		if f.PeakRSSBytes <= 0 || f.CPUSeconds <= 0 || f.EventsPerSecond <= 0 || f.Requests < 1 || f.RequestSeconds <= 0 {
-			t.Errorf("%s: peak RSS %d, CPU %v, events/s %v, requests %d in flight %vs", r.Workload, f.PeakRSSBytes, f.CPUSeconds, f.EventsPerSecond, f.Requests, f.RequestSeconds)
+		if f.PeakRSSBytes <= 0 || f.CPUSeconds <= 0 || f.EventsPerSecond <= 0 || f.Requests < 1 || f.RequestSeconds <= 0 || f.SessionsCPUSeconds == nil {
+			t.Errorf("%s: peak RSS %d, CPU %v, events/s %v, requests %d in flight %vs, other sessions' CPU %v (nil: unread)",
+				r.Workload, f.PeakRSSBytes, f.CPUSeconds, f.EventsPerSecond, f.Requests, f.RequestSeconds, f.SessionsCPUSeconds)
 		}
 		live := r.Workload == "live"
 		if (f.Ratio == nil) != live || (f.LatencyP99Ms == nil) != !live {

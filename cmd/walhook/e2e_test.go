@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/pgtest"
 	"github.com/walhook/walhook/internal/testwait"
 	"github.com/walhook/walhook/schema/sample"
@@ -118,7 +119,8 @@ func TestRunDeliversEndToEnd(t *testing.T) {
 	// the bench counts their CPU); the API has used the pool by now.
 	var named int
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE application_name = 'walhook' AND backend_type = 'client backend'`).Scan(&named); err != nil || named == 0 {
+		WHERE application_name = $1 AND backend_type = 'client backend' AND datname = current_database()`,
+		event.ApplicationName).Scan(&named); err != nil || named == 0 {
 		t.Errorf("sessions named walhook in pg_stat_activity: %d (%v)", named, err)
 	}
 

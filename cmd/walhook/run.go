@@ -11,7 +11,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -23,6 +22,7 @@ import (
 	"github.com/walhook/walhook/backfill"
 	"github.com/walhook/walhook/cdc"
 	"github.com/walhook/walhook/console"
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/inbound"
 	"github.com/walhook/walhook/internal/seal"
 	"github.com/walhook/walhook/mapping"
@@ -137,7 +137,7 @@ func openPools(ctx context.Context, cfg Config) (crm, state *pgxpool.Pool, err e
 		return nil, nil, fmt.Errorf("parse WALHOOK_DATABASE_URL: %s", redactConnString(err.Error()))
 	}
 	matcher.ConfigureCRMPool(pcfg)
-	nameSessions(pcfg.ConnConfig)
+	event.NameSession(pcfg.ConnConfig.RuntimeParams, event.ApplicationName)
 	if crm, err = pgxpool.NewWithConfig(ctx, pcfg); err != nil {
 		return nil, nil, fmt.Errorf("connect to the database: %s", redactConnString(err.Error()))
 	}
@@ -146,7 +146,7 @@ func openPools(ctx context.Context, cfg Config) (crm, state *pgxpool.Pool, err e
 	}
 	scfg, err := pgxpool.ParseConfig(cfg.StateDatabaseURL)
 	if err == nil {
-		nameSessions(scfg.ConnConfig)
+		event.NameSession(scfg.ConnConfig.RuntimeParams, event.ApplicationName)
 		state, err = pgxpool.NewWithConfig(ctx, scfg)
 	}
 	if err != nil {
@@ -154,19 +154,6 @@ func openPools(ctx context.Context, cfg Config) (crm, state *pgxpool.Pool, err e
 		return nil, nil, fmt.Errorf("connect to WALHOOK_STATE_DATABASE_URL: %s", redactConnString(err.Error()))
 	}
 	return crm, state, nil
-}
-
-// sessionName is the application_name of the service's pooled database sessions, unless
-// the URL names one; its replication connection has the same name (cdc).
-const sessionName = "walhook"
-
-// nameSessions names a pool's sessions in pg_stat_activity, unless the URL sets
-// application_name itself: a DBA tells walhook's load from the CRM's, and the bench counts
-// its state writes' CPU on the server.
-func nameSessions(cc *pgx.ConnConfig) {
-	if _, ok := cc.RuntimeParams["application_name"]; !ok {
-		cc.RuntimeParams["application_name"] = sessionName
-	}
 }
 
 // newRegistry returns the registry /metrics serves: walhook's metrics are added by each

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/sethvargo/go-envconfig"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/mapping"
 	"github.com/walhook/walhook/schema"
 )
@@ -84,16 +85,14 @@ func setup(ctx context.Context, args []string, env envconfig.Lookuper, stdout, s
 }
 
 // connect opens a connection to the database at url, naming it in pg_stat_activity
-// unless the URL sets application_name itself.
+// unless the URL (or PGAPPNAME) sets application_name itself.
 func connect(ctx context.Context, url, application string) (*pgx.Conn, error) {
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
 		// loadConfig has parsed it already; say nothing more that could quote it.
 		return nil, fmt.Errorf("parse WALHOOK_DATABASE_URL: %w", errConfig)
 	}
-	if _, ok := cc.RuntimeParams["application_name"]; !ok {
-		cc.RuntimeParams["application_name"] = application
-	}
+	event.NameSession(cc.RuntimeParams, application)
 	conn, err := pgx.ConnectConfig(ctx, cc)
 	if err != nil {
 		return nil, fmt.Errorf("connect to the CRM database: %w", err)

@@ -67,8 +67,8 @@ type Figures struct {
 	BareServerCPUSeconds *float64 `json:"bare_server_cpu_seconds"`
 	ReceiverCPUSeconds   float64  `json:"receiver_cpu_seconds"`
 	// SessionsCPUSeconds is the CPU time of walhook's other sessions on the server: the
-	// delivery log's and the queue's writes, render queries.
-	SessionsCPUSeconds float64 `json:"sessions_cpu_seconds"`
+	// delivery log's and the queue's writes, render queries (null when it could not be read).
+	SessionsCPUSeconds *float64 `json:"sessions_cpu_seconds"`
 	// ChunksQueued is walhook_chunks_queued_total by reason: chunks written to the durable
 	// queue instead of delivered from memory.
 	ChunksQueued      map[string]float64 `json:"chunks_queued"`
@@ -96,8 +96,10 @@ func newFigures(s spec, events int, write time.Duration, m measurement) Figures 
 		EventsPerSecond: float64(m.stats.Unique) / m.took.Seconds(), RowsPerSecond: float64(s.rows) / m.took.Seconds(),
 		PeakRSSBytes: m.peakRSS, StartRSSBytes: m.startRSS, PeakLiveHeapBytes: m.peakHeap,
 		CPUSeconds: m.cpu.Seconds(), ServerCPUSeconds: m.serverCPU.Seconds(), ReceiverCPUSeconds: m.stats.CPU.Seconds(),
-		SessionsCPUSeconds: m.sessionsCPU.Seconds(),
-		ChunksQueued:       m.queued, ReaderHeldSeconds: m.readerHeld.Seconds(), RequestSeconds: m.requestTime.Seconds(),
+		ChunksQueued: m.queued, ReaderHeldSeconds: m.readerHeld.Seconds(), RequestSeconds: m.requestTime.Seconds(),
+	}
+	if m.sessionsCPU != nil {
+		f.SessionsCPUSeconds = val(m.sessionsCPU.Seconds())
 	}
 	if events > 0 {
 		f.CPUMicrosPerEvent = float64(m.cpu.Microseconds()) / float64(events)
@@ -148,13 +150,21 @@ func (f Figures) line() string {
 	if f.BareLatencyP50Ms != nil {
 		fmt.Fprintf(&b, " (bare read, commit→commit message: p50 %.1fms p95 %.1fms p99 %.1fms)", *f.BareLatencyP50Ms, *f.BareLatencyP95Ms, *f.BareLatencyP99Ms)
 	}
-	fmt.Fprintf(&b, "; peak RSS %s (from %s), peak live heap %s; CPU %.2fs (%.1f µs/event; WAL sender %.2fs, its other sessions %.2fs, receiver %.2fs); requests in flight %.2fs, reader held by deliveries %.2fs; chunks queued %s",
+	fmt.Fprintf(&b, "; peak RSS %s (from %s), peak live heap %s; CPU %.2fs (%.1f µs/event; WAL sender %.2fs, walhook's other sessions %s, receiver %.2fs); requests in flight %.2fs, reader held by deliveries %.2fs; chunks queued %s",
 		mib(f.PeakRSSBytes), mib(f.StartRSSBytes), mib(f.PeakLiveHeapBytes), f.CPUSeconds, f.CPUMicrosPerEvent,
-		f.ServerCPUSeconds, f.SessionsCPUSeconds, f.ReceiverCPUSeconds, f.RequestSeconds, f.ReaderHeldSeconds, queuedText(f.ChunksQueued))
+		f.ServerCPUSeconds, secondsText(f.SessionsCPUSeconds), f.ReceiverCPUSeconds, f.RequestSeconds, f.ReaderHeldSeconds, queuedText(f.ChunksQueued))
 	if f.RedeliveredItems > 0 || f.BadSignatures > 0 {
 		fmt.Fprintf(&b, "; %d items redelivered, %d bad signatures", f.RedeliveredItems, f.BadSignatures)
 	}
 	return b.String()
+}
+
+// secondsText is a figure that may be unknown, in seconds.
+func secondsText(v *float64) string {
+	if v == nil {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.2fs", *v)
 }
 
 func queuedText(q map[string]float64) string {
@@ -208,7 +218,7 @@ var summarized = []figure{
 	{"cpu_seconds", func(f Figures) *float64 { return val(f.CPUSeconds) }},
 	{"cpu_us_per_event", func(f Figures) *float64 { return val(f.CPUMicrosPerEvent) }},
 	{"server_cpu_seconds", func(f Figures) *float64 { return val(f.ServerCPUSeconds) }},
-	{"sessions_cpu_seconds", func(f Figures) *float64 { return val(f.SessionsCPUSeconds) }},
+	{"sessions_cpu_seconds", func(f Figures) *float64 { return f.SessionsCPUSeconds }},
 	{"receiver_cpu_seconds", func(f Figures) *float64 { return val(f.ReceiverCPUSeconds) }},
 	{"request_seconds", func(f Figures) *float64 { return val(f.RequestSeconds) }},
 	{"reader_held_seconds", func(f Figures) *float64 { return val(f.ReaderHeldSeconds) }},

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/walhook/walhook/event"
 	"github.com/walhook/walhook/internal/demo"
 )
 
@@ -159,7 +160,14 @@ func Run(ctx context.Context, cfg Config, o Options) (Report, error) {
 		}
 		specs = append(specs, s)
 	}
-	pool, err := pgxpool.New(ctx, cfg.DSN)
+	pcfg, err := pgxpool.ParseConfig(cfg.DSN)
+	if err != nil {
+		return rep, fmt.Errorf("parse the bench database's DSN: %w", err)
+	}
+	// The runner's own sessions (the writers of the workloads) are named apart from
+	// walhook's, whose CPU sessionsCPU counts.
+	pcfg.ConnConfig.RuntimeParams["application_name"] = "walhook bench"
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return rep, fmt.Errorf("connect to the bench database: %w", err)
 	}
@@ -402,25 +410,31 @@ func (r *runner) walSenderCPU(ctx context.Context) time.Duration {
 	return d
 }
 
-// sessionsCPU returns the CPU time of walhook's pooled sessions on the server (the delivery
-// log, the queue, render queries), which walhook names "walhook" in pg_stat_activity: the
-// service's pools are new at each start, so this is the phase's. A session that ended
-// before is not counted.
-func (r *runner) sessionsCPU(ctx context.Context) time.Duration {
-	rows, err := r.pool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = 'walhook' AND backend_type = 'client backend'`)
+// sessionsCPU returns the CPU time of walhook's sessions on the server other than its WAL
+// sender (the delivery log's and the queue's writes, render queries): those named
+// event.ApplicationName in this database that started since (walhook's pools are new at
+// each start), and false when it could not read them. A session that ended before is not
+// counted.
+func (r *runner) sessionsCPU(ctx context.Context, since time.Time) (time.Duration, bool) {
+	rows, err := r.pool.Query(ctx, `SELECT pid FROM pg_stat_activity
+		WHERE application_name = $1 AND backend_type = 'client backend' AND datname = current_database() AND backend_start >= $2`,
+		event.ApplicationName, since)
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
 	if err != nil {
-		return 0
+		return 0, false
 	}
 	var total time.Duration
 	for _, pid := range pids {
-		d, _ := ProcessCPU(int(pid))
+		d, err := ProcessCPU(int(pid))
+		if err != nil {
+			return 0, false
+		}
 		total += d
 	}
-	return total
+	return total, true
 }
 
 // createSlot creates a bare read's slot, which starts at the present.
@@ -455,8 +469,8 @@ func firstErr(errs ...error) error {
 type measurement struct {
 	startRSS, peakRSS, peakHeap      int64
 	cpu, startup, firstReceipt, took time.Duration
-	serverCPU                        time.Duration // walhook's WAL sender
-	sessionsCPU                      time.Duration // walhook's other sessions on the server
+	serverCPU                        time.Duration  // walhook's WAL sender
+	sessionsCPU                      *time.Duration // walhook's other sessions on the server; nil: unknown
 	stats                            ReceiverStats
 	queued                           map[string]float64
 	readerHeld, requestTime          time.Duration
@@ -502,7 +516,9 @@ func (r *runner) measure(ctx context.Context, s spec, expected int, during func(
 	c := svc.Counters()
 	m.queued, m.readerHeld, m.requestTime = c.Queued, c.ReaderHeld, c.RequestTime
 	m.serverCPU = r.walSenderCPU(ctx)
-	m.sessionsCPU = r.sessionsCPU(ctx)
+	if d, ok := r.sessionsCPU(ctx, t0); ok {
+		m.sessionsCPU = &d
+	}
 	m.peakHeap = prof.stop()
 	err = firstErr(err, svc.Stop())
 	if err == nil && m.stats.Unique < expected {
