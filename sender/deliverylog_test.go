@@ -26,13 +26,7 @@ func TestLogWriterWritesAfterEachAttempt(t *testing.T) {
 	runLogWriter(t, w, pool)
 
 	webhookID := uuid.NewString()
-	count := func(table string) int {
-		var n int
-		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM walhook."+table+" WHERE webhook_id = $1", webhookID).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	count := func(table string) int { return logRows(t, pool, table, webhookID) }
 	now := time.Now()
 	for i := range 2 {
 		id := uuid.New()
@@ -83,12 +77,7 @@ func TestLogWriterFinishesAWriteShutdownInterrupts(t *testing.T) {
 		t.Fatal("the writer wrote no batch")
 	}
 	for _, table := range []string{"delivery_log", "delivery_chunks"} {
-		var n int
-		err := pool.QueryRow(context.Background(), "SELECT count(*) FROM walhook."+table+" WHERE webhook_id = $1", webhookID).Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n != 1 {
+		if n := logRows(t, pool, table, webhookID); n != 1 {
 			t.Errorf("%s: %d rows for the webhook, want 1", table, n)
 		}
 	}
@@ -132,13 +121,7 @@ func TestLogWriterBatchesCloseAttempts(t *testing.T) {
 		w.add(logEntry{webhookID: webhookID, deliveryID: uuid.NewString(), attempt: 1, at: now, items: 1, outcome: OutcomeDelivered, status: 200})
 		eventually(t, "the writer taking the attempt", func() bool { return len(w.ch) == 0 })
 	}
-	rows := func() int {
-		var n int
-		if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM walhook.delivery_log WHERE webhook_id = $1", webhookID).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
+	rows := func() int { return logRows(t, pool, "delivery_log", webhookID) }
 	attempt()
 	eventually(t, "the first attempt written at once", func() bool { return rows() == 1 })
 	const closeOnes = 20
@@ -169,4 +152,14 @@ func runLogWriter(t *testing.T, w *logWriter, pool *pgxpool.Pool) (stop func()) 
 	stop = func() { cancel(); <-done }
 	t.Cleanup(stop)
 	return stop
+}
+
+// logRows counts the webhook's rows in walhook.<table> (delivery_log, delivery_chunks).
+func logRows(t *testing.T, pool *pgxpool.Pool, table, webhookID string) int {
+	t.Helper()
+	var n int
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM walhook."+table+" WHERE webhook_id = $1", webhookID).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

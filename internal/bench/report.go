@@ -96,7 +96,7 @@ func newFigures(s spec, events int, write time.Duration, m measurement) Figures 
 		EventsPerSecond: float64(m.stats.Unique) / m.took.Seconds(), RowsPerSecond: float64(s.rows) / m.took.Seconds(),
 		PeakRSSBytes: m.peakRSS, StartRSSBytes: m.startRSS, PeakLiveHeapBytes: m.peakHeap,
 		CPUSeconds: m.cpu.Seconds(), ServerCPUSeconds: m.serverCPU.Seconds(), ReceiverCPUSeconds: m.stats.CPU.Seconds(),
-		ChunksQueued: m.queued, ReaderHeldSeconds: m.readerHeld.Seconds(), RequestSeconds: m.requestTime.Seconds(),
+		ChunksQueued: m.counters.Queued, ReaderHeldSeconds: m.counters.ReaderHeld.Seconds(), RequestSeconds: m.counters.RequestTime.Seconds(),
 	}
 	if m.sessionsCPU != nil {
 		f.SessionsCPUSeconds = val(m.sessionsCPU.Seconds())
@@ -104,7 +104,7 @@ func newFigures(s spec, events int, write time.Duration, m measurement) Figures 
 	if events > 0 {
 		f.CPUMicrosPerEvent = float64(m.cpu.Microseconds()) / float64(events)
 	}
-	for _, v := range m.queued {
+	for _, v := range m.counters.Queued {
 		f.ChunksQueuedTotal += v
 	}
 	return f

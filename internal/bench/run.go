@@ -472,8 +472,7 @@ type measurement struct {
 	serverCPU                        time.Duration  // walhook's WAL sender
 	sessionsCPU                      *time.Duration // walhook's other sessions on the server; nil: unknown
 	stats                            ReceiverStats
-	queued                           map[string]float64
-	readerHeld, requestTime          time.Duration
+	counters                         Counters
 }
 
 // measure runs walhook from its start until the receiver has every expected event (during,
@@ -513,8 +512,7 @@ func (r *runner) measure(ctx context.Context, s spec, expected int, during func(
 		// Wait's answer, which also counts distinct items and sorts latencies.
 		m.firstReceipt, m.took = m.stats.First.Sub(t0), m.stats.Last.Sub(t0)
 	}
-	c := svc.Counters()
-	m.queued, m.readerHeld, m.requestTime = c.Queued, c.ReaderHeld, c.RequestTime
+	m.counters = svc.Counters()
 	m.serverCPU = r.walSenderCPU(ctx)
 	if d, ok := r.sessionsCPU(ctx, t0); ok {
 		m.sessionsCPU = &d
